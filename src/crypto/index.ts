@@ -1,0 +1,3 @@
+export * from './jws.js';
+export * from './secret-box.js';
+export * from './signing-keys.js';

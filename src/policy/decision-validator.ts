@@ -1,0 +1,16 @@
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { readPolicySchema } from './schemas.js';
+import type { PolicyDecision } from './types.js';
+
+const ajv = new Ajv2020({ allErrors: false });
+const validate = ajv.compile<PolicyDecision>(readPolicySchema('decisionOutput'));
+
+/**
+ * Checks a raw policy result against decision-output.schema.json (compiled once at
+ * load). Returns undefined when it is valid, else a short description of the problem.
+ */
+export function decisionProblem(value: unknown): string | undefined {
+  if (validate(value)) return undefined;
+  const first = validate.errors?.[0];
+  return first === undefined ? 'invalid decision' : `${first.instancePath || '/'} ${first.message ?? 'is invalid'}`;
+}

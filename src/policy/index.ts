@@ -1,0 +1,19 @@
+export { type BuildPolicyBundleOptions, type BuiltPolicyBundle, buildPolicyBundle, ENTRYPOINTS } from './build.js';
+export { type BundleManifest, type PolicyBundle, readPolicyBundle } from './bundle.js';
+export { decisionProblem } from './decision-validator.js';
+export { encodePolicyInput } from './encode-input.js';
+export { isPolicyError, PolicyError, type PolicyErrorCode } from './errors.js';
+export { findOpa, type OpaResult, type RunOpaOptions, runOpa } from './opa-cli.js';
+export { PolicyHolder, type PolicySnapshot } from './policy-holder.js';
+export { contentHash, policyRevision } from './revision.js';
+export {
+  INTENT_ENTRYPOINT,
+  type LoadedPolicy,
+  loadPolicy,
+  loadPolicySync,
+  type PolicySource,
+  SPEND_ENTRYPOINT,
+} from './runtime.js';
+export { POLICY_SCHEMA_FILES, readPolicySchema } from './schemas.js';
+export { readTar, type TarEntry } from './tar.js';
+export type * from './types.js';

@@ -1,0 +1,52 @@
+import { currency, merchant, resourceId } from './common.js';
+
+const authorizeProperties = {
+  authorization_id: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 128,
+    pattern: '^[\\x21-\\x7e]+$',
+    description: "The processor's id of the payment: the idempotency key, unique per processor.",
+  },
+  credential_reference: { type: 'string', minLength: 1, maxLength: 128 },
+  binding_id: resourceId,
+  amount: {
+    type: 'integer',
+    minimum: -1_000_000_000_000_000,
+    maximum: 1_000_000_000_000_000,
+    description: 'Minor units. Zero or negative is answered with a DENY (amount_invalid).',
+  },
+  currency,
+  merchant,
+  channel: { enum: ['online', 'in_store', 'recurring'], default: 'online' },
+  intent_id: resourceId,
+  partial_approval_supported: { type: 'boolean', default: false },
+} as const;
+
+/** Body of a processor's real-time authorization request. */
+export const authorizeRequestSchema = {
+  $id: 'AuthorizeRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['authorization_id', 'amount', 'currency', 'merchant'],
+  oneOf: [{ required: ['credential_reference'] }, { required: ['binding_id'] }],
+  properties: authorizeProperties,
+} as const;
+
+/** Body of capturing an approved authorization; amount defaults to the approved amount. */
+export const captureRequestSchema = {
+  $id: 'CaptureRequest',
+  type: 'object',
+  additionalProperties: false,
+  properties: { amount: { type: 'integer', minimum: 1, maximum: 1_000_000_000_000_000 } },
+} as const;
+
+/** Body of simulating an authorization on behalf of a processor, with no side effect. */
+export const simulateAuthorizationSchema = {
+  $id: 'SimulateAuthorization',
+  type: 'object',
+  additionalProperties: false,
+  required: ['authorization_id', 'amount', 'currency', 'merchant', 'processor_id'],
+  oneOf: [{ required: ['credential_reference'] }, { required: ['binding_id'] }],
+  properties: { ...authorizeProperties, processor_id: resourceId },
+} as const;

@@ -1,0 +1,322 @@
+/**
+ * JSON Schemas of response bodies. They document the API in /openapi.json and the HTTP tests check
+ * real responses against them, so they cannot drift from what the server sends.
+ */
+import { currency, merchant } from './common.js';
+
+const str = { type: 'string' } as const;
+const nullableStr = { type: ['string', 'null'] } as const;
+const int = { type: 'integer' } as const;
+const nullableInt = { type: ['integer', 'null'] } as const;
+const time = { type: 'string', format: 'date-time' } as const;
+const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const;
+const strings = { type: 'array', items: str } as const;
+
+function object<P extends Record<string, object>>($id: string, properties: P, description?: string) {
+  return {
+    $id,
+    type: 'object',
+    required: Object.keys(properties),
+    properties,
+    ...(description ? { description } : {}),
+  } as const;
+}
+
+/** The error envelope of every non-2xx response. */
+export const errorResponseSchema = object('ErrorResponse', {
+  error: {
+    type: 'object',
+    required: ['code', 'message', 'request_id'],
+    properties: {
+      code: str,
+      message: str,
+      reason: {
+        enum: [
+          'missing_header',
+          'invalid_token',
+          'token_expired',
+          'token_revoked',
+          'unknown_key',
+          'missing_claim',
+          'lifetime_too_long',
+          'invalid_credentials',
+        ],
+      },
+      request_id: str,
+      details: {},
+    },
+  },
+});
+
+export const orgSchema = object('Org', {
+  id: str,
+  name: str,
+  status: { enum: ['active', 'suspended'] },
+  created_at: time,
+});
+export const processorSchema = object('Processor', {
+  id: str,
+  name: str,
+  status: { enum: ['active', 'suspended'] },
+  created_at: time,
+});
+
+/** An API credential as listed: the secret is masked. */
+export const credentialSchema = object('Credential', {
+  key_id: str,
+  name: nullableStr,
+  role: { enum: ['enterprise', 'processor', 'operator'] },
+  owner_id: nullableStr,
+  status: { enum: ['active', 'revoked'] },
+  secret: { type: 'string', description: 'Masked: only the last four characters are shown.' },
+  created_at: time,
+  revoked_at: nullableTime,
+  last_used_at: nullableTime,
+});
+
+/** A newly created API credential: the only response that carries the secret. */
+export const createdCredentialSchema = {
+  ...credentialSchema,
+  $id: 'CreatedCredential',
+  properties: { ...credentialSchema.properties, secret: { type: 'string', description: 'Shown once; store it now.' } },
+} as const;
+
+export const sessionTokenSchema = object('SessionToken', {
+  access_token: str,
+  token_type: { const: 'Bearer' },
+  expires_in: int,
+});
+
+export const agentSchema = object('Agent', {
+  id: str,
+  org_id: str,
+  name: str,
+  owner: nullableStr,
+  description: nullableStr,
+  model_provider: nullableStr,
+  model_name: nullableStr,
+  framework: nullableStr,
+  status: { enum: ['active', 'paused', 'revoked'] },
+  metadata: { type: 'object', additionalProperties: str },
+  version: int,
+  created_at: time,
+  updated_at: time,
+});
+
+const limitSet = (keys: string[]) => ({
+  type: 'object',
+  required: keys,
+  properties: Object.fromEntries(keys.map((k) => [k, nullableInt])),
+});
+
+export const authoritySchema = object('Authority', {
+  id: str,
+  org_id: str,
+  agent_id: str,
+  currency,
+  time_zone: str,
+  limits: limitSet(['per_transaction', 'daily', 'weekly', 'monthly', 'total']),
+  velocity: limitSet(['daily', 'weekly', 'monthly', 'total']),
+  merchant_rules: {
+    type: 'object',
+    properties: {
+      allow_mcc: strings,
+      block_mcc: strings,
+      allow_merchant_ids: strings,
+      block_merchant_ids: strings,
+      allow_countries: strings,
+    },
+  },
+  valid_from: nullableTime,
+  valid_until: nullableTime,
+  step_up_above: nullableInt,
+  require_intent: { type: 'boolean' },
+  partial_approval: { type: 'boolean' },
+  status: { enum: ['active', 'paused', 'revoked'] },
+  version: int,
+  created_at: time,
+  updated_at: time,
+});
+
+const windowUsage = {
+  type: 'object',
+  required: ['period', 'spent', 'count', 'limit', 'remaining', 'count_limit'],
+  properties: {
+    period: str,
+    spent: int,
+    count: int,
+    limit: nullableInt,
+    remaining: nullableInt,
+    count_limit: nullableInt,
+  },
+} as const;
+
+export const authorityUsageSchema = object('AuthorityUsage', {
+  authority_id: str,
+  currency,
+  time_zone: str,
+  windows: {
+    type: 'object',
+    required: ['daily', 'weekly', 'monthly', 'total'],
+    properties: { daily: windowUsage, weekly: windowUsage, monthly: windowUsage, total: windowUsage },
+  },
+});
+
+export const bindingSchema = object('Binding', {
+  id: str,
+  org_id: str,
+  agent_id: str,
+  authority_id: str,
+  processor_id: str,
+  credential: {
+    type: 'object',
+    required: ['type', 'reference'],
+    properties: { type: str, reference: str, last4: str, fingerprint: str },
+  },
+  status: { enum: ['active', 'suspended', 'revoked'] },
+  version: int,
+  created_at: time,
+  updated_at: time,
+});
+
+const intentStatus = { enum: ['approved', 'denied', 'pending_approval', 'consumed', 'cancelled', 'expired'] } as const;
+const action = { enum: ['ALLOW', 'ALLOW_WITH_LIMITS', 'DENY', 'STEP_UP'] } as const;
+
+export const intentSchema = object('Intent', {
+  id: str,
+  org_id: str,
+  agent_id: str,
+  authority_id: nullableStr,
+  description: str,
+  max_amount: int,
+  currency,
+  merchant,
+  expires_at: time,
+  single_use: { type: 'boolean' },
+  status: intentStatus,
+  consumed_amount: int,
+  reason_codes: strings,
+  policy_revision: str,
+  version: int,
+  created_at: time,
+  updated_at: time,
+});
+
+export const intentResultSchema = object(
+  'IntentResult',
+  { intent: { $ref: 'Intent' }, action, reason_codes: strings, mandate: str },
+  'The stored intent, its decision and a signed mandate (compact JWS, EdDSA, key in the JWKS).',
+);
+
+export const decisionSchema = object(
+  'Decision',
+  {
+    decision_id: str,
+    authorization_id: str,
+    processor_id: str,
+    action,
+    allowed: { type: 'boolean' },
+    amount: int,
+    approved_amount: int,
+    currency,
+    reason_codes: strings,
+    org_id: nullableStr,
+    agent_id: nullableStr,
+    authority_id: nullableStr,
+    binding_id: nullableStr,
+    intent_id: nullableStr,
+    policy_revision: nullableStr,
+    simulated: { type: 'boolean' },
+    created_at: time,
+    expires_at: nullableTime,
+    request_sha256: str,
+    proof: { type: 'string', description: 'Compact JWS (EdDSA) over every other field; key in the JWKS.' },
+  },
+  'A signed decision.',
+);
+
+export const intentSimulationSchema = object('IntentSimulation', {
+  action,
+  reason_codes: strings,
+  status: intentStatus,
+  policy_revision: str,
+  simulated: { const: true },
+});
+
+export const authorizationSchema = object('Authorization', {
+  authorization_id: str,
+  processor_id: str,
+  org_id: nullableStr,
+  status: { enum: ['pending', 'approved', 'declined', 'captured', 'reversed', 'expired'] },
+  action: nullableStr,
+  reason_codes: strings,
+  amount: int,
+  approved_amount: int,
+  captured_amount: int,
+  currency,
+  agent_id: nullableStr,
+  authority_id: nullableStr,
+  binding_id: nullableStr,
+  intent_id: nullableStr,
+  decision_id: nullableStr,
+  hold_expires_at: nullableTime,
+  created_at: time,
+  updated_at: time,
+});
+
+export const agentTokenSchema = object('AgentToken', {
+  token: { type: 'string', description: 'Compact JWS (EdDSA), verifiable offline against the JWKS.' },
+  token_type: { const: 'Bearer' },
+  jti: str,
+  agent_id: str,
+  scope: strings,
+  target_service: str,
+  intent: nullableStr,
+  iat: int,
+  exp: int,
+  expires_in: int,
+});
+
+const verification = {
+  type: 'object',
+  required: ['valid'],
+  properties: {
+    valid: { type: 'boolean' },
+    reason: { enum: ['malformed', 'invalid_signature', 'expired', 'revoked', 'agent_revoked', 'not_agent_token'] },
+    claims: { type: 'object' },
+  },
+} as const;
+
+export const agentTokenVerificationSchema = { ...verification, $id: 'AgentTokenVerification' } as const;
+export const agentTokenBatchVerificationSchema = object('AgentTokenBatchVerification', {
+  results: { type: 'array', items: verification },
+});
+export const agentTokenRevocationSchema = object('AgentTokenRevocation', {
+  revoked: { const: true },
+  agent_id: str,
+  jti: nullableStr,
+});
+
+export const jwksSchema = object('Jwks', {
+  keys: {
+    type: 'array',
+    items: {
+      type: 'object',
+      required: ['kty', 'crv', 'x', 'kid'],
+      properties: { kty: str, crv: str, x: str, kid: str, use: str, alg: str },
+    },
+  },
+});
+
+export const healthSchema = object('Health', { status: str });
+
+/** A page of `itemId` items, newest first. */
+export function pageSchema(itemId: string) {
+  return object(`${itemId}Page`, { items: { type: 'array', items: { $ref: itemId } }, next_cursor: nullableStr });
+}
+
+/** What POST /v1/simulate returns: a simulated decision, or an intent simulation. */
+export const simulationResultSchema = {
+  $id: 'SimulationResult',
+  oneOf: [{ $ref: 'Decision' }, { $ref: 'IntentSimulation' }],
+} as const;
