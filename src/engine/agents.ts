@@ -1,0 +1,87 @@
+import { AppError } from '../errors/index.js';
+import { compileValidator, createAgentSchema, updateAgentSchema } from '../schemas/index.js';
+import type { Page } from '../storage/index.js';
+import type { Agent } from '../types.js';
+import { isoTime } from '../util/clock.js';
+import { ID_PREFIX, newId } from '../util/ids.js';
+import type { EngineContext } from './context.js';
+import { parseListQuery } from './list-query.js';
+import { requireOrg } from './processors.js';
+
+type AgentInput = Partial<Pick<Agent, 'owner' | 'description' | 'model_provider' | 'model_name' | 'framework'>> & {
+  name: string;
+  metadata?: Record<string, string>;
+};
+
+const validateCreate = compileValidator<AgentInput>(createAgentSchema);
+const validateUpdate = compileValidator<Partial<AgentInput> & { status?: 'active' | 'paused' }>(updateAgentSchema);
+
+/** Registers an agent in an org. */
+export async function createAgent(ctx: EngineContext, orgId: string, body: unknown): Promise<Agent> {
+  const input = validateCreate(structuredClone(body));
+  await requireOrg(ctx, orgId);
+  const now = ctx.clock.now();
+  const agent: Agent = {
+    id: newId(ID_PREFIX.agent, now),
+    org_id: orgId,
+    name: input.name,
+    owner: input.owner ?? null,
+    description: input.description ?? null,
+    model_provider: input.model_provider ?? null,
+    model_name: input.model_name ?? null,
+    framework: input.framework ?? null,
+    status: 'active',
+    metadata: input.metadata ?? {},
+    version: 0,
+    created_at: isoTime(now),
+    updated_at: isoTime(now),
+  };
+  await ctx.store.insertAgent(agent);
+  return agent;
+}
+
+/** The agent, or `not_found` (also for another org's agent). */
+export async function getAgent(ctx: EngineContext, orgId: string, id: string): Promise<Agent> {
+  const agent = await ctx.store.getAgent(orgId, id);
+  if (!agent) throw new AppError('not_found', 'agent not found');
+  return agent;
+}
+
+/** A page of an org's agents; filter by status. */
+export async function listAgents(ctx: EngineContext, orgId: string, query?: unknown): Promise<Page<Agent>> {
+  return ctx.store.listAgents(orgId, parseListQuery(query));
+}
+
+/** Changes an agent's descriptive fields or pauses/resumes it. A revoked agent cannot change. */
+export async function updateAgent(ctx: EngineContext, orgId: string, id: string, body: unknown): Promise<Agent> {
+  const patch = validateUpdate(structuredClone(body));
+  const agent = await getAgent(ctx, orgId, id);
+  if (agent.status === 'revoked') throw new AppError('invalid_state', 'a revoked agent cannot change');
+  const updated = await ctx.store.updateAgent(orgId, id, agent.version, {
+    ...patch,
+    updated_at: isoTime(ctx.clock.now()),
+  });
+  if (!updated) throw new AppError('not_found', 'agent not found');
+  return updated;
+}
+
+/**
+ * Revokes an agent for good and suspends its active bindings, so no credential can spend for it.
+ * Idempotent: revoking a revoked agent returns it unchanged (and finishes suspending bindings).
+ */
+export async function revokeAgent(ctx: EngineContext, orgId: string, id: string): Promise<Agent> {
+  let agent = await getAgent(ctx, orgId, id);
+  const now = isoTime(ctx.clock.now());
+  if (agent.status !== 'revoked') {
+    agent = (await ctx.store.updateAgent(orgId, id, agent.version, { status: 'revoked', updated_at: now })) ?? agent;
+  }
+  let cursor: string | undefined;
+  do {
+    const page = await ctx.store.listBindings(orgId, { limit: 100, agent_id: id, status: 'active', cursor });
+    for (const b of page.items) {
+      await ctx.store.updateBinding(orgId, b.id, b.version, { status: 'suspended', updated_at: now });
+    }
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return agent;
+}

@@ -1,0 +1,307 @@
+import { AppError, isAppError } from '../errors/index.js';
+import type { Reservation } from '../storage/index.js';
+import type { AuthorizationRecord, Decision } from '../types.js';
+import { isoTime } from '../util/clock.js';
+import { sha256Hex } from '../util/hash.js';
+import { ID_PREFIX, newId } from '../util/ids.js';
+import { canonicalRequest, type NormalizedAuthorizeRequest, parseAuthorizeRequest } from './authorize-request.js';
+import type { EngineContext } from './context.js';
+import { type AuthorizationEvaluation, evaluateAuthorization } from './evaluate-authorization.js';
+import { assertProcessorActive } from './processors.js';
+import { WINDOWS } from './windows.js';
+
+const ALLOWED = new Set(['ALLOW', 'ALLOW_WITH_LIMITS']);
+
+/** The reservation id of one attempt at an authorization: the same on every server. */
+export function reservationIdFor(processorId: string, authorizationId: string, attempt: number): string {
+  return `${ID_PREFIX.reservation}_${sha256Hex(`${processorId}\u0000${authorizationId}\u0000${attempt}`).slice(0, 40)}`;
+}
+
+/** Builds and signs the decision returned to the processor. */
+export function signDecision(
+  ctx: EngineContext,
+  processorId: string,
+  req: NormalizedAuthorizeRequest,
+  requestSha: string,
+  ev: Pick<
+    AuthorizationEvaluation,
+    'action' | 'reasons' | 'approvedAmount' | 'orgId' | 'agentId' | 'policyRevision'
+  > & {
+    bindingId: string | null;
+    authorityId: string | null;
+    intentId: string | null;
+  },
+  nowMs: number,
+  simulated: boolean,
+): Decision {
+  const allowed = ALLOWED.has(ev.action);
+  const body: Omit<Decision, 'proof'> = {
+    decision_id: newId(ID_PREFIX.decision, nowMs),
+    authorization_id: req.authorization_id,
+    processor_id: processorId,
+    action: ev.action,
+    allowed,
+    amount: req.amount,
+    approved_amount: allowed ? ev.approvedAmount : 0,
+    currency: req.currency,
+    reason_codes: ev.reasons,
+    org_id: ev.orgId,
+    agent_id: ev.agentId,
+    authority_id: ev.authorityId,
+    binding_id: ev.bindingId,
+    intent_id: ev.intentId,
+    policy_revision: ev.policyRevision,
+    simulated,
+    created_at: isoTime(nowMs),
+    expires_at: allowed && !simulated ? isoTime(nowMs + ctx.config.holdPeriodMs) : null,
+    request_sha256: requestSha,
+  };
+  return { ...body, proof: ctx.sign(body) };
+}
+
+function reservationOf(ev: AuthorizationEvaluation, reservationId: string, amount: number): Reservation {
+  const authority = ev.authority as NonNullable<AuthorizationEvaluation['authority']>;
+  const periods = ev.periods as NonNullable<AuthorizationEvaluation['periods']>;
+  const windows = {} as Reservation['windows'];
+  for (const w of WINDOWS) {
+    windows[w] = { period: periods[w], amount_limit: authority.limits[w], count_limit: authority.velocity[w] };
+  }
+  return { reservation_id: reservationId, amount, windows };
+}
+
+function freshRecord(
+  processorId: string,
+  req: NormalizedAuthorizeRequest,
+  requestSha: string,
+  ev: AuthorizationEvaluation,
+  nowMs: number,
+  attempt: number,
+): AuthorizationRecord {
+  const now = isoTime(nowMs);
+  return {
+    processor_id: processorId,
+    authorization_id: req.authorization_id,
+    org_id: ev.orgId,
+    status: 'pending',
+    request_sha256: requestSha,
+    reservation_id: reservationIdFor(processorId, req.authorization_id, attempt),
+    attempt,
+    lease_until: null,
+    authority_id: ev.authority?.id ?? null,
+    intent_id: ev.intent?.id ?? null,
+    agent_id: ev.agentId,
+    amount: req.amount,
+    approved_amount: 0,
+    captured_amount: 0,
+    currency: req.currency,
+    hold_open: false,
+    hold_expires_at: null,
+    decision: null,
+    policy_input: ev.policyInput,
+    version: 0,
+    created_at: now,
+    updated_at: now,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * `POST /v1/authorize` as a function (DESIGN §1). Idempotent per (processor, authorization_id):
+ * the same body returns the stored decision, another body fails with `idempotency_mismatch`.
+ * An approval holds budget atomically; losing a race is a DENY (`limit_exceeded_concurrent`), never
+ * an overspend. Order of writes: claim the id (pending) → reserve usage → consume the intent → store the
+ * signed decision; a crash in between leaves a pending claim that the next attempt recovers after its
+ * lease, releasing whatever the crashed attempt held.
+ */
+export async function authorize(ctx: EngineContext, processorId: string, body: unknown): Promise<Decision> {
+  const req = parseAuthorizeRequest(body);
+  const requestSha = sha256Hex(canonicalRequest(req));
+  await assertProcessorActive(ctx, processorId);
+  // A real wait, so measured on the monotonic clock rather than the injected one.
+  const deadline = performance.now() + ctx.config.duplicateWaitMs;
+  // No read first: a new authorization id (the common case) goes straight to its claim, and a
+  // replay learns of the stored record from the claim's conflict.
+  let existing: AuthorizationRecord | null = null;
+  let abandoned: AuthorizationRecord | null = null;
+  let attempt = 1;
+  for (;;) {
+    if (existing) {
+      const outcome = await resolveExisting(ctx, existing, requestSha, deadline);
+      if (outcome.kind === 'decided') return outcome.decision;
+      if (outcome.kind === 'retry') {
+        existing = await ctx.store.getAuthorization(processorId, req.authorization_id);
+        continue;
+      }
+      attempt = outcome.attempt;
+      abandoned = existing;
+    }
+    const result = await decideAndRecord(ctx, processorId, req, requestSha, attempt, abandoned);
+    if ('decision' in result) return result.decision;
+    existing = result.existing ?? (await ctx.store.getAuthorization(processorId, req.authorization_id));
+    abandoned = null;
+  }
+}
+
+type ExistingOutcome =
+  | { kind: 'decided'; decision: Decision }
+  | { kind: 'retry' }
+  | { kind: 'take_over'; attempt: number };
+
+async function resolveExisting(
+  ctx: EngineContext,
+  existing: AuthorizationRecord,
+  requestSha: string,
+  deadline: number,
+): Promise<ExistingOutcome> {
+  if (existing.request_sha256 !== requestSha) {
+    throw new AppError('idempotency_mismatch', 'authorization_id was already used with a different request', {
+      details: { authorization_id: existing.authorization_id },
+    });
+  }
+  if (existing.status !== 'pending' && existing.decision) return { kind: 'decided', decision: existing.decision };
+  if (existing.lease_until !== null && existing.lease_until <= isoTime(ctx.clock.now())) {
+    await releaseAttempt(ctx, existing);
+    return { kind: 'take_over', attempt: existing.attempt + 1 };
+  }
+  if (performance.now() >= deadline) {
+    throw new AppError('idempotency_in_progress', 'a request with this authorization_id is still being decided');
+  }
+  await sleep(5);
+  return { kind: 'retry' };
+}
+
+/** Gives back whatever an abandoned attempt may have held; replay-safe. */
+async function releaseAttempt(ctx: EngineContext, rec: AuthorizationRecord): Promise<void> {
+  if (rec.org_id === null) return;
+  if (rec.authority_id !== null) await ctx.store.releaseUsage(rec.org_id, rec.authority_id, rec.reservation_id);
+  if (rec.intent_id !== null) await ctx.store.releaseIntent(rec.org_id, rec.intent_id, rec.reservation_id);
+}
+
+/**
+ * Decides and writes. Returns the decision, or the record that was there first (null when it must be
+ * read again) when the claim was lost.
+ */
+async function decideAndRecord(
+  ctx: EngineContext,
+  processorId: string,
+  req: NormalizedAuthorizeRequest,
+  requestSha: string,
+  attempt: number,
+  abandoned: AuthorizationRecord | null,
+): Promise<{ decision: Decision } | { existing: AuthorizationRecord | null }> {
+  const { store } = ctx;
+  const nowMs = ctx.clock.now();
+  const ev = await evaluateAuthorization(ctx, processorId, req, nowMs);
+  const record = freshRecord(processorId, req, requestSha, ev, nowMs, attempt);
+  const ids = {
+    bindingId: ev.binding?.id ?? null,
+    authorityId: ev.authority?.id ?? null,
+    intentId: ev.intent?.id ?? null,
+  };
+
+  if (!ALLOWED.has(ev.action)) {
+    const decision = signDecision(ctx, processorId, req, requestSha, { ...ev, ...ids }, nowMs, false);
+    const final: AuthorizationRecord = { ...record, status: 'declined', decision };
+    const written = await writeClaim(ctx, final, abandoned);
+    return 'claimed' in written ? { decision } : written;
+  }
+
+  // Claim first, so exactly one server holds budget for this authorization id.
+  const pending: AuthorizationRecord = { ...record, lease_until: isoTime(nowMs + ctx.config.claimLeaseMs) };
+  const written = await writeClaim(ctx, pending, abandoned);
+  if (!('claimed' in written)) return written;
+  const claimed = written.claimed;
+  try {
+    const orgId = ev.orgId as string;
+    const authority = ev.authority as NonNullable<typeof ev.authority>;
+    let verdict = { action: ev.action, reasons: ev.reasons, approvedAmount: ev.approvedAmount };
+    const reserved = await store.reserveUsage(
+      orgId,
+      authority.id,
+      reservationOf(ev, pending.reservation_id, ev.approvedAmount),
+    );
+    if (reserved.status === 'limit_exceeded') {
+      verdict = { action: 'DENY', reasons: ['limit_exceeded_concurrent'], approvedAmount: 0 };
+    } else if (ev.intent) {
+      const consumed = await store.consumeIntent(orgId, ev.intent.id, pending.reservation_id, ev.approvedAmount);
+      if (consumed === 'rejected' || consumed === 'not_found') {
+        await store.releaseUsage(orgId, authority.id, pending.reservation_id);
+        verdict = { action: 'DENY', reasons: ['intent_consumed'], approvedAmount: 0 };
+      }
+    }
+    const decision = signDecision(ctx, processorId, req, requestSha, { ...ev, ...verdict, ...ids }, nowMs, false);
+    const allowed = decision.allowed;
+    const final: AuthorizationRecord = {
+      ...claimed,
+      status: allowed ? 'approved' : 'declined',
+      lease_until: null,
+      approved_amount: decision.approved_amount,
+      hold_open: allowed,
+      hold_expires_at: decision.expires_at,
+      decision,
+      updated_at: isoTime(nowMs),
+    };
+    const stored = await store.updateAuthorization(
+      processorId,
+      req.authorization_id,
+      { version: claimed.version },
+      final,
+    );
+    if (!stored) throw new AppError('storage_internal', 'claimed authorization disappeared');
+    return { decision };
+  } catch (err) {
+    if (isAppError(err, 'conflict')) {
+      // Another server recovered this claim after our lease ran out and decides under the next attempt's
+      // reservation id; whatever this attempt still managed to hold is nobody's, so give it back. (Should
+      // this process die right here, that hold stays: the one leak left, and only after a lease expired.)
+      await releaseAttempt(ctx, claimed);
+      return { existing: null };
+    }
+    await abandonClaim(ctx, claimed).catch((cleanupErr) =>
+      ctx.logger.error('authorization_cleanup_failed', {
+        authorization_id: req.authorization_id,
+        error: String(cleanupErr),
+      }),
+    );
+    throw err;
+  }
+}
+
+/** On failure mid-way: give back what was held and let the next attempt take over at once. */
+async function abandonClaim(ctx: EngineContext, claimed: AuthorizationRecord): Promise<void> {
+  await releaseAttempt(ctx, claimed);
+  await ctx.store.updateAuthorization(
+    claimed.processor_id,
+    claimed.authorization_id,
+    { version: claimed.version },
+    { lease_until: isoTime(ctx.clock.now()) },
+  );
+}
+
+/** Writes a fresh record (insert-if-absent) or takes over an abandoned one (compare-and-set). */
+async function writeClaim(
+  ctx: EngineContext,
+  record: AuthorizationRecord,
+  abandoned: AuthorizationRecord | null,
+): Promise<{ claimed: AuthorizationRecord } | { existing: AuthorizationRecord | null }> {
+  if (!abandoned) {
+    const res = await ctx.store.claimAuthorization(record);
+    return res.created ? { claimed: record } : { existing: res.existing };
+  }
+  try {
+    const { version: _v, created_at: _c, ...patch } = record;
+    const taken = await ctx.store.updateAuthorization(
+      record.processor_id,
+      record.authorization_id,
+      { version: abandoned.version },
+      patch,
+    );
+    return taken ? { claimed: taken } : { existing: null };
+  } catch (err) {
+    if (isAppError(err, 'conflict')) return { existing: null };
+    throw err;
+  }
+}

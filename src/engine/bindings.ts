@@ -1,0 +1,101 @@
+import { AppError } from '../errors/index.js';
+import { compileValidator, createBindingSchema } from '../schemas/index.js';
+import type { Page } from '../storage/index.js';
+import type { CredentialBinding } from '../types.js';
+import { isoTime } from '../util/clock.js';
+import { ID_PREFIX, newId } from '../util/ids.js';
+import { getAgent } from './agents.js';
+import { getAuthority } from './authorities.js';
+import type { EngineContext } from './context.js';
+import { parseListQuery } from './list-query.js';
+
+const validateCreate = compileValidator<{
+  agent_id: string;
+  authority_id: string;
+  processor_id: string;
+  credential: CredentialBinding['credential'];
+}>(createBindingSchema);
+
+/**
+ * Binds a processor's credential to an agent and one of its authorities. A credential reference is bound
+ * at most once per processor among non-revoked bindings (`conflict` otherwise).
+ */
+export async function createBinding(ctx: EngineContext, orgId: string, body: unknown): Promise<CredentialBinding> {
+  const input = validateCreate(structuredClone(body));
+  const agent = await getAgent(ctx, orgId, input.agent_id);
+  if (agent.status === 'revoked') throw new AppError('invalid_state', 'the agent is revoked');
+  const authority = await getAuthority(ctx, orgId, input.authority_id);
+  if (authority.agent_id !== agent.id) {
+    throw new AppError('validation_failed', '/authority_id belongs to another agent', {
+      details: [{ path: '/authority_id', message: 'belongs to another agent', keyword: 'semantic' }],
+    });
+  }
+  if (authority.status === 'revoked') throw new AppError('invalid_state', 'the authority is revoked');
+  const processor = await ctx.store.getProcessor(input.processor_id);
+  if (!processor) throw new AppError('not_found', 'processor not found');
+  const now = ctx.clock.now();
+  const binding: CredentialBinding = {
+    id: newId(ID_PREFIX.binding, now),
+    org_id: orgId,
+    agent_id: agent.id,
+    authority_id: authority.id,
+    processor_id: processor.id,
+    credential: input.credential,
+    status: 'active',
+    version: 0,
+    created_at: isoTime(now),
+    updated_at: isoTime(now),
+  };
+  await ctx.store.insertBinding(binding);
+  return binding;
+}
+
+/** The binding, or `not_found`. */
+export async function getBinding(ctx: EngineContext, orgId: string, id: string): Promise<CredentialBinding> {
+  const binding = await ctx.store.getBinding(orgId, id);
+  if (!binding) throw new AppError('not_found', 'binding not found');
+  return binding;
+}
+
+/** A page of an org's bindings; filter by status or agent. */
+export async function listBindings(
+  ctx: EngineContext,
+  orgId: string,
+  query?: unknown,
+): Promise<Page<CredentialBinding>> {
+  return ctx.store.listBindings(orgId, parseListQuery(query));
+}
+
+const TRANSITIONS = {
+  suspend: { from: ['active'], to: 'suspended' },
+  resume: { from: ['suspended'], to: 'active' },
+  revoke: { from: ['active', 'suspended'], to: 'revoked' },
+} as const;
+
+/**
+ * Suspends, resumes or revokes a binding. Repeating a transition that already happened returns the
+ * binding unchanged; any other move is `invalid_state`. Resuming needs an agent that is not revoked.
+ */
+export async function transitionBinding(
+  ctx: EngineContext,
+  orgId: string,
+  id: string,
+  action: keyof typeof TRANSITIONS,
+): Promise<CredentialBinding> {
+  const binding = await getBinding(ctx, orgId, id);
+  const t = TRANSITIONS[action];
+  if (binding.status === t.to) return binding;
+  if (!(t.from as readonly string[]).includes(binding.status)) {
+    throw new AppError('invalid_state', `cannot ${action} a ${binding.status} binding`);
+  }
+  if (action === 'resume') {
+    const agent = await getAgent(ctx, orgId, binding.agent_id);
+    if (agent.status === 'revoked') throw new AppError('invalid_state', 'the agent is revoked');
+  }
+  const updated = await ctx.store.updateBinding(orgId, id, binding.version, {
+    status: t.to,
+    updated_at: isoTime(ctx.clock.now()),
+  });
+  if (!updated) throw new AppError('not_found', 'binding not found');
+  return updated;
+}

@@ -1,0 +1,46 @@
+import type { Jwks, SigningKey } from '../crypto/index.js';
+import type { LoadedPolicy } from '../policy/index.js';
+import type { StorageAdapter } from '../storage/index.js';
+import type { Clock } from '../util/clock.js';
+
+/** Where the engine gets the policy to evaluate for an org. */
+export interface PolicyResolver {
+  /** The active policy and, when one is set, the shadow policy whose result is only logged. */
+  forOrg(orgId: string): { active: LoadedPolicy; shadow: LoadedPolicy | null };
+}
+
+/** Structured log sink; every method receives one JSON-serializable record. */
+export interface EngineLogger {
+  info(event: string, fields: Record<string, unknown>): void;
+  warn(event: string, fields: Record<string, unknown>): void;
+  error(event: string, fields: Record<string, unknown>): void;
+}
+
+/** Tunables of the engine, with their defaults. */
+export interface EngineConfig {
+  /** How long an approval holds budget before expireHolds releases it. Default 7 days. */
+  holdPeriodMs: number;
+  /** How long a claimed authorization may stay pending before another server recovers it. Default 30 s. */
+  claimLeaseMs: number;
+  /** How long a duplicate request waits for a concurrent twin to finish. Default 2 s. */
+  duplicateWaitMs: number;
+}
+
+/** Defaults of {@link EngineConfig}. */
+export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
+  holdPeriodMs: 7 * 24 * 3600 * 1000,
+  claimLeaseMs: 30_000,
+  duplicateWaitMs: 2_000,
+};
+
+/** Everything a use case needs; built once by createEngine. */
+export interface EngineContext {
+  store: StorageAdapter;
+  clock: Clock;
+  policies: PolicyResolver;
+  signingKey: SigningKey;
+  jwks: Jwks;
+  sign: (payload: object) => string;
+  config: EngineConfig;
+  logger: EngineLogger;
+}

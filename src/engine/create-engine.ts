@@ -1,0 +1,136 @@
+import { createJwsSigner, generateSigningKey, type Jwks, type SigningKey, toJwks } from '../crypto/index.js';
+import { AppError } from '../errors/index.js';
+import { type LoadedPolicy, PolicyHolder } from '../policy/index.js';
+import type { StorageAdapter } from '../storage/index.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import * as agents from './agents.js';
+import * as authorities from './authorities.js';
+import * as lifecycle from './authorization-lifecycle.js';
+import { authorize } from './authorize.js';
+import * as bindings from './bindings.js';
+import {
+  DEFAULT_ENGINE_CONFIG,
+  type EngineConfig,
+  type EngineContext,
+  type EngineLogger,
+  type PolicyResolver,
+} from './context.js';
+import { guardStore } from './guard-store.js';
+import * as intents from './intents.js';
+import * as processors from './processors.js';
+import { simulateAuthorization } from './simulate.js';
+
+/** Options of {@link createEngine}. */
+export interface EngineOptions {
+  /** The storage adapter (see StorageAdapter); validated here, initialized by `engine.init()`. */
+  store: StorageAdapter;
+  /**
+   * Policies to evaluate: one LoadedPolicy for every org, a PolicyHolder (activation swaps what every
+   * later decision uses), or a PolicyResolver choosing per org.
+   */
+  policy: LoadedPolicy | PolicyHolder | PolicyResolver;
+  /** Time source. Default: the system clock. */
+  clock?: Clock;
+  /**
+   * Signing keys: the first signs, all are published in the JWKS (keep the previous key listed while
+   * rotating). Default: one fresh key, which suits tests only (proofs die with the process).
+   */
+  keys?: SigningKey[];
+  config?: Partial<EngineConfig>;
+  logger?: EngineLogger;
+}
+
+const silentLogger: EngineLogger = { info() {}, warn() {}, error() {} };
+
+function toResolver(p: LoadedPolicy | PolicyHolder | PolicyResolver): PolicyResolver {
+  if (typeof (p as PolicyResolver).forOrg === 'function') return p as PolicyResolver;
+  if (p instanceof PolicyHolder) {
+    return {
+      forOrg: () => {
+        const snap = p.snapshot();
+        if (!snap) throw new AppError('policy_unavailable', 'no policy is active');
+        return { active: snap.active, shadow: snap.shadow ?? null };
+      },
+    };
+  }
+  const fixed = { active: p as LoadedPolicy, shadow: null };
+  return { forOrg: () => fixed };
+}
+
+type Tail<F> = F extends (ctx: EngineContext, ...rest: infer R) => infer T ? (...args: R) => T : never;
+
+function bind<F extends (ctx: EngineContext, ...rest: never[]) => unknown>(ctx: EngineContext, fn: F): Tail<F> {
+  return ((...args: unknown[]) => (fn as unknown as (...a: unknown[]) => unknown)(ctx, ...args)) as Tail<F>;
+}
+
+/**
+ * Builds the embeddable engine: every use case of DESIGN §1–2 as a method, no HTTP. Call `init()`
+ * before use (it initializes the store) and `close()` when done.
+ */
+export function createEngine(options: EngineOptions) {
+  const keys = options.keys?.length ? options.keys : [generateSigningKey()];
+  const signingKey = keys[0] as SigningKey;
+  const policy = options.policy;
+  if (!policy) throw new TypeError('createEngine: `policy` is required');
+  const policies = toResolver(policy);
+  const ctx: EngineContext = {
+    store: guardStore(options.store),
+    clock: options.clock ?? systemClock,
+    policies,
+    signingKey,
+    jwks: toJwks(keys),
+    sign: createJwsSigner(signingKey),
+    config: { ...DEFAULT_ENGINE_CONFIG, ...options.config },
+    logger: options.logger ?? silentLogger,
+  };
+  return {
+    context: ctx,
+    init: () => ctx.store.init(),
+    close: () => ctx.store.close(),
+    ping: () => ctx.store.ping(),
+    /** The JWKS that verifies decision proofs and mandates. */
+    jwks: (): Jwks => ctx.jwks,
+
+    createOrg: bind(ctx, processors.createOrg),
+    createProcessor: bind(ctx, processors.createProcessor),
+
+    createAgent: bind(ctx, agents.createAgent),
+    getAgent: bind(ctx, agents.getAgent),
+    listAgents: bind(ctx, agents.listAgents),
+    updateAgent: bind(ctx, agents.updateAgent),
+    revokeAgent: bind(ctx, agents.revokeAgent),
+
+    createAuthority: bind(ctx, authorities.createAuthority),
+    getAuthority: bind(ctx, authorities.getAuthority),
+    listAuthorities: bind(ctx, authorities.listAuthorities),
+    updateAuthority: bind(ctx, authorities.updateAuthority),
+    revokeAuthority: bind(ctx, authorities.revokeAuthority),
+    getAuthorityUsage: bind(ctx, authorities.getAuthorityUsage),
+
+    createBinding: bind(ctx, bindings.createBinding),
+    getBinding: bind(ctx, bindings.getBinding),
+    listBindings: bind(ctx, bindings.listBindings),
+    suspendBinding: (orgId: string, id: string) => bindings.transitionBinding(ctx, orgId, id, 'suspend'),
+    resumeBinding: (orgId: string, id: string) => bindings.transitionBinding(ctx, orgId, id, 'resume'),
+    revokeBinding: (orgId: string, id: string) => bindings.transitionBinding(ctx, orgId, id, 'revoke'),
+
+    validateIntent: bind(ctx, intents.validateIntent),
+    simulateIntent: bind(ctx, intents.simulateIntent),
+    getIntent: bind(ctx, intents.getIntent),
+    listIntents: bind(ctx, intents.listIntents),
+    approveIntent: bind(ctx, intents.approveIntent),
+    cancelIntent: bind(ctx, intents.cancelIntent),
+
+    authorize: bind(ctx, authorize),
+    simulate: bind(ctx, simulateAuthorization),
+    capture: bind(ctx, lifecycle.capture),
+    reverse: bind(ctx, lifecycle.reverse),
+    getAuthorization: bind(ctx, lifecycle.getAuthorization),
+    listAuthorizations: bind(ctx, lifecycle.listAuthorizations),
+    listProcessorAuthorizations: bind(ctx, lifecycle.listProcessorAuthorizations),
+    expireHolds: bind(ctx, lifecycle.expireHolds),
+  };
+}
+
+/** The engine returned by {@link createEngine}. */
+export type Engine = ReturnType<typeof createEngine>;

@@ -1,0 +1,125 @@
+import { AppError } from '../errors/index.js';
+import type { LoadedPolicy, PolicyDecision, SpendPolicyInput } from '../policy/index.js';
+import type { Action, CredentialBinding, Intent, SpendingAuthority } from '../types.js';
+import { isoTime } from '../util/clock.js';
+import type { NormalizedAuthorizeRequest } from './authorize-request.js';
+import type { EngineContext } from './context.js';
+import { combine, hardReasons } from './decide.js';
+import { buildSpendInput } from './policy-input.js';
+import { type Periods, periodsAt } from './windows.js';
+
+/** Everything decided about an authorization before anything is written. */
+export interface AuthorizationEvaluation {
+  action: Action;
+  reasons: string[];
+  approvedAmount: number;
+  orgId: string | null;
+  agentId: string | null;
+  binding: CredentialBinding | null;
+  authority: SpendingAuthority | null;
+  intent: Intent | null;
+  periods: Periods | null;
+  policyRevision: string | null;
+  policyInput: SpendPolicyInput | null;
+}
+
+function early(action: Action, reason: string, extra: Partial<AuthorizationEvaluation> = {}): AuthorizationEvaluation {
+  return {
+    action,
+    reasons: [reason],
+    approvedAmount: 0,
+    orgId: null,
+    agentId: null,
+    binding: null,
+    authority: null,
+    intent: null,
+    periods: null,
+    policyRevision: null,
+    policyInput: null,
+    ...extra,
+  };
+}
+
+function evaluatePolicy(policy: LoadedPolicy, input: SpendPolicyInput): PolicyDecision {
+  try {
+    return policy.evaluateSpend(input);
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    const code = (err as { code?: string }).code;
+    const known = code === 'policy_no_result' || code === 'policy_output_invalid' ? code : 'policy_evaluation_failed';
+    throw new AppError(known, 'policy evaluation failed', { cause: err });
+  }
+}
+
+/**
+ * Steps 2–5 of DESIGN §1, with no write: resolves binding → agent → authority → intent, snapshots usage,
+ * builds the policy input, evaluates the active policy (and the shadow one, whose result is only
+ * logged) and applies the engine's own checks.
+ */
+export async function evaluateAuthorization(
+  ctx: EngineContext,
+  processorId: string,
+  req: NormalizedAuthorizeRequest,
+  nowMs: number,
+  policyOverride?: LoadedPolicy,
+): Promise<AuthorizationEvaluation> {
+  const { store } = ctx;
+  const binding = await store.findBinding(
+    processorId,
+    req.binding_id !== null ? { id: req.binding_id } : { reference: req.credential_reference as string },
+  );
+  if (!binding) return early('DENY', 'binding_not_found');
+  if (binding.processor_id !== processorId) return early('DENY', 'processor_mismatch');
+  const orgId = binding.org_id;
+  const [agent, authority, intent] = await Promise.all([
+    store.getAgent(orgId, binding.agent_id),
+    store.getAuthority(orgId, binding.authority_id),
+    req.intent_id !== null ? store.getIntent(orgId, req.intent_id) : Promise.resolve(null),
+  ]);
+  const ids = { orgId, agentId: binding.agent_id, binding };
+  if (!agent) return early('DENY', 'agent_not_active', ids);
+  if (!authority || authority.agent_id !== agent.id) return early('DENY', 'authority_not_found', ids);
+
+  const periods = periodsAt(nowMs, authority.time_zone);
+  const usage = await store.getUsage(orgId, authority.id, periods);
+  const now = isoTime(nowMs);
+  const input = buildSpendInput({ now, request: req, processorId, agent, authority, binding, usage, intent });
+  const policies = policyOverride ? { active: policyOverride, shadow: null } : ctx.policies.forOrg(orgId);
+  const decision = evaluatePolicy(policies.active, input);
+  if (policies.shadow) {
+    try {
+      const shadow = policies.shadow.evaluateSpend(input);
+      ctx.logger.info('shadow_decision', {
+        org_id: orgId,
+        authorization_id: req.authorization_id,
+        active_revision: policies.active.revision,
+        shadow_revision: policies.shadow.revision,
+        active_action: decision.action,
+        shadow_action: shadow.action,
+        shadow_reasons: shadow.reasons,
+        differs: shadow.action !== decision.action,
+      });
+    } catch (err) {
+      ctx.logger.warn('shadow_policy_failed', {
+        org_id: orgId,
+        revision: policies.shadow.revision,
+        error: String(err),
+      });
+    }
+  }
+  const hard = hardReasons(now, req, agent.status, binding.status, authority);
+  const verdict = combine(decision, hard, req, authority, usage);
+  return {
+    action: verdict.action,
+    reasons: verdict.reasons,
+    approvedAmount: verdict.approvedAmount,
+    orgId,
+    agentId: agent.id,
+    binding,
+    authority,
+    intent: intent && intent.agent_id === agent.id ? intent : null,
+    periods,
+    policyRevision: policies.active.revision,
+    policyInput: input,
+  };
+}

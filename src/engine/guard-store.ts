@@ -1,0 +1,73 @@
+import { AppError } from '../errors/index.js';
+import { type StorageAdapter, StorageError } from '../storage/index.js';
+
+const METHODS = [
+  'init',
+  'ping',
+  'close',
+  'insertOrg',
+  'getOrg',
+  'insertProcessor',
+  'getProcessor',
+  'insertAgent',
+  'getAgent',
+  'listAgents',
+  'updateAgent',
+  'insertAuthority',
+  'getAuthority',
+  'listAuthorities',
+  'updateAuthority',
+  'insertBinding',
+  'getBinding',
+  'findBinding',
+  'listBindings',
+  'updateBinding',
+  'insertIntent',
+  'getIntent',
+  'listIntents',
+  'updateIntent',
+  'consumeIntent',
+  'releaseIntent',
+  'claimAuthorization',
+  'getAuthorization',
+  'updateAuthorization',
+  'listAuthorizations',
+  'listProcessorAuthorizations',
+  'listOpenHolds',
+  'getUsage',
+  'reserveUsage',
+  'releaseUsage',
+] as const satisfies readonly (keyof StorageAdapter)[];
+
+/** Maps whatever an adapter throws to the engine's error codes. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof StorageError) {
+    if (err.code === 'conflict') return new AppError('conflict', err.message, { cause: err });
+    if (err.code === 'unavailable') return new AppError('storage_unavailable', 'storage unavailable', { cause: err });
+    return new AppError('storage_internal', 'storage failure', { cause: err });
+  }
+  return new AppError('storage_internal', 'storage failure', { cause: err });
+}
+
+/**
+ * Checks that `store` implements every method of the contract (a missing one is reported at start,
+ * not on the first payment) and returns a view whose methods throw only AppError.
+ */
+export function guardStore(store: StorageAdapter): StorageAdapter {
+  if (!store || typeof store !== 'object') throw new TypeError('createEngine: `store` must be a StorageAdapter');
+  const missing = METHODS.filter((m) => typeof (store as unknown as Record<string, unknown>)[m] !== 'function');
+  if (missing.length) throw new TypeError(`createEngine: the storage adapter lacks ${missing.join(', ')}`);
+  const guarded = {} as Record<string, unknown>;
+  for (const m of METHODS) {
+    const fn = (store[m] as (...args: unknown[]) => Promise<unknown>).bind(store);
+    guarded[m] = async (...args: unknown[]) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        throw toAppError(err);
+      }
+    };
+  }
+  return guarded as unknown as StorageAdapter;
+}

@@ -1,0 +1,122 @@
+import type { IntentPolicyInput, SpendPolicyInput } from '../policy/index.js';
+import type { Agent, CredentialBinding, Intent, Merchant, SpendingAuthority, UsageSnapshot } from '../types.js';
+import type { NormalizedAuthorizeRequest } from './authorize-request.js';
+import type { NormalizedIntentRequest } from './intent-request.js';
+
+/** Version of the policy input contract (policies/schemas/*-input.schema.json). */
+export const POLICY_INPUT_VERSION = '1';
+
+function merchantOf(m: Merchant): Merchant {
+  const out: Merchant = {};
+  if (m.id !== undefined) out.id = m.id;
+  if (m.name !== undefined) out.name = m.name;
+  if (m.mcc !== undefined) out.mcc = m.mcc;
+  if (m.country !== undefined) out.country = m.country;
+  return out;
+}
+
+function agentOf(a: Agent): SpendPolicyInput['agent'] {
+  return {
+    id: a.id,
+    status: a.status,
+    name: a.name,
+    owner: a.owner,
+    model_provider: a.model_provider,
+    model_name: a.model_name,
+    framework: a.framework,
+    metadata: a.metadata,
+  };
+}
+
+function authorityOf(s: SpendingAuthority): SpendPolicyInput['authority'] {
+  return {
+    id: s.id,
+    status: s.status,
+    currency: s.currency,
+    time_zone: s.time_zone,
+    limits: s.limits,
+    velocity: s.velocity,
+    merchant_rules: s.merchant_rules,
+    valid_from: s.valid_from,
+    valid_until: s.valid_until,
+    step_up_above: s.step_up_above,
+    require_intent: s.require_intent,
+    partial_approval: s.partial_approval,
+    version: s.version,
+  };
+}
+
+/** The spend policy input: a stable, versioned projection of the entities (no storage internals). */
+export function buildSpendInput(parts: {
+  now: string;
+  request: NormalizedAuthorizeRequest;
+  processorId: string;
+  agent: Agent;
+  authority: SpendingAuthority;
+  binding: CredentialBinding;
+  usage: UsageSnapshot;
+  intent: Intent | null;
+}): SpendPolicyInput {
+  const { request: r, binding: b, intent: i } = parts;
+  return {
+    version: POLICY_INPUT_VERSION,
+    now: parts.now,
+    org: { id: b.org_id },
+    request: {
+      authorization_id: r.authorization_id,
+      processor_id: parts.processorId,
+      amount: r.amount,
+      currency: r.currency,
+      merchant: merchantOf(r.merchant),
+      channel: r.channel,
+      intent_id: r.intent_id,
+      partial_approval_supported: r.partial_approval_supported,
+    },
+    agent: agentOf(parts.agent),
+    authority: authorityOf(parts.authority),
+    binding: { id: b.id, status: b.status, processor_id: b.processor_id, credential: b.credential },
+    usage: parts.usage,
+    intent: i
+      ? {
+          id: i.id,
+          agent_id: i.agent_id,
+          status: i.status,
+          max_amount: i.max_amount,
+          currency: i.currency,
+          consumed_amount: i.consumed_amount,
+          merchant: merchantOf(i.merchant),
+          expires_at: i.expires_at,
+          single_use: i.single_use,
+        }
+      : null,
+  };
+}
+
+/** The intent policy input. */
+export function buildIntentInput(parts: {
+  now: string;
+  orgId: string;
+  request: NormalizedIntentRequest;
+  agent: Agent;
+  authority: SpendingAuthority;
+  usage: UsageSnapshot;
+}): IntentPolicyInput {
+  const r = parts.request;
+  return {
+    version: POLICY_INPUT_VERSION,
+    now: parts.now,
+    org: { id: parts.orgId },
+    request: {
+      agent_id: r.agent_id,
+      description: r.description,
+      max_amount: r.max_amount,
+      currency: r.currency,
+      merchant: merchantOf(r.merchant),
+      expires_at: r.expires_at,
+      single_use: r.single_use,
+    },
+    agent: agentOf(parts.agent),
+    authority: authorityOf(parts.authority),
+    usage: parts.usage,
+  };
+}

@@ -1,0 +1,62 @@
+import { AppError } from '../errors/index.js';
+import { compileValidator, createNamedSchema } from '../schemas/index.js';
+import type { Org, Processor } from '../types.js';
+import { isoTime } from '../util/clock.js';
+import { ID_PREFIX, newId } from '../util/ids.js';
+import type { EngineContext } from './context.js';
+
+const validateNamed = compileValidator<{ name: string }>(createNamedSchema);
+
+const ACTIVE_CACHE_MS = 5_000;
+const activeUntil = new WeakMap<EngineContext, Map<string, number>>();
+
+/**
+ * Throws `processor_not_active` unless the processor exists and is active. A positive answer is cached
+ * for a few seconds: the hot path should not pay a lookup for an identity the caller already proved.
+ */
+export async function assertProcessorActive(ctx: EngineContext, processorId: string): Promise<void> {
+  let cache = activeUntil.get(ctx);
+  if (!cache) {
+    cache = new Map();
+    activeUntil.set(ctx, cache);
+  }
+  const now = ctx.clock.now();
+  const until = cache.get(processorId);
+  if (until !== undefined && until > now) return;
+  const processor = await ctx.store.getProcessor(processorId);
+  if (processor?.status !== 'active') {
+    cache.delete(processorId);
+    throw new AppError('processor_not_active', 'the processor is unknown or not active');
+  }
+  cache.set(processorId, now + ACTIVE_CACHE_MS);
+}
+
+/** Creates an enterprise tenant (operator). */
+export async function createOrg(ctx: EngineContext, body: unknown): Promise<Org> {
+  const { name } = validateNamed(structuredClone(body));
+  const now = ctx.clock.now();
+  const org: Org = { id: newId(ID_PREFIX.org, now), name, status: 'active', created_at: isoTime(now) };
+  await ctx.store.insertOrg(org);
+  return org;
+}
+
+/** Creates a processor (operator). */
+export async function createProcessor(ctx: EngineContext, body: unknown): Promise<Processor> {
+  const { name } = validateNamed(structuredClone(body));
+  const now = ctx.clock.now();
+  const processor: Processor = {
+    id: newId(ID_PREFIX.processor, now),
+    name,
+    status: 'active',
+    created_at: isoTime(now),
+  };
+  await ctx.store.insertProcessor(processor);
+  return processor;
+}
+
+/** The org, or `not_found`. */
+export async function requireOrg(ctx: EngineContext, orgId: string): Promise<Org> {
+  const org = await ctx.store.getOrg(orgId);
+  if (!org) throw new AppError('not_found', 'org not found');
+  return org;
+}

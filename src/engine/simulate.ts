@@ -1,0 +1,53 @@
+import type { LoadedPolicy } from '../policy/index.js';
+import type { Decision } from '../types.js';
+import { sha256Hex } from '../util/hash.js';
+import { signDecision } from './authorize.js';
+import { canonicalRequest, parseSimulateAuthorization } from './authorize-request.js';
+import type { EngineContext } from './context.js';
+import { evaluateAuthorization } from './evaluate-authorization.js';
+
+/**
+ * The decision an authorization would get now, for an org testing its setup: the same evaluation as
+ * authorize, with nothing read from or written to the idempotency store, no reservation, and
+ * `simulated: true` inside the signed proof so it can never pass for a real approval. A binding of another
+ * org is `binding_not_found`.
+ */
+export async function simulateAuthorization(
+  ctx: EngineContext,
+  orgId: string,
+  body: unknown,
+  policy?: LoadedPolicy,
+): Promise<Decision> {
+  const { processorId, request } = parseSimulateAuthorization(body);
+  const requestSha = sha256Hex(canonicalRequest(request));
+  const nowMs = ctx.clock.now();
+  let ev = await evaluateAuthorization(ctx, processorId, request, nowMs, policy);
+  if (ev.orgId !== null && ev.orgId !== orgId) {
+    ev = {
+      ...ev,
+      action: 'DENY',
+      reasons: ['binding_not_found'],
+      approvedAmount: 0,
+      orgId: null,
+      agentId: null,
+      binding: null,
+      authority: null,
+      intent: null,
+      policyRevision: null,
+    };
+  }
+  return signDecision(
+    ctx,
+    processorId,
+    request,
+    requestSha,
+    {
+      ...ev,
+      bindingId: ev.binding?.id ?? null,
+      authorityId: ev.authority?.id ?? null,
+      intentId: ev.intent?.id ?? null,
+    },
+    nowMs,
+    true,
+  );
+}

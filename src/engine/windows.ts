@@ -1,0 +1,71 @@
+/** The usage windows an authority can limit. */
+export const WINDOWS = ['daily', 'weekly', 'monthly', 'total'] as const;
+/** One usage window. */
+export type Window = (typeof WINDOWS)[number];
+/** The current period key of each window. */
+export type Periods = Record<Window, string>;
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+const minuteCache = new Map<string, { minute: number; periods: Periods }>();
+
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+/** True when `timeZone` is an IANA zone name this runtime knows. */
+export function isValidTimeZone(timeZone: string): boolean {
+  try {
+    formatter(timeZone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
+/** ISO-8601 week (Monday first) of a calendar date, as GGGG-Www. */
+export function isoWeek(year: number, month: number, day: number): string {
+  const date = new Date(Date.UTC(year, month - 1, day));
+  const weekday = date.getUTCDay() || 7;
+  date.setUTCDate(date.getUTCDate() + 4 - weekday);
+  const weekYear = date.getUTCFullYear();
+  const jan1 = Date.UTC(weekYear, 0, 1);
+  const week = Math.ceil(((date.getTime() - jan1) / 86_400_000 + 1) / 7);
+  return `${weekYear}-W${pad(week)}`;
+}
+
+/**
+ * The calendar periods containing `nowMs` in `timeZone`: daily YYYY-MM-DD, weekly GGGG-Www,
+ * monthly YYYY-MM, total "all". Results are cached per zone and minute: zone offsets and
+ * transitions fall on whole minutes, so a minute never spans two local dates.
+ */
+export function periodsAt(nowMs: number, timeZone: string): Periods {
+  const minute = Math.floor(nowMs / 60_000);
+  const hit = minuteCache.get(timeZone);
+  if (hit && hit.minute === minute) return hit.periods;
+  const parts = formatter(timeZone).formatToParts(new Date(nowMs));
+  let year = 0;
+  let month = 0;
+  let day = 0;
+  for (const p of parts) {
+    if (p.type === 'year') year = Number(p.value);
+    else if (p.type === 'month') month = Number(p.value);
+    else if (p.type === 'day') day = Number(p.value);
+  }
+  const periods: Periods = {
+    daily: `${year}-${pad(month)}-${pad(day)}`,
+    weekly: isoWeek(year, month, day),
+    monthly: `${year}-${pad(month)}`,
+    total: 'all',
+  };
+  minuteCache.set(timeZone, { minute, periods });
+  return periods;
+}

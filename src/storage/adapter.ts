@@ -1,0 +1,222 @@
+import type {
+  Agent,
+  AuthorizationRecord,
+  CredentialBinding,
+  Intent,
+  Org,
+  Processor,
+  SpendingAuthority,
+  UsageSnapshot,
+} from '../types.js';
+
+/**
+ * A page of a list. `next_cursor` is the id of the last item when more may follow, else null.
+ * Items are ordered newest first (ids sort by creation time).
+ */
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+/** Paging and filters shared by list methods. */
+export interface ListQuery {
+  /** 1..100. */
+  limit: number;
+  /** Return items strictly older than the item with this id. */
+  cursor?: string;
+  status?: string;
+  agent_id?: string;
+}
+
+/** A window of a reservation: the period it lands in and the limits it must respect. */
+export interface ReservationWindow {
+  period: string;
+  /** Maximum spent in the period after the reservation; null for none. */
+  amount_limit: number | null;
+  /** Maximum transaction count in the period after the reservation; null for none. */
+  count_limit: number | null;
+}
+
+/** A request to hold `amount` against every window of an authority. */
+export interface Reservation {
+  reservation_id: string;
+  amount: number;
+  windows: {
+    daily: ReservationWindow;
+    weekly: ReservationWindow;
+    monthly: ReservationWindow;
+    total: ReservationWindow;
+  };
+}
+
+/** Outcome of {@link StorageAdapter.reserveUsage}. */
+export type ReserveResult =
+  | { status: 'reserved' }
+  | { status: 'already_applied' }
+  | { status: 'limit_exceeded'; window: 'daily' | 'weekly' | 'monthly' | 'total'; kind: 'amount' | 'count' };
+
+/** Outcome of {@link StorageAdapter.releaseUsage}: how much spend was given back. */
+export type ReleaseResult = { status: 'released'; amount: number } | { status: 'not_held' };
+
+/** Outcome of {@link StorageAdapter.claimAuthorization}. */
+export type ClaimResult = { created: true } | { created: false; existing: AuthorizationRecord };
+
+/** Optimistic-concurrency precondition of an authorization update. */
+export interface AuthorizationExpectation {
+  version: number;
+}
+
+/**
+ * The storage contract of the engine. An adapter is passed to `createEngine`; `src/` never imports one.
+ *
+ * Rules every method follows:
+ * - async, and tenant-scoped: a method that takes `orgId` never reads or writes another org's data;
+ *   an id of another org is a miss.
+ * - a miss returns `null` (or an empty page), never throws.
+ * - it throws only {@link StorageError}: `conflict` for a taken unique key or a stale version,
+ *   `unavailable` when the backend cannot be reached (retryable), `internal` otherwise.
+ * - stored objects are returned as copies: mutating a result never changes the store.
+ * - `insert*` fails with `conflict` when the id (or another unique key) exists.
+ * - `update*` applies a shallow patch only when the stored `version` equals `expectVersion`, increments
+ *   `version`, and returns the new object; it returns `null` on a miss and throws `conflict` when the
+ *   version differs. A patch never changes the key: `id` and `org_id` (of an authorization,
+ *   `processor_id` and `authorization_id`) keep their stored values.
+ *
+ * Indexes an adapter needs (the hot path is resolve binding → agent → authority → usage):
+ * agents/authorities/bindings/intents by (org_id, id); bindings unique by
+ * (processor_id, credential.reference) and by id; authorizations unique by (processor_id, authorization_id),
+ * by (org_id, id order) and (processor_id, created_at order) for lists and by (hold_open, hold_expires_at) for
+ * expiry; usage by authority.
+ */
+export interface StorageAdapter {
+  /** Creates indexes and checks connectivity. Called once before use; must be idempotent. */
+  init(): Promise<void>;
+  /** Resolves when the backend answers; throws `unavailable` otherwise. */
+  ping(): Promise<void>;
+  /** Releases connections. Further calls may fail. */
+  close(): Promise<void>;
+
+  insertOrg(org: Org): Promise<void>;
+  getOrg(id: string): Promise<Org | null>;
+  insertProcessor(processor: Processor): Promise<void>;
+  getProcessor(id: string): Promise<Processor | null>;
+
+  insertAgent(agent: Agent): Promise<void>;
+  getAgent(orgId: string, id: string): Promise<Agent | null>;
+  listAgents(orgId: string, query: ListQuery): Promise<Page<Agent>>;
+  updateAgent(orgId: string, id: string, expectVersion: number, patch: Partial<Agent>): Promise<Agent | null>;
+
+  insertAuthority(authority: SpendingAuthority): Promise<void>;
+  getAuthority(orgId: string, id: string): Promise<SpendingAuthority | null>;
+  /** Filters: status, agent_id. */
+  listAuthorities(orgId: string, query: ListQuery): Promise<Page<SpendingAuthority>>;
+  updateAuthority(
+    orgId: string,
+    id: string,
+    expectVersion: number,
+    patch: Partial<SpendingAuthority>,
+  ): Promise<SpendingAuthority | null>;
+
+  /** `conflict` also when a non-revoked binding of the same processor has the same credential reference. */
+  insertBinding(binding: CredentialBinding): Promise<void>;
+  getBinding(orgId: string, id: string): Promise<CredentialBinding | null>;
+  /**
+   * The binding a processor names, by id or by credential reference, whatever its org: processors are
+   * not tenants. Only bindings whose `processor_id` is `processorId` are found by reference; by id any
+   * binding is returned so the engine can tell `processor_mismatch` from `binding_not_found`.
+   * A revoked binding is not found by reference (its reference may be bound again).
+   */
+  findBinding(processorId: string, key: { id: string } | { reference: string }): Promise<CredentialBinding | null>;
+  /** Filters: status, agent_id. */
+  listBindings(orgId: string, query: ListQuery): Promise<Page<CredentialBinding>>;
+  updateBinding(
+    orgId: string,
+    id: string,
+    expectVersion: number,
+    patch: Partial<CredentialBinding>,
+  ): Promise<CredentialBinding | null>;
+
+  insertIntent(intent: Intent): Promise<void>;
+  getIntent(orgId: string, id: string): Promise<Intent | null>;
+  /** Filters: status, agent_id. */
+  listIntents(orgId: string, query: ListQuery): Promise<Page<Intent>>;
+  updateIntent(orgId: string, id: string, expectVersion: number, patch: Partial<Intent>): Promise<Intent | null>;
+  /**
+   * Atomically consumes `amount` of an approved intent under `consumptionId`: succeeds only when the stored
+   * status is `approved`, `consumed_amount + amount <= max_amount`, and `consumptionId` is not yet recorded.
+   * Records the consumption, adds to `consumed_amount`, and sets status `consumed` when `single_use`.
+   * Replaying an applied `consumptionId` returns `already_applied` and changes nothing.
+   */
+  consumeIntent(
+    orgId: string,
+    id: string,
+    consumptionId: string,
+    amount: number,
+  ): Promise<'consumed' | 'already_applied' | 'rejected' | 'not_found'>;
+  /**
+   * Gives back a recorded consumption. With `keep` undefined (a reversal) it subtracts the whole amount,
+   * removes the consumption, and sets a `consumed` single-use intent back to `approved`. With `keep = n`
+   * (a capture of n) the consumption becomes n, `consumed_amount` drops by the rest, and the status stays:
+   * repeating it changes nothing. Replay-safe: an unknown `consumptionId` changes nothing.
+   */
+  releaseIntent(orgId: string, id: string, consumptionId: string, keep?: number): Promise<'released' | 'not_held'>;
+
+  /**
+   * Insert-if-absent of an authorization by (processor_id, authorization_id): the idempotency claim.
+   * Atomic: of any number of concurrent claims of one key, exactly one gets `created: true`;
+   * the others get the stored record.
+   */
+  claimAuthorization(record: AuthorizationRecord): Promise<ClaimResult>;
+  getAuthorization(processorId: string, authorizationId: string): Promise<AuthorizationRecord | null>;
+  /** Compare-and-set on `version`; `null` on a miss, `conflict` when the version moved. */
+  updateAuthorization(
+    processorId: string,
+    authorizationId: string,
+    expect: AuthorizationExpectation,
+    patch: Partial<AuthorizationRecord>,
+  ): Promise<AuthorizationRecord | null>;
+  /**
+   * An org's authorizations, newest first by `created_at` (records created at the same instant, possibly
+   * under several processors, come in a fixed order and are never skipped); filters: status, agent_id.
+   * The cursor is opaque: pass back `next_cursor`.
+   */
+  listAuthorizations(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>>;
+  /**
+   * A processor's own authorizations, of every org (and those that named no org), newest first by
+   * `created_at` (records created at the same instant come in a fixed order and are never skipped);
+   * filters: status, agent_id. Never a record of another processor. The cursor is opaque: pass back
+   * `next_cursor`.
+   */
+  listProcessorAuthorizations(processorId: string, query: ListQuery): Promise<Page<AuthorizationRecord>>;
+  /**
+   * Records (of every org) that still hold usage and need a release: `hold_open` and either
+   * status `approved` with `hold_expires_at <= before`, or a final status (captured, reversed, expired,
+   * declined) left half-done by a crash. At most `limit`, oldest first.
+   */
+  listOpenHolds(before: string, limit: number): Promise<AuthorizationRecord[]>;
+
+  /**
+   * Usage of an authority in the given periods; a window whose stored period differs counts as empty.
+   * A never-used authority has zero usage (not a miss).
+   */
+  getUsage(
+    orgId: string,
+    authorityId: string,
+    periods: { daily: string; weekly: string; monthly: string; total: string },
+  ): Promise<UsageSnapshot>;
+  /**
+   * Atomically holds `amount` (and one transaction) in every window, or nothing: succeeds only when no
+   * window would exceed its amount or count limit. Under any concurrency the sum held in a window
+   * never exceeds its limit. A window whose stored period is older than the requested one starts
+   * from zero. Applying an already-applied `reservation_id` (held, settled or released) changes nothing
+   * and returns `already_applied`.
+   */
+  reserveUsage(orgId: string, authorityId: string, reservation: Reservation): Promise<ReserveResult>;
+  /**
+   * Ends a held reservation. With `keep` undefined the whole hold is given back (amount and count);
+   * with `keep = n` (a capture) `n` stays spent and the rest is given back. Windows whose period has
+   * rolled since the reservation are left alone. Replay-safe: a reservation that is not held returns
+   * `not_held` and changes nothing.
+   */
+  releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult>;
+}

@@ -1,0 +1,68 @@
+import type { ListQuery, Page } from './adapter.js';
+
+/** Who an API credential speaks for. */
+export type CredentialRole = 'enterprise' | 'processor' | 'operator';
+
+/**
+ * An API credential. The secret itself is never stored in clear: `secret_sha256` checks a token exchange,
+ * and `secret_ciphertext` (AES-256-GCM under the master key, bound to the key id) gives the raw secret back
+ * to verify client-signed HS256 tokens, which need it.
+ */
+export interface ApiCredential {
+  key_id: string;
+  name: string | null;
+  role: CredentialRole;
+  /** The org id of an enterprise credential, the processor id of a processor credential, null for an operator. */
+  owner_id: string | null;
+  status: 'active' | 'revoked';
+  /** Lower-case hex SHA-256 of the secret. */
+  secret_sha256: string;
+  /** `v1.<iv>.<ciphertext>.<tag>`, base64url parts. */
+  secret_ciphertext: string;
+  /** Last four characters of the secret, for masked listings. */
+  secret_last4: string;
+  created_at: string;
+  revoked_at: string | null;
+  /** Updated at most once a minute per credential, so it is approximate by design. */
+  last_used_at: string | null;
+  version: number;
+}
+
+/**
+ * A revoked agent token (`jti` set) or every token of an agent issued up to `revoked_at` (`jti` null).
+ * Kept until `exp`: after that no token it covers can verify anyway.
+ */
+export interface TokenRevocation {
+  jti: string | null;
+  agent_id: string;
+  org_id: string;
+  /** RFC 3339: when the entry may be forgotten. */
+  exp: string;
+  revoked_at: string;
+}
+
+/**
+ * Storage of API credentials and agent-token revocations, kept apart from the engine's StorageAdapter
+ * because only the HTTP server needs it. Same rules as StorageAdapter: async, `null` on a miss, throws only
+ * StorageError (`conflict` for a taken key id or a stale version), returns copies or frozen objects.
+ *
+ * Indexes: credentials unique by key_id and by (owner_id, key_id order) for lists; revocations by revoked_at
+ * (and a TTL on exp where the backend has one). Implementations live in adapters/memory and adapters/mongodb,
+ * and the conformance suite checks them (its `credentials` group).
+ */
+export interface CredentialStorage {
+  /** Creates indexes; idempotent. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+  /** `conflict` when the key id exists. */
+  insertCredential(credential: ApiCredential): Promise<void>;
+  getCredential(keyId: string): Promise<ApiCredential | null>;
+  /** An owner's credentials, newest first (key ids sort by creation); filter: status. */
+  listCredentials(ownerId: string, query: ListQuery): Promise<Page<ApiCredential>>;
+  /** Compare-and-set on `version`: the new object, `null` on a miss, `conflict` when the version moved. */
+  updateCredential(keyId: string, expectVersion: number, patch: Partial<ApiCredential>): Promise<ApiCredential | null>;
+  /** Records a revocation; recording the same one again is harmless. */
+  insertRevokedToken(revocation: TokenRevocation): Promise<void>;
+  /** Revocations with `revoked_at >= sinceIso` whose `exp` is still ahead, oldest first. */
+  listRevokedTokens(sinceIso: string): Promise<TokenRevocation[]>;
+}

@@ -1,0 +1,3 @@
+export * from './adapter.js';
+export * from './credential-storage.js';
+export * from './storage-error.js';
