@@ -1,0 +1,169 @@
+import * as assert from 'uvu/assert';
+import type { ApiCredential, CredentialStorage, TokenRevocation } from '../../../src/storage/index.js';
+import { StorageError } from '../../../src/storage/index.js';
+import { countOf, inParallel, rejectsWith, tryMutate } from '../assertions.js';
+import { makeCredential, makeRevocation, orderedId } from '../fixtures.js';
+import type { ConformanceGroup, ConformanceTarget } from '../types.js';
+
+/** The target's credential storage; the runner only runs this group when there is one. */
+function storageOf(target: ConformanceTarget): CredentialStorage {
+  if (!target.credentials) throw new Error('the credentials group needs target.credentials');
+  return target.credentials;
+}
+
+/** An RFC 3339 time `offsetMs` from the real clock (revocations expire against the storage's clock). */
+function fromNow(offsetMs: number): string {
+  return new Date(Date.now() + offsetMs).toISOString();
+}
+
+async function listAll(storage: CredentialStorage, ownerId: string, limit: number, status?: string) {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  for (let pages = 0; pages < 100; pages++) {
+    const query = { limit, ...(status === undefined ? {} : { status }), ...(cursor === undefined ? {} : { cursor }) };
+    const page = await storage.listCredentials(ownerId, query);
+    assert.ok(page.items.length <= limit, 'page longer than limit');
+    for (const c of page.items) {
+      assert.is(c.owner_id, ownerId, 'another owner’s credential listed');
+      if (status !== undefined) assert.is(c.status, status);
+      keys.push(c.key_id);
+    }
+    if (page.next_cursor === null) return keys;
+    assert.ok(page.items.length > 0, 'empty page with a cursor');
+    cursor = page.next_cursor;
+  }
+  throw new Error('credential pagination did not end');
+}
+
+/** API credentials and agent-token revocations (CredentialStorage). */
+export const credentialsGroup: ConformanceGroup = (g) => {
+  g.it('credentials: inserted ones read back equal, a miss is null, results are copies', async (t) => {
+    const storage = storageOf(t);
+    const org = orderedId('org');
+    const enterprise = makeCredential(org, { last_used_at: fromNow(0) });
+    const processor = makeCredential(orderedId('prc'), { role: 'processor', name: null });
+    const operator = makeCredential(null);
+    for (const c of [enterprise, processor, operator]) await storage.insertCredential(c);
+    assert.equal(await storage.getCredential(enterprise.key_id), enterprise);
+    assert.equal(await storage.getCredential(processor.key_id), processor);
+    assert.equal(await storage.getCredential(operator.key_id), operator);
+    assert.is(await storage.getCredential('key_missing'), null);
+    const read = (await storage.getCredential(enterprise.key_id)) as ApiCredential;
+    assert.is(typeof read.version, 'number');
+    tryMutate(read);
+    assert.equal(await storage.getCredential(enterprise.key_id), enterprise);
+  });
+
+  g.it('credentials: a taken key id is a conflict and keeps the first', async (t) => {
+    const storage = storageOf(t);
+    const first = makeCredential(orderedId('org'));
+    await storage.insertCredential(first);
+    await rejectsWith(
+      storage.insertCredential({ ...first, owner_id: orderedId('org'), name: 'second' }),
+      'conflict',
+      'insertCredential twice',
+    );
+    assert.equal(await storage.getCredential(first.key_id), first);
+  });
+
+  g.it('credentials: an owner’s list is newest first, paged, filtered by status, and no one else’s', async (t) => {
+    const storage = storageOf(t);
+    const owner = orderedId('org');
+    const other = orderedId('org');
+    const keys: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const c = makeCredential(owner, { status: i % 3 === 0 ? 'revoked' : 'active' });
+      await storage.insertCredential(c);
+      keys.push(c.key_id);
+      await storage.insertCredential(makeCredential(other));
+    }
+    const newestFirst = [...keys].reverse();
+    const first = await storage.listCredentials(owner, { limit: 3 });
+    assert.equal(
+      first.items.map((c) => c.key_id),
+      newestFirst.slice(0, 3),
+    );
+    assert.ok(first.next_cursor !== null);
+    for (const limit of [1, 3, 7, 100]) assert.equal(await listAll(storage, owner, limit), newestFirst);
+    const active = newestFirst.filter((_, i) => (keys.length - 1 - i) % 3 !== 0);
+    assert.equal(await listAll(storage, owner, 2, 'active'), active);
+    assert.equal(await listAll(storage, owner, 2, 'revoked'), [keys[6], keys[3], keys[0]]);
+    const exact = await storage.listCredentials(owner, { limit: 7 });
+    assert.is(exact.items.length, 7);
+    assert.is(exact.next_cursor, null);
+    assert.equal(await storage.listCredentials(orderedId('org'), { limit: 5 }), { items: [], next_cursor: null });
+  });
+
+  g.it('credentials: update is a compare-and-set on version; a miss is null', async (t) => {
+    const storage = storageOf(t);
+    const c = makeCredential(orderedId('org'));
+    await storage.insertCredential(c);
+    const usedAt = fromNow(0);
+    const used = await storage.updateCredential(c.key_id, 0, { last_used_at: usedAt });
+    assert.equal(used, { ...c, last_used_at: usedAt, version: 1 });
+    await rejectsWith(storage.updateCredential(c.key_id, 0, { status: 'revoked' }), 'conflict', 'stale version');
+    assert.equal(await storage.getCredential(c.key_id), used);
+    const revokedAt = fromNow(1000);
+    const revoked = await storage.updateCredential(c.key_id, 1, {
+      key_id: 'key_other',
+      version: 40,
+      status: 'revoked',
+      revoked_at: revokedAt,
+    });
+    assert.equal(revoked, { ...c, last_used_at: usedAt, status: 'revoked', revoked_at: revokedAt, version: 2 });
+    assert.equal(await storage.getCredential(c.key_id), revoked);
+    assert.is(await storage.getCredential('key_other'), null);
+    assert.is(await storage.updateCredential('key_missing', 0, { status: 'revoked' }), null);
+  });
+
+  g.it('credentials: of concurrent updates from one version exactly one wins', async (t) => {
+    const storage = storageOf(t);
+    const c = makeCredential(orderedId('org'));
+    await storage.insertCredential(c);
+    const outcomes = await inParallel(Math.min(g.concurrency, 50), (i) =>
+      storage.updateCredential(c.key_id, 0, { name: `n${i}` }).then(
+        () => 'won',
+        (err) => (err instanceof StorageError && err.code === 'conflict' ? 'conflict' : String(err)),
+      ),
+    );
+    assert.is(countOf(outcomes, 'won'), 1);
+    assert.is(countOf(outcomes, 'conflict'), outcomes.length - 1);
+    assert.is((await storage.getCredential(c.key_id))?.version, 1);
+  });
+
+  g.it('revocations: listed from a time on, oldest first, while their exp is ahead', async (t) => {
+    const storage = storageOf(t);
+    const live = fromNow(3_600_000);
+    const r1 = makeRevocation(fromNow(-30_000), live);
+    const r2 = makeRevocation(fromNow(-20_000), live);
+    const agentWide = makeRevocation(fromNow(-10_000), live, { jti: null });
+    const expired = makeRevocation(fromNow(-15_000), fromNow(-1_000));
+    for (const r of [agentWide, expired, r2, r1]) await storage.insertRevokedToken(r);
+    const listed = (await storage.listRevokedTokens(fromNow(-60_000))).filter((r) =>
+      [r1, r2, agentWide, expired].some((x) => x.agent_id === r.agent_id),
+    );
+    assert.equal(listed, [r1, r2, agentWide]);
+    const since = (await storage.listRevokedTokens(r2.revoked_at)).filter((r) =>
+      [r1, r2, agentWide].some((x) => x.agent_id === r.agent_id),
+    );
+    assert.equal(since, [r2, agentWide]);
+    assert.equal(await storage.listRevokedTokens(fromNow(60_000)), []);
+  });
+
+  g.it('revocations: recording one again is harmless; agent-wide ones of two agents are both kept', async (t) => {
+    const storage = storageOf(t);
+    const live = fromNow(3_600_000);
+    const at = fromNow(-5_000);
+    const token = makeRevocation(at, live);
+    const orgId = orderedId('org');
+    const agentA: TokenRevocation = makeRevocation(at, live, { jti: null, org_id: orgId });
+    const agentB: TokenRevocation = makeRevocation(at, live, { jti: null, org_id: orgId });
+    for (const r of [token, token, agentA, agentB, agentA]) await storage.insertRevokedToken(r);
+    const listed = await storage.listRevokedTokens(at);
+    for (const r of [token, agentA, agentB]) {
+      const copies = listed.filter((x) => x.agent_id === r.agent_id);
+      assert.ok(copies.length >= 1, `revocation of ${r.agent_id} missing`);
+      for (const copy of copies) assert.equal(copy, r);
+    }
+  });
+};

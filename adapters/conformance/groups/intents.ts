@@ -1,0 +1,145 @@
+import * as assert from 'uvu/assert';
+import type { Intent } from '../../../src/types.js';
+import { countOf, inParallel } from '../assertions.js';
+import { makeIntent } from '../fixtures.js';
+import { seedTenant } from '../seed.js';
+import type { ConformanceGroup, ConformanceTarget } from '../types.js';
+
+async function intentOf({ adapter }: ConformanceTarget, overrides: Partial<Intent> = {}) {
+  const { org, agent } = await seedTenant(adapter);
+  const intent = makeIntent(org.id, agent.id, overrides);
+  await adapter.insertIntent(intent);
+  const read = async () => (await adapter.getIntent(org.id, intent.id)) as Intent;
+  return { orgId: org.id, intent, read };
+}
+
+/** Atomic, replay-safe consumption of intents. */
+export const intentsGroup: ConformanceGroup = (g) => {
+  g.it('consume records the amount; a single-use intent becomes consumed', async (t) => {
+    const { adapter, inspect } = t;
+    const { orgId, intent, read } = await intentOf(t, { max_amount: 5000 });
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_1', 4000), 'consumed');
+    const after = await read();
+    assert.is(after.status, 'consumed');
+    assert.is(after.consumed_amount, 4000);
+    assert.equal(after.consumptions, { rsv_1: 4000 });
+    if (inspect) assert.equal(await inspect.raw('intent', intent.id), after);
+  });
+
+  g.it('consume refuses over the maximum, a non-approved intent, and a missing one', async (t) => {
+    const { adapter } = t;
+    const { orgId, intent, read } = await intentOf(t, { max_amount: 5000, single_use: false });
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_1', 5001), 'rejected');
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_2', 3000), 'consumed');
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_3', 2001), 'rejected');
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_4', 2000), 'consumed');
+    const full = await read();
+    assert.is(full.status, 'approved');
+    assert.is(full.consumed_amount, 5000);
+    const cancelled = await adapter.updateIntent(orgId, intent.id, full.version, { status: 'cancelled' });
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_5', 0), 'rejected');
+    assert.equal(await read(), cancelled);
+    assert.is(await adapter.consumeIntent(orgId, 'int_missing', 'rsv_6', 1), 'not_found');
+  });
+
+  g.it('a replayed consumption is already_applied and changes nothing', async (t) => {
+    const { adapter } = t;
+    const { orgId, intent, read } = await intentOf(t);
+    await adapter.consumeIntent(orgId, intent.id, 'rsv_1', 100);
+    const before = await read();
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_1', 100), 'already_applied');
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_1', 7), 'already_applied');
+    assert.equal(await read(), before);
+  });
+
+  g.it('release gives a consumption back once and re-opens a single-use intent', async (t) => {
+    const { adapter, inspect } = t;
+    const { orgId, intent, read } = await intentOf(t);
+    await adapter.consumeIntent(orgId, intent.id, 'rsv_1', 900);
+    assert.is(await adapter.releaseIntent(orgId, intent.id, 'rsv_unknown'), 'not_held');
+    assert.is(await adapter.releaseIntent(orgId, intent.id, 'rsv_1'), 'released');
+    const after = await read();
+    assert.is(after.status, 'approved');
+    assert.is(after.consumed_amount, 0);
+    assert.equal(after.consumptions, {});
+    assert.is(await adapter.releaseIntent(orgId, intent.id, 'rsv_1'), 'not_held');
+    assert.is(await adapter.releaseIntent(orgId, 'int_missing', 'rsv_1'), 'not_held');
+    assert.equal(await read(), after);
+    if (inspect) assert.equal(await inspect.raw('intent', intent.id), after);
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_2', 500), 'consumed');
+  });
+
+  g.it('release with keep (a capture) shrinks the consumption once and keeps the status', async (t) => {
+    const { adapter, inspect } = t;
+    const single = await intentOf(t);
+    await adapter.consumeIntent(single.orgId, single.intent.id, 'rsv_1', 900);
+    assert.is(await adapter.releaseIntent(single.orgId, single.intent.id, 'rsv_1', 600), 'released');
+    let after = await single.read();
+    assert.equal([after.status, after.consumed_amount, after.consumptions], ['consumed', 600, { rsv_1: 600 }]);
+    assert.is(await adapter.releaseIntent(single.orgId, single.intent.id, 'rsv_1', 600), 'released');
+    assert.equal(await single.read(), after, 'repeating the same capture changes nothing');
+    if (inspect) assert.equal(await inspect.raw('intent', single.intent.id), after);
+    const multi = await intentOf(t, { single_use: false, max_amount: 1000 });
+    await adapter.consumeIntent(multi.orgId, multi.intent.id, 'rsv_a', 700);
+    await adapter.releaseIntent(multi.orgId, multi.intent.id, 'rsv_a', 200);
+    after = await multi.read();
+    assert.equal([after.status, after.consumed_amount], ['approved', 200]);
+    assert.is(await adapter.consumeIntent(multi.orgId, multi.intent.id, 'rsv_b', 800), 'consumed', 'the rest is free');
+    assert.is(await adapter.releaseIntent(multi.orgId, multi.intent.id, 'rsv_unknown', 1), 'not_held');
+  });
+
+  g.it('release keeps a cancelled intent cancelled', async (t) => {
+    const { adapter } = t;
+    const { orgId, intent, read } = await intentOf(t, { single_use: false });
+    await adapter.consumeIntent(orgId, intent.id, 'rsv_1', 900);
+    const cur = await read();
+    await adapter.updateIntent(orgId, intent.id, cur.version, { status: 'cancelled' });
+    assert.is(await adapter.releaseIntent(orgId, intent.id, 'rsv_1'), 'released');
+    const after = await read();
+    assert.equal([after.status, after.consumed_amount], ['cancelled', 0]);
+  });
+
+  g.it('consumption ids with dots and dollars are plain keys', async (t) => {
+    const { adapter } = t;
+    const { orgId, intent, read } = await intentOf(t, { single_use: false });
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'a.b', 1), 'consumed');
+    assert.is(await adapter.consumeIntent(orgId, intent.id, '$c', 2), 'consumed');
+    assert.equal((await read()).consumptions, { 'a.b': 1, $c: 2 });
+    assert.is(await adapter.releaseIntent(orgId, intent.id, 'a.b'), 'released');
+    assert.equal((await read()).consumptions, { $c: 2 });
+  });
+
+  g.it('of N concurrent consumes of a single-use intent exactly one wins', async (t) => {
+    const { adapter } = t;
+    const { orgId, intent, read } = await intentOf(t);
+    const results = await inParallel(g.concurrency, (i) => adapter.consumeIntent(orgId, intent.id, `rsv_${i}`, 10));
+    assert.is(countOf(results, 'consumed'), 1);
+    assert.is(countOf(results, 'rejected'), g.concurrency - 1);
+    const after = await read();
+    assert.is(after.consumed_amount, 10);
+    assert.is(Object.keys(after.consumptions).length, 1);
+  });
+
+  g.it('N concurrent consumes of a multi-use intent stop exactly at its maximum', async (t) => {
+    const { adapter } = t;
+    const fits = Math.floor(g.concurrency / 3) + 1;
+    const { orgId, intent, read } = await intentOf(t, { single_use: false, max_amount: fits * 10 + 9 });
+    const results = await inParallel(g.concurrency, (i) => adapter.consumeIntent(orgId, intent.id, `rsv_${i}`, 10));
+    assert.is(countOf(results, 'consumed'), fits);
+    const after = await read();
+    assert.is(after.consumed_amount, fits * 10);
+    assert.is(Object.keys(after.consumptions).length, fits);
+  });
+
+  g.it('concurrent replays and releases of one consumption apply each once', async (t) => {
+    const { adapter } = t;
+    const { orgId, intent, read } = await intentOf(t, { single_use: false });
+    const n = Math.min(g.concurrency, 100);
+    const consumed = await inParallel(n, () => adapter.consumeIntent(orgId, intent.id, 'rsv_same', 40));
+    assert.is(countOf(consumed, 'consumed'), 1);
+    assert.is(countOf(consumed, 'already_applied'), n - 1);
+    const released = await inParallel(n, () => adapter.releaseIntent(orgId, intent.id, 'rsv_same'));
+    assert.is(countOf(released, 'released'), 1);
+    assert.is((await read()).consumed_amount, 0);
+  });
+};

@@ -1,0 +1,325 @@
+import * as assert from 'uvu/assert';
+import type { StorageAdapter } from '../../../src/storage/index.js';
+import { countOf, inParallel } from '../assertions.js';
+import { makeReservation, type Periods, periodsOf, type WindowLimits } from '../fixtures.js';
+import { seedTenant } from '../seed.js';
+import type { ConformanceGroup, ConformanceTarget, WindowName } from '../types.js';
+
+const WINDOWS: WindowName[] = ['daily', 'weekly', 'monthly', 'total'];
+
+async function budget({ adapter, inspect }: ConformanceTarget) {
+  const { org, authority } = await seedTenant(adapter);
+  const usage = (periods: Periods = periodsOf()) => adapter.getUsage(org.id, authority.id, periods);
+  const stored = async () => (inspect ? inspect.usage(org.id, authority.id) : null);
+  return { adapter, orgId: org.id, authorityId: authority.id, usage, stored };
+}
+
+function spentOf(u: Awaited<ReturnType<StorageAdapter['getUsage']>>) {
+  return WINDOWS.map((w) => [u[w].spent, u[w].count]);
+}
+
+/** Atomic, replay-safe holds on usage windows. */
+export const reservationsGroup: ConformanceGroup = (g) => {
+  g.it('a never-used authority has zero usage in the asked periods', async (t) => {
+    const b = await budget(t);
+    const periods = periodsOf(9);
+    const u = await b.usage(periods);
+    for (const w of WINDOWS) assert.equal(u[w], { period: periods[w], spent: 0, count: 0 });
+  });
+
+  g.it('reserve holds the amount and one transaction in every window', async (t) => {
+    const b = await budget(t);
+    const r = makeReservation(1250, { daily: { amount: 5000 } });
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, r), { status: 'reserved' });
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(750)), { status: 'reserved' });
+    const u = await b.usage();
+    for (const w of WINDOWS) assert.equal(u[w], { period: periodsOf()[w], spent: 2000, count: 2 });
+    const stored = await b.stored();
+    if (stored) {
+      assert.is(stored.windows.daily.spent, 2000);
+      assert.is(stored.windows.total.count, 2);
+      assert.ok(stored.holds.includes(r.reservation_id));
+      assert.is(stored.holds.length, 2);
+    }
+  });
+
+  g.it('release gives back exactly what was reserved', async (t) => {
+    const b = await budget(t);
+    await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(300));
+    const r = makeReservation(1234);
+    await b.adapter.reserveUsage(b.orgId, b.authorityId, r);
+    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id), {
+      status: 'released',
+      amount: 1234,
+    });
+    for (const [spent, count] of spentOf(await b.usage())) {
+      assert.is(spent, 300);
+      assert.is(count, 1);
+    }
+    const stored = await b.stored();
+    if (stored) assert.not.ok(stored.holds.includes(r.reservation_id));
+  });
+
+  g.it('settle with keep leaves the kept amount and the transaction spent', async (t) => {
+    const b = await budget(t);
+    const r = makeReservation(1000);
+    await b.adapter.reserveUsage(b.orgId, b.authorityId, r);
+    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id, 600), {
+      status: 'released',
+      amount: 400,
+    });
+    for (const [spent, count] of spentOf(await b.usage())) {
+      assert.is(spent, 600);
+      assert.is(count, 1);
+    }
+    const full = makeReservation(500);
+    await b.adapter.reserveUsage(b.orgId, b.authorityId, full);
+    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, full.reservation_id, 500), {
+      status: 'released',
+      amount: 0,
+    });
+    const u = await b.usage();
+    assert.equal([u.daily.spent, u.daily.count], [1100, 2]);
+  });
+
+  g.it('amount limits: exactly at the limit passes, one over names the window', async (t) => {
+    const b = await budget(t);
+    const limits = {
+      daily: { amount: 1000 },
+      weekly: { amount: 1500 },
+      monthly: { amount: 1800 },
+      total: { amount: 1900 },
+    };
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1000, limits)), {
+      status: 'reserved',
+    });
+    const over = (amount: number, l: WindowLimits) =>
+      b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(amount, l));
+    assert.equal(await over(1, limits), { status: 'limit_exceeded', window: 'daily', kind: 'amount' });
+    const noDaily = { ...limits, daily: { amount: 100_000 } };
+    assert.equal(await over(501, noDaily), { status: 'limit_exceeded', window: 'weekly', kind: 'amount' });
+    assert.equal(await over(500, { ...noDaily, monthly: { amount: 1499 } }), {
+      status: 'limit_exceeded',
+      window: 'monthly',
+      kind: 'amount',
+    });
+    assert.equal(await over(901, { daily: { amount: 5000 }, total: { amount: 1900 } }), {
+      status: 'limit_exceeded',
+      window: 'total',
+      kind: 'amount',
+    });
+    const u = await b.usage();
+    assert.equal([u.daily.spent, u.daily.count, u.total.spent], [1000, 1, 1000], 'a refusal changes nothing');
+    const stored = await b.stored();
+    if (stored) assert.is(stored.holds.length, 1);
+  });
+
+  g.it('count limits: the n+1th transaction in a window is refused', async (t) => {
+    const b = await budget(t);
+    const limits = { weekly: { count: 2 } };
+    for (let i = 0; i < 2; i++) {
+      assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, limits)), {
+        status: 'reserved',
+      });
+    }
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, limits)), {
+      status: 'limit_exceeded',
+      window: 'weekly',
+      kind: 'count',
+    });
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, { total: { count: 3 } })), {
+      status: 'reserved',
+    });
+    assert.is((await b.usage()).total.count, 3);
+  });
+
+  g.it('null limits are no limits', async (t) => {
+    const b = await budget(t);
+    const big = 2 ** 40;
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(big)), { status: 'reserved' });
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(big)), { status: 'reserved' });
+    assert.is((await b.usage()).total.spent, 2 * big);
+  });
+
+  g.it('a newer period starts from zero; rolled windows are left alone on release', async (t) => {
+    const b = await budget(t);
+    const limits = { daily: { amount: 1000 }, monthly: { amount: 1500 } };
+    const monday = makeReservation(900, limits, periodsOf(5));
+    await b.adapter.reserveUsage(b.orgId, b.authorityId, monday);
+    const tuesday = makeReservation(900, limits, periodsOf(6));
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, tuesday), {
+      status: 'limit_exceeded',
+      window: 'monthly',
+      kind: 'amount',
+    });
+    const smaller = makeReservation(600, limits, periodsOf(6));
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, smaller), { status: 'reserved' });
+    const u = await b.usage(periodsOf(6));
+    assert.equal(u.daily, { period: periodsOf(6).daily, spent: 600, count: 1 });
+    assert.equal(u.monthly, { period: '2026-01', spent: 1500, count: 2 });
+    assert.equal((await b.usage(periodsOf(5))).daily, { period: periodsOf(5).daily, spent: 0, count: 0 });
+    // Monday's hold ends after the day rolled: only windows still in Monday's periods give back.
+    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, monday.reservation_id), {
+      status: 'released',
+      amount: 900,
+    });
+    const after = await b.usage(periodsOf(6));
+    assert.equal(after.daily, { period: periodsOf(6).daily, spent: 600, count: 1 });
+    assert.equal(after.monthly, { period: '2026-01', spent: 600, count: 1 });
+    const stored = await b.stored();
+    if (stored) assert.is(stored.windows.daily.period, periodsOf(6).daily);
+  });
+
+  g.it('an older requested period counts against the newer stored one', async (t) => {
+    const b = await budget(t);
+    const limits = { daily: { amount: 1000 } };
+    await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(800, limits, periodsOf(6)));
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(300, limits, periodsOf(5))), {
+      status: 'limit_exceeded',
+      window: 'daily',
+      kind: 'amount',
+    });
+    const late = makeReservation(200, limits, periodsOf(5));
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, late), { status: 'reserved' });
+    assert.equal((await b.usage(periodsOf(6))).daily, { period: periodsOf(6).daily, spent: 1000, count: 2 });
+    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, late.reservation_id), {
+      status: 'released',
+      amount: 200,
+    });
+    assert.equal((await b.usage(periodsOf(6))).daily, { period: periodsOf(6).daily, spent: 800, count: 1 });
+  });
+
+  g.it('a replayed reservation id changes nothing, held, released or settled', async (t) => {
+    const b = await budget(t);
+    const held = makeReservation(100);
+    const released = makeReservation(200);
+    const settled = makeReservation(400);
+    for (const r of [held, released, settled]) await b.adapter.reserveUsage(b.orgId, b.authorityId, r);
+    await b.adapter.releaseUsage(b.orgId, b.authorityId, released.reservation_id);
+    await b.adapter.releaseUsage(b.orgId, b.authorityId, settled.reservation_id, 400);
+    const before = await b.usage();
+    const storedBefore = await b.stored();
+    for (const r of [held, released, settled]) {
+      assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, r), { status: 'already_applied' });
+      assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, { ...r, amount: 1 }), {
+        status: 'already_applied',
+      });
+    }
+    assert.equal(await b.usage(), before);
+    assert.equal(await b.stored(), storedBefore);
+    assert.equal([before.daily.spent, before.daily.count], [500, 2]);
+  });
+
+  g.it('releasing an unknown or ended reservation is not_held and changes nothing', async (t) => {
+    const b = await budget(t);
+    const r = makeReservation(100);
+    await b.adapter.reserveUsage(b.orgId, b.authorityId, r);
+    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, 'rsv_unknown'), { status: 'not_held' });
+    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id, 50), {
+      status: 'released',
+      amount: 50,
+    });
+    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id), { status: 'not_held' });
+    assert.equal(await b.adapter.releaseUsage(b.orgId, 'sa_unknown', r.reservation_id), { status: 'not_held' });
+    assert.equal([(await b.usage()).daily.spent, (await b.usage()).daily.count], [50, 1]);
+  });
+
+  g.it('N concurrent reserves on one budget succeed exactly floor(limit/amount) times', async (t) => {
+    const b = await budget(t);
+    const n = g.concurrency;
+    const amount = 7;
+    const limit = amount * Math.floor(n / 3) + 3;
+    const results = await inParallel(n, () =>
+      b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(amount, { daily: { amount: limit } })),
+    );
+    const won = countOf(
+      results.map((r) => r.status),
+      'reserved',
+    );
+    assert.is(won, Math.floor(limit / amount));
+    for (const r of results)
+      if (r.status !== 'reserved') assert.equal(r, { status: 'limit_exceeded', window: 'daily', kind: 'amount' });
+    const u = await b.usage();
+    assert.equal([u.daily.spent, u.daily.count], [won * amount, won]);
+    const stored = await b.stored();
+    if (stored) {
+      assert.is(stored.windows.daily.spent, won * amount);
+      assert.is(stored.holds.length, won);
+    }
+  });
+
+  g.it('N concurrent reserves under a count limit succeed exactly limit times', async (t) => {
+    const b = await budget(t);
+    const n = g.concurrency;
+    const limit = Math.floor(n / 4) + 1;
+    const results = await inParallel(n, () =>
+      b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, { monthly: { count: limit } })),
+    );
+    assert.is(
+      countOf(
+        results.map((r) => r.status),
+        'reserved',
+      ),
+      limit,
+    );
+    assert.is((await b.usage()).monthly.count, limit);
+  });
+
+  g.it('N concurrent reserves of one reservation id apply it once', async (t) => {
+    const b = await budget(t);
+    const r = makeReservation(10);
+    const results = await inParallel(g.concurrency, () => b.adapter.reserveUsage(b.orgId, b.authorityId, r));
+    const statuses = results.map((x) => x.status);
+    assert.is(countOf(statuses, 'reserved'), 1);
+    assert.is(countOf(statuses, 'already_applied'), g.concurrency - 1);
+    assert.equal([(await b.usage()).daily.spent, (await b.usage()).daily.count], [10, 1]);
+  });
+
+  g.it('concurrent releases of one hold give it back once', async (t) => {
+    const b = await budget(t);
+    const r = makeReservation(10);
+    await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(5));
+    await b.adapter.reserveUsage(b.orgId, b.authorityId, r);
+    const results = await inParallel(Math.min(g.concurrency, 50), () =>
+      b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id),
+    );
+    assert.is(
+      countOf(
+        results.map((x) => x.status),
+        'released',
+      ),
+      1,
+    );
+    assert.equal([(await b.usage()).daily.spent, (await b.usage()).daily.count], [5, 1]);
+  });
+
+  g.it('reserves racing releases and replays keep the counters exact', async (t) => {
+    const b = await budget(t);
+    const n = g.concurrency;
+    const limit = 50 * Math.floor(n / 2);
+    const first = Array.from({ length: Math.floor(n / 4) }, () => makeReservation(50));
+    for (const r of first) await b.adapter.reserveUsage(b.orgId, b.authorityId, r);
+    const results = await inParallel(n, async (i) => {
+      if (i < first.length) {
+        const r = first[i] as (typeof first)[number];
+        await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id);
+        // A late replay of a released id must not take budget again.
+        return `replay:${(await b.adapter.reserveUsage(b.orgId, b.authorityId, r)).status}`;
+      }
+      const res = await b.adapter.reserveUsage(
+        b.orgId,
+        b.authorityId,
+        makeReservation(50, { daily: { amount: limit } }),
+      );
+      return res.status;
+    });
+    assert.is(countOf(results, 'replay:already_applied'), first.length);
+    const won = countOf(results, 'reserved');
+    const u = await b.usage();
+    assert.is(u.daily.spent, won * 50);
+    assert.is(u.daily.count, won);
+    assert.ok(u.daily.spent <= limit);
+    const stored = await b.stored();
+    if (stored) assert.is(stored.holds.length, won);
+  });
+};

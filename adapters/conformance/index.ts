@@ -1,0 +1,29 @@
+export { isKnownStorageError } from './assertions.js';
+export {
+  makeAgent,
+  makeAuthority,
+  makeAuthorization,
+  makeBinding,
+  makeCredential,
+  makeIntent,
+  makeOrg,
+  makeProcessor,
+  makeReservation,
+  makeRevocation,
+  orderedId,
+  periodsOf,
+} from './fixtures.js';
+export { GROUPS } from './groups.js';
+export { runAdapterConformance } from './run-adapter-conformance.js';
+export type {
+  CaseBody,
+  ConformanceGroup,
+  ConformanceOptions,
+  ConformanceTarget,
+  DirectInspector,
+  EntityKind,
+  GroupBuilder,
+  GroupName,
+  StoredUsage,
+  WindowName,
+} from './types.js';

@@ -1,0 +1,56 @@
+import { suite } from 'uvu';
+import { GROUPS } from './groups.js';
+import type { CaseBody, ConformanceOptions, ConformanceTarget, GroupName } from './types.js';
+
+const DEFAULT_CONCURRENCY = 200;
+
+/**
+ * Registers and runs the storage conformance suite against an adapter: one uvu suite per group
+ * (`conformance[name] crud`, …), each case on a fresh target from `factory`, cleaned up afterwards.
+ * Writes are checked through `target.inspect` when given, so a store that only looks right through
+ * its own adapter fails. Prints `conformance[name]: G groups, C cases` when the last group ends. The
+ * `credentials` group runs on `target.credentials`: a target without one fails it, so an adapter that
+ * keeps no credentials says so with `skip: ['credentials']` instead of passing cases it never ran.
+ *
+ * ```ts
+ * runAdapterConformance('memory', async () => ({ adapter: new MemoryAdapter() }));
+ * ```
+ */
+export function runAdapterConformance(
+  name: string,
+  factory: () => Promise<ConformanceTarget>,
+  options: ConformanceOptions = {},
+): void {
+  const skip = new Set<GroupName>(options.skip ?? []);
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  const groups = (Object.keys(GROUPS) as GroupName[]).filter((g) => !skip.has(g));
+  let cases = 0;
+  groups.forEach((group, index) => {
+    const s = suite(`conformance[${name}] ${group}`);
+    const it = (caseName: string, body: CaseBody) => {
+      s(caseName, async () => {
+        const target = await factory();
+        try {
+          await target.adapter.init();
+          if (group === 'credentials') {
+            if (!target.credentials) {
+              throw new Error("the target has no credential storage: provide `credentials` or skip: ['credentials']");
+            }
+            await target.credentials.init();
+          }
+          cases++;
+          await body(target);
+        } finally {
+          await target.cleanup?.();
+        }
+      });
+    };
+    GROUPS[group]({ concurrency, it });
+    if (index === groups.length - 1) {
+      s.after(() => {
+        console.log(`\nconformance[${name}]: ${groups.length} groups, ${cases} cases`);
+      });
+    }
+    s.run();
+  });
+}

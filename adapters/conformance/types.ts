@@ -1,0 +1,76 @@
+import type { CredentialStorage, StorageAdapter } from '../../src/storage/index.js';
+import type { AuthorizationRecord, WindowUsage } from '../../src/types.js';
+
+/** The usage windows of an authority. */
+export type WindowName = 'daily' | 'weekly' | 'monthly' | 'total';
+
+/** Kinds of tenant-owned or global entities an inspector can read. */
+export type EntityKind = 'org' | 'processor' | 'agent' | 'authority' | 'binding' | 'intent';
+
+/** Usage of one (org, authority) as stored: windows as last written and the ids of open holds. */
+export interface StoredUsage {
+  windows: Record<WindowName, WindowUsage>;
+  holds: string[];
+}
+
+/**
+ * Reads the backing store directly, not through the adapter under test, so the suite can check that a
+ * write really landed (or really did not). Every method returns domain objects without backend
+ * internals (no `_id`), and `null` (or zero usage) for a miss.
+ */
+export interface DirectInspector {
+  /** Stored usage of an authority under an org; never-used gives empty windows and no holds. */
+  usage(orgId: string, authorityId: string): Promise<StoredUsage>;
+  /** The stored authorization record keyed by (processor, authorization id). */
+  authorization(processorId: string, authorizationId: string): Promise<AuthorizationRecord | null>;
+  /** A stored entity by kind and id, whatever its org. */
+  raw(kind: EntityKind, id: string): Promise<unknown | null>;
+}
+
+/** What a factory hands to the suite: a fresh adapter over an empty store (the runner calls `init()`). */
+export interface ConformanceTarget {
+  adapter: StorageAdapter;
+  /**
+   * The API credential storage of the same backend, over an empty store. The `credentials` group runs on it
+   * (the runner calls its `init()` there) and is skipped, with a note, when a target has none.
+   */
+  credentials?: CredentialStorage;
+  /** Optional direct reader of the backing store; cases check writes through it when present. */
+  inspect?: DirectInspector;
+  /** Called after each case (close connections, drop the database). */
+  cleanup?(): Promise<void>;
+}
+
+/** Names of the groups of the suite; each can be switched off with `options.skip`. */
+export type GroupName =
+  | 'crud'
+  | 'lookups'
+  | 'pagination'
+  | 'tenancy'
+  | 'idempotency'
+  | 'reservations'
+  | 'intents'
+  | 'errors'
+  | 'credentials';
+
+/** Options of `runAdapterConformance`. */
+export interface ConformanceOptions {
+  /** Groups not to run, e.g. `errors` for a backend that cannot be closed. */
+  skip?: GroupName[];
+  /** Parallel operations in the concurrency cases. Default 200. */
+  concurrency?: number;
+}
+
+/** The body of one case: it gets a fresh target; the runner cleans it up. */
+export type CaseBody = (target: ConformanceTarget) => Promise<void>;
+
+/** Handed to a group to declare its cases. */
+export interface GroupBuilder {
+  /** Parallel operations for concurrency cases. */
+  readonly concurrency: number;
+  /** Declares a case. */
+  it(name: string, body: CaseBody): void;
+}
+
+/** A group of the suite: declares its cases on the builder. */
+export type ConformanceGroup = (g: GroupBuilder) => void;

@@ -1,0 +1,448 @@
+import type {
+  AuthorizationExpectation,
+  ClaimResult,
+  ListQuery,
+  Page,
+  ReleaseResult,
+  Reservation,
+  ReserveResult,
+  StorageAdapter,
+} from '../../src/storage/index.js';
+import { StorageError } from '../../src/storage/index.js';
+import type {
+  Agent,
+  AuthorizationRecord,
+  CredentialBinding,
+  Intent,
+  Org,
+  Processor,
+  SpendingAuthority,
+  UsageSnapshot,
+  WindowUsage,
+} from '../../src/types.js';
+
+const WINDOW_NAMES = ['daily', 'weekly', 'monthly', 'total'] as const;
+type WindowName = (typeof WINDOW_NAMES)[number];
+
+interface Hold {
+  amount: number;
+  periods: Record<WindowName, string>;
+}
+
+interface UsageState {
+  windows: Record<WindowName, WindowUsage>;
+  holds: Map<string, Hold>;
+  /** Reservation ids that were held once and are now settled or released. */
+  ended: Set<string>;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    const obj = value as Record<string, unknown>;
+    for (const key in obj) deepFreeze(obj[key]);
+  }
+  return value;
+}
+
+/**
+ * Takes ownership of a written value: it is frozen in place rather than copied, so neither the caller
+ * nor a reader can change what is stored, and no write pays for a deep copy on the hot path.
+ */
+function snapshot<T>(value: T): T {
+  return deepFreeze(value);
+}
+
+/** Rows of one entity kind, indexed by id and by org. */
+class Table<T extends { id: string; org_id: string; version: number }> {
+  readonly byId = new Map<string, T>();
+
+  insert(row: T): void {
+    if (this.byId.has(row.id)) throw new StorageError('conflict', `duplicate id ${row.id}`);
+    this.byId.set(row.id, snapshot(row));
+  }
+
+  get(orgId: string, id: string): T | null {
+    const row = this.byId.get(id);
+    return row && row.org_id === orgId ? row : null;
+  }
+
+  update(orgId: string, id: string, expectVersion: number, patch: Partial<T>): T | null {
+    const row = this.get(orgId, id);
+    if (!row) return null;
+    if (row.version !== expectVersion) throw new StorageError('conflict', `version of ${id} moved`);
+    const next = snapshot({ ...row, ...patch, id: row.id, org_id: row.org_id, version: row.version + 1 });
+    this.byId.set(id, next);
+    return next;
+  }
+
+  list(orgId: string, query: ListQuery, idOf: (row: T) => string = (r) => r.id): Page<T> {
+    return paginate(
+      [...this.byId.values()].filter((r) => r.org_id === orgId),
+      query,
+      idOf,
+    );
+  }
+}
+
+function paginate<T extends { org_id: string | null }>(rows: T[], query: ListQuery, idOf: (row: T) => string): Page<T> {
+  const matches = rows
+    .filter((r) => {
+      const rec = r as unknown as Record<string, unknown>;
+      if (query.status !== undefined && rec.status !== query.status) return false;
+      if (query.agent_id !== undefined && rec.agent_id !== query.agent_id) return false;
+      if (query.cursor !== undefined && !(idOf(r) < query.cursor)) return false;
+      return true;
+    })
+    .sort((a, b) => (idOf(a) < idOf(b) ? 1 : idOf(a) > idOf(b) ? -1 : 0));
+  const items = matches.slice(0, query.limit);
+  const last = items[items.length - 1];
+  return { items, next_cursor: matches.length > query.limit && last ? idOf(last) : null };
+}
+
+/**
+ * The newest-first order (and cursor) of authorization lists: creation time, then the authorization id, then
+ * the processor id, which breaks ties as one authorization id may be used by several processors at once.
+ */
+function authorizationOrderKey(r: AuthorizationRecord): string {
+  return `${r.created_at}\u0000${r.authorization_id}\u0000${r.processor_id}`;
+}
+
+function emptyWindow(period: string): WindowUsage {
+  return { period, spent: 0, count: 0 };
+}
+
+/**
+ * The embedded in-memory adapter: the default for development and tests. Every operation runs
+ * without awaiting in between, so each one is atomic within the process. Written objects are frozen
+ * (the adapter owns them from then on) and reads return those frozen objects. Data is lost on exit
+ * and not shared between processes: never use it for more than one server.
+ */
+export class MemoryAdapter implements StorageAdapter {
+  private readonly orgs = new Map<string, Org>();
+  private readonly processors = new Map<string, Processor>();
+  private readonly agents = new Table<Agent>();
+  private readonly authorities = new Table<SpendingAuthority>();
+  private readonly bindings = new Table<CredentialBinding>();
+  private readonly bindingRefs = new Map<string, string>();
+  private readonly intents = new Table<Intent>();
+  private readonly authorizations = new Map<string, AuthorizationRecord>();
+  private readonly usage = new Map<string, UsageState>();
+
+  async init(): Promise<void> {}
+  async ping(): Promise<void> {}
+  async close(): Promise<void> {}
+
+  async insertOrg(org: Org): Promise<void> {
+    if (this.orgs.has(org.id)) throw new StorageError('conflict', `duplicate org ${org.id}`);
+    this.orgs.set(org.id, snapshot(org));
+  }
+  async getOrg(id: string): Promise<Org | null> {
+    return this.orgs.get(id) ?? null;
+  }
+  async insertProcessor(processor: Processor): Promise<void> {
+    if (this.processors.has(processor.id)) throw new StorageError('conflict', `duplicate processor ${processor.id}`);
+    this.processors.set(processor.id, snapshot(processor));
+  }
+  async getProcessor(id: string): Promise<Processor | null> {
+    return this.processors.get(id) ?? null;
+  }
+
+  async insertAgent(agent: Agent): Promise<void> {
+    this.agents.insert(agent);
+  }
+  async getAgent(orgId: string, id: string): Promise<Agent | null> {
+    return this.agents.get(orgId, id);
+  }
+  async listAgents(orgId: string, query: ListQuery): Promise<Page<Agent>> {
+    return this.agents.list(orgId, query);
+  }
+  async updateAgent(orgId: string, id: string, expectVersion: number, patch: Partial<Agent>): Promise<Agent | null> {
+    return this.agents.update(orgId, id, expectVersion, patch);
+  }
+
+  async insertAuthority(authority: SpendingAuthority): Promise<void> {
+    this.authorities.insert(authority);
+  }
+  async getAuthority(orgId: string, id: string): Promise<SpendingAuthority | null> {
+    return this.authorities.get(orgId, id);
+  }
+  async listAuthorities(orgId: string, query: ListQuery): Promise<Page<SpendingAuthority>> {
+    return this.authorities.list(orgId, query);
+  }
+  async updateAuthority(
+    orgId: string,
+    id: string,
+    expectVersion: number,
+    patch: Partial<SpendingAuthority>,
+  ): Promise<SpendingAuthority | null> {
+    return this.authorities.update(orgId, id, expectVersion, patch);
+  }
+
+  private refKey(processorId: string, reference: string): string {
+    return `${processorId}\u0000${reference}`;
+  }
+
+  async insertBinding(binding: CredentialBinding): Promise<void> {
+    const key = this.refKey(binding.processor_id, binding.credential.reference);
+    if (binding.status !== 'revoked' && this.bindingRefs.has(key)) {
+      throw new StorageError('conflict', 'credential reference already bound for this processor');
+    }
+    this.bindings.insert(binding);
+    if (binding.status !== 'revoked') this.bindingRefs.set(key, binding.id);
+  }
+  async getBinding(orgId: string, id: string): Promise<CredentialBinding | null> {
+    return this.bindings.get(orgId, id);
+  }
+  async findBinding(
+    processorId: string,
+    key: { id: string } | { reference: string },
+  ): Promise<CredentialBinding | null> {
+    if ('id' in key) return this.bindings.byId.get(key.id) ?? null;
+    const id = this.bindingRefs.get(this.refKey(processorId, key.reference));
+    return id ? (this.bindings.byId.get(id) ?? null) : null;
+  }
+  async listBindings(orgId: string, query: ListQuery): Promise<Page<CredentialBinding>> {
+    return this.bindings.list(orgId, query);
+  }
+  async updateBinding(
+    orgId: string,
+    id: string,
+    expectVersion: number,
+    patch: Partial<CredentialBinding>,
+  ): Promise<CredentialBinding | null> {
+    const before = this.bindings.get(orgId, id);
+    const next = this.bindings.update(orgId, id, expectVersion, patch);
+    if (before && next && next.status === 'revoked' && before.status !== 'revoked') {
+      this.bindingRefs.delete(this.refKey(before.processor_id, before.credential.reference));
+    }
+    return next;
+  }
+
+  async insertIntent(intent: Intent): Promise<void> {
+    this.intents.insert(intent);
+  }
+  async getIntent(orgId: string, id: string): Promise<Intent | null> {
+    return this.intents.get(orgId, id);
+  }
+  async listIntents(orgId: string, query: ListQuery): Promise<Page<Intent>> {
+    return this.intents.list(orgId, query);
+  }
+  async updateIntent(orgId: string, id: string, expectVersion: number, patch: Partial<Intent>): Promise<Intent | null> {
+    return this.intents.update(orgId, id, expectVersion, patch);
+  }
+  async consumeIntent(
+    orgId: string,
+    id: string,
+    consumptionId: string,
+    amount: number,
+  ): Promise<'consumed' | 'already_applied' | 'rejected' | 'not_found'> {
+    const intent = this.intents.get(orgId, id);
+    if (!intent) return 'not_found';
+    if (consumptionId in intent.consumptions) return 'already_applied';
+    if (intent.status !== 'approved' || intent.consumed_amount + amount > intent.max_amount) return 'rejected';
+    this.intents.update(orgId, id, intent.version, {
+      consumed_amount: intent.consumed_amount + amount,
+      consumptions: { ...intent.consumptions, [consumptionId]: amount },
+      status: intent.single_use ? 'consumed' : 'approved',
+    });
+    return 'consumed';
+  }
+  async releaseIntent(
+    orgId: string,
+    id: string,
+    consumptionId: string,
+    keep?: number,
+  ): Promise<'released' | 'not_held'> {
+    const intent = this.intents.get(orgId, id);
+    const amount = intent?.consumptions[consumptionId];
+    if (!intent || amount === undefined) return 'not_held';
+    if (keep !== undefined) {
+      const kept = Math.min(keep, amount);
+      if (kept === amount) return 'released';
+      this.intents.update(orgId, id, intent.version, {
+        consumed_amount: intent.consumed_amount - (amount - kept),
+        consumptions: { ...intent.consumptions, [consumptionId]: kept },
+      });
+      return 'released';
+    }
+    const { [consumptionId]: _, ...rest } = intent.consumptions;
+    this.intents.update(orgId, id, intent.version, {
+      consumed_amount: intent.consumed_amount - amount,
+      consumptions: rest,
+      status: intent.status === 'consumed' ? 'approved' : intent.status,
+    });
+    return 'released';
+  }
+
+  private authKey(processorId: string, authorizationId: string): string {
+    return `${processorId}\u0000${authorizationId}`;
+  }
+
+  async claimAuthorization(record: AuthorizationRecord): Promise<ClaimResult> {
+    const key = this.authKey(record.processor_id, record.authorization_id);
+    const existing = this.authorizations.get(key);
+    if (existing) return { created: false, existing };
+    this.authorizations.set(key, snapshot(record));
+    return { created: true };
+  }
+  async getAuthorization(processorId: string, authorizationId: string): Promise<AuthorizationRecord | null> {
+    return this.authorizations.get(this.authKey(processorId, authorizationId)) ?? null;
+  }
+  async updateAuthorization(
+    processorId: string,
+    authorizationId: string,
+    expect: AuthorizationExpectation,
+    patch: Partial<AuthorizationRecord>,
+  ): Promise<AuthorizationRecord | null> {
+    const key = this.authKey(processorId, authorizationId);
+    const row = this.authorizations.get(key);
+    if (!row) return null;
+    if (row.version !== expect.version) throw new StorageError('conflict', `version of ${authorizationId} moved`);
+    const next = snapshot({
+      ...row,
+      ...patch,
+      processor_id: row.processor_id,
+      authorization_id: row.authorization_id,
+      version: row.version + 1,
+    });
+    this.authorizations.set(key, next);
+    return next;
+  }
+  async listAuthorizations(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
+    const rows = [...this.authorizations.values()].filter((r) => r.org_id === orgId);
+    return paginate(rows, query, authorizationOrderKey);
+  }
+  async listProcessorAuthorizations(processorId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
+    const rows = [...this.authorizations.values()].filter((r) => r.processor_id === processorId);
+    return paginate(rows, query, authorizationOrderKey);
+  }
+  async listOpenHolds(before: string, limit: number): Promise<AuthorizationRecord[]> {
+    return [...this.authorizations.values()]
+      .filter(
+        (r) =>
+          r.hold_open &&
+          ((r.status === 'approved' && r.hold_expires_at !== null && r.hold_expires_at <= before) ||
+            (r.status !== 'approved' && r.status !== 'pending')),
+      )
+      .sort((a, b) => ((a.hold_expires_at ?? '') < (b.hold_expires_at ?? '') ? -1 : 1))
+      .slice(0, limit);
+  }
+
+  private usageState(orgId: string, authorityId: string, create: boolean): UsageState | undefined {
+    const key = `${orgId}\u0000${authorityId}`;
+    let state = this.usage.get(key);
+    if (!state && create) {
+      state = {
+        windows: { daily: emptyWindow(''), weekly: emptyWindow(''), monthly: emptyWindow(''), total: emptyWindow('') },
+        holds: new Map(),
+        ended: new Set(),
+      };
+      this.usage.set(key, state);
+    }
+    return state;
+  }
+
+  async getUsage(
+    orgId: string,
+    authorityId: string,
+    periods: { daily: string; weekly: string; monthly: string; total: string },
+  ): Promise<UsageSnapshot> {
+    const state = this.usageState(orgId, authorityId, false);
+    const read = (w: WindowName): WindowUsage => {
+      const cur = state?.windows[w];
+      return cur && cur.period === periods[w] ? { ...cur } : emptyWindow(periods[w]);
+    };
+    return { daily: read('daily'), weekly: read('weekly'), monthly: read('monthly'), total: read('total') };
+  }
+
+  async reserveUsage(orgId: string, authorityId: string, reservation: Reservation): Promise<ReserveResult> {
+    const state = this.usageState(orgId, authorityId, true) as UsageState;
+    const id = reservation.reservation_id;
+    if (state.holds.has(id) || state.ended.has(id)) return { status: 'already_applied' };
+    const next = {} as Record<WindowName, WindowUsage>;
+    for (const w of WINDOW_NAMES) {
+      const want = reservation.windows[w];
+      const cur = state.windows[w];
+      // A stale server clock may ask for an older period: count against the newer one instead.
+      const base = cur.period >= want.period ? cur : emptyWindow(want.period);
+      const spent = base.spent + reservation.amount;
+      const count = base.count + 1;
+      if (want.amount_limit !== null && spent > want.amount_limit) {
+        return { status: 'limit_exceeded', window: w, kind: 'amount' };
+      }
+      if (want.count_limit !== null && count > want.count_limit) {
+        return { status: 'limit_exceeded', window: w, kind: 'count' };
+      }
+      next[w] = { period: base.period, spent, count };
+    }
+    state.windows = next;
+    state.holds.set(id, {
+      amount: reservation.amount,
+      periods: {
+        daily: next.daily.period,
+        weekly: next.weekly.period,
+        monthly: next.monthly.period,
+        total: next.total.period,
+      },
+    });
+    return { status: 'reserved' };
+  }
+
+  async releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult> {
+    const state = this.usageState(orgId, authorityId, false);
+    const hold = state?.holds.get(reservationId);
+    if (!state || !hold) return { status: 'not_held' };
+    const giveBack = keep === undefined ? hold.amount : Math.max(0, hold.amount - keep);
+    const countBack = keep === undefined ? 1 : 0;
+    for (const w of WINDOW_NAMES) {
+      const cur = state.windows[w];
+      if (cur.period !== hold.periods[w]) continue;
+      state.windows[w] = {
+        period: cur.period,
+        spent: Math.max(0, cur.spent - giveBack),
+        count: Math.max(0, cur.count - countBack),
+      };
+    }
+    state.holds.delete(reservationId);
+    state.ended.add(reservationId);
+    return { status: 'released', amount: giveBack };
+  }
+
+  /** Test hook: the raw usage state, as the conformance suite reads the backing store directly. */
+  inspectUsage(orgId: string, authorityId: string): { windows: Record<WindowName, WindowUsage>; holds: string[] } {
+    const state = this.usageState(orgId, authorityId, false);
+    return {
+      windows: structuredClone(
+        state?.windows ?? {
+          daily: emptyWindow(''),
+          weekly: emptyWindow(''),
+          monthly: emptyWindow(''),
+          total: emptyWindow(''),
+        },
+      ),
+      holds: state ? [...state.holds.keys()] : [],
+    };
+  }
+
+  /** Test hook: a stored entity by kind and id, whatever its org (a frozen snapshot), or null. */
+  inspectEntity(
+    kind: 'org' | 'processor' | 'agent' | 'authority' | 'binding' | 'intent',
+    id: string,
+  ): Org | Processor | Agent | SpendingAuthority | CredentialBinding | Intent | null {
+    const tables = {
+      org: this.orgs,
+      processor: this.processors,
+      agent: this.agents.byId,
+      authority: this.authorities.byId,
+      binding: this.bindings.byId,
+      intent: this.intents.byId,
+    } as const;
+    return tables[kind].get(id) ?? null;
+  }
+
+  /** Test hook: the stored authorization record, or null. */
+  inspectAuthorization(processorId: string, authorizationId: string): AuthorizationRecord | null {
+    return this.authorizations.get(this.authKey(processorId, authorizationId)) ?? null;
+  }
+}

@@ -1,0 +1,60 @@
+import type { Collection, Db, Document, IndexDescription } from 'mongodb';
+
+/** Names of the collections the adapter uses in its database. */
+export const COLLECTION_NAMES = {
+  orgs: 'orgs',
+  processors: 'processors',
+  agents: 'agents',
+  authorities: 'authorities',
+  bindings: 'bindings',
+  intents: 'intents',
+  authorizations: 'authorizations',
+  usage: 'usage',
+  reservationEnds: 'reservation_ends',
+} as const;
+
+/** The adapter's collections, untyped: documents are checked by the code that reads them. */
+export type Collections = { [K in keyof typeof COLLECTION_NAMES]: Collection<Document> };
+
+/** Opens every collection of the adapter in `db`. */
+export function openCollections(db: Db): Collections {
+  const out = {} as Record<keyof typeof COLLECTION_NAMES, Collection<Document>>;
+  for (const [key, name] of Object.entries(COLLECTION_NAMES)) {
+    out[key as keyof typeof COLLECTION_NAMES] = db.collection(name);
+  }
+  return out;
+}
+
+const byOrg: IndexDescription = { key: { org_id: 1, id: -1 }, name: 'org_id_id' };
+
+/**
+ * The indexes `init()` creates (all idempotent). Every entity's `_id` is its id, an authorization's
+ * `_id` is `processor_id NUL authorization_id`, a usage document's `_id` is `org_id NUL authority_id`,
+ * so those lookups use the `_id` index.
+ * - bindings.ref_key: `processor_id NUL credential.reference`, present only while the binding is not
+ *   revoked; unique and sparse, so a live reference is taken once and a revoked one frees it
+ *   (a partial index would say the same, but not every MongoDB-compatible server has them).
+ * - authorizations.list_key: `created_at NUL authorization_id NUL processor_id`, the newest-first order
+ *   of an org's list (org_id, list_key) and of a processor's (processor_id, list_key); (hold_open,
+ *   hold_expires_at) finds holds to release.
+ * - reservation_ends: the hold records of reservations moved out of their usage document (`_id` =
+ *   usage `_id` NUL reservation id; see `UsageLedger`). `ended_at`, set only once a hold ended, has a
+ *   TTL index, so ended reservation ids are forgotten after the retention and open holds never are.
+ */
+export function indexPlan(retentionSeconds: number): [keyof Collections, IndexDescription[]][] {
+  return [
+    ['agents', [byOrg]],
+    ['authorities', [byOrg]],
+    ['bindings', [byOrg, { key: { ref_key: 1 }, name: 'ref_key_unique', unique: true, sparse: true }]],
+    ['intents', [byOrg]],
+    [
+      'authorizations',
+      [
+        { key: { org_id: 1, list_key: -1 }, name: 'org_id_list_key' },
+        { key: { processor_id: 1, list_key: -1 }, name: 'processor_id_list_key' },
+        { key: { hold_open: 1, hold_expires_at: 1 }, name: 'hold_open_expires' },
+      ],
+    ],
+    ['reservationEnds', [{ key: { ended_at: 1 }, name: 'ended_at_ttl', expireAfterSeconds: retentionSeconds }]],
+  ];
+}

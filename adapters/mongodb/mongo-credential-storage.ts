@@ -1,0 +1,190 @@
+import type { Collection, Db, Document, IndexDescription, MongoClient } from 'mongodb';
+import type { ApiCredential, CredentialStorage, ListQuery, Page, TokenRevocation } from '../../src/storage/index.js';
+import { StorageError } from '../../src/storage/index.js';
+import { type ConnectionOptions, openConnection } from './connection.js';
+import { isDuplicateKey, runMapped } from './storage-errors.js';
+import { toDomain, toStored } from './stored-document.js';
+
+/** Options of {@link MongoCredentialStorage}. */
+export interface MongoCredentialStorageOptions extends ConnectionOptions {
+  /** The clock that decides which revocations are past their `exp`. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Names of the collections of the credential storage, next to the adapter's in the same database. */
+export const CREDENTIAL_COLLECTION_NAMES = {
+  credentials: 'api_credentials',
+  revokedTokens: 'revoked_tokens',
+} as const;
+
+/**
+ * The indexes `init()` creates (all idempotent). A credential's `_id` is its key id and a revocation's
+ * `_id` is its identity (`jti NUL <jti>` for one token, `agent NUL <org> NUL <agent> NUL <revoked_at>` for
+ * every token of an agent), so both are unique by construction and a repeated revocation is one document.
+ * - api_credentials (owner_id, key_id desc): an owner's newest-first list.
+ * - revoked_tokens (revoked_at, exp): the refresh read, "recorded since, still ahead of exp", oldest first.
+ * - revoked_tokens.expires_at: a TTL index on `exp` as a date, so revocations are dropped once no token
+ *   they cover can verify.
+ */
+export function credentialIndexPlan(): [keyof typeof CREDENTIAL_COLLECTION_NAMES, IndexDescription[]][] {
+  return [
+    ['credentials', [{ key: { owner_id: 1, key_id: -1 }, name: 'owner_id_key_id' }]],
+    [
+      'revokedTokens',
+      [
+        { key: { revoked_at: 1, exp: 1 }, name: 'revoked_at_exp' },
+        { key: { expires_at: 1 }, name: 'expires_at_ttl', expireAfterSeconds: 0 },
+      ],
+    ],
+  ];
+}
+
+/** Fields the storage adds to revocation documents; never part of a TokenRevocation. */
+const REVOCATION_INTERNAL = ['_id', 'expires_at'] as const;
+
+function revocationKey(r: TokenRevocation): string {
+  return r.jti !== null ? `jti\u0000${r.jti}` : `agent\u0000${r.org_id}\u0000${r.agent_id}\u0000${r.revoked_at}`;
+}
+
+function revocationDoc(r: TokenRevocation): Document {
+  const doc = toStored(r) as Document;
+  doc._id = revocationKey(r);
+  const expires = new Date(r.exp);
+  if (!Number.isNaN(expires.getTime())) doc.expires_at = expires;
+  return doc;
+}
+
+function toRevocation(doc: Document): TokenRevocation {
+  const out = toDomain<Record<string, unknown>>(doc);
+  for (const f of REVOCATION_INTERNAL) delete out[f];
+  return out as unknown as TokenRevocation;
+}
+
+/**
+ * {@link CredentialStorage} on MongoDB, in the same database as the MongoAdapter (see
+ * {@link createMongoStores} to share its connection). Single-document writes only: inserts keyed by `_id`
+ * for unique key ids, a `findOneAndUpdate` filtered on `version` for compare-and-set. Driver errors become
+ * StorageError the way the adapter maps them; after `close()` every call is `unavailable`.
+ */
+export class MongoCredentialStorage implements CredentialStorage {
+  private readonly client: MongoClient;
+  private readonly ownsClient: boolean;
+  private readonly db: Db;
+  private readonly credentials: Collection<Document>;
+  private readonly revokedTokens: Collection<Document>;
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(options: MongoCredentialStorageOptions = {}) {
+    const connection = openConnection(options, 'MongoCredentialStorage');
+    this.client = connection.client;
+    this.ownsClient = connection.ownsClient;
+    this.db = connection.db;
+    this.credentials = this.db.collection(CREDENTIAL_COLLECTION_NAMES.credentials);
+    this.revokedTokens = this.db.collection(CREDENTIAL_COLLECTION_NAMES.revokedTokens);
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The database the storage works in. */
+  get databaseName(): string {
+    return this.db.databaseName;
+  }
+
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    return runMapped(this.closed, 'MongoDB credential storage', fn);
+  }
+
+  init(): Promise<void> {
+    return this.run(async () => {
+      for (const [name, indexes] of credentialIndexPlan()) {
+        await this.db.collection(CREDENTIAL_COLLECTION_NAMES[name]).createIndexes(indexes);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsClient) await this.client.close().catch(() => {});
+  }
+
+  insertCredential(credential: ApiCredential): Promise<void> {
+    return this.run(async () => {
+      try {
+        await this.credentials.insertOne({ ...(toStored(credential) as Document), _id: credential.key_id } as Document);
+      } catch (err) {
+        if (isDuplicateKey(err)) {
+          throw new StorageError('conflict', `duplicate key id ${credential.key_id}`, { cause: err });
+        }
+        throw err;
+      }
+    });
+  }
+
+  getCredential(keyId: string): Promise<ApiCredential | null> {
+    return this.run(async () => {
+      const doc = await this.credentials.findOne({ _id: keyId } as Document);
+      return doc ? toDomain<ApiCredential>(doc) : null;
+    });
+  }
+
+  listCredentials(ownerId: string, query: ListQuery): Promise<Page<ApiCredential>> {
+    return this.run(async () => {
+      const filter: Document = { owner_id: ownerId };
+      if (query.status !== undefined) filter.status = query.status;
+      if (query.cursor !== undefined) filter.key_id = { $lt: query.cursor };
+      const docs = await this.credentials
+        .find(filter)
+        .sort({ owner_id: 1, key_id: -1 })
+        .limit(query.limit + 1)
+        .toArray();
+      const items = docs.slice(0, query.limit).map((d) => toDomain<ApiCredential>(d));
+      const last = items[items.length - 1];
+      return { items, next_cursor: docs.length > query.limit && last ? last.key_id : null };
+    });
+  }
+
+  /** One `findOneAndUpdate` filtered on the version; the key id and the version are never patched. */
+  updateCredential(keyId: string, expectVersion: number, patch: Partial<ApiCredential>): Promise<ApiCredential | null> {
+    return this.run(async () => {
+      const { key_id: _k, version: _v, ...rest } = patch;
+      const set = toStored(rest) as Document;
+      const update: Document = { $inc: { version: 1 } };
+      if (Object.keys(set).length > 0) update.$set = set;
+      const doc = await this.credentials.findOneAndUpdate({ _id: keyId, version: expectVersion } as Document, update, {
+        returnDocument: 'after',
+      });
+      if (doc) return toDomain<ApiCredential>(doc);
+      const exists = await this.credentials.findOne({ _id: keyId } as Document, { projection: { _id: 1 } });
+      if (exists) throw new StorageError('conflict', `version of ${keyId} moved`);
+      return null;
+    });
+  }
+
+  /** Insert-if-absent by the revocation's identity: recording one again leaves the first. */
+  insertRevokedToken(revocation: TokenRevocation): Promise<void> {
+    return this.run(async () => {
+      try {
+        await this.revokedTokens.insertOne(revocationDoc(revocation));
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+    });
+  }
+
+  listRevokedTokens(sinceIso: string): Promise<TokenRevocation[]> {
+    return this.run(async () => {
+      const nowIso = new Date(this.now()).toISOString();
+      const docs = await this.revokedTokens
+        .find({ revoked_at: { $gte: sinceIso }, exp: { $gt: nowIso } })
+        .sort({ revoked_at: 1, _id: 1 })
+        .toArray();
+      return docs.map(toRevocation);
+    });
+  }
+}
+
+/** Builds a {@link MongoCredentialStorage} with its own connection; call `init()` before use. */
+export function createMongoCredentialStorage(options: MongoCredentialStorageOptions = {}): MongoCredentialStorage {
+  return new MongoCredentialStorage(options);
+}

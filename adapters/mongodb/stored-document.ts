@@ -1,0 +1,66 @@
+/**
+ * How domain objects live in MongoDB documents. Field names of free-form maps (agent metadata, policy
+ * input, consumption and hold ids) may contain `.`, `$` or NUL, which MongoDB forbids or reads as paths,
+ * so every key is escaped on the way in and unescaped on the way out: `%` → `%25`, `.` → `%2E`,
+ * `$` → `%24`, NUL → `%00`, and the empty key → `%`. Names of the model never contain these, so the
+ * documents stay queryable by their plain field names.
+ */
+
+const ESCAPES: Record<string, string> = { '%': '%25', '.': '%2E', $: '%24', '\u0000': '%00' };
+const UNESCAPES: Record<string, string> = { '%25': '%', '%2E': '.', '%24': '$', '%00': '\u0000' };
+
+/** The stored form of one field name. */
+export function encodeKey(key: string): string {
+  if (key === '') return '%';
+  let out = '';
+  for (const c of key) out += ESCAPES[c] ?? c;
+  return out;
+}
+
+/** The field name a stored key stands for. */
+export function decodeKey(key: string): string {
+  if (key === '%') return '';
+  return key.replace(/%(25|2E|24|00)/g, (m) => UNESCAPES[m] as string);
+}
+
+/** A value with every object key escaped and `undefined` fields dropped. */
+export function toStored(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((v) => (v === undefined ? null : toStored(v)));
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (v !== undefined) out[encodeKey(k)] = toStored(v);
+  }
+  return out;
+}
+
+interface BsonWrapper {
+  _bsontype: string;
+  toNumber?: () => number;
+  valueOf(): unknown;
+}
+
+/**
+ * A stored value back in domain form: keys unescaped, and BSON number wrappers (Long, Int32, Double,
+ * as a caller-supplied client may be set to return) turned into plain numbers.
+ */
+export function fromStored(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(fromStored);
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  const bson = (value as Partial<BsonWrapper>)._bsontype;
+  if (bson === 'Long') return (value as BsonWrapper).toNumber?.();
+  if (bson === 'Int32' || bson === 'Double') return Number((value as BsonWrapper).valueOf());
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[decodeKey(k)] = fromStored(v);
+  return out;
+}
+
+/** Fields the adapter adds to documents; never part of a domain object. */
+const INTERNAL_FIELDS = ['_id', 'ref_key', 'list_key'] as const;
+
+/** The domain object of a stored document, without the adapter's own fields. */
+export function toDomain<T>(doc: Record<string, unknown>): T {
+  const out = fromStored(doc) as Record<string, unknown>;
+  for (const f of INTERNAL_FIELDS) delete out[f];
+  return out as T;
+}
