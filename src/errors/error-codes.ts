@@ -1,0 +1,30 @@
+/**
+ * Every error code the engine and the API can return, with its HTTP status.
+ * Codes are part of the public contract: stable lower snake_case, never renamed once shipped.
+ */
+export const ERROR_CODES = {
+  malformed_request: 400,
+  validation_failed: 422,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  method_not_allowed: 405,
+  invalid_state: 409,
+  idempotency_mismatch: 409,
+  idempotency_in_progress: 409,
+  processor_not_active: 403,
+  rate_limited: 429,
+  policy_unavailable: 503,
+  policy_evaluation_failed: 500,
+  policy_no_result: 500,
+  policy_output_invalid: 500,
+  storage_unavailable: 503,
+  storage_internal: 500,
+  internal_error: 500,
+} as const;
+
+/** A stable error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;

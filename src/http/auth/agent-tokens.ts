@@ -1,0 +1,197 @@
+import { verifyJws } from '../../crypto/index.js';
+import type { Engine } from '../../engine/index.js';
+import { AppError } from '../../errors/index.js';
+import { compileValidator, issueAgentTokenSchema } from '../../schemas/index.js';
+import type { CredentialStorage, TokenRevocation } from '../../storage/index.js';
+import { type Clock, isoTime } from '../../util/clock.js';
+import { newId } from '../../util/ids.js';
+
+/** `typ` claim of an agent token, so decision proofs and mandates signed by the same key never pass for one. */
+export const AGENT_TOKEN_TYP = 'agent_token';
+
+/** The longest agent-token lifetime; an agent-wide revocation is kept this long. */
+const MAX_TTL_SECONDS = 86_400;
+/** Revocations recorded by another server within this margin before the last refresh are read again. */
+const REFRESH_OVERLAP_MS = 10_000;
+
+/** Claims of an agent token. */
+export interface AgentTokenClaims {
+  typ: typeof AGENT_TOKEN_TYP;
+  iss: 'allowance';
+  jti: string;
+  org_id: string;
+  agent_id: string;
+  scope: string[];
+  target_service: string;
+  intent: string | null;
+  iat: number;
+  exp: number;
+}
+
+/** Outcome of verifying an agent token. */
+export type AgentTokenVerification =
+  | { valid: true; claims: AgentTokenClaims }
+  | {
+      valid: false;
+      reason: 'malformed' | 'invalid_signature' | 'expired' | 'revoked' | 'agent_revoked' | 'not_agent_token';
+    };
+
+interface IssueBody {
+  agent_id: string;
+  scope: string[];
+  target_service: string;
+  intent?: string | null;
+  ttl_seconds: number;
+}
+
+const validateIssue = compileValidator<IssueBody>(issueAgentTokenSchema);
+
+/**
+ * Agent tokens: Ed25519 JWS signed with the engine's key and verified offline against its JWKS. Verification
+ * reads no store: revocations live in memory, updated at once on a local revoke and refreshed periodically
+ * from CredentialStorage for revocations made by other servers.
+ */
+export class AgentTokens {
+  private readonly revokedJti = new Map<string, number>();
+  /** agent id -> revoked at (ms): tokens issued at or before are dead. */
+  private readonly revokedAgents = new Map<string, { at: number; exp: number }>();
+  private lastRefresh = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly storage: CredentialStorage,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Loads every live revocation, then refreshes every `intervalMs` (unref'd timer). */
+  async start(intervalMs: number): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => {
+      void this.refresh().catch(() => {});
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Reads revocations recorded since the last refresh (with overlap) and forgets expired ones. */
+  async refresh(): Promise<void> {
+    const now = this.clock.now();
+    const since = isoTime(Math.max(0, this.lastRefresh - REFRESH_OVERLAP_MS));
+    const entries = await this.storage.listRevokedTokens(since);
+    for (const r of entries) this.apply(r);
+    this.lastRefresh = now;
+    for (const [jti, exp] of this.revokedJti) if (exp <= now) this.revokedJti.delete(jti);
+    for (const [agent, r] of this.revokedAgents) if (r.exp <= now) this.revokedAgents.delete(agent);
+  }
+
+  /** Issues a token for an active agent of the org. */
+  async issue(
+    orgId: string,
+    body: unknown,
+  ): Promise<AgentTokenClaims & { token: string; token_type: 'Bearer'; expires_in: number }> {
+    const input = validateIssue(structuredClone(body));
+    const agent = await this.engine.getAgent(orgId, input.agent_id);
+    if (agent.status !== 'active') throw new AppError('invalid_state', `the agent is ${agent.status}`);
+    const nowMs = this.clock.now();
+    const iat = Math.floor(nowMs / 1000);
+    const claims: AgentTokenClaims = {
+      typ: AGENT_TOKEN_TYP,
+      iss: 'allowance',
+      jti: newId('jti', nowMs),
+      org_id: orgId,
+      agent_id: agent.id,
+      scope: input.scope,
+      target_service: input.target_service,
+      intent: input.intent ?? null,
+      iat,
+      exp: iat + input.ttl_seconds,
+    };
+    const token = this.engine.context.sign(claims);
+    return { token, token_type: 'Bearer', ...claims, expires_in: input.ttl_seconds };
+  }
+
+  /** Verifies signature, type, expiry and revocation; no store round trip. */
+  verify(token: string): AgentTokenVerification {
+    const v = verifyJws(token, this.engine.jwks());
+    if (!v.ok) return { valid: false, reason: v.reason === 'malformed' ? 'malformed' : 'invalid_signature' };
+    const c = v.payload as unknown as AgentTokenClaims;
+    if (
+      c.typ !== AGENT_TOKEN_TYP ||
+      typeof c.jti !== 'string' ||
+      typeof c.exp !== 'number' ||
+      typeof c.iat !== 'number'
+    ) {
+      return { valid: false, reason: 'not_agent_token' };
+    }
+    const nowMs = this.clock.now();
+    if (c.exp * 1000 <= nowMs) return { valid: false, reason: 'expired' };
+    if (this.revokedJti.has(c.jti)) return { valid: false, reason: 'revoked' };
+    const agent = this.revokedAgents.get(c.agent_id);
+    if (agent && c.iat * 1000 <= agent.at) return { valid: false, reason: 'agent_revoked' };
+    return { valid: true, claims: c };
+  }
+
+  /**
+   * Revokes one token (given as the token itself, or as jti + agent_id) or every token of an agent
+   * (agent_id alone). The agent must belong to the org (`not_found` otherwise).
+   */
+  async revoke(
+    orgId: string,
+    body: { token?: string; jti?: string; agent_id?: string },
+  ): Promise<{ revoked: true; agent_id: string; jti: string | null }> {
+    let agentId = body.agent_id;
+    let jti: string | null = body.jti ?? null;
+    let exp = Math.floor(this.clock.now() / 1000) + MAX_TTL_SECONDS;
+    if (body.token !== undefined) {
+      const v = verifyJws(body.token, this.engine.jwks());
+      const c = v.ok ? (v.payload as unknown as AgentTokenClaims) : null;
+      if (!c || c.typ !== AGENT_TOKEN_TYP || c.org_id !== orgId) throw new AppError('not_found', 'token not found');
+      agentId = c.agent_id;
+      jti = c.jti;
+      exp = c.exp;
+    }
+    if (agentId === undefined) throw new AppError('validation_failed', 'agent_id or token is required');
+    await this.engine.getAgent(orgId, agentId);
+    await this.record({
+      jti,
+      agent_id: agentId,
+      org_id: orgId,
+      exp: isoTime(exp * 1000),
+      revoked_at: isoTime(this.clock.now()),
+    });
+    return { revoked: true, agent_id: agentId, jti };
+  }
+
+  /** Kills every token of a revoked agent. */
+  async revokeAgent(orgId: string, agentId: string): Promise<void> {
+    const now = this.clock.now();
+    await this.record({
+      jti: null,
+      agent_id: agentId,
+      org_id: orgId,
+      exp: isoTime(now + MAX_TTL_SECONDS * 1000 + 1000),
+      revoked_at: isoTime(now),
+    });
+  }
+
+  private async record(r: TokenRevocation): Promise<void> {
+    this.apply(r);
+    await this.storage.insertRevokedToken(r);
+  }
+
+  private apply(r: TokenRevocation): void {
+    const exp = Date.parse(r.exp);
+    if (r.jti !== null) {
+      this.revokedJti.set(r.jti, exp);
+      return;
+    }
+    const at = Date.parse(r.revoked_at);
+    const seen = this.revokedAgents.get(r.agent_id);
+    if (!seen || seen.at < at) this.revokedAgents.set(r.agent_id, { at, exp: Math.max(exp, seen?.exp ?? 0) });
+  }
+}

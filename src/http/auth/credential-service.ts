@@ -1,0 +1,202 @@
+import { createHash, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { SecretBox } from '../../crypto/index.js';
+import { AppError } from '../../errors/index.js';
+import type { ApiCredential, CredentialRole, CredentialStorage, Page } from '../../storage/index.js';
+import { isStorageError } from '../../storage/index.js';
+import { type Clock, isoTime } from '../../util/clock.js';
+import { newId } from '../../util/ids.js';
+
+/** A credential as shown after creation: the one time the secret appears. */
+export type CreatedCredential = CredentialView & { secret: string };
+
+/** A credential as listed: the secret masked. */
+export interface CredentialView {
+  key_id: string;
+  name: string | null;
+  role: CredentialRole;
+  owner_id: string | null;
+  status: 'active' | 'revoked';
+  secret: string;
+  created_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+/** What verifying a token needs about its credential. */
+export interface ResolvedKey {
+  keyId: string;
+  role: CredentialRole;
+  ownerId: string | null;
+  status: 'active' | 'revoked';
+  /** The HMAC key, as a KeyObject: verifying with one is ~50× cheaper than with a string secret. */
+  key: KeyObject;
+}
+
+const KEY_PREFIX: Record<CredentialRole, string> = { enterprise: 'ek', processor: 'pk', operator: 'op' };
+/** How long a cached credential's status is trusted before it is read again (a revocation elsewhere). */
+const STATUS_TTL_MS = 30_000;
+/** last_used_at is written at most this often per credential. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+function view(c: ApiCredential): CredentialView {
+  return {
+    key_id: c.key_id,
+    name: c.name,
+    role: c.role,
+    owner_id: c.owner_id,
+    status: c.status,
+    secret: `sk_****${c.secret_last4}`,
+    created_at: c.created_at,
+    revoked_at: c.revoked_at,
+    last_used_at: c.last_used_at,
+  };
+}
+
+/**
+ * API credentials: creation, masked listing, revocation, secret exchange, and the cached HMAC keys that
+ * verify client-signed tokens. The operator credential from the environment lives only in memory.
+ */
+export class CredentialService {
+  private readonly cache = new Map<string, { resolved: ResolvedKey; checkedAt: number; version: number }>();
+  private readonly touched = new Map<string, number>();
+  private readonly operator: { resolved: ResolvedKey; sha: Buffer } | null;
+
+  constructor(
+    private readonly storage: CredentialStorage,
+    private readonly box: SecretBox,
+    private readonly clock: Clock,
+    operator: { keyId: string; secret: string } | null,
+  ) {
+    this.operator = operator && {
+      resolved: {
+        keyId: operator.keyId,
+        role: 'operator',
+        ownerId: null,
+        status: 'active',
+        key: createSecretKey(Buffer.from(operator.secret, 'utf8')),
+      },
+      sha: sha256(operator.secret),
+    };
+  }
+
+  /** Creates a credential and returns it with its secret, which is never shown again. */
+  async create(role: CredentialRole, ownerId: string | null, name: string | null = null): Promise<CreatedCredential> {
+    const now = this.clock.now();
+    const keyId = newId(KEY_PREFIX[role], now);
+    const secret = `sk_${randomBytes(32).toString('base64url')}`;
+    const row: ApiCredential = {
+      key_id: keyId,
+      name,
+      role,
+      owner_id: ownerId,
+      status: 'active',
+      secret_sha256: sha256(secret).toString('hex'),
+      secret_ciphertext: this.box.seal(secret, keyId),
+      secret_last4: secret.slice(-4),
+      created_at: isoTime(now),
+      revoked_at: null,
+      last_used_at: null,
+      version: 0,
+    };
+    await this.storage.insertCredential(row);
+    return { ...view(row), secret };
+  }
+
+  /** An owner's credentials, secrets masked. */
+  async list(
+    ownerId: string,
+    query: { limit: number; cursor?: string; status?: string },
+  ): Promise<Page<CredentialView>> {
+    const page = await this.storage.listCredentials(ownerId, query);
+    return { items: page.items.map(view), next_cursor: page.next_cursor };
+  }
+
+  /**
+   * Revokes a credential of `ownerId` (any owner when null); `not_found` otherwise. Idempotent. Tokens of a
+   * revoked credential fail at once on this server and within STATUS_TTL_MS on the others.
+   */
+  async revoke(keyId: string, ownerId: string | null): Promise<CredentialView> {
+    for (let attempt = 0; ; attempt++) {
+      const row = await this.storage.getCredential(keyId);
+      if (!row || (ownerId !== null && row.owner_id !== ownerId))
+        throw new AppError('not_found', 'credential not found');
+      if (row.status === 'revoked') {
+        this.cache.delete(keyId);
+        return view(row);
+      }
+      try {
+        const updated = await this.storage.updateCredential(keyId, row.version, {
+          status: 'revoked',
+          revoked_at: isoTime(this.clock.now()),
+        });
+        this.cache.delete(keyId);
+        if (!updated) throw new AppError('not_found', 'credential not found');
+        return view(updated);
+      } catch (err) {
+        if (!isStorageError(err, 'conflict') || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  /** The credential whose secret is `secret`, or null (unknown, revoked, or wrong secret). Constant-time compare. */
+  async exchange(keyId: string, secret: string): Promise<ResolvedKey | null> {
+    const given = sha256(secret);
+    if (this.operator && keyId === this.operator.resolved.keyId) {
+      return timingSafeEqual(given, this.operator.sha) ? this.operator.resolved : null;
+    }
+    const row = await this.storage.getCredential(keyId);
+    if (row?.status !== 'active') return null;
+    if (!timingSafeEqual(given, Buffer.from(row.secret_sha256, 'hex'))) return null;
+    this.touch(keyId);
+    return this.resolve(row);
+  }
+
+  /** The key of `keyId` (null when unknown), from cache when its status was checked recently. */
+  async lookup(keyId: string): Promise<ResolvedKey | null> {
+    if (this.operator && keyId === this.operator.resolved.keyId) return this.operator.resolved;
+    const now = this.clock.now();
+    const hit = this.cache.get(keyId);
+    if (hit && now - hit.checkedAt < STATUS_TTL_MS) return hit.resolved;
+    const row = await this.storage.getCredential(keyId);
+    if (!row) {
+      this.cache.delete(keyId);
+      return null;
+    }
+    return this.resolve(row, hit);
+  }
+
+  /** Notes a use of `keyId`; writes last_used_at at most once a minute per credential, in the background. */
+  touch(keyId: string): void {
+    if (this.operator && keyId === this.operator.resolved.keyId) return;
+    const now = this.clock.now();
+    const last = this.touched.get(keyId);
+    if (last !== undefined && now - last < TOUCH_INTERVAL_MS) return;
+    this.touched.set(keyId, now);
+    void this.writeLastUsed(keyId, isoTime(now)).catch(() => {});
+  }
+
+  private async writeLastUsed(keyId: string, at: string): Promise<void> {
+    const row = await this.storage.getCredential(keyId);
+    if (!row || (row.last_used_at !== null && row.last_used_at >= at)) return;
+    // A lost race (e.g. with a revocation) only skips this write; the next use retries in a minute.
+    await this.storage.updateCredential(keyId, row.version, { last_used_at: at });
+  }
+
+  private resolve(row: ApiCredential, hit?: { resolved: ResolvedKey; version: number }): ResolvedKey {
+    const key =
+      hit?.resolved.key ?? createSecretKey(Buffer.from(this.box.open(row.secret_ciphertext, row.key_id), 'utf8'));
+    const resolved: ResolvedKey = {
+      keyId: row.key_id,
+      role: row.role,
+      ownerId: row.owner_id,
+      status: row.status,
+      key,
+    };
+    this.cache.set(row.key_id, { resolved, checkedAt: this.clock.now(), version: row.version });
+    return resolved;
+  }
+}

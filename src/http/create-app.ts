@@ -1,0 +1,128 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import { createSecretBox } from '../crypto/index.js';
+import type { Engine } from '../engine/index.js';
+import type { CredentialStorage } from '../storage/index.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { AgentTokens } from './auth/agent-tokens.js';
+import { CredentialService } from './auth/credential-service.js';
+import { SessionTokens } from './auth/session-tokens.js';
+import { type Logger, silentLogger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { authenticate } from './middleware/authenticate.js';
+import { RateLimiter } from './middleware/rate-limit.js';
+import { requestContext } from './middleware/request-context.js';
+import { buildOpenApi } from './openapi.js';
+import { type RouteSpec, routeHandler } from './route.js';
+import { agentRoutes } from './routes/agents.js';
+import { authRoutes } from './routes/auth.js';
+import { authorityRoutes } from './routes/authorities.js';
+import { authorizationRoutes } from './routes/authorizations.js';
+import { benchRoutes } from './routes/bench.js';
+import { bindingRoutes } from './routes/bindings.js';
+import { credentialRoutes } from './routes/credentials.js';
+import { intentRoutes } from './routes/intents.js';
+import { operatorRoutes } from './routes/operator.js';
+import { publicRoutes } from './routes/public.js';
+import { simulateRoutes } from './routes/simulate.js';
+import { tokenRoutes } from './routes/tokens.js';
+import type { Services } from './services.js';
+
+/** What {@link createApp} needs. */
+export interface AppDeps {
+  /** An engine built by createEngine; its store is the one the app's data lives in. */
+  engine: Engine;
+  /** Where API credentials and agent-token revocations are kept. */
+  credentials: CredentialStorage;
+  /** 32 bytes: seals credential secrets and derives the session-token key (same on every server). */
+  masterKey: Buffer;
+  /** The operator credential, held in memory only. */
+  operator?: { keyId: string; secret: string } | null;
+  logger?: Logger;
+  /** Time of authentication, rate limits and agent tokens. Default: the system clock. */
+  clock?: Clock;
+  /** Per-credential token bucket. Default 200/s sustained, 400 burst. */
+  rateLimit?: { perSecond: number; burst: number };
+  /** Tolerated client clock difference for exp/iat, in seconds. Default 60. */
+  clockSkewSeconds?: number;
+  /** How often revocations made by other servers are read. Default 5 s. */
+  revocationRefreshMs?: number;
+  /** Mounts POST /v1/_bench/echo (processor auth + JSON body + empty handler) for benchmarks. Default false. */
+  benchRoute?: boolean;
+  /** Reported in /openapi.json. */
+  version?: string;
+}
+
+/** The Koa app with its services, and what to stop on shutdown. */
+export type AllowanceApp = Koa & {
+  services: Services;
+  routes: RouteSpec[];
+  /** Loads revocations and starts their refresh; call before serving. */
+  start(): Promise<void>;
+  /** Stops background timers. */
+  stop(): void;
+};
+
+/** Builds the HTTP API of DESIGN §3 around an engine (no listen). */
+export function createApp(deps: AppDeps): AllowanceApp {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? silentLogger;
+  const metrics = new Metrics();
+  const rate = deps.rateLimit ?? { perSecond: 200, burst: 400 };
+  const credentials = new CredentialService(
+    deps.credentials,
+    createSecretBox(deps.masterKey),
+    clock,
+    deps.operator ?? null,
+  );
+  const sessions = new SessionTokens(deps.masterKey);
+  const services: Services = {
+    engine: deps.engine,
+    credentials,
+    sessions,
+    agentTokens: new AgentTokens(deps.engine, deps.credentials, clock),
+    metrics,
+    rateLimiter: new RateLimiter(rate.perSecond, rate.burst, clock),
+    clock,
+  };
+
+  const routes: RouteSpec[] = [
+    ...publicRoutes(services, () => openapi),
+    ...authRoutes(services),
+    ...operatorRoutes(services),
+    ...credentialRoutes(services),
+    ...agentRoutes(services),
+    ...tokenRoutes(services),
+    ...authorityRoutes(services),
+    ...bindingRoutes(services),
+    ...intentRoutes(services),
+    ...simulateRoutes(services),
+    ...authorizationRoutes(services),
+  ];
+  const openapi = buildOpenApi(routes, deps.version ?? '0.1.0');
+  const mounted = deps.benchRoute ? [...routes, ...benchRoutes()] : routes;
+
+  const hooks = {
+    authenticate: authenticate({ credentials, sessions, clock, clockSkewSeconds: deps.clockSkewSeconds }),
+    rateLimit: (key: string) => services.rateLimiter.take(key),
+  };
+  const router = new Router();
+  for (const spec of mounted) router[spec.method](spec.path, ...routeHandler(spec, hooks));
+
+  const app = new Koa({ proxy: false }) as AllowanceApp;
+  app.silent = true;
+  app.use(requestContext(logger, metrics) as Koa.Middleware);
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+
+  let revocationsStarted = false;
+  app.services = services;
+  app.routes = routes;
+  app.start = async () => {
+    if (revocationsStarted) return;
+    revocationsStarted = true;
+    await services.agentTokens.start(deps.revocationRefreshMs ?? 5_000);
+  };
+  app.stop = () => services.agentTokens.stop();
+  return app;
+}

@@ -1,0 +1,121 @@
+import type { Middleware, Next } from 'koa';
+import koaJwt from 'koa-jwt';
+import type { Clock } from '../../util/clock.js';
+import { AuthError } from '../auth/auth-error.js';
+import type { CredentialService, ResolvedKey } from '../auth/credential-service.js';
+import { SESSION_KID, SESSION_TYP, type SessionTokens } from '../auth/session-tokens.js';
+import type { AppContext, Principal } from '../types.js';
+
+/** Longest accepted lifetime (exp - iat) of a client-signed token, in seconds. */
+export const MAX_CLIENT_TOKEN_LIFETIME = 3600;
+
+/** Options of {@link authenticate}. */
+export interface AuthenticateOptions {
+  credentials: CredentialService;
+  sessions: SessionTokens;
+  clock: Clock;
+  /** Tolerated clock difference with clients, in seconds, for exp and iat. Default 60. */
+  clockSkewSeconds?: number;
+}
+
+interface PendingAuth {
+  kind: 'client_token' | 'session_token';
+  resolved: ResolvedKey | null;
+}
+
+const BEARER = /^Bearer +([A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]*\.[A-Za-z0-9_=-]*) *$/;
+
+function mapFailure(err: unknown): AuthError {
+  if (err instanceof AuthError) return err;
+  if ((err as { name?: string } | null)?.name === 'TokenExpiredError') return new AuthError('token_expired');
+  return new AuthError('invalid_token');
+}
+
+/**
+ * Authenticates `Authorization: Bearer <jwt>` with koa-jwt (HS256 only) and sets `ctx.state.principal`.
+ * Two kinds of token are accepted: one the client signed with its credential secret (claims key_id, iat,
+ * exp; at most one hour apart), and a session token from POST /v1/auth/token, recognised by its header kid
+ * and verified with the server's key only. Which key verifies a token is chosen from the unverified token
+ * by koa-jwt's secret provider; the claims are trusted only after the signature checks out.
+ */
+export function authenticate(options: AuthenticateOptions): Middleware[] {
+  const { credentials, sessions, clock } = options;
+  const skew = options.clockSkewSeconds ?? 60;
+
+  const provider = (pending: PendingAuth) => async (header: { kid?: unknown }, payload: unknown) => {
+    if (header?.kid === SESSION_KID) {
+      pending.kind = 'session_token';
+      return sessions.key;
+    }
+    const keyId = (payload as { key_id?: unknown } | null)?.key_id;
+    if (typeof keyId !== 'string' || keyId === '') throw new AuthError('missing_claim');
+    const resolved = await credentials.lookup(keyId);
+    if (!resolved) throw new AuthError('unknown_key');
+    if (resolved.status !== 'active') throw new AuthError('token_revoked');
+    pending.resolved = resolved;
+    return resolved.key;
+  };
+
+  const prepare = async (ctx: AppContext, next: Next) => {
+    const header = ctx.get('authorization');
+    if (header === '') throw new AuthError('missing_header');
+    const match = BEARER.exec(header);
+    if (!match) throw new AuthError('invalid_token');
+    const pending: PendingAuth = { kind: 'client_token', resolved: null };
+    const state = ctx.state as unknown as Record<string, unknown>;
+    state.bearer = match[1];
+    state.pendingAuth = pending;
+    // koa-jwt takes a per-request secret provider from ctx.state.secret.
+    state.secret = provider(pending);
+    await next();
+  };
+
+  const verifier = koaJwt({
+    secret: () => Promise.reject(new Error('unused: the provider comes from ctx.state.secret')),
+    algorithms: ['HS256'],
+    passthrough: true,
+    key: 'claims',
+    getToken: (ctx) => (ctx.state as { bearer?: string }).bearer ?? null,
+    // Passed through to jsonwebtoken.verify.
+    ...({ clockTolerance: skew } as object),
+  });
+
+  const finish = async (ctx: AppContext, next: Next) => {
+    const state = ctx.state as unknown as {
+      jwtOriginalError?: unknown;
+      claims?: Record<string, unknown>;
+      pendingAuth: PendingAuth;
+      secret?: unknown;
+      bearer?: string;
+    };
+    const failure = state.jwtOriginalError;
+    const claims = state.claims;
+    const pending = state.pendingAuth;
+    state.secret = undefined;
+    state.bearer = undefined;
+    if (failure !== undefined || !claims) throw mapFailure(failure);
+    const nowSec = Math.floor(clock.now() / 1000);
+    let principal: Principal;
+    if (pending.kind === 'session_token') {
+      if (claims.typ !== SESSION_TYP || claims.iss !== 'allowance' || typeof claims.sub !== 'string') {
+        throw new AuthError('invalid_token');
+      }
+      const resolved = await credentials.lookup(claims.sub);
+      if (!resolved) throw new AuthError('unknown_key');
+      if (resolved.status !== 'active') throw new AuthError('token_revoked');
+      principal = { keyId: resolved.keyId, role: resolved.role, ownerId: resolved.ownerId, via: 'session_token' };
+    } else {
+      const resolved = pending.resolved as ResolvedKey;
+      const { iat, exp } = claims;
+      if (typeof iat !== 'number' || typeof exp !== 'number') throw new AuthError('missing_claim');
+      if (exp - iat > MAX_CLIENT_TOKEN_LIFETIME) throw new AuthError('lifetime_too_long');
+      if (iat > nowSec + skew) throw new AuthError('invalid_token');
+      principal = { keyId: resolved.keyId, role: resolved.role, ownerId: resolved.ownerId, via: 'client_token' };
+    }
+    credentials.touch(principal.keyId);
+    ctx.state.principal = principal;
+    await next();
+  };
+
+  return [prepare as Middleware, verifier as unknown as Middleware, finish as Middleware];
+}

@@ -1,0 +1,121 @@
+import type { Middleware } from 'koa';
+import { AppError } from '../errors/index.js';
+import { compileValidator } from '../schemas/index.js';
+import type { CredentialRole } from '../storage/index.js';
+import { readJsonBody } from './middleware/read-json-body.js';
+import type { AppContext, Principal } from './types.js';
+
+/** The id of the caller's org or processor; `forbidden` for the operator. */
+export function ownerOf(input: RouteInput): string {
+  const owner = input.principal?.ownerId;
+  if (!owner) throw new AppError('forbidden', 'this route needs an enterprise or processor credential');
+  return owner;
+}
+
+/** The parsed input a handler receives. */
+export interface RouteInput {
+  /** Null on public routes. */
+  principal: Principal | null;
+  params: Record<string, string>;
+  // biome-ignore lint/suspicious/noExplicitAny: validated by the schema of the route or by the engine
+  body: any;
+  query: Record<string, unknown>;
+  ctx: AppContext;
+}
+
+/**
+ * One endpoint, as data: the router mounts it and /openapi.json documents it from the same schemas.
+ * `body.validate` is true for bodies only the HTTP layer knows; engine inputs are validated by the engine
+ * with the same schema objects.
+ */
+export interface RouteSpec {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  /** Koa path, e.g. /v1/agents/:id */
+  path: string;
+  operationId: string;
+  summary: string;
+  tag: string;
+  /** Roles allowed to call it, or public. */
+  roles: CredentialRole[] | 'public';
+  body?: { schema: { $id: string }; validate?: boolean; required?: boolean };
+  query?: { $id: string; properties: Record<string, object> };
+  success: { status: number; schema: { $id: string } | null; contentType?: string; description?: string };
+  /** Error statuses beyond the ones every route of its kind has. */
+  errors?: number[];
+  /** Not rate limited per credential (public and health routes). */
+  noRateLimit?: boolean;
+  handle(input: RouteInput): Promise<unknown> | unknown;
+}
+
+const validators = new Map<string, (v: unknown) => unknown>();
+function validatorFor(schema: { $id: string }): (v: unknown) => unknown {
+  let v = validators.get(schema.$id);
+  if (!v) {
+    v = compileValidator(schema);
+    validators.set(schema.$id, v);
+  }
+  return v;
+}
+
+/** Query strings to typed values: integers where the schema says integer. */
+export function parseQuery(
+  raw: Record<string, string | string[] | undefined>,
+  schema: { properties: Record<string, object> },
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) throw new AppError('validation_failed', `query parameter ${k} is repeated`);
+    const prop = schema.properties[k] as { type?: string } | undefined;
+    out[k] = prop?.type === 'integer' && /^-?[0-9]{1,15}$/.test(v) ? Number(v) : v;
+  }
+  return out;
+}
+
+/** The final middleware of a route: role check, rate limit, body, query, handler, response. */
+export function routeHandler(
+  spec: RouteSpec,
+  hooks: { authenticate: Middleware[]; rateLimit: (key: string) => void },
+): Middleware[] {
+  const validateBody = spec.body?.validate ? validatorFor(spec.body.schema) : null;
+  const validateQuery = spec.query ? validatorFor(spec.query) : null;
+  const roles = spec.roles;
+  const handler: Middleware = async (c) => {
+    const ctx = c as AppContext;
+    const principal = roles === 'public' ? null : (ctx.state.principal ?? null);
+    if (roles !== 'public') {
+      if (!principal) throw new AppError('unauthorized', 'not authenticated');
+      if (!roles.includes(principal.role)) {
+        throw new AppError('forbidden', `this route is for ${roles.join(' or ')} credentials`);
+      }
+      if (!spec.noRateLimit) hooks.rateLimit(principal.keyId);
+    }
+    let body: unknown;
+    if (spec.body) {
+      body = await readJsonBody(ctx);
+      if (body === undefined) {
+        if (spec.body.required !== false) throw new AppError('malformed_request', 'a JSON body is required');
+        body = {};
+      }
+      if (validateBody) validateBody(body);
+    }
+    const query = validateQuery
+      ? (validateQuery(parseQuery(ctx.query, spec.query as never)) as Record<string, unknown>)
+      : {};
+    const result = await spec.handle({
+      principal,
+      params: (ctx as unknown as { params: Record<string, string> }).params ?? {},
+      body,
+      query,
+      ctx,
+    });
+    ctx.status = spec.success.status;
+    if (spec.success.contentType) ctx.type = spec.success.contentType;
+    ctx.body = spec.success.status === 204 ? null : result;
+  };
+  const mark: Middleware = async (c, next) => {
+    (c as AppContext).state.route = spec.path;
+    await next();
+  };
+  return roles === 'public' ? [mark, handler] : [mark, ...hooks.authenticate, handler];
+}

@@ -1,0 +1,87 @@
+import {
+  authorizationSchema,
+  authorizeRequestSchema,
+  captureRequestSchema,
+  decisionSchema,
+  listQuerySchema,
+  pageSchema,
+} from '../../schemas/index.js';
+import { ownerOf, type RouteSpec } from '../route.js';
+import type { Services } from '../services.js';
+
+/** Real-time authorization (processor) and the lifecycle of authorizations. */
+export function authorizationRoutes(s: Services): RouteSpec[] {
+  const e = s.engine;
+  const m = s.metrics;
+  return [
+    {
+      method: 'post',
+      path: '/v1/authorize',
+      operationId: 'authorize',
+      summary: 'Decide a payment in flight; idempotent per authorization_id',
+      tag: 'authorizations',
+      roles: ['processor'],
+      body: { schema: authorizeRequestSchema },
+      success: { status: 200, schema: decisionSchema },
+      errors: [403, 409, 422],
+      async handle(i) {
+        const started = process.hrtime.bigint();
+        const decision = await e.authorize(ownerOf(i), i.body);
+        m.authorizeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        if (decision.reason_codes.length === 0) m.decisions.inc({ action: decision.action, reason: 'none' });
+        for (const reason of decision.reason_codes) m.decisions.inc({ action: decision.action, reason });
+        return decision;
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/authorizations',
+      operationId: 'listAuthorizations',
+      summary:
+        "List authorizations, newest first: an enterprise sees its org's, a processor its own (of every org); filter by status or agent_id",
+      tag: 'authorizations',
+      roles: ['enterprise', 'processor'],
+      query: listQuerySchema,
+      success: { status: 200, schema: pageSchema('Authorization') },
+      errors: [403],
+      handle(i) {
+        if (i.principal?.role === 'processor') return e.listProcessorAuthorizations(ownerOf(i), i.query);
+        return e.listAuthorizations(ownerOf(i), i.query);
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/authorizations/:id',
+      operationId: 'getAuthorization',
+      summary: "Get one of the processor's authorizations by its authorization_id",
+      tag: 'authorizations',
+      roles: ['processor'],
+      success: { status: 200, schema: authorizationSchema },
+      errors: [404],
+      handle: (i) => e.getAuthorization(ownerOf(i), i.params.id as string),
+    },
+    {
+      method: 'post',
+      path: '/v1/authorizations/:id/capture',
+      operationId: 'captureAuthorization',
+      summary: 'Capture an approved authorization (default: the approved amount); the rest of the hold is released',
+      tag: 'authorizations',
+      roles: ['processor'],
+      body: { schema: captureRequestSchema, required: false },
+      success: { status: 200, schema: authorizationSchema },
+      errors: [404, 409, 422],
+      handle: (i) => e.capture(ownerOf(i), i.params.id as string, i.body),
+    },
+    {
+      method: 'post',
+      path: '/v1/authorizations/:id/reverse',
+      operationId: 'reverseAuthorization',
+      summary: 'Reverse an approved, uncaptured authorization; its hold is released',
+      tag: 'authorizations',
+      roles: ['processor'],
+      success: { status: 200, schema: authorizationSchema },
+      errors: [404, 409],
+      handle: (i) => e.reverse(ownerOf(i), i.params.id as string),
+    },
+  ];
+}

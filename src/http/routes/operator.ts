@@ -1,0 +1,72 @@
+import { AppError } from '../../errors/index.js';
+import {
+  createCredentialSchema,
+  createdCredentialSchema,
+  createNamedSchema,
+  orgSchema,
+  processorSchema,
+} from '../../schemas/index.js';
+import type { RouteSpec } from '../route.js';
+import type { Services } from '../services.js';
+
+/** Operator routes: orgs, processors and their first credentials. */
+export function operatorRoutes(s: Services): RouteSpec[] {
+  return [
+    {
+      method: 'post',
+      path: '/v1/orgs',
+      operationId: 'createOrg',
+      summary: 'Create an enterprise tenant',
+      tag: 'operator',
+      roles: ['operator'],
+      body: { schema: createNamedSchema },
+      success: { status: 201, schema: orgSchema },
+      errors: [422],
+      handle: ({ body }) => s.engine.createOrg(body),
+    },
+    {
+      method: 'post',
+      path: '/v1/processors',
+      operationId: 'createProcessor',
+      summary: 'Create a processor',
+      tag: 'operator',
+      roles: ['operator'],
+      body: { schema: createNamedSchema },
+      success: { status: 201, schema: processorSchema },
+      errors: [422],
+      handle: ({ body }) => s.engine.createProcessor(body),
+    },
+    {
+      method: 'post',
+      path: '/v1/orgs/:id/credentials',
+      operationId: 'createOrgCredential',
+      summary: 'Create an enterprise credential for an org (the secret is shown once)',
+      tag: 'operator',
+      roles: ['operator'],
+      body: { schema: createCredentialSchema, validate: true, required: false },
+      success: { status: 201, schema: createdCredentialSchema },
+      errors: [404, 422],
+      async handle({ params, body }) {
+        const org = await s.engine.context.store.getOrg(params.id as string);
+        if (!org) throw new AppError('not_found', 'org not found');
+        return s.credentials.create('enterprise', org.id, body.name ?? null);
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/processors/:id/credentials',
+      operationId: 'createProcessorCredential',
+      summary: 'Create a processor credential (the secret is shown once)',
+      tag: 'operator',
+      roles: ['operator'],
+      body: { schema: createCredentialSchema, validate: true, required: false },
+      success: { status: 201, schema: createdCredentialSchema },
+      errors: [404, 422],
+      async handle({ params, body }) {
+        const processor = await s.engine.context.store.getProcessor(params.id as string);
+        if (!processor) throw new AppError('not_found', 'processor not found');
+        return s.credentials.create('processor', processor.id, body.name ?? null);
+      },
+    },
+  ];
+}

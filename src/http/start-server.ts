@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { isAbsolute, resolve } from 'node:path';
+import { loadSigningKeys, type ServerConfig } from '../config/index.js';
+import { createEngine } from '../engine/index.js';
+import { loadPolicy } from '../policy/index.js';
+import { projectRoot } from '../policy/project-root.js';
+import type { CredentialStorage, StorageAdapter } from '../storage/index.js';
+import { type AllowanceApp, createApp } from './create-app.js';
+import type { Logger } from './logger.js';
+
+/** The stores a server runs on. */
+export interface StoreSet {
+  store: StorageAdapter;
+  credentials: CredentialStorage;
+}
+
+/** Builds the stores from the configuration (e.g. MongoDB from MONGODB_URI). */
+export type StoreFactory = (config: ServerConfig) => Promise<StoreSet>;
+
+/** A running server. */
+export interface RunningServer {
+  server: Server;
+  app: AllowanceApp;
+  port: number;
+  /** The operator credential, when it was generated at start. */
+  generatedOperator: { keyId: string; secret: string } | null;
+  /** Stops accepting, waits for in-flight requests (at most `graceMs`), then closes the stores. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** How often approvals past their hold period are released. */
+const HOLD_SWEEP_MS = 60_000;
+
+/**
+ * Starts the HTTP server from a validated configuration. `stores` builds the storage; it is required when
+ * MONGODB_URI is set and must otherwise build the in-memory default.
+ */
+export async function startServer(
+  config: ServerConfig,
+  options: { stores: StoreFactory; logger: Logger; announce?: (text: string) => void },
+): Promise<RunningServer> {
+  const { logger } = options;
+  const announce = options.announce ?? ((text: string) => process.stderr.write(text));
+  if (config.masterKeyEphemeral) {
+    logger.warn('master_key_ephemeral', {
+      message:
+        'ALLOWANCE_MASTER_KEY is unset: credential secrets are sealed with a random key of this process; every credential and session token is lost on restart. Set it in production.',
+    });
+  }
+  const { keys, ephemeral } = await loadSigningKeys(config);
+  if (ephemeral) {
+    logger.warn('signing_key_ephemeral', {
+      message:
+        'ALLOWANCE_SIGNING_KEY_FILE is unset: decisions, mandates and agent tokens are signed with a key of this process only.',
+      kid: keys[0]?.kid,
+    });
+  }
+  const bundlePath = isAbsolute(config.policyBundle)
+    ? config.policyBundle
+    : resolve(projectRoot(), config.policyBundle);
+  let bundle: Uint8Array;
+  try {
+    bundle = new Uint8Array(await readFile(bundlePath));
+  } catch (err) {
+    throw new Error(
+      `cannot read the policy bundle ${bundlePath} (${(err as Error).message}); build it with \`npm run build:policies\` or set ALLOWANCE_POLICY_BUNDLE`,
+    );
+  }
+  const policy = await loadPolicy(bundle);
+  const { store, credentials } = await options.stores(config);
+  const engine = createEngine({ store, policy, keys, logger });
+  await engine.init();
+  await credentials.init();
+
+  let operator = config.operator;
+  let generatedOperator: RunningServer['generatedOperator'] = null;
+  if (!operator) {
+    operator = {
+      keyId: `op_${randomBytes(10).toString('hex')}`,
+      secret: `sk_${randomBytes(32).toString('base64url')}`,
+    };
+    generatedOperator = operator;
+    announce(
+      [
+        '',
+        '==================== Allowance operator credential ====================',
+        'ALLOWANCE_OPERATOR_KEY_ID/ALLOWANCE_OPERATOR_SECRET are unset; generated for this process only.',
+        'It is printed once and never again:',
+        `  key_id: ${operator.keyId}`,
+        `  secret: ${operator.secret}`,
+        '========================================================================',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  const app = createApp({
+    engine,
+    credentials,
+    masterKey: config.masterKey,
+    operator,
+    logger,
+    rateLimit: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },
+  });
+  await app.start();
+  const sweep = setInterval(() => {
+    engine.expireHolds().catch((err: unknown) => logger.error('expire_holds_failed', { error: String(err) }));
+  }, HOLD_SWEEP_MS);
+  sweep.unref();
+
+  const server = createServer(app.callback());
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(config.port, config.host, () => ok());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  logger.info('listening', { port, host: config.host, store: config.mongodbUri ? 'mongodb' : 'memory' });
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (graceMs = 10_000) => {
+    closing ??= (async () => {
+      clearInterval(sweep);
+      app.stop();
+      const closed = new Promise<void>((ok) => server.close(() => ok()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      await closed;
+      clearTimeout(timer);
+      await engine.close();
+      await credentials.close();
+      logger.info('stopped', {});
+    })();
+    return closing;
+  };
+  return { server, app, port, generatedOperator, shutdown };
+}

@@ -1,0 +1,24 @@
+import type { Context } from 'koa';
+import type { CredentialRole } from '../storage/index.js';
+
+/** The authenticated caller of a request. */
+export interface Principal {
+  keyId: string;
+  role: CredentialRole;
+  /** Org id (enterprise) or processor id (processor); null for the operator. */
+  ownerId: string | null;
+  /** How the caller proved itself: a token it signed with its secret, or a session token from the exchange. */
+  via: 'client_token' | 'session_token';
+}
+
+/** State the middleware chain sets on `ctx.state`. */
+export interface AppState {
+  requestId: string;
+  principal?: Principal;
+  /** The matched route pattern, for logs and metrics. */
+  route?: string;
+  body?: unknown;
+}
+
+/** A Koa context of this app. */
+export type AppContext = Context & { state: AppState };

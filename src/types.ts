@@ -1,0 +1,226 @@
+/**
+ * The domain model of Allowance (DESIGN §2). Amounts are integers in minor units of an ISO-4217
+ * currency; times are RFC 3339 UTC strings with millisecond precision; ids are prefixed and random.
+ *
+ *   Org ──< Agent ──< SpendingAuthority
+ *    │        │  └──< Intent
+ *    │        └──< CredentialBinding >── Processor
+ *    └──< AuthorizationRecord (keyed by processor + authorization_id) ── UsageCounters (per authority)
+ */
+
+/** The four outcomes of a decision. */
+export type Action = 'ALLOW' | 'ALLOW_WITH_LIMITS' | 'DENY' | 'STEP_UP';
+
+/** An enterprise tenant. */
+export interface Org {
+  id: string;
+  name: string;
+  status: 'active' | 'suspended';
+  created_at: string;
+}
+
+/** A payment processor allowed to call authorize. */
+export interface Processor {
+  id: string;
+  name: string;
+  status: 'active' | 'suspended';
+  created_at: string;
+}
+
+/** Lifecycle of an agent; `revoked` is final. */
+export type AgentStatus = 'active' | 'paused' | 'revoked';
+
+/** An AI agent acting for an org. */
+export interface Agent {
+  id: string;
+  org_id: string;
+  name: string;
+  owner: string | null;
+  description: string | null;
+  model_provider: string | null;
+  model_name: string | null;
+  framework: string | null;
+  status: AgentStatus;
+  metadata: Record<string, string>;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Amount limits in minor units; null means no limit. */
+export interface AmountLimits {
+  per_transaction: number | null;
+  daily: number | null;
+  weekly: number | null;
+  monthly: number | null;
+  total: number | null;
+}
+
+/** Transaction-count limits per window; null means no limit. */
+export interface VelocityLimits {
+  daily: number | null;
+  weekly: number | null;
+  monthly: number | null;
+  total: number | null;
+}
+
+/** Merchant constraints; an empty allow list means no restriction. */
+export interface MerchantRules {
+  allow_mcc: string[];
+  block_mcc: string[];
+  allow_merchant_ids: string[];
+  block_merchant_ids: string[];
+  allow_countries: string[];
+}
+
+/** Lifecycle of an authority; `revoked` is final. */
+export type AuthorityStatus = 'active' | 'paused' | 'revoked';
+
+/** The spending authority delegated to an agent, in one currency. */
+export interface SpendingAuthority {
+  id: string;
+  org_id: string;
+  agent_id: string;
+  currency: string;
+  /** IANA zone in which daily/weekly/monthly windows are calendar periods. */
+  time_zone: string;
+  limits: AmountLimits;
+  velocity: VelocityLimits;
+  merchant_rules: MerchantRules;
+  valid_from: string | null;
+  valid_until: string | null;
+  step_up_above: number | null;
+  require_intent: boolean;
+  partial_approval: boolean;
+  status: AuthorityStatus;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** How a processor's card or token maps to an agent and authority. */
+export interface CredentialBinding {
+  id: string;
+  org_id: string;
+  agent_id: string;
+  authority_id: string;
+  processor_id: string;
+  credential: { type: string; reference: string; last4?: string; fingerprint?: string };
+  status: 'active' | 'suspended' | 'revoked';
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A merchant as described by a request or an intent. */
+export interface Merchant {
+  id?: string;
+  name?: string;
+  mcc?: string;
+  country?: string;
+}
+
+/** Stored lifecycle of an intent; `expired` is also derived from `expires_at` on read. */
+export type IntentStatus = 'approved' | 'denied' | 'pending_approval' | 'consumed' | 'cancelled' | 'expired';
+
+/** What an agent declared it intends to buy (an AP2-style intent mandate). */
+export interface Intent {
+  id: string;
+  org_id: string;
+  agent_id: string;
+  authority_id: string | null;
+  description: string;
+  max_amount: number;
+  currency: string;
+  merchant: Merchant;
+  expires_at: string;
+  single_use: boolean;
+  status: IntentStatus;
+  /** Sum of approved amounts of authorizations that used this intent and were not reversed. */
+  consumed_amount: number;
+  /** Authorization reservation ids that consumed it, so a consumption is applied and released once. */
+  consumptions: Record<string, number>;
+  reason_codes: string[];
+  policy_revision: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Lifecycle of an authorization. */
+export type AuthorizationStatus = 'pending' | 'approved' | 'declined' | 'captured' | 'reversed' | 'expired';
+
+/** The signed answer to an authorization request, as returned to the processor. */
+export interface Decision {
+  decision_id: string;
+  authorization_id: string;
+  processor_id: string;
+  action: Action;
+  allowed: boolean;
+  amount: number;
+  approved_amount: number;
+  currency: string;
+  reason_codes: string[];
+  org_id: string | null;
+  agent_id: string | null;
+  authority_id: string | null;
+  binding_id: string | null;
+  intent_id: string | null;
+  policy_revision: string | null;
+  simulated: boolean;
+  created_at: string;
+  /** When the hold of an approval lapses; null when nothing is held. */
+  expires_at: string | null;
+  /** SHA-256 (hex) of the canonical JSON of the validated request. */
+  request_sha256: string;
+  /** Compact JWS (EdDSA) over every other field of this object. */
+  proof: string;
+}
+
+/**
+ * The stored authorization: idempotency record, decision, policy input for replay, and hold state.
+ * Keyed by (processor_id, authorization_id).
+ */
+export interface AuthorizationRecord {
+  processor_id: string;
+  authorization_id: string;
+  org_id: string | null;
+  status: AuthorizationStatus;
+  request_sha256: string;
+  /** Id under which usage and intent consumption are reserved; applied at most once. */
+  reservation_id: string;
+  /** 1 for the first attempt; a recovered claim is decided again under the next attempt number. */
+  attempt: number;
+  /** Lease of a pending claim: another server may recover the record after this time. */
+  lease_until: string | null;
+  agent_id: string | null;
+  authority_id: string | null;
+  intent_id: string | null;
+  amount: number;
+  approved_amount: number;
+  captured_amount: number;
+  currency: string;
+  /** True while usage is reserved for this authorization and not yet settled or released. */
+  hold_open: boolean;
+  hold_expires_at: string | null;
+  decision: Decision | null;
+  policy_input: unknown;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Spent amount and transaction count of one window in one period. */
+export interface WindowUsage {
+  period: string;
+  spent: number;
+  count: number;
+}
+
+/** Usage of every window of an authority for the current periods. */
+export interface UsageSnapshot {
+  daily: WindowUsage;
+  weekly: WindowUsage;
+  monthly: WindowUsage;
+  total: WindowUsage;
+}
