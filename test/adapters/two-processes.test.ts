@@ -1,0 +1,165 @@
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { MongoClient } from 'mongodb';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createMongoAdapter } from '../../adapters/mongodb/index.js';
+import { createEngine } from '../../src/engine/index.js';
+import { ManualClock } from '../../src/util/clock.js';
+import { defaultPolicy } from '../support/engine-fixture.js';
+import { freshDbName, mongoInspector, testMongoServer } from '../support/mongo-target.js';
+import type { RaceOutcome } from '../support/race-worker.js';
+
+const NOW = '2026-11-23T10:00:00.000Z';
+const PER_PROCESS = 150;
+const SHARED = 50;
+const LIMITS = { per_transaction: null, daily: 123_457, weekly: 150_000, monthly: 1_000_000, total: 5_000_000 };
+const VELOCITY = { daily: 70 };
+const WORKER = join(dirname(fileURLToPath(import.meta.url)), '..', 'support', 'race-worker.js');
+
+interface Worker {
+  ready: Promise<void>;
+  go(): void;
+  result: Promise<RaceOutcome[]>;
+}
+
+function startWorker(name: string, env: Record<string, string>): Worker {
+  const child = spawn(process.execPath, [WORKER], {
+    env: { ...process.env, ...env, RACE_WORKER: name },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+  });
+  const lines = createInterface({ input: child.stdout });
+  const received: string[] = [];
+  let onLine: (() => void) | undefined;
+  lines.on('line', (l) => {
+    received.push(l);
+    onLine?.();
+  });
+  const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
+  const nextLine = (index: number) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        if (received.length > index) resolve(received[index] as string);
+      };
+      onLine = check;
+      check();
+      exited.then((code) => reject(new Error(`${name} exited with ${code}: ${stderr}`)));
+    });
+  const ready = nextLine(0).then((l) => assert.is(l, 'ready'));
+  return {
+    ready,
+    go: () => child.stdin.end('go\n'),
+    result: ready.then(async () => {
+      const line = await nextLine(1);
+      const code = await exited;
+      assert.is(code, 0, `${name} failed: ${stderr}`);
+      return JSON.parse(line) as RaceOutcome[];
+    }),
+  };
+}
+
+const race = suite('two engine processes on one MongoDB database');
+
+race('no overspend, one decision and one reservation per authorization id', async () => {
+  const { uri } = await testMongoServer();
+  const dbName = freshDbName('allowance_race');
+  const store = createMongoAdapter({ uri, dbName });
+  const engine = createEngine({ store, clock: new ManualClock(NOW), policy: await defaultPolicy() });
+  const inspector = new MongoClient(uri);
+  try {
+    await engine.init();
+    const org = await engine.createOrg({ name: 'Acme' });
+    const processor = await engine.createProcessor({ name: 'Processor One' });
+    const agent = await engine.createAgent(org.id, { name: 'buyer' });
+    const authority = await engine.createAuthority(org.id, {
+      agent_id: agent.id,
+      currency: 'USD',
+      limits: LIMITS,
+      velocity: VELOCITY,
+    });
+    const reference = `tok_race_${Date.now()}`;
+    await engine.createBinding(org.id, {
+      agent_id: agent.id,
+      authority_id: authority.id,
+      processor_id: processor.id,
+      credential: { type: 'network_token', reference, last4: '4242' },
+    });
+
+    const env = {
+      MONGODB_URI: uri,
+      RACE_DB: dbName,
+      RACE_PROCESSOR: processor.id,
+      RACE_REFERENCE: reference,
+      RACE_NOW: NOW,
+      RACE_SHARED: String(SHARED),
+      RACE_OWN: String(PER_PROCESS - SHARED),
+    };
+    const workers = [startWorker('w1', env), startWorker('w2', env)];
+    await Promise.all(workers.map((w) => w.ready));
+    const started = performance.now();
+    for (const w of workers) w.go();
+    const [one, two] = (await Promise.all(workers.map((w) => w.result))) as [RaceOutcome[], RaceOutcome[]];
+    const elapsed = performance.now() - started;
+
+    const all = [...one, ...two];
+    assert.equal(
+      all.filter((o) => o.error !== null).map((o) => o.error),
+      [],
+      'no request failed',
+    );
+    const byId = new Map<string, RaceOutcome>();
+    for (const o of all) {
+      const twin = byId.get(o.authorization_id);
+      if (twin) assert.is(o.decision_id, twin.decision_id, `${o.authorization_id} decided twice`);
+      else byId.set(o.authorization_id, o);
+    }
+    assert.is(byId.size, 2 * PER_PROCESS - SHARED);
+    const approved = [...byId.values()].filter((o) => o.allowed);
+    const spent = approved.reduce((s, o) => s + o.approved_amount, 0);
+    assert.ok(approved.length > 0 && approved.length < byId.size, `approved ${approved.length}`);
+    for (const limit of Object.values(LIMITS))
+      if (limit !== null) assert.ok(spent <= limit, `spent ${spent} > ${limit}`);
+    assert.ok(approved.length <= VELOCITY.daily);
+
+    const usage = await engine.getAuthorityUsage(org.id, authority.id);
+    for (const w of ['daily', 'weekly', 'monthly', 'total'] as const) {
+      assert.is(usage.windows[w].spent, spent, `${w} spent`);
+      assert.is(usage.windows[w].count, approved.length, `${w} count`);
+    }
+    const stored = await mongoInspector(inspector, dbName).usage(org.id, authority.id);
+    assert.is(stored.holds.length, approved.length, 'one hold per approval');
+    const holds = new Set(stored.holds);
+    for (const o of approved) {
+      const rec = await engine.getAuthorization(processor.id, o.authorization_id);
+      assert.is(rec.status, 'approved');
+      assert.is(rec.decision_id, o.decision_id);
+    }
+    const records = await inspector
+      .db(dbName)
+      .collection('authorizations')
+      .find({ status: 'approved' }, { projection: { reservation_id: 1, authorization_id: 1 } })
+      .toArray();
+    assert.is(records.length, approved.length);
+    for (const r of records) assert.ok(holds.has(r.reservation_id), `${r.authorization_id} holds no reservation`);
+    const sharedApproved = approved.filter((o) => o.authorization_id.startsWith('pa_shared_')).length;
+    console.log(
+      `\ntwo processes: ${all.length} requests (${SHARED} shared), ${approved.length} approved ` +
+        `(${sharedApproved} shared), spent ${spent}/${LIMITS.daily}, ${Math.round(elapsed)} ms`,
+    );
+  } finally {
+    await engine.close();
+    await inspector
+      .db(dbName)
+      .dropDatabase()
+      .catch(() => {});
+    await inspector.close();
+  }
+});
+
+race.run();

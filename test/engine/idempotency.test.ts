@@ -1,0 +1,96 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { rejectsWithCode } from '../support/assert-rejects.js';
+import { makeFixture } from '../support/engine-fixture.js';
+import { faultyStore } from '../support/faulty-store.js';
+
+const idem = suite('authorize: idempotency');
+
+idem('the same body returns the stored decision and holds once', async () => {
+  const f = await makeFixture();
+  const req = f.request();
+  const first = await f.engine.authorize(f.processor.id, req);
+  f.clock.advance(60_000);
+  const second = await f.engine.authorize(f.processor.id, { ...req });
+  assert.equal(second, first);
+  const reordered = JSON.parse(JSON.stringify({ merchant: req.merchant, ...req }));
+  assert.equal(await f.engine.authorize(f.processor.id, reordered), first, 'key order does not matter');
+  const withDefaults = await f.engine.authorize(f.processor.id, { ...req, partial_approval_supported: false });
+  assert.equal(withDefaults, first, 'an explicit default is the same request');
+  const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+  assert.is(usage.windows.daily.spent, 1850);
+  assert.is(usage.windows.daily.count, 1);
+});
+
+idem('a different body under the same id is idempotency_mismatch', async () => {
+  const f = await makeFixture();
+  const req = f.request();
+  await f.engine.authorize(f.processor.id, req);
+  await rejectsWithCode(f.engine.authorize(f.processor.id, { ...req, amount: 1851 }), 'idempotency_mismatch');
+  await rejectsWithCode(
+    f.engine.authorize(f.processor.id, { ...req, merchant: { ...(req.merchant as object), name: 'Other' } }),
+    'idempotency_mismatch',
+  );
+});
+
+idem('denials are idempotent too', async () => {
+  const f = await makeFixture();
+  const req = f.request({ amount: 999_999 });
+  const first = await f.engine.authorize(f.processor.id, req);
+  await f.engine.updateAuthority(f.org.id, f.authority.id, {
+    limits: { per_transaction: null, daily: null, weekly: null, monthly: null, total: null },
+  });
+  assert.equal(await f.engine.authorize(f.processor.id, req), first, 'the stored decision stands after a rule change');
+});
+
+idem('the same id from two processors are two authorizations', async () => {
+  const f = await makeFixture();
+  const other = await f.engine.createProcessor({ name: 'Other' });
+  const req = f.request();
+  const a = await f.engine.authorize(f.processor.id, req);
+  const b = await f.engine.authorize(other.id, req);
+  assert.is(a.action, 'ALLOW');
+  assert.equal(b.reason_codes, ['binding_not_found']);
+});
+
+idem('a crashed attempt is recovered after its lease and its hold given back', async () => {
+  const faults = faultyStore();
+  const f = await makeFixture({ store: faults.store });
+  const req = f.request({ amount: 7000 });
+  faults.wrap('reserveUsage', async (original, ...args) => {
+    await original(...args);
+    faults.wrap('reserveUsage', null);
+    throw new Error('connection reset after the write');
+  });
+  await rejectsWithCode(f.engine.authorize(f.processor.id, req), 'storage_internal');
+  const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+  assert.is(usage.windows.daily.spent, 0, 'the failed attempt gave its hold back');
+  const d = await f.engine.authorize(f.processor.id, req);
+  assert.is(d.action, 'ALLOW');
+  const after = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+  assert.is(after.windows.daily.spent, 7000);
+  assert.is(after.windows.daily.count, 1);
+});
+
+idem('a pending claim of a live server makes a twin wait, then fail with idempotency_in_progress', async () => {
+  const faults = faultyStore();
+  const f = await makeFixture({ store: faults.store, config: { duplicateWaitMs: 50 } });
+  const req = f.request();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  faults.wrap('reserveUsage', async (original, ...args) => {
+    await gate;
+    return original(...args);
+  });
+  const first = f.engine.authorize(f.processor.id, req);
+  await new Promise((r) => setTimeout(r, 5));
+  await rejectsWithCode(f.engine.authorize(f.processor.id, req), 'idempotency_in_progress');
+  release();
+  const d = await first;
+  assert.is(d.action, 'ALLOW');
+  assert.equal(await f.engine.authorize(f.processor.id, req), d);
+});
+
+idem.run();

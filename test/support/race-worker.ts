@@ -1,0 +1,82 @@
+/**
+ * One server process of the two-process race (test/adapters/two-processes.test.ts): builds an engine
+ * over the MongoDB database named in its environment, prints `ready`, waits for a line on stdin, fires
+ * its authorizations at once and prints one JSON line with every decision.
+ *
+ * Environment: MONGODB_URI, RACE_DB, RACE_PROCESSOR, RACE_REFERENCE, RACE_NOW (the clock both
+ * processes share), RACE_WORKER (its name), RACE_OWN (own requests), RACE_SHARED (requests both send).
+ */
+import { createInterface } from 'node:readline';
+import { createMongoAdapter } from '../../adapters/mongodb/index.js';
+import { createEngine } from '../../src/engine/index.js';
+import { isAppError } from '../../src/errors/index.js';
+import { ManualClock } from '../../src/util/clock.js';
+import { defaultPolicy } from './engine-fixture.js';
+import { raceRequest } from './race-requests.js';
+
+/** What a worker reports per authorization. */
+export interface RaceOutcome {
+  authorization_id: string;
+  decision_id: string | null;
+  allowed: boolean;
+  approved_amount: number;
+  reason_codes: string[];
+  error: string | null;
+}
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`race-worker: ${name} is not set`);
+  return value;
+}
+
+const worker = env('RACE_WORKER');
+const reference = env('RACE_REFERENCE');
+const processorId = env('RACE_PROCESSOR');
+const store = createMongoAdapter({ uri: env('MONGODB_URI'), dbName: env('RACE_DB') });
+const engine = createEngine({
+  store,
+  clock: new ManualClock(env('RACE_NOW')),
+  policy: await defaultPolicy(),
+  // Twins in the other process may take a while under this load; a processor would retry too.
+  config: { duplicateWaitMs: 30_000 },
+});
+await engine.init();
+
+const ids = [
+  ...Array.from({ length: Number(env('RACE_SHARED')) }, (_, i) => i),
+  ...Array.from({ length: Number(env('RACE_OWN')) }, (_, i) => `${worker}_${i}`),
+];
+
+async function authorize(key: number | string): Promise<RaceOutcome> {
+  const body = raceRequest(key, reference);
+  try {
+    const d = await engine.authorize(processorId, body);
+    return {
+      authorization_id: d.authorization_id,
+      decision_id: d.decision_id,
+      allowed: d.allowed,
+      approved_amount: d.approved_amount,
+      reason_codes: d.reason_codes,
+      error: null,
+    };
+  } catch (err) {
+    const code = isAppError(err) ? err.code : String(err);
+    return {
+      authorization_id: body.authorization_id,
+      decision_id: null,
+      allowed: false,
+      approved_amount: 0,
+      reason_codes: [],
+      error: code,
+    };
+  }
+}
+
+process.stdout.write('ready\n');
+const lines = createInterface({ input: process.stdin });
+await new Promise<void>((resolve) => lines.once('line', () => resolve()));
+lines.close();
+const outcomes = await Promise.all(ids.map(authorize));
+process.stdout.write(`${JSON.stringify(outcomes)}\n`);
+await engine.close();
