@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryAdapter } from '../adapters/memory/index.js';
+import { createMongoAdapter } from '../adapters/mongodb/index.js';
+import { createJwsSigner, generateSigningKey } from '../src/crypto/index.js';
+import { createEngine } from '../src/engine/index.js';
+import { buildPolicyBundle, encodePolicyInput, loadPolicy, type SpendPolicyInput } from '../src/policy/index.js';
+import type { StorageAdapter } from '../src/storage/index.js';
+import { canonicalJson } from '../src/util/canonical-json.js';
+import { type RunningMongoServer, startMongoServer } from '../test/support/mongo-server.js';
+import { printTable, sample, summarize } from './stats.js';
+
+const N = Number(process.env.BENCH_N ?? 20_000);
+const WARMUP = Math.min(5_000, N);
+
+async function setup(store: StorageAdapter, policy: Awaited<ReturnType<typeof loadPolicy>>) {
+  const engine = createEngine({ store, policy });
+  await engine.init();
+  const org = await engine.createOrg({ name: 'Bench Org' });
+  const processor = await engine.createProcessor({ name: 'Bench Processor' });
+  const agent = await engine.createAgent(org.id, {
+    name: 'bench-agent',
+    model_provider: 'acme',
+    metadata: { team: 'ops' },
+  });
+  const authority = await engine.createAuthority(org.id, {
+    agent_id: agent.id,
+    currency: 'USD',
+    time_zone: 'America/New_York',
+    limits: { per_transaction: 100_000, daily: 1e12, weekly: 1e12, monthly: 1e12, total: 1e13 },
+    velocity: { daily: 1e9 },
+    merchant_rules: { block_mcc: ['7995'], allow_countries: ['US', 'CA'] },
+    step_up_above: 90_000,
+    partial_approval: true,
+  });
+  await engine.createBinding(org.id, {
+    agent_id: agent.id,
+    authority_id: authority.id,
+    processor_id: processor.id,
+    credential: { type: 'network_token', reference: 'tok_bench', last4: '4242' },
+  });
+  let captured: SpendPolicyInput | undefined;
+  const spy = {
+    revision: policy.revision,
+    manifest: policy.manifest,
+    evaluateSpend(input: SpendPolicyInput) {
+      captured = input;
+      return policy.evaluateSpend(input);
+    },
+    evaluateIntent: policy.evaluateIntent.bind(policy),
+  };
+  const probe = createEngine({ store, policy: spy });
+  const request = (i: number) => ({
+    authorization_id: `pa_bench_${i}_${process.pid}`,
+    credential_reference: 'tok_bench',
+    amount: 1850 + (i % 100),
+    currency: 'USD',
+    merchant: { id: 'mer_3c7a1b9f', name: 'Example Store', mcc: '5734', country: 'US' },
+    channel: 'online',
+    partial_approval_supported: true,
+  });
+  const d = await probe.authorize(processor.id, request(-1));
+  if (d.action !== 'ALLOW' || !captured)
+    throw new Error(`bench setup: expected ALLOW, got ${d.action} ${d.reason_codes}`);
+  return { engine, processorId: processor.id, request, input: captured };
+}
+
+async function main() {
+  const dir = await mkdtemp(join(tmpdir(), 'allowance-bench-'));
+  const { outFile, revision } = await buildPolicyBundle({ outFile: join(dir, 'bundle.tar.gz') });
+  const policy = await loadPolicy(new Uint8Array(await readFile(outFile)));
+  const mem = await setup(new MemoryAdapter(), policy);
+  const input = mem.input;
+  const key = generateSigningKey();
+  const sign = createJwsSigner(key);
+  const decisionLike = { ...input.request, action: 'ALLOW', reason_codes: [], policy_revision: revision };
+
+  const rows: Record<string, string | number>[] = [];
+  const results: Record<string, ReturnType<typeof summarize>> = {};
+  const run = async (name: string, what: string, fn: (i: number) => unknown) => {
+    const s = summarize(await sample(N, WARMUP, fn));
+    results[name] = s;
+    rows.push({ case: name, what, n: s.n, p50_us: s.p50_us, p90_us: s.p90_us, p99_us: s.p99_us, mean_us: s.mean_us });
+  };
+
+  // Baselines of the same run: the fixed costs every authorization pays outside policy and storage.
+  await run('baseline_sha256', 'SHA-256 of the canonical request', (i) =>
+    createHash('sha256')
+      .update(canonicalJson(mem.request(i)))
+      .digest('hex'),
+  );
+  await run('baseline_sign', 'Ed25519 compact JWS of a decision', () => sign(decisionLike));
+  await run('baseline_encode', 'JSON + ArrayBuffer of the policy input', () => encodePolicyInput(input));
+  await run('policy_eval', 'evaluateSpend (WASM), realistic input', () => policy.evaluateSpend(input));
+  await run('authorize_memory', 'engine.authorize, memory store, 1 in flight', (i) =>
+    mem.engine.authorize(mem.processorId, mem.request(i)),
+  );
+
+  // The MongoDB row runs against BENCH_MONGODB_URI, else against the test wire server started here.
+  let server: RunningMongoServer | null = null;
+  let mongoUri = process.env.BENCH_MONGODB_URI;
+  let mongoServerName = mongoUri ? 'BENCH_MONGODB_URI' : 'test wire server (mongo-java-server)';
+  if (!mongoUri) {
+    try {
+      server = await startMongoServer();
+      mongoUri = server.uri;
+    } catch (err) {
+      mongoServerName = `skipped: ${(err as Error).message}`;
+    }
+  }
+  if (mongoUri) {
+    const store = createMongoAdapter({ uri: mongoUri, dbName: `bench_${process.pid}` });
+    const mongo = await setup(store, policy);
+    const n = Math.min(N, 2_000);
+    const s = summarize(await sample(n, 200, (i) => mongo.engine.authorize(mongo.processorId, mongo.request(i))));
+    results.authorize_mongodb = s;
+    rows.push({
+      case: 'authorize_mongodb',
+      what: 'engine.authorize, MongoDB, 1 in flight',
+      n: s.n,
+      p50_us: s.p50_us,
+      p90_us: s.p90_us,
+      p99_us: s.p99_us,
+      mean_us: s.mean_us,
+    });
+    await store.close();
+  }
+  await server?.stop();
+  console.log(`MongoDB row: ${mongoServerName}`);
+
+  console.log(
+    `engine benchmark: node ${process.version}, policy revision ${revision}, input ${JSON.stringify(input).length} bytes`,
+  );
+  printTable(rows);
+  const pick = (k: string, f: 'p50_us' | 'p99_us') => results[k]?.[f] ?? null;
+  console.log(
+    JSON.stringify({
+      bench: 'engine',
+      n: N,
+      policy_eval_p50_us: pick('policy_eval', 'p50_us'),
+      policy_eval_p99_us: pick('policy_eval', 'p99_us'),
+      authorize_p50_us: pick('authorize_memory', 'p50_us'),
+      authorize_p99_us: pick('authorize_memory', 'p99_us'),
+      authorize_mongodb_p50_us: pick('authorize_mongodb', 'p50_us'),
+      authorize_mongodb_p99_us: pick('authorize_mongodb', 'p99_us'),
+      baseline_sign_p50_us: pick('baseline_sign', 'p50_us'),
+      baseline_sha256_p50_us: pick('baseline_sha256', 'p50_us'),
+      baseline_encode_p50_us: pick('baseline_encode', 'p50_us'),
+      targets: { policy_eval_p50_us: 10, authorize_p50_us: 50, authorize_p99_us: 150 },
+    }),
+  );
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
