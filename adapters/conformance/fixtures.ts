@@ -1,3 +1,5 @@
+import { auditHash } from '../../src/audit/hash.js';
+import { type AuditDraft, type AuditEvent, GENESIS_HASH } from '../../src/audit/types.js';
 import type { ApiCredential, Reservation, ReservationWindow, TokenRevocation } from '../../src/storage/index.js';
 import type {
   Agent,
@@ -244,4 +246,41 @@ export function makeRevocation(
     revoked_at: revokedAt,
     ...overrides,
   };
+}
+
+/** An audit draft of `orgId` (by default an `agent.updated` of a fresh agent at the base time). */
+export function makeAuditDraft(orgId: string, overrides: Partial<AuditDraft> = {}): AuditDraft {
+  const agentId = orderedId('agt');
+  return {
+    id: orderedId('evt'),
+    org_id: orgId,
+    at: NOW,
+    type: 'agent.updated',
+    actor: 'key_conformance',
+    subject: { kind: 'agent', id: agentId },
+    agent_id: agentId,
+    payload: { changed: ['name'] },
+    ...overrides,
+  };
+}
+
+/**
+ * The linked events of `drafts` on top of `head` (null: from the genesis), as a chainer makes them:
+ * seq from `head.seq + 1`, each `prev_hash` the hash of the event before, hashes computed.
+ */
+export function linkAuditEvents(
+  drafts: readonly AuditDraft[],
+  head: AuditEvent | null,
+  linkedAt: string = NOW,
+): AuditEvent[] {
+  const out: AuditEvent[] = [];
+  let prev = head;
+  for (const d of drafts) {
+    const { outbox_ref: _ref, ...rest } = d;
+    const unhashed = { ...rest, seq: (prev?.seq ?? 0) + 1, prev_hash: prev?.hash ?? GENESIS_HASH };
+    const event: AuditEvent = { ...unhashed, hash: auditHash(unhashed), linked_at: linkedAt };
+    out.push(event);
+    prev = event;
+  }
+  return out;
 }

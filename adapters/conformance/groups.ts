@@ -1,3 +1,4 @@
+import { auditGroup } from './groups/audit.js';
 import { credentialsGroup } from './groups/credentials.js';
 import { crudGroup } from './groups/crud.js';
 import { errorsGroup } from './groups/errors.js';
@@ -10,13 +11,10 @@ import { tenancyGroup } from './groups/tenancy.js';
 import type { ConformanceGroup, GroupName } from './types.js';
 
 /**
- * Every group of the suite, in run order.
- *
- * Extension point: the audit chain (append to an org's chain only on top of its current head,
- * DESIGN §5) gets its own group once the contract has the method. To add it: add `'audit'` to
- * `GroupName`, write `groups/audit.ts` exporting a `ConformanceGroup` (cases get a fresh target and
- * may use `inspect` to read the chain directly; add a reader to `DirectInspector` if needed), and list
- * it here. Adapters that cannot pass it yet opt out with `skip: ['audit']`.
+ * Every group of the suite, in run order. `audit` covers the audit outbox (drafts stored atomically with
+ * writes, listed oldest first, acknowledged) and the per-org chain (append on a free seq only, reads by seq
+ * range and filters); `DirectInspector.auditOutbox`/`auditEvents` let it check the store directly.
+ * Adapters that cannot pass a group yet opt out with `skip`.
  */
 export const GROUPS: Readonly<Record<GroupName, ConformanceGroup>> = {
   crud: crudGroup,
@@ -28,4 +26,5 @@ export const GROUPS: Readonly<Record<GroupName, ConformanceGroup>> = {
   intents: intentsGroup,
   errors: errorsGroup,
   credentials: credentialsGroup,
+  audit: auditGroup,
 };

@@ -1,6 +1,8 @@
 export { isKnownStorageError } from './assertions.js';
 export {
+  linkAuditEvents,
   makeAgent,
+  makeAuditDraft,
   makeAuthority,
   makeAuthorization,
   makeBinding,
@@ -12,6 +14,7 @@ export {
   makeRevocation,
   orderedId,
   periodsOf,
+  timeAt,
 } from './fixtures.js';
 export { GROUPS } from './groups.js';
 export { runAdapterConformance } from './run-adapter-conformance.js';

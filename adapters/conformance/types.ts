@@ -1,3 +1,4 @@
+import type { AuditDraft, AuditEvent } from '../../src/audit/types.js';
 import type { CredentialStorage, StorageAdapter } from '../../src/storage/index.js';
 import type { AuthorizationRecord, WindowUsage } from '../../src/types.js';
 
@@ -25,14 +26,22 @@ export interface DirectInspector {
   authorization(processorId: string, authorizationId: string): Promise<AuthorizationRecord | null>;
   /** A stored entity by kind and id, whatever its org. */
   raw(kind: EntityKind, id: string): Promise<unknown | null>;
+  /**
+   * Optional: every pending audit draft (of the adapter's and the credential storage's writes), in any
+   * order, without `outbox_ref`. The `audit` group checks the outbox through it when present.
+   */
+  auditOutbox?(): Promise<AuditDraft[]>;
+  /** Optional: the org's stored chain, ascending by seq. */
+  auditEvents?(orgId: string): Promise<AuditEvent[]>;
 }
 
 /** What a factory hands to the suite: a fresh adapter over an empty store (the runner calls `init()`). */
 export interface ConformanceTarget {
   adapter: StorageAdapter;
   /**
-   * The API credential storage of the same backend, over an empty store. The `credentials` group runs on it
-   * (the runner calls its `init()` there) and is skipped, with a note, when a target has none.
+   * The API credential storage of the same backend, over an empty store, writing its audit drafts into the
+   * adapter's outbox. The `credentials` group runs on it (a target without one must skip that group); the
+   * `audit` group also checks its drafts when there is one (the runner calls its `init()` in both).
    */
   credentials?: CredentialStorage;
   /** Optional direct reader of the backing store; cases check writes through it when present. */
@@ -51,7 +60,8 @@ export type GroupName =
   | 'reservations'
   | 'intents'
   | 'errors'
-  | 'credentials';
+  | 'credentials'
+  | 'audit';
 
 /** Options of `runAdapterConformance`. */
 export interface ConformanceOptions {

@@ -1,3 +1,4 @@
+import type { AuditDraft, AuditEvent, AuditQuery } from '../../src/audit/types.js';
 import type {
   AuthorizationExpectation,
   ClaimResult,
@@ -20,6 +21,9 @@ import type {
   UsageSnapshot,
   WindowUsage,
 } from '../../src/types.js';
+import { deepFreeze } from './freeze.js';
+import { type AuditEventMutation, MemoryAuditChains } from './memory-audit-chain.js';
+import { MemoryAuditOutbox } from './memory-audit-outbox.js';
 
 const WINDOW_NAMES = ['daily', 'weekly', 'monthly', 'total'] as const;
 type WindowName = (typeof WINDOW_NAMES)[number];
@@ -36,15 +40,6 @@ interface UsageState {
   ended: Set<string>;
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    const obj = value as Record<string, unknown>;
-    for (const key in obj) deepFreeze(obj[key]);
-  }
-  return value;
-}
-
 /**
  * Takes ownership of a written value: it is frozen in place rather than copied, so neither the caller
  * nor a reader can change what is stored, and no write pays for a deep copy on the hot path.
@@ -53,13 +48,16 @@ function snapshot<T>(value: T): T {
   return deepFreeze(value);
 }
 
-/** Rows of one entity kind, indexed by id and by org. */
+/** Rows of one entity kind, indexed by id and by org; a successful write adds its drafts to `outbox`. */
 class Table<T extends { id: string; org_id: string; version: number }> {
   readonly byId = new Map<string, T>();
 
-  insert(row: T): void {
+  constructor(private readonly outbox: MemoryAuditOutbox) {}
+
+  insert(row: T, events?: readonly AuditDraft[]): void {
     if (this.byId.has(row.id)) throw new StorageError('conflict', `duplicate id ${row.id}`);
     this.byId.set(row.id, snapshot(row));
+    this.outbox.add(events);
   }
 
   get(orgId: string, id: string): T | null {
@@ -67,12 +65,19 @@ class Table<T extends { id: string; org_id: string; version: number }> {
     return row && row.org_id === orgId ? row : null;
   }
 
-  update(orgId: string, id: string, expectVersion: number, patch: Partial<T>): T | null {
+  update(
+    orgId: string,
+    id: string,
+    expectVersion: number,
+    patch: Partial<T>,
+    events?: readonly AuditDraft[],
+  ): T | null {
     const row = this.get(orgId, id);
     if (!row) return null;
     if (row.version !== expectVersion) throw new StorageError('conflict', `version of ${id} moved`);
     const next = snapshot({ ...row, ...patch, id: row.id, org_id: row.org_id, version: row.version + 1 });
     this.byId.set(id, next);
+    this.outbox.add(events);
     return next;
   }
 
@@ -117,15 +122,25 @@ function emptyWindow(period: string): WindowUsage {
  * without awaiting in between, so each one is atomic within the process. Written objects are frozen
  * (the adapter owns them from then on) and reads return those frozen objects. Data is lost on exit
  * and not shared between processes: never use it for more than one server.
+ *
+ * Audit: a write's drafts go into {@link MemoryAdapter.auditOutbox} in the same step as the write (none
+ * when it fails); a MemoryCredentialStorage shares that outbox when built with it (`createMemoryStores`).
+ * Each org's chain is an array indexed by `seq`, so seq-range reads are slices.
  */
 export class MemoryAdapter implements StorageAdapter {
+  /**
+   * The audit outbox of this store. Pass it to `new MemoryCredentialStorage({ outbox })` (or use
+   * `createMemoryStores`) so credential drafts are listed by {@link MemoryAdapter.listAuditOutbox} too.
+   */
+  readonly auditOutbox = new MemoryAuditOutbox();
+  private readonly auditChains = new MemoryAuditChains();
   private readonly orgs = new Map<string, Org>();
   private readonly processors = new Map<string, Processor>();
-  private readonly agents = new Table<Agent>();
-  private readonly authorities = new Table<SpendingAuthority>();
-  private readonly bindings = new Table<CredentialBinding>();
+  private readonly agents = new Table<Agent>(this.auditOutbox);
+  private readonly authorities = new Table<SpendingAuthority>(this.auditOutbox);
+  private readonly bindings = new Table<CredentialBinding>(this.auditOutbox);
   private readonly bindingRefs = new Map<string, string>();
-  private readonly intents = new Table<Intent>();
+  private readonly intents = new Table<Intent>(this.auditOutbox);
   private readonly authorizations = new Map<string, AuthorizationRecord>();
   private readonly usage = new Map<string, UsageState>();
 
@@ -133,9 +148,10 @@ export class MemoryAdapter implements StorageAdapter {
   async ping(): Promise<void> {}
   async close(): Promise<void> {}
 
-  async insertOrg(org: Org): Promise<void> {
+  async insertOrg(org: Org, events?: readonly AuditDraft[]): Promise<void> {
     if (this.orgs.has(org.id)) throw new StorageError('conflict', `duplicate org ${org.id}`);
     this.orgs.set(org.id, snapshot(org));
+    this.auditOutbox.add(events);
   }
   async getOrg(id: string): Promise<Org | null> {
     return this.orgs.get(id) ?? null;
@@ -148,8 +164,8 @@ export class MemoryAdapter implements StorageAdapter {
     return this.processors.get(id) ?? null;
   }
 
-  async insertAgent(agent: Agent): Promise<void> {
-    this.agents.insert(agent);
+  async insertAgent(agent: Agent, events?: readonly AuditDraft[]): Promise<void> {
+    this.agents.insert(agent, events);
   }
   async getAgent(orgId: string, id: string): Promise<Agent | null> {
     return this.agents.get(orgId, id);
@@ -157,12 +173,18 @@ export class MemoryAdapter implements StorageAdapter {
   async listAgents(orgId: string, query: ListQuery): Promise<Page<Agent>> {
     return this.agents.list(orgId, query);
   }
-  async updateAgent(orgId: string, id: string, expectVersion: number, patch: Partial<Agent>): Promise<Agent | null> {
-    return this.agents.update(orgId, id, expectVersion, patch);
+  async updateAgent(
+    orgId: string,
+    id: string,
+    expectVersion: number,
+    patch: Partial<Agent>,
+    events?: readonly AuditDraft[],
+  ): Promise<Agent | null> {
+    return this.agents.update(orgId, id, expectVersion, patch, events);
   }
 
-  async insertAuthority(authority: SpendingAuthority): Promise<void> {
-    this.authorities.insert(authority);
+  async insertAuthority(authority: SpendingAuthority, events?: readonly AuditDraft[]): Promise<void> {
+    this.authorities.insert(authority, events);
   }
   async getAuthority(orgId: string, id: string): Promise<SpendingAuthority | null> {
     return this.authorities.get(orgId, id);
@@ -175,20 +197,21 @@ export class MemoryAdapter implements StorageAdapter {
     id: string,
     expectVersion: number,
     patch: Partial<SpendingAuthority>,
+    events?: readonly AuditDraft[],
   ): Promise<SpendingAuthority | null> {
-    return this.authorities.update(orgId, id, expectVersion, patch);
+    return this.authorities.update(orgId, id, expectVersion, patch, events);
   }
 
   private refKey(processorId: string, reference: string): string {
     return `${processorId}\u0000${reference}`;
   }
 
-  async insertBinding(binding: CredentialBinding): Promise<void> {
+  async insertBinding(binding: CredentialBinding, events?: readonly AuditDraft[]): Promise<void> {
     const key = this.refKey(binding.processor_id, binding.credential.reference);
     if (binding.status !== 'revoked' && this.bindingRefs.has(key)) {
       throw new StorageError('conflict', 'credential reference already bound for this processor');
     }
-    this.bindings.insert(binding);
+    this.bindings.insert(binding, events);
     if (binding.status !== 'revoked') this.bindingRefs.set(key, binding.id);
   }
   async getBinding(orgId: string, id: string): Promise<CredentialBinding | null> {
@@ -210,17 +233,18 @@ export class MemoryAdapter implements StorageAdapter {
     id: string,
     expectVersion: number,
     patch: Partial<CredentialBinding>,
+    events?: readonly AuditDraft[],
   ): Promise<CredentialBinding | null> {
     const before = this.bindings.get(orgId, id);
-    const next = this.bindings.update(orgId, id, expectVersion, patch);
+    const next = this.bindings.update(orgId, id, expectVersion, patch, events);
     if (before && next && next.status === 'revoked' && before.status !== 'revoked') {
       this.bindingRefs.delete(this.refKey(before.processor_id, before.credential.reference));
     }
     return next;
   }
 
-  async insertIntent(intent: Intent): Promise<void> {
-    this.intents.insert(intent);
+  async insertIntent(intent: Intent, events?: readonly AuditDraft[]): Promise<void> {
+    this.intents.insert(intent, events);
   }
   async getIntent(orgId: string, id: string): Promise<Intent | null> {
     return this.intents.get(orgId, id);
@@ -228,8 +252,14 @@ export class MemoryAdapter implements StorageAdapter {
   async listIntents(orgId: string, query: ListQuery): Promise<Page<Intent>> {
     return this.intents.list(orgId, query);
   }
-  async updateIntent(orgId: string, id: string, expectVersion: number, patch: Partial<Intent>): Promise<Intent | null> {
-    return this.intents.update(orgId, id, expectVersion, patch);
+  async updateIntent(
+    orgId: string,
+    id: string,
+    expectVersion: number,
+    patch: Partial<Intent>,
+    events?: readonly AuditDraft[],
+  ): Promise<Intent | null> {
+    return this.intents.update(orgId, id, expectVersion, patch, events);
   }
   async consumeIntent(
     orgId: string,
@@ -279,11 +309,12 @@ export class MemoryAdapter implements StorageAdapter {
     return `${processorId}\u0000${authorizationId}`;
   }
 
-  async claimAuthorization(record: AuthorizationRecord): Promise<ClaimResult> {
+  async claimAuthorization(record: AuthorizationRecord, events?: readonly AuditDraft[]): Promise<ClaimResult> {
     const key = this.authKey(record.processor_id, record.authorization_id);
     const existing = this.authorizations.get(key);
     if (existing) return { created: false, existing };
     this.authorizations.set(key, snapshot(record));
+    this.auditOutbox.add(events);
     return { created: true };
   }
   async getAuthorization(processorId: string, authorizationId: string): Promise<AuthorizationRecord | null> {
@@ -294,6 +325,7 @@ export class MemoryAdapter implements StorageAdapter {
     authorizationId: string,
     expect: AuthorizationExpectation,
     patch: Partial<AuthorizationRecord>,
+    events?: readonly AuditDraft[],
   ): Promise<AuthorizationRecord | null> {
     const key = this.authKey(processorId, authorizationId);
     const row = this.authorizations.get(key);
@@ -307,6 +339,7 @@ export class MemoryAdapter implements StorageAdapter {
       version: row.version + 1,
     });
     this.authorizations.set(key, next);
+    this.auditOutbox.add(events);
     return next;
   }
   async listAuthorizations(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
@@ -409,6 +442,30 @@ export class MemoryAdapter implements StorageAdapter {
     return { status: 'released', amount: giveBack };
   }
 
+  async appendAuditDrafts(drafts: readonly AuditDraft[]): Promise<void> {
+    this.auditOutbox.add(drafts.filter((d) => !this.auditChains.isLinked(d.org_id, d.id)));
+  }
+  /** The stored (frozen) drafts, oldest first by (`at`, `id`); no `outbox_ref` is needed to ack them. */
+  async listAuditOutbox(limit: number): Promise<AuditDraft[]> {
+    return this.auditOutbox.list(limit);
+  }
+  async ackAuditOutbox(drafts: readonly AuditDraft[]): Promise<void> {
+    this.auditOutbox.ack(drafts);
+  }
+  async getAuditHead(orgId: string): Promise<AuditEvent | null> {
+    return this.auditChains.head(orgId);
+  }
+  /** All or nothing: every event is checked (seq free, id not linked, also within the batch) before any is stored. */
+  async appendAuditEvents(orgId: string, events: readonly AuditEvent[]): Promise<void> {
+    this.auditChains.append(orgId, events);
+  }
+  async findLinkedAuditIds(orgId: string, ids: readonly string[]): Promise<string[]> {
+    return this.auditChains.linked(orgId, ids);
+  }
+  async listAuditEvents(orgId: string, query: AuditQuery): Promise<AuditEvent[]> {
+    return this.auditChains.list(orgId, query);
+  }
+
   /** Test hook: the raw usage state, as the conformance suite reads the backing store directly. */
   inspectUsage(orgId: string, authorityId: string): { windows: Record<WindowName, WindowUsage>; holds: string[] } {
     const state = this.usageState(orgId, authorityId, false);
@@ -444,5 +501,41 @@ export class MemoryAdapter implements StorageAdapter {
   /** Test hook: the stored authorization record, or null. */
   inspectAuthorization(processorId: string, authorizationId: string): AuthorizationRecord | null {
     return this.authorizations.get(this.authKey(processorId, authorizationId)) ?? null;
+  }
+
+  /** Test hook: every pending audit draft, oldest first (frozen). */
+  inspectAuditOutbox(): AuditDraft[] {
+    return this.auditOutbox.all();
+  }
+
+  /** Test hook: the org's stored chain in seq order (frozen events; gaps left by a deletion are skipped). */
+  inspectAuditChain(orgId: string): AuditEvent[] {
+    return this.auditChains.all(orgId);
+  }
+
+  /**
+   * TEST ONLY: tampers with the stored chain, bypassing the contract, so a verifier can be shown to catch
+   * it. `mutate` gets a mutable deep copy of the event at `seq` and changes it in place (or returns a
+   * replacement); the result is stored in the slot of `seq` as is (no hash is recomputed, and it stays in
+   * that slot even if its `seq` field was changed). Throws when there is no event at `seq`.
+   */
+  tamperAuditEvent(orgId: string, seq: number, mutate: AuditEventMutation): AuditEvent {
+    return this.auditChains.tamper(orgId, seq, mutate);
+  }
+
+  /**
+   * TEST ONLY: deletes the stored event at `seq`, leaving a gap in the chain (when it was the head, the
+   * head becomes the event before it). Throws when there is no event at `seq`.
+   */
+  deleteAuditEvent(orgId: string, seq: number): void {
+    this.auditChains.delete(orgId, seq);
+  }
+
+  /**
+   * TEST ONLY: exchanges the `seq` of two stored events (each moves to the other's place; nothing else of
+   * them changes, hashes included), i.e. reorders the chain. Throws when either seq has no event.
+   */
+  swapAuditEvents(orgId: string, seqA: number, seqB: number): void {
+    this.auditChains.swap(orgId, seqA, seqB);
   }
 }

@@ -1,24 +1,56 @@
+import type { AuditDraft } from '../../src/audit/types.js';
 import type { ApiCredential, CredentialStorage, ListQuery, Page, TokenRevocation } from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
+import { MemoryAuditOutbox } from './memory-audit-outbox.js';
+
+/** Options of {@link MemoryCredentialStorage}. */
+export interface MemoryCredentialStorageOptions {
+  /** The clock that decides which revocations are past their `exp`. Default `Date.now`. */
+  now?: () => number;
+  /**
+   * Where audit drafts of writes go: the `auditOutbox` of the MemoryAdapter of the same server, so its
+   * `listAuditOutbox` returns them. Default: an outbox of its own that no adapter lists (use
+   * `createMemoryStores` to get both stores wired together).
+   */
+  outbox?: MemoryAuditOutbox;
+}
+
+/** The identity of a revocation: recording the same one again is one revocation. */
+function revocationKey(r: TokenRevocation): string {
+  return r.jti !== null ? `jti\u0000${r.jti}` : `agent\u0000${r.org_id}\u0000${r.agent_id}\u0000${r.revoked_at}`;
+}
 
 /**
  * In-memory {@link CredentialStorage}: the default next to MemoryAdapter. Stored objects are frozen;
- * data is lost on exit and not shared between processes.
+ * data is lost on exit and not shared between processes. A write's audit drafts go into the outbox
+ * given in the options in the same step as the write (none when it fails or, for a revocation already
+ * recorded, changes nothing).
+ *
+ * Built as `new MemoryCredentialStorage()`, `new MemoryCredentialStorage(now)` or
+ * `new MemoryCredentialStorage({ now, outbox })`.
  */
 export class MemoryCredentialStorage implements CredentialStorage {
   private readonly credentials = new Map<string, ApiCredential>();
-  private revocations: TokenRevocation[] = [];
+  private readonly revocations = new Map<string, TokenRevocation>();
+  private readonly now: () => number;
+  /** Where the drafts of this storage's writes go (see {@link MemoryCredentialStorageOptions.outbox}). */
+  readonly auditOutbox: MemoryAuditOutbox;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(options: (() => number) | MemoryCredentialStorageOptions = {}) {
+    const opts = typeof options === 'function' ? { now: options } : options;
+    this.now = opts.now ?? Date.now;
+    this.auditOutbox = opts.outbox ?? new MemoryAuditOutbox();
+  }
 
   async init(): Promise<void> {}
   async close(): Promise<void> {}
 
-  async insertCredential(credential: ApiCredential): Promise<void> {
+  async insertCredential(credential: ApiCredential, events?: readonly AuditDraft[]): Promise<void> {
     if (this.credentials.has(credential.key_id)) {
       throw new StorageError('conflict', `duplicate key id ${credential.key_id}`);
     }
     this.credentials.set(credential.key_id, Object.freeze({ ...credential }));
+    this.auditOutbox.add(events);
   }
 
   async getCredential(keyId: string): Promise<ApiCredential | null> {
@@ -43,24 +75,30 @@ export class MemoryCredentialStorage implements CredentialStorage {
     keyId: string,
     expectVersion: number,
     patch: Partial<ApiCredential>,
+    events?: readonly AuditDraft[],
   ): Promise<ApiCredential | null> {
     const row = this.credentials.get(keyId);
     if (!row) return null;
     if (row.version !== expectVersion) throw new StorageError('conflict', `version of ${keyId} moved`);
     const next = Object.freeze({ ...row, ...patch, key_id: row.key_id, version: row.version + 1 });
     this.credentials.set(keyId, next);
+    this.auditOutbox.add(events);
     return next;
   }
 
-  async insertRevokedToken(revocation: TokenRevocation): Promise<void> {
+  /** Insert-if-absent by the revocation's identity: recording one again keeps the first and stores no drafts. */
+  async insertRevokedToken(revocation: TokenRevocation, events?: readonly AuditDraft[]): Promise<void> {
     const now = new Date(this.now()).toISOString();
-    this.revocations = this.revocations.filter((r) => r.exp > now);
-    this.revocations.push(Object.freeze({ ...revocation }));
+    for (const [key, r] of this.revocations) if (r.exp <= now) this.revocations.delete(key);
+    const key = revocationKey(revocation);
+    if (this.revocations.has(key)) return;
+    this.revocations.set(key, Object.freeze({ ...revocation }));
+    this.auditOutbox.add(events);
   }
 
   async listRevokedTokens(sinceIso: string): Promise<TokenRevocation[]> {
     const now = new Date(this.now()).toISOString();
-    return this.revocations
+    return [...this.revocations.values()]
       .filter((r) => r.revoked_at >= sinceIso && r.exp > now)
       .sort((a, b) => (a.revoked_at < b.revoked_at ? -1 : a.revoked_at > b.revoked_at ? 1 : 0));
   }

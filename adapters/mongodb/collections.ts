@@ -1,4 +1,5 @@
 import type { Collection, Db, Document, IndexDescription } from 'mongodb';
+import { AUDIT_PENDING_INDEX } from './audit-outbox.js';
 
 /** Names of the collections the adapter uses in its database. */
 export const COLLECTION_NAMES = {
@@ -11,7 +12,12 @@ export const COLLECTION_NAMES = {
   authorizations: 'authorizations',
   usage: 'usage',
   reservationEnds: 'reservation_ends',
+  auditOutbox: 'audit_outbox',
+  auditEvents: 'audit_events',
 } as const;
+
+/** Collections of the adapter whose documents can carry pending audit drafts (see audit-outbox.ts). */
+export const DRAFT_CARRIERS = ['orgs', 'agents', 'authorities', 'bindings', 'intents', 'authorizations'] as const;
 
 /** The adapter's collections, untyped: documents are checked by the code that reads them. */
 export type Collections = { [K in keyof typeof COLLECTION_NAMES]: Collection<Document> };
@@ -40,21 +46,42 @@ const byOrg: IndexDescription = { key: { org_id: 1, id: -1 }, name: 'org_id_id' 
  * - reservation_ends: the hold records of reservations moved out of their usage document (`_id` =
  *   usage `_id` NUL reservation id; see `UsageLedger`). `ended_at`, set only once a hold ended, has a
  *   TTL index, so ended reservation ids are forgotten after the retention and open holds never are.
+ * - audit_pending: sparse, on `_audit_key` of every collection that carries drafts (and of the credential
+ *   storage's two, created by `init()` of either store), so the outbox read only visits documents with
+ *   pending drafts. audit_outbox (drafts with no state change, `_id` = draft id) is read by (at, _id).
+ * - audit_events (`_id` = event id): unique (org_id, seq), which makes a taken seq a duplicate key; and
+ *   (org_id, agent_id, seq), (org_id, subject.id, seq), (org_id, type, seq) for the filtered reads.
+ *   Reads by `at` go on (org_id, seq) (`at` grows with seq).
  */
 export function indexPlan(retentionSeconds: number): [keyof Collections, IndexDescription[]][] {
   return [
-    ['agents', [byOrg]],
-    ['authorities', [byOrg]],
-    ['bindings', [byOrg, { key: { ref_key: 1 }, name: 'ref_key_unique', unique: true, sparse: true }]],
-    ['intents', [byOrg]],
+    ['orgs', [AUDIT_PENDING_INDEX]],
+    ['agents', [byOrg, AUDIT_PENDING_INDEX]],
+    ['authorities', [byOrg, AUDIT_PENDING_INDEX]],
+    [
+      'bindings',
+      [byOrg, { key: { ref_key: 1 }, name: 'ref_key_unique', unique: true, sparse: true }, AUDIT_PENDING_INDEX],
+    ],
+    ['intents', [byOrg, AUDIT_PENDING_INDEX]],
     [
       'authorizations',
       [
         { key: { org_id: 1, list_key: -1 }, name: 'org_id_list_key' },
         { key: { processor_id: 1, list_key: -1 }, name: 'processor_id_list_key' },
         { key: { hold_open: 1, hold_expires_at: 1 }, name: 'hold_open_expires' },
+        AUDIT_PENDING_INDEX,
       ],
     ],
     ['reservationEnds', [{ key: { ended_at: 1 }, name: 'ended_at_ttl', expireAfterSeconds: retentionSeconds }]],
+    ['auditOutbox', [{ key: { at: 1, _id: 1 }, name: 'at_id' }]],
+    [
+      'auditEvents',
+      [
+        { key: { org_id: 1, seq: 1 }, name: 'org_id_seq_unique', unique: true },
+        { key: { org_id: 1, agent_id: 1, seq: 1 }, name: 'org_id_agent_id_seq' },
+        { key: { org_id: 1, 'subject.id': 1, seq: 1 }, name: 'org_id_subject_id_seq' },
+        { key: { org_id: 1, type: 1, seq: 1 }, name: 'org_id_type_seq' },
+      ],
+    ],
   ];
 }

@@ -1,4 +1,5 @@
 import type { Collection, Db, Document, MongoClient } from 'mongodb';
+import type { AuditDraft, AuditEvent, AuditQuery } from '../../src/audit/types.js';
 import type {
   AuthorizationExpectation,
   ClaimResult,
@@ -20,11 +21,20 @@ import type {
   SpendingAuthority,
   UsageSnapshot,
 } from '../../src/types.js';
-import { type Collections, indexPlan, openCollections } from './collections.js';
+import {
+  AUDIT_PENDING_INDEX,
+  ackOutbox,
+  embedDrafts,
+  insertStandalone,
+  listOutbox,
+  pushDrafts,
+} from './audit-outbox.js';
+import { type Collections, DRAFT_CARRIERS, indexPlan, openCollections } from './collections.js';
 import { type ConnectionOptions, openConnection } from './connection.js';
+import { CREDENTIAL_COLLECTION_NAMES } from './mongo-credential-storage.js';
 import { type Attempt, withRetries } from './retry.js';
 import { isDuplicateKey, runMapped } from './storage-errors.js';
-import { encodeKey, toDomain, toStored } from './stored-document.js';
+import { encodeKey, fromStored, toDomain, toStored } from './stored-document.js';
 import { UsageLedger } from './usage-ledger.js';
 
 /** Options of {@link MongoAdapter}. */
@@ -63,6 +73,12 @@ function entityDoc(entity: Entity): Document {
   return doc;
 }
 
+/** The linked event of a stored `audit_events` document (read without `_id`). */
+function toAuditEvent(doc: Document): AuditEvent {
+  const { _id, ...rest } = fromStored(doc) as Record<string, unknown>;
+  return rest as unknown as AuditEvent;
+}
+
 function authorizationDoc(record: AuthorizationRecord): Document {
   const doc = toStored(record) as Document;
   doc._id = authKey(record.processor_id, record.authorization_id);
@@ -78,6 +94,11 @@ function authorizationDoc(record: AuthorizationRecord): Document {
  * {@link UsageLedger}). `init()` creates the indexes (see `indexPlan`). Driver errors become
  * StorageError: duplicate key → `conflict`, unreachable or timed out → `unavailable`, else `internal`;
  * after `close()` every call is `unavailable`.
+ *
+ * Audit: a write's drafts are embedded in the document it writes, in the same single-document write
+ * (see audit-outbox.ts); `listAuditOutbox` merges them, from this adapter's collections and from the
+ * MongoCredentialStorage's in the same database, with `audit_outbox`. Linked events are documents of
+ * `audit_events` (`_id` = event id, unique (org_id, seq)).
  */
 export class MongoAdapter implements StorageAdapter {
   private readonly client: MongoClient;
@@ -85,6 +106,8 @@ export class MongoAdapter implements StorageAdapter {
   private readonly db: Db;
   private readonly c: Collections;
   private readonly ledger: UsageLedger;
+  /** Every collection whose documents can carry drafts: the adapter's and the credential storage's. */
+  private readonly draftCarriers: Collection<Document>[];
   private readonly maxAttempts: number;
   private readonly retentionSeconds: number;
   private closed = false;
@@ -98,6 +121,10 @@ export class MongoAdapter implements StorageAdapter {
     this.maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     this.retentionSeconds = Math.ceil((options.reservationRetentionMs ?? DEFAULT_RETENTION_MS) / 1000);
     this.ledger = new UsageLedger(this.c.usage, this.c.reservationEnds, this.maxAttempts);
+    this.draftCarriers = [
+      ...DRAFT_CARRIERS.map((name) => this.c[name]),
+      ...Object.values(CREDENTIAL_COLLECTION_NAMES).map((name) => this.db.collection(name)),
+    ];
   }
 
   /** The database the adapter works in. */
@@ -119,6 +146,10 @@ export class MongoAdapter implements StorageAdapter {
       for (const [name, indexes] of indexPlan(this.retentionSeconds)) {
         await this.c[name].createIndexes(indexes);
       }
+      // The credential storage's collections carry drafts too; the outbox read needs their marker index.
+      for (const name of Object.values(CREDENTIAL_COLLECTION_NAMES)) {
+        await this.db.collection(name).createIndexes([AUDIT_PENDING_INDEX]);
+      }
       await this.db.command({ ping: 1 });
     });
   }
@@ -137,10 +168,15 @@ export class MongoAdapter implements StorageAdapter {
 
   // Orgs and processors: global, keyed by id.
 
-  private insertById(coll: Collection<Document>, row: Org | Processor, what: string): Promise<void> {
+  private insertById(
+    coll: Collection<Document>,
+    row: Org | Processor,
+    what: string,
+    events?: readonly AuditDraft[],
+  ): Promise<void> {
     return this.run(async () => {
       try {
-        await coll.insertOne({ ...(toStored(row) as Document), _id: row.id } as Document);
+        await coll.insertOne(embedDrafts({ ...(toStored(row) as Document), _id: row.id }, events));
       } catch (err) {
         if (isDuplicateKey(err)) throw new StorageError('conflict', `duplicate ${what} ${row.id}`, { cause: err });
         throw err;
@@ -155,8 +191,8 @@ export class MongoAdapter implements StorageAdapter {
     });
   }
 
-  insertOrg(org: Org): Promise<void> {
-    return this.insertById(this.c.orgs, org, 'org');
+  insertOrg(org: Org, events?: readonly AuditDraft[]): Promise<void> {
+    return this.insertById(this.c.orgs, org, 'org', events);
   }
   getOrg(id: string): Promise<Org | null> {
     return this.getById<Org>(this.c.orgs, id);
@@ -170,10 +206,10 @@ export class MongoAdapter implements StorageAdapter {
 
   // Tenant-owned entities: `_id` is the id, every read and write also matches `org_id`.
 
-  private insertEntity(name: EntityCollection, entity: Entity): Promise<void> {
+  private insertEntity(name: EntityCollection, entity: Entity, events?: readonly AuditDraft[]): Promise<void> {
     return this.run(async () => {
       try {
-        await this.c[name].insertOne(entityDoc(entity));
+        await this.c[name].insertOne(embedDrafts(entityDoc(entity), events));
       } catch (err) {
         if (isDuplicateKey(err))
           throw new StorageError('conflict', `${entity.id} or a unique key is taken`, { cause: err });
@@ -189,13 +225,18 @@ export class MongoAdapter implements StorageAdapter {
     });
   }
 
-  /** Read, check the version, then replace only if the version is still the one read. */
+  /**
+   * Read, check the version, then write every field of the new object only if the version is still the
+   * one read (a `$set` of the whole object, not a replace, so drafts pending in the document stay), with
+   * the drafts pushed in the same update.
+   */
   private updateEntity<T extends Entity>(
     name: EntityCollection,
     orgId: string,
     id: string,
     expectVersion: number,
     patch: Partial<T>,
+    events?: readonly AuditDraft[],
   ): Promise<T | null> {
     return this.run(async () => {
       const filter = { _id: id, org_id: orgId } as Document;
@@ -210,9 +251,13 @@ export class MongoAdapter implements StorageAdapter {
         org_id: row.org_id,
         version: row.version + 1,
       } as T;
+      const { _id, ...fields } = entityDoc(next);
+      const update: Document = { $set: fields };
+      // A binding's live reference key goes when it is revoked.
+      if (doc.ref_key !== undefined && fields.ref_key === undefined) update.$unset = { ref_key: '' };
       let res: { matchedCount: number };
       try {
-        res = await this.c[name].replaceOne({ ...filter, version: expectVersion }, entityDoc(next));
+        res = await this.c[name].updateOne({ ...filter, version: expectVersion }, pushDrafts(update, events));
       } catch (err) {
         if (isDuplicateKey(err)) throw new StorageError('conflict', 'a unique key is taken', { cause: err });
         throw err;
@@ -239,8 +284,8 @@ export class MongoAdapter implements StorageAdapter {
     });
   }
 
-  insertAgent(agent: Agent): Promise<void> {
-    return this.insertEntity('agents', agent);
+  insertAgent(agent: Agent, events?: readonly AuditDraft[]): Promise<void> {
+    return this.insertEntity('agents', agent, events);
   }
   getAgent(orgId: string, id: string): Promise<Agent | null> {
     return this.getEntity<Agent>('agents', orgId, id);
@@ -248,12 +293,18 @@ export class MongoAdapter implements StorageAdapter {
   listAgents(orgId: string, query: ListQuery): Promise<Page<Agent>> {
     return this.listEntities<Agent>('agents', orgId, query);
   }
-  updateAgent(orgId: string, id: string, expectVersion: number, patch: Partial<Agent>): Promise<Agent | null> {
-    return this.updateEntity<Agent>('agents', orgId, id, expectVersion, patch);
+  updateAgent(
+    orgId: string,
+    id: string,
+    expectVersion: number,
+    patch: Partial<Agent>,
+    events?: readonly AuditDraft[],
+  ): Promise<Agent | null> {
+    return this.updateEntity<Agent>('agents', orgId, id, expectVersion, patch, events);
   }
 
-  insertAuthority(authority: SpendingAuthority): Promise<void> {
-    return this.insertEntity('authorities', authority);
+  insertAuthority(authority: SpendingAuthority, events?: readonly AuditDraft[]): Promise<void> {
+    return this.insertEntity('authorities', authority, events);
   }
   getAuthority(orgId: string, id: string): Promise<SpendingAuthority | null> {
     return this.getEntity<SpendingAuthority>('authorities', orgId, id);
@@ -266,12 +317,13 @@ export class MongoAdapter implements StorageAdapter {
     id: string,
     expectVersion: number,
     patch: Partial<SpendingAuthority>,
+    events?: readonly AuditDraft[],
   ): Promise<SpendingAuthority | null> {
-    return this.updateEntity<SpendingAuthority>('authorities', orgId, id, expectVersion, patch);
+    return this.updateEntity<SpendingAuthority>('authorities', orgId, id, expectVersion, patch, events);
   }
 
-  insertBinding(binding: CredentialBinding): Promise<void> {
-    return this.insertEntity('bindings', binding);
+  insertBinding(binding: CredentialBinding, events?: readonly AuditDraft[]): Promise<void> {
+    return this.insertEntity('bindings', binding, events);
   }
   getBinding(orgId: string, id: string): Promise<CredentialBinding | null> {
     return this.getEntity<CredentialBinding>('bindings', orgId, id);
@@ -291,12 +343,13 @@ export class MongoAdapter implements StorageAdapter {
     id: string,
     expectVersion: number,
     patch: Partial<CredentialBinding>,
+    events?: readonly AuditDraft[],
   ): Promise<CredentialBinding | null> {
-    return this.updateEntity<CredentialBinding>('bindings', orgId, id, expectVersion, patch);
+    return this.updateEntity<CredentialBinding>('bindings', orgId, id, expectVersion, patch, events);
   }
 
-  insertIntent(intent: Intent): Promise<void> {
-    return this.insertEntity('intents', intent);
+  insertIntent(intent: Intent, events?: readonly AuditDraft[]): Promise<void> {
+    return this.insertEntity('intents', intent, events);
   }
   getIntent(orgId: string, id: string): Promise<Intent | null> {
     return this.getEntity<Intent>('intents', orgId, id);
@@ -304,8 +357,14 @@ export class MongoAdapter implements StorageAdapter {
   listIntents(orgId: string, query: ListQuery): Promise<Page<Intent>> {
     return this.listEntities<Intent>('intents', orgId, query);
   }
-  updateIntent(orgId: string, id: string, expectVersion: number, patch: Partial<Intent>): Promise<Intent | null> {
-    return this.updateEntity<Intent>('intents', orgId, id, expectVersion, patch);
+  updateIntent(
+    orgId: string,
+    id: string,
+    expectVersion: number,
+    patch: Partial<Intent>,
+    events?: readonly AuditDraft[],
+  ): Promise<Intent | null> {
+    return this.updateEntity<Intent>('intents', orgId, id, expectVersion, patch, events);
   }
 
   /**
@@ -385,11 +444,11 @@ export class MongoAdapter implements StorageAdapter {
 
   // Authorizations: `_id` = processor NUL authorization id, so the claim is an insert.
 
-  claimAuthorization(record: AuthorizationRecord): Promise<ClaimResult> {
+  claimAuthorization(record: AuthorizationRecord, events?: readonly AuditDraft[]): Promise<ClaimResult> {
     return this.run(() =>
       withRetries(this.maxAttempts, 'claimAuthorization', async (): Promise<Attempt<ClaimResult>> => {
         try {
-          await this.c.authorizations.insertOne(authorizationDoc(record));
+          await this.c.authorizations.insertOne(embedDrafts(authorizationDoc(record), events));
           return { done: { created: true } };
         } catch (err) {
           if (!isDuplicateKey(err)) throw err;
@@ -415,6 +474,7 @@ export class MongoAdapter implements StorageAdapter {
     authorizationId: string,
     expect: AuthorizationExpectation,
     patch: Partial<AuthorizationRecord>,
+    events?: readonly AuditDraft[],
   ): Promise<AuthorizationRecord | null> {
     return this.run(async () => {
       const _id = authKey(processorId, authorizationId);
@@ -428,6 +488,7 @@ export class MongoAdapter implements StorageAdapter {
       if (rest.created_at !== undefined) set.list_key = listKey(rest.created_at, processorId, authorizationId);
       const update: Document = { $inc: { version: 1 } };
       if (Object.keys(set).length > 0) update.$set = set;
+      pushDrafts(update, events);
       const doc = await this.c.authorizations.findOneAndUpdate({ _id, version: expect.version } as Document, update, {
         returnDocument: 'after',
       });
@@ -502,5 +563,100 @@ export class MongoAdapter implements StorageAdapter {
 
   releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult> {
     return this.run(() => this.ledger.release(orgId, authorityId, reservationId, keep));
+  }
+
+  // Audit: the outbox (see audit-outbox.ts) and the chain (`audit_events`).
+
+  /** Inserts into `audit_outbox`, skipping ids already there or linked (checked just before, by `_id`). */
+  appendAuditDrafts(drafts: readonly AuditDraft[]): Promise<void> {
+    return this.run(async () => {
+      if (drafts.length === 0) return;
+      const ids = [...new Set(drafts.map((d) => d.id))];
+      const linked = await this.c.auditEvents
+        .find({ _id: { $in: ids } } as Document, { projection: { _id: 1 } })
+        .toArray();
+      const skip = new Set(linked.map((d) => String(d._id)));
+      const fresh = drafts.filter((d) => !skip.has(d.id));
+      await insertStandalone(this.c.auditOutbox, fresh);
+    });
+  }
+
+  /**
+   * Merges the oldest drafts of `audit_outbox` and of every carrier collection (read on the sparse marker
+   * index); each gets `outbox_ref` = its collection and `_id`.
+   */
+  listAuditOutbox(limit: number): Promise<AuditDraft[]> {
+    return this.run(() => listOutbox(this.c.auditOutbox, this.draftCarriers, limit));
+  }
+
+  /** Deletes standalone drafts; pulls embedded ones, clearing a document's fields only once its array is empty. */
+  ackAuditOutbox(drafts: readonly AuditDraft[]): Promise<void> {
+    return this.run(() => ackOutbox(this.c.auditOutbox, this.draftCarriers, drafts));
+  }
+
+  getAuditHead(orgId: string): Promise<AuditEvent | null> {
+    return this.run(async () => {
+      const docs = await this.c.auditEvents.find({ org_id: orgId }).sort({ seq: -1 }).limit(1).toArray();
+      return docs[0] ? toAuditEvent(docs[0]) : null;
+    });
+  }
+
+  /**
+   * One ordered `insertMany`: a duplicate key (the event id, or (org_id, seq)) is `conflict`, and the
+   * events before it stay linked. An event of another org or with a seq that is not a positive integer
+   * is refused (`internal`) before anything is written.
+   */
+  appendAuditEvents(orgId: string, events: readonly AuditEvent[]): Promise<void> {
+    return this.run(async () => {
+      if (events.length === 0) return;
+      for (const e of events) {
+        if (e.org_id !== orgId) throw new StorageError('internal', `audit event ${e.id} is not of org ${orgId}`);
+        if (!Number.isSafeInteger(e.seq) || e.seq < 1) {
+          throw new StorageError('internal', `audit event ${e.id} has an invalid seq`);
+        }
+      }
+      try {
+        await this.c.auditEvents.insertMany(
+          events.map((e) => ({ ...(toStored(e) as Document), _id: e.id }) as Document),
+          { ordered: true },
+        );
+      } catch (err) {
+        if (isDuplicateKey(err)) {
+          throw new StorageError('conflict', `an audit seq or event id of ${orgId} is taken`, { cause: err });
+        }
+        throw err;
+      }
+    });
+  }
+
+  findLinkedAuditIds(orgId: string, ids: readonly string[]): Promise<string[]> {
+    return this.run(async () => {
+      if (ids.length === 0) return [];
+      const docs = await this.c.auditEvents
+        .find({ _id: { $in: [...new Set(ids)] }, org_id: orgId } as Document, { projection: { _id: 1 } })
+        .toArray();
+      return docs.map((d) => String(d._id));
+    });
+  }
+
+  /** Filtered on the org and the query, ascending by seq, on (org_id, seq) or a filter's index. */
+  listAuditEvents(orgId: string, query: AuditQuery): Promise<AuditEvent[]> {
+    return this.run(async () => {
+      if (!(query.limit > 0)) return [];
+      const filter: Document = { org_id: orgId };
+      const seq: Document = {};
+      if (query.after_seq !== undefined) seq.$gt = query.after_seq;
+      if (query.to_seq !== undefined) seq.$lte = query.to_seq;
+      if (Object.keys(seq).length > 0) filter.seq = seq;
+      if (query.type !== undefined) filter.type = query.type;
+      if (query.agent_id !== undefined) filter.agent_id = query.agent_id;
+      if (query.subject_id !== undefined) filter['subject.id'] = query.subject_id;
+      const at: Document = {};
+      if (query.from !== undefined) at.$gte = query.from;
+      if (query.to !== undefined) at.$lt = query.to;
+      if (Object.keys(at).length > 0) filter.at = at;
+      const docs = await this.c.auditEvents.find(filter).sort({ seq: 1 }).limit(query.limit).toArray();
+      return docs.map(toAuditEvent);
+    });
   }
 }

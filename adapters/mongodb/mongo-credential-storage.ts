@@ -1,6 +1,8 @@
 import type { Collection, Db, Document, IndexDescription, MongoClient } from 'mongodb';
+import type { AuditDraft } from '../../src/audit/types.js';
 import type { ApiCredential, CredentialStorage, ListQuery, Page, TokenRevocation } from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
+import { AUDIT_PENDING_INDEX, embedDrafts, PENDING_DRAFT_GRACE_MS, pushDrafts } from './audit-outbox.js';
 import { type ConnectionOptions, openConnection } from './connection.js';
 import { isDuplicateKey, runMapped } from './storage-errors.js';
 import { toDomain, toStored } from './stored-document.js';
@@ -24,34 +26,42 @@ export const CREDENTIAL_COLLECTION_NAMES = {
  * - api_credentials (owner_id, key_id desc): an owner's newest-first list.
  * - revoked_tokens (revoked_at, exp): the refresh read, "recorded since, still ahead of exp", oldest first.
  * - revoked_tokens.expires_at: a TTL index on `exp` as a date, so revocations are dropped once no token
- *   they cover can verify.
+ *   they cover can verify (a revocation written with audit drafts is kept at least PENDING_DRAFT_GRACE_MS,
+ *   so its drafts outlive it until the chainer has read them).
+ * - audit_pending on both: sparse, on the marker of documents with pending audit drafts (see
+ *   audit-outbox.ts); the MongoAdapter's `listAuditOutbox` reads them through it.
  */
 export function credentialIndexPlan(): [keyof typeof CREDENTIAL_COLLECTION_NAMES, IndexDescription[]][] {
   return [
-    ['credentials', [{ key: { owner_id: 1, key_id: -1 }, name: 'owner_id_key_id' }]],
+    ['credentials', [{ key: { owner_id: 1, key_id: -1 }, name: 'owner_id_key_id' }, AUDIT_PENDING_INDEX]],
     [
       'revokedTokens',
       [
         { key: { revoked_at: 1, exp: 1 }, name: 'revoked_at_exp' },
         { key: { expires_at: 1 }, name: 'expires_at_ttl', expireAfterSeconds: 0 },
+        AUDIT_PENDING_INDEX,
       ],
     ],
   ];
 }
 
-/** Fields the storage adds to revocation documents; never part of a TokenRevocation. */
-const REVOCATION_INTERNAL = ['_id', 'expires_at'] as const;
+/** Fields the storage adds to revocation documents besides the common ones; never part of a TokenRevocation. */
+const REVOCATION_INTERNAL = ['expires_at'] as const;
 
 function revocationKey(r: TokenRevocation): string {
   return r.jti !== null ? `jti\u0000${r.jti}` : `agent\u0000${r.org_id}\u0000${r.agent_id}\u0000${r.revoked_at}`;
 }
 
-function revocationDoc(r: TokenRevocation): Document {
+/** The stored revocation; `nowMs` is the real time, the clock of the TTL monitor that `expires_at` is for. */
+function revocationDoc(r: TokenRevocation, events: readonly AuditDraft[] | undefined, nowMs: number): Document {
   const doc = toStored(r) as Document;
   doc._id = revocationKey(r);
-  const expires = new Date(r.exp);
+  let expires = new Date(r.exp);
+  if (events && events.length > 0 && !(expires.getTime() >= nowMs + PENDING_DRAFT_GRACE_MS)) {
+    expires = new Date(nowMs + PENDING_DRAFT_GRACE_MS);
+  }
   if (!Number.isNaN(expires.getTime())) doc.expires_at = expires;
-  return doc;
+  return embedDrafts(doc, events);
 }
 
 function toRevocation(doc: Document): TokenRevocation {
@@ -63,8 +73,10 @@ function toRevocation(doc: Document): TokenRevocation {
 /**
  * {@link CredentialStorage} on MongoDB, in the same database as the MongoAdapter (see
  * {@link createMongoStores} to share its connection). Single-document writes only: inserts keyed by `_id`
- * for unique key ids, a `findOneAndUpdate` filtered on `version` for compare-and-set. Driver errors become
- * StorageError the way the adapter maps them; after `close()` every call is `unavailable`.
+ * for unique key ids, a `findOneAndUpdate` filtered on `version` for compare-and-set. Audit drafts of a
+ * write are embedded in the document it writes, in the same write (see audit-outbox.ts); the MongoAdapter
+ * of the same database lists and acknowledges them. Driver errors become StorageError the way the adapter
+ * maps them; after `close()` every call is `unavailable`.
  */
 export class MongoCredentialStorage implements CredentialStorage {
   private readonly client: MongoClient;
@@ -108,10 +120,12 @@ export class MongoCredentialStorage implements CredentialStorage {
     if (this.ownsClient) await this.client.close().catch(() => {});
   }
 
-  insertCredential(credential: ApiCredential): Promise<void> {
+  insertCredential(credential: ApiCredential, events?: readonly AuditDraft[]): Promise<void> {
     return this.run(async () => {
       try {
-        await this.credentials.insertOne({ ...(toStored(credential) as Document), _id: credential.key_id } as Document);
+        await this.credentials.insertOne(
+          embedDrafts({ ...(toStored(credential) as Document), _id: credential.key_id }, events),
+        );
       } catch (err) {
         if (isDuplicateKey(err)) {
           throw new StorageError('conflict', `duplicate key id ${credential.key_id}`, { cause: err });
@@ -145,12 +159,18 @@ export class MongoCredentialStorage implements CredentialStorage {
   }
 
   /** One `findOneAndUpdate` filtered on the version; the key id and the version are never patched. */
-  updateCredential(keyId: string, expectVersion: number, patch: Partial<ApiCredential>): Promise<ApiCredential | null> {
+  updateCredential(
+    keyId: string,
+    expectVersion: number,
+    patch: Partial<ApiCredential>,
+    events?: readonly AuditDraft[],
+  ): Promise<ApiCredential | null> {
     return this.run(async () => {
       const { key_id: _k, version: _v, ...rest } = patch;
       const set = toStored(rest) as Document;
       const update: Document = { $inc: { version: 1 } };
       if (Object.keys(set).length > 0) update.$set = set;
+      pushDrafts(update, events);
       const doc = await this.credentials.findOneAndUpdate({ _id: keyId, version: expectVersion } as Document, update, {
         returnDocument: 'after',
       });
@@ -161,11 +181,14 @@ export class MongoCredentialStorage implements CredentialStorage {
     });
   }
 
-  /** Insert-if-absent by the revocation's identity: recording one again leaves the first. */
-  insertRevokedToken(revocation: TokenRevocation): Promise<void> {
+  /**
+   * Insert-if-absent by the revocation's identity: recording one again leaves the first, and stores none
+   * of its drafts (the insert that would carry them fails).
+   */
+  insertRevokedToken(revocation: TokenRevocation, events?: readonly AuditDraft[]): Promise<void> {
     return this.run(async () => {
       try {
-        await this.revokedTokens.insertOne(revocationDoc(revocation));
+        await this.revokedTokens.insertOne(revocationDoc(revocation, events, Date.now()));
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
       }

@@ -55,12 +55,17 @@ export function fromStored(value: unknown): unknown {
   return out;
 }
 
-/** Fields the adapter adds to documents; never part of a domain object. */
-const INTERNAL_FIELDS = ['_id', 'ref_key', 'list_key'] as const;
+/**
+ * Fields the adapter adds to documents; never part of a domain object. `_audit` and `_audit_key` hold
+ * the audit drafts pending in a document (see audit-outbox.ts).
+ */
+export const INTERNAL_FIELDS: ReadonlySet<string> = new Set(['_id', 'ref_key', 'list_key', '_audit', '_audit_key']);
 
-/** The domain object of a stored document, without the adapter's own fields. */
+/** The domain object of a stored document, without the adapter's own fields (they are not even decoded). */
 export function toDomain<T>(doc: Record<string, unknown>): T {
-  const out = fromStored(doc) as Record<string, unknown>;
-  for (const f of INTERNAL_FIELDS) delete out[f];
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc)) {
+    if (!INTERNAL_FIELDS.has(k)) out[decodeKey(k)] = fromStored(v);
+  }
   return out as T;
 }

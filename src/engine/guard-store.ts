@@ -37,6 +37,13 @@ const METHODS = [
   'getUsage',
   'reserveUsage',
   'releaseUsage',
+  'appendAuditDrafts',
+  'listAuditOutbox',
+  'ackAuditOutbox',
+  'getAuditHead',
+  'appendAuditEvents',
+  'findLinkedAuditIds',
+  'listAuditEvents',
 ] as const satisfies readonly (keyof StorageAdapter)[];
 
 /** Maps whatever an adapter throws to the engine's error codes. */

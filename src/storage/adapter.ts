@@ -1,3 +1,4 @@
+import type { AuditDraft, AuditEvent, AuditQuery } from '../audit/types.js';
 import type {
   Agent,
   AuthorizationRecord,
@@ -69,6 +70,12 @@ export interface AuthorizationExpectation {
 /**
  * The storage contract of the engine. An adapter is passed to `createEngine`; `src/` never imports one.
  *
+ * Audit outbox: every write method taking `events` stores those drafts atomically with the write (both or
+ * neither: a crash never leaves a change without its events nor events without their change); a write that
+ * fails (`conflict`, a miss returning null, a claim that finds an existing record) stores none. The chainer
+ * later reads them with `listAuditOutbox`, links them with `appendAuditEvents` and removes them with
+ * `ackAuditOutbox`.
+ *
  * Rules every method follows:
  * - async, and tenant-scoped: a method that takes `orgId` never reads or writes another org's data;
  *   an id of another org is a miss.
@@ -96,17 +103,23 @@ export interface StorageAdapter {
   /** Releases connections. Further calls may fail. */
   close(): Promise<void>;
 
-  insertOrg(org: Org): Promise<void>;
+  insertOrg(org: Org, events?: readonly AuditDraft[]): Promise<void>;
   getOrg(id: string): Promise<Org | null>;
   insertProcessor(processor: Processor): Promise<void>;
   getProcessor(id: string): Promise<Processor | null>;
 
-  insertAgent(agent: Agent): Promise<void>;
+  insertAgent(agent: Agent, events?: readonly AuditDraft[]): Promise<void>;
   getAgent(orgId: string, id: string): Promise<Agent | null>;
   listAgents(orgId: string, query: ListQuery): Promise<Page<Agent>>;
-  updateAgent(orgId: string, id: string, expectVersion: number, patch: Partial<Agent>): Promise<Agent | null>;
+  updateAgent(
+    orgId: string,
+    id: string,
+    expectVersion: number,
+    patch: Partial<Agent>,
+    events?: readonly AuditDraft[],
+  ): Promise<Agent | null>;
 
-  insertAuthority(authority: SpendingAuthority): Promise<void>;
+  insertAuthority(authority: SpendingAuthority, events?: readonly AuditDraft[]): Promise<void>;
   getAuthority(orgId: string, id: string): Promise<SpendingAuthority | null>;
   /** Filters: status, agent_id. */
   listAuthorities(orgId: string, query: ListQuery): Promise<Page<SpendingAuthority>>;
@@ -115,10 +128,11 @@ export interface StorageAdapter {
     id: string,
     expectVersion: number,
     patch: Partial<SpendingAuthority>,
+    events?: readonly AuditDraft[],
   ): Promise<SpendingAuthority | null>;
 
   /** `conflict` also when a non-revoked binding of the same processor has the same credential reference. */
-  insertBinding(binding: CredentialBinding): Promise<void>;
+  insertBinding(binding: CredentialBinding, events?: readonly AuditDraft[]): Promise<void>;
   getBinding(orgId: string, id: string): Promise<CredentialBinding | null>;
   /**
    * The binding a processor names, by id or by credential reference, whatever its org: processors are
@@ -134,13 +148,20 @@ export interface StorageAdapter {
     id: string,
     expectVersion: number,
     patch: Partial<CredentialBinding>,
+    events?: readonly AuditDraft[],
   ): Promise<CredentialBinding | null>;
 
-  insertIntent(intent: Intent): Promise<void>;
+  insertIntent(intent: Intent, events?: readonly AuditDraft[]): Promise<void>;
   getIntent(orgId: string, id: string): Promise<Intent | null>;
   /** Filters: status, agent_id. */
   listIntents(orgId: string, query: ListQuery): Promise<Page<Intent>>;
-  updateIntent(orgId: string, id: string, expectVersion: number, patch: Partial<Intent>): Promise<Intent | null>;
+  updateIntent(
+    orgId: string,
+    id: string,
+    expectVersion: number,
+    patch: Partial<Intent>,
+    events?: readonly AuditDraft[],
+  ): Promise<Intent | null>;
   /**
    * Atomically consumes `amount` of an approved intent under `consumptionId`: succeeds only when the stored
    * status is `approved`, `consumed_amount + amount <= max_amount`, and `consumptionId` is not yet recorded.
@@ -166,7 +187,7 @@ export interface StorageAdapter {
    * Atomic: of any number of concurrent claims of one key, exactly one gets `created: true`;
    * the others get the stored record.
    */
-  claimAuthorization(record: AuthorizationRecord): Promise<ClaimResult>;
+  claimAuthorization(record: AuthorizationRecord, events?: readonly AuditDraft[]): Promise<ClaimResult>;
   getAuthorization(processorId: string, authorizationId: string): Promise<AuthorizationRecord | null>;
   /** Compare-and-set on `version`; `null` on a miss, `conflict` when the version moved. */
   updateAuthorization(
@@ -174,6 +195,7 @@ export interface StorageAdapter {
     authorizationId: string,
     expect: AuthorizationExpectation,
     patch: Partial<AuthorizationRecord>,
+    events?: readonly AuditDraft[],
   ): Promise<AuthorizationRecord | null>;
   /**
    * An org's authorizations, newest first by `created_at` (records created at the same instant, possibly
@@ -219,4 +241,30 @@ export interface StorageAdapter {
    * `not_held` and changes nothing.
    */
   releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult>;
+
+  /**
+   * Writes audit drafts that come with no stored state change (a simulation, an issued token). Durable when
+   * the promise resolves; a draft whose id is already in the outbox or the chain is ignored.
+   */
+  appendAuditDrafts(drafts: readonly AuditDraft[]): Promise<void>;
+  /**
+   * Up to `limit` drafts not yet acknowledged, of every org, oldest first by (`at`, `id`); includes drafts
+   * written through a CredentialStorage on the same backend. An adapter may set `outbox_ref` on each.
+   * A draft may still be returned after it was linked (a crash between link and ack): the chainer checks.
+   */
+  listAuditOutbox(limit: number): Promise<AuditDraft[]>;
+  /** Removes drafts returned by `listAuditOutbox` (pass them back as returned); unknown ones are ignored. */
+  ackAuditOutbox(drafts: readonly AuditDraft[]): Promise<void>;
+  /** The org's linked event with the highest `seq`, or null for an empty chain. */
+  getAuditHead(orgId: string): Promise<AuditEvent | null>;
+  /**
+   * Links events into the org's chain, in order. Throws `conflict` when an event's `seq` or `id` is already
+   * taken in the org (another chainer got there first); events before the conflicting one may stay linked.
+   * The adapter does not check hashes: the chainer computes them on top of `getAuditHead`.
+   */
+  appendAuditEvents(orgId: string, events: readonly AuditEvent[]): Promise<void>;
+  /** Which of `ids` are linked events of the org. */
+  findLinkedAuditIds(orgId: string, ids: readonly string[]): Promise<string[]>;
+  /** The org's linked events matching the query, ascending by `seq`, at most `query.limit`. */
+  listAuditEvents(orgId: string, query: AuditQuery): Promise<AuditEvent[]>;
 }

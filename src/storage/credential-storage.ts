@@ -1,3 +1,4 @@
+import type { AuditDraft } from '../audit/types.js';
 import type { ListQuery, Page } from './adapter.js';
 
 /** Who an API credential speaks for. */
@@ -43,7 +44,8 @@ export interface TokenRevocation {
 
 /**
  * Storage of API credentials and agent-token revocations, kept apart from the engine's StorageAdapter
- * because only the HTTP server needs it. Same rules as StorageAdapter: async, `null` on a miss, throws only
+ * because only the HTTP server needs it. Audit drafts passed to a write are stored atomically with it in the
+ * outbox of the StorageAdapter on the same backend (its `listAuditOutbox` returns them). Same rules as StorageAdapter: async, `null` on a miss, throws only
  * StorageError (`conflict` for a taken key id or a stale version), returns copies or frozen objects.
  *
  * Indexes: credentials unique by key_id and by (owner_id, key_id order) for lists; revocations by revoked_at
@@ -55,14 +57,19 @@ export interface CredentialStorage {
   init(): Promise<void>;
   close(): Promise<void>;
   /** `conflict` when the key id exists. */
-  insertCredential(credential: ApiCredential): Promise<void>;
+  insertCredential(credential: ApiCredential, events?: readonly AuditDraft[]): Promise<void>;
   getCredential(keyId: string): Promise<ApiCredential | null>;
   /** An owner's credentials, newest first (key ids sort by creation); filter: status. */
   listCredentials(ownerId: string, query: ListQuery): Promise<Page<ApiCredential>>;
   /** Compare-and-set on `version`: the new object, `null` on a miss, `conflict` when the version moved. */
-  updateCredential(keyId: string, expectVersion: number, patch: Partial<ApiCredential>): Promise<ApiCredential | null>;
+  updateCredential(
+    keyId: string,
+    expectVersion: number,
+    patch: Partial<ApiCredential>,
+    events?: readonly AuditDraft[],
+  ): Promise<ApiCredential | null>;
   /** Records a revocation; recording the same one again is harmless. */
-  insertRevokedToken(revocation: TokenRevocation): Promise<void>;
+  insertRevokedToken(revocation: TokenRevocation, events?: readonly AuditDraft[]): Promise<void>;
   /** Revocations with `revoked_at >= sinceIso` whose `exp` is still ahead, oldest first. */
   listRevokedTokens(sinceIso: string): Promise<TokenRevocation[]>;
 }

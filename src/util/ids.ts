@@ -12,6 +12,7 @@ export const ID_PREFIX = {
   intent: 'int',
   decision: 'dec',
   reservation: 'rsv',
+  auditEvent: 'evt',
 } as const;
 
 // One CSPRNG call per 256 ids instead of one per id; bytes are used once and never reused.
@@ -41,4 +42,36 @@ export function newId(prefix: string, nowMs: number = Date.now()): string {
   for (let i = 0; i < 16; i++) body += ALPHABET[(pool[poolOffset + i] as number) & 31];
   poolOffset += 16;
   return `${prefix}_${encodeTime(nowMs)}${body}`;
+}
+
+let lastSequentialMs = -1;
+let sequentialCounter = 0;
+
+/**
+ * Like {@link newId}, but ids made by this process increase strictly, even within one millisecond or when
+ * the clock steps back: the body is the time, a 4-character counter, then 64 random bits. Audit events use
+ * it so that changes made in one millisecond keep the order in which they happened.
+ */
+export function newSequentialId(prefix: string, nowMs: number = Date.now()): string {
+  if (nowMs > lastSequentialMs) {
+    lastSequentialMs = nowMs;
+    sequentialCounter = 0;
+  } else if (++sequentialCounter >= 32 ** 4) {
+    lastSequentialMs += 1;
+    sequentialCounter = 0;
+  }
+  let counter = '';
+  let c = sequentialCounter;
+  for (let i = 0; i < 4; i++) {
+    counter = ALPHABET[c % 32] + counter;
+    c = Math.floor(c / 32);
+  }
+  if (poolOffset + 13 > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  let body = '';
+  for (let i = 0; i < 13; i++) body += ALPHABET[(pool[poolOffset + i] as number) & 31];
+  poolOffset += 13;
+  return `${prefix}_${encodeTime(lastSequentialMs)}${counter}${body}`;
 }

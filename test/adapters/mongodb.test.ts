@@ -3,27 +3,36 @@ import { type Db, type Document, MongoClient, MongoNetworkError, MongoServerErro
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  linkAuditEvents,
   makeAgent,
+  makeAuditDraft,
   makeCredential,
   makeOrg,
   makeReservation,
   makeRevocation,
   periodsOf,
   runAdapterConformance,
+  timeAt,
 } from '../../adapters/conformance/index.js';
 import {
+  AUDIT_DRAFTS_FIELD,
+  AUDIT_KEY_FIELD,
   COLLECTION_NAMES,
   CREDENTIAL_COLLECTION_NAMES,
   createMongoAdapter,
   createMongoCredentialStorage,
+  DRAFT_CARRIERS,
   holdKey,
   MOVE_AT,
+  PENDING_DRAFT_GRACE_MS,
   SWEEP_AT,
   toStorageError,
   usageKey,
 } from '../../adapters/mongodb/index.js';
+import { auditHash } from '../../src/audit/index.js';
+import type { AuditEvent } from '../../src/audit/types.js';
 import { StorageError } from '../../src/storage/index.js';
-import { freshDbName, mongoTarget, testMongoServer } from '../support/mongo-target.js';
+import { freshDbName, mongoAuditTamper, mongoTarget, testMongoServer } from '../support/mongo-target.js';
 
 runAdapterConformance('mongodb', () => mongoTarget());
 
@@ -502,3 +511,185 @@ mongo('crash in the middle of a move, and documents written before holds moved',
 });
 
 mongo.run();
+
+// --- The audit outbox and chain as stored.
+
+const audit = suite('mongodb adapter: audit');
+
+/** Runs `body` on a fresh, initialized target and a client of its own on the same database. */
+async function withAudit(body: (t: Target, db: Db) => Promise<void>) {
+  const t = await mongoTarget();
+  const client = new MongoClient(t.uri);
+  try {
+    await t.adapter.init();
+    await t.credentials.init();
+    await body(t, client.db(t.dbName));
+  } finally {
+    await client.close();
+    await t.cleanup?.();
+  }
+}
+
+audit('init creates the outbox and chain indexes on every collection that needs one', async () => {
+  await withAudit(async (_t, db) => {
+    const carriers = [
+      ...DRAFT_CARRIERS.map((k) => COLLECTION_NAMES[k]),
+      CREDENTIAL_COLLECTION_NAMES.credentials,
+      CREDENTIAL_COLLECTION_NAMES.revokedTokens,
+    ];
+    for (const name of carriers) {
+      const index = (await db.collection(name).indexes()).find((i) => i.name === 'audit_pending');
+      assert.ok(index?.sparse, `${name}: sparse audit_pending`);
+      assert.equal(index?.key, { [AUDIT_KEY_FIELD]: 1 });
+    }
+    const events = await db.collection(COLLECTION_NAMES.auditEvents).indexes();
+    const unique = events.find((i) => i.name === 'org_id_seq_unique');
+    assert.ok(unique?.unique, 'unique (org_id, seq)');
+    assert.equal(unique?.key, { org_id: 1, seq: 1 });
+    for (const name of ['org_id_agent_id_seq', 'org_id_subject_id_seq', 'org_id_type_seq']) {
+      assert.ok(
+        events.some((i) => i.name === name),
+        name,
+      );
+    }
+    const outbox = await db.collection(COLLECTION_NAMES.auditOutbox).indexes();
+    assert.ok(outbox.some((i) => i.name === 'at_id'));
+  });
+});
+
+audit('drafts live in the written document until acknowledged, then both fields go', async () => {
+  await withAudit(async (t, db) => {
+    const org = makeOrg();
+    const agent = makeAgent(org.id);
+    const d1 = makeAuditDraft(org.id, { at: timeAt(5000), payload: { 'a.b': { $c: 1 } } });
+    const d2 = makeAuditDraft(org.id, { at: timeAt(1000) });
+    await t.adapter.insertAgent(agent, [d1]);
+    const agents = db.collection(COLLECTION_NAMES.agents);
+    let stored = await agents.findOne({ _id: agent.id } as Document);
+    assert.equal(stored?.[AUDIT_DRAFTS_FIELD], [{ ...d1, payload: { 'a%2Eb': { '%24c': 1 } } }]);
+    assert.is(stored?.[AUDIT_KEY_FIELD], `${d1.at}\u0000${d1.id}`);
+    // An update keeps the pending draft, adds its own and lowers the marker to the oldest.
+    const renamed = await t.adapter.updateAgent(org.id, agent.id, 0, { name: 'n' }, [d2]);
+    stored = await agents.findOne({ _id: agent.id } as Document);
+    assert.equal(
+      ((stored?.[AUDIT_DRAFTS_FIELD] ?? []) as { id: string }[]).map((d) => d.id),
+      [d1.id, d2.id],
+    );
+    assert.is(stored?.[AUDIT_KEY_FIELD], `${d2.at}\u0000${d2.id}`);
+    assert.is(stored?.name, 'n');
+    assert.equal(await t.adapter.getAgent(org.id, agent.id), renamed);
+
+    const listed = await t.adapter.listAuditOutbox(10);
+    assert.equal(
+      listed.map((d) => d.id),
+      [d2.id, d1.id],
+    );
+    assert.ok(listed.every((d) => typeof d.outbox_ref === 'string'));
+    assert.equal(listed[1]?.payload, d1.payload);
+    await t.adapter.ackAuditOutbox(listed);
+    stored = await agents.findOne({ _id: agent.id } as Document);
+    assert.not.ok(stored && (AUDIT_DRAFTS_FIELD in stored || AUDIT_KEY_FIELD in stored), 'fields unset');
+    assert.equal(await t.adapter.getAgent(org.id, agent.id), renamed);
+  });
+});
+
+audit('a crash between an ack’s pull and its clear leaves an empty array that the next read clears', async () => {
+  await withAudit(async (t, db) => {
+    const org = makeOrg();
+    const agents = db.collection(COLLECTION_NAMES.agents);
+    // Empty arrays with old markers in front of the real drafts.
+    for (let i = 0; i < 5; i++) {
+      const a = makeAgent(org.id);
+      await t.adapter.insertAgent(a);
+      await agents.updateOne({ _id: a.id } as Document, {
+        $set: { [AUDIT_DRAFTS_FIELD]: [], [AUDIT_KEY_FIELD]: `${timeAt(0)}\u0000evt_gone${i}` },
+      });
+    }
+    const live = makeAuditDraft(org.id, { at: timeAt(9000) });
+    await t.adapter.insertAgent(makeAgent(org.id), [live]);
+    assert.equal(
+      (await t.adapter.listAuditOutbox(2)).map((d) => d.id),
+      [live.id],
+    );
+    assert.is(await agents.countDocuments({ [AUDIT_KEY_FIELD]: { $exists: true } }), 1);
+  });
+});
+
+audit('credential documents carry their drafts; a revocation with drafts outlives the TTL grace', async () => {
+  await withAudit(async (t, db) => {
+    const org = makeOrg();
+    const cred = makeCredential(org.id);
+    const c1 = makeAuditDraft(org.id, { at: timeAt(1000) });
+    await t.credentials.insertCredential(cred, [c1]);
+    const stored = await db.collection(CREDENTIAL_COLLECTION_NAMES.credentials).findOne({ _id: cred.key_id } as never);
+    assert.equal(
+      ((stored?.[AUDIT_DRAFTS_FIELD] ?? []) as { id: string }[]).map((d) => d.id),
+      [c1.id],
+    );
+    const soon = new Date(Date.now() + 60_000).toISOString();
+    const withDrafts = makeRevocation(timeAt(0), soon, { org_id: org.id });
+    const without = makeRevocation(timeAt(0), soon, { org_id: org.id });
+    const before = Date.now();
+    await t.credentials.insertRevokedToken(withDrafts, [makeAuditDraft(org.id, { at: timeAt(2000) })]);
+    await t.credentials.insertRevokedToken(without);
+    const revoked = db.collection(CREDENTIAL_COLLECTION_NAMES.revokedTokens);
+    const kept = await revoked.findOne({ jti: withDrafts.jti });
+    assert.ok(Number(kept?.expires_at?.getTime()) >= before + PENDING_DRAFT_GRACE_MS, 'kept for the grace');
+    const plain = await revoked.findOne({ jti: without.jti });
+    assert.is(plain?.expires_at?.toISOString(), soon);
+    assert.equal(
+      (await t.credentials.listRevokedTokens(timeAt(0))).map((r) => r.jti).sort(),
+      [withDrafts.jti, without.jti].sort(),
+    );
+    assert.is((await t.adapter.listAuditOutbox(10)).length, 2);
+  });
+});
+
+audit('events are documents of audit_events; the test tamper helper changes them behind the adapter', async () => {
+  await withAudit(async (t, db) => {
+    const org = makeOrg();
+    const events = linkAuditEvents(
+      Array.from({ length: 5 }, (_, i) => makeAuditDraft(org.id, { at: timeAt(i * 1000), payload: { 'k.1': i } })),
+      null,
+    );
+    await t.adapter.appendAuditEvents(org.id, events);
+    const e3 = events[2] as AuditEvent;
+    const raw = await db.collection(COLLECTION_NAMES.auditEvents).findOne({ _id: e3.id } as Document);
+    assert.is(raw?.seq, 3);
+    assert.equal(raw?.payload, { 'k%2E1': 2 });
+    const client = new MongoClient(t.uri);
+    try {
+      const tamper = mongoAuditTamper(client, t.dbName);
+      const changed = await tamper.tamperAuditEvent(org.id, 3, (e) => {
+        e.payload = { 'k.1': 99 };
+      });
+      assert.is.not(auditHash(changed), changed.hash);
+      const [read] = await t.adapter.listAuditEvents(org.id, { limit: 1, after_seq: 2 });
+      assert.equal(read, { ...e3, payload: { 'k.1': 99 } });
+      await tamper.swapAuditEvents(org.id, 1, 2);
+      const swapped = await t.adapter.listAuditEvents(org.id, { limit: 2 });
+      assert.equal(
+        swapped.map((e) => e.id),
+        [events[1]?.id, events[0]?.id],
+      );
+      assert.equal(swapped[0], { ...(events[1] as AuditEvent), seq: 1 });
+      await tamper.deleteAuditEvent(org.id, 5);
+      assert.equal(await t.adapter.getAuditHead(org.id), events[3]);
+      await tamper.deleteAuditEvent(org.id, 2);
+      assert.equal(
+        (await t.adapter.listAuditEvents(org.id, { limit: 10 })).map((e) => e.seq),
+        [1, 3, 4],
+      );
+      try {
+        await tamper.deleteAuditEvent(org.id, 2);
+        assert.unreachable('no event at seq 2');
+      } catch (err) {
+        assert.match(String(err), /no audit event at seq 2/);
+      }
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+audit.run();

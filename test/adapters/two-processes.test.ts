@@ -6,6 +6,7 @@ import { MongoClient } from 'mongodb';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMongoAdapter } from '../../adapters/mongodb/index.js';
+import { type AuditEvent, auditHash, GENESIS_HASH } from '../../src/audit/index.js';
 import { createEngine } from '../../src/engine/index.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { defaultPolicy } from '../support/engine-fixture.js';
@@ -147,10 +148,32 @@ race('no overspend, one decision and one reservation per authorization id', asyn
       .toArray();
     assert.is(records.length, approved.length);
     for (const r of records) assert.ok(holds.has(r.reservation_id), `${r.authorization_id} holds no reservation`);
+    // One unbroken audit chain: both processes linked it at once; every decision is in it exactly once.
+    await engine.audit.chainer.drain();
+    const chain: AuditEvent[] = [];
+    for (let after = 0; ; ) {
+      const page = await store.listAuditEvents(org.id, { after_seq: after, limit: 1000 });
+      if (page.length === 0) break;
+      chain.push(...page);
+      after = (page[page.length - 1] as AuditEvent).seq;
+    }
+    let prev = GENESIS_HASH;
+    chain.forEach((e, i) => {
+      assert.is(e.seq, i + 1);
+      assert.is(e.prev_hash, prev, `prev_hash of ${e.seq}`);
+      assert.is(auditHash(e), e.hash, `hash of ${e.seq}`);
+      prev = e.hash;
+    });
+    const decisionEvents = chain.filter((e) => e.type.startsWith('authorization.'));
+    assert.is(decisionEvents.length, byId.size, 'one event per decided authorization id');
+    const eventIds = new Set(chain.map((e) => e.id));
+    assert.is(eventIds.size, chain.length, 'no event linked twice');
+    for (const o of byId.values()) assert.ok(eventIds.has(o.audit_event_id as string), `${o.authorization_id} event`);
+    assert.equal(await store.listAuditOutbox(10), [], 'outbox empty');
     const sharedApproved = approved.filter((o) => o.authorization_id.startsWith('pa_shared_')).length;
     console.log(
       `\ntwo processes: ${all.length} requests (${SHARED} shared), ${approved.length} approved ` +
-        `(${sharedApproved} shared), spent ${spent}/${LIMITS.daily}, ${Math.round(elapsed)} ms`,
+        `(${sharedApproved} shared), spent ${spent}/${LIMITS.daily}, ${chain.length} audit events, ${Math.round(elapsed)} ms`,
     );
   } finally {
     await engine.close();

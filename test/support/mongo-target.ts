@@ -2,8 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { type Document, MongoClient } from 'mongodb';
 import type { ConformanceTarget, DirectInspector, EntityKind } from '../../adapters/conformance/index.js';
 import {
+  AUDIT_DRAFTS_FIELD,
+  AUDIT_KEY_FIELD,
   COLLECTION_NAMES,
+  CREDENTIAL_COLLECTION_NAMES,
   createMongoStores,
+  DRAFT_CARRIERS,
+  decodeKey,
+  encodeKey,
   holdKey,
   holdRecordState,
   type MongoAdapter,
@@ -12,6 +18,7 @@ import {
   readUsage,
   usageKey,
 } from '../../adapters/mongodb/index.js';
+import type { AuditDraft, AuditEvent } from '../../src/audit/types.js';
 import type { AuthorizationRecord } from '../../src/types.js';
 import { type RunningMongoServer, startMongoServer } from './mongo-server.js';
 
@@ -37,7 +44,13 @@ const KIND_COLLECTION: Record<EntityKind, string> = {
   intent: COLLECTION_NAMES.intents,
 };
 
-const INTERNAL = { _id: 0, ref_key: 0, list_key: 0 } as const;
+const INTERNAL = { _id: 0, ref_key: 0, list_key: 0, [AUDIT_DRAFTS_FIELD]: 0, [AUDIT_KEY_FIELD]: 0 } as const;
+
+/** Every collection whose documents may carry pending audit drafts (the adapter's and the credentials'). */
+const DRAFT_COLLECTIONS = [
+  ...DRAFT_CARRIERS.map((k) => COLLECTION_NAMES[k]),
+  ...Object.values(CREDENTIAL_COLLECTION_NAMES),
+];
 
 /** Reads the adapter's collections with a client of its own. */
 export function mongoInspector(client: MongoClient, dbName: string): DirectInspector {
@@ -63,12 +76,90 @@ export function mongoInspector(client: MongoClient, dbName: string): DirectInspe
       const doc = await db
         .collection(COLLECTION_NAMES.authorizations)
         .findOne({ processor_id: processorId, authorization_id: authorizationId }, { projection: INTERNAL });
-      return doc as AuthorizationRecord | null;
+      return doc ? (decodeStored(doc) as AuthorizationRecord) : null;
     },
     async raw(kind, id) {
-      return db.collection(KIND_COLLECTION[kind]).findOne({ id }, { projection: INTERNAL });
+      const doc = await db.collection(KIND_COLLECTION[kind]).findOne({ id }, { projection: INTERNAL });
+      return doc ? decodeStored(doc) : null;
+    },
+    async auditOutbox() {
+      const drafts: AuditDraft[] = [];
+      for (const name of DRAFT_COLLECTIONS) {
+        const docs = db.collection(name).find({ [AUDIT_DRAFTS_FIELD]: { $exists: true } });
+        for await (const doc of docs) drafts.push(...(doc[AUDIT_DRAFTS_FIELD] as AuditDraft[]).map(decodeDraft));
+      }
+      for await (const doc of db.collection(COLLECTION_NAMES.auditOutbox).find({}, { projection: { _id: 0 } })) {
+        drafts.push(decodeDraft(doc as unknown as AuditDraft));
+      }
+      return drafts;
+    },
+    async auditEvents(orgId) {
+      const docs = await db
+        .collection(COLLECTION_NAMES.auditEvents)
+        .find({ org_id: orgId }, { projection: { _id: 0 } })
+        .sort({ seq: 1 })
+        .toArray();
+      return docs.map((d) => decodeStored(d) as AuditEvent);
     },
   };
+}
+
+/** A stored draft or event as written (its payload keys unescaped). */
+function decodeDraft(d: AuditDraft): AuditDraft {
+  return decodeStored(d) as AuditDraft;
+}
+
+function decodeStored(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(decodeStored);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [decodeKey(k), decodeStored(v)]));
+}
+
+/**
+ * TEST ONLY: changes the stored chain of a MongoAdapter's database directly (`audit_events`, one document
+ * per event, `_id` = event id, unique on (org_id, seq)), bypassing the adapter; the same operations as the
+ * memory adapter's tamper hooks. Each throws when there is no event at a given seq.
+ */
+export function mongoAuditTamper(client: MongoClient, dbName: string) {
+  const events = client.db(dbName).collection(COLLECTION_NAMES.auditEvents);
+  const at = async (orgId: string, seq: number): Promise<Document> => {
+    const doc = await events.findOne({ org_id: orgId, seq });
+    if (!doc) throw new Error(`no audit event at seq ${seq} of ${orgId}`);
+    return doc;
+  };
+  return {
+    /** Replaces the event at `seq` by what `mutate` makes of a copy (or returns); its `_id` stays. */
+    async tamperAuditEvent(
+      orgId: string,
+      seq: number,
+      mutate: ((event: AuditEvent) => void) | ((event: AuditEvent) => AuditEvent),
+    ): Promise<AuditEvent> {
+      const { _id, ...stored } = await at(orgId, seq);
+      const copy = decodeStored(stored) as AuditEvent;
+      const next = (mutate(copy) as AuditEvent | undefined) ?? copy;
+      await events.replaceOne({ _id } as Document, encodeStored(next) as Document);
+      return next;
+    },
+    /** Deletes the event at `seq`, leaving a gap. */
+    async deleteAuditEvent(orgId: string, seq: number): Promise<void> {
+      const { _id } = await at(orgId, seq);
+      await events.deleteOne({ _id } as Document);
+    },
+    /** Exchanges the `seq` of two events (through a free seq, as (org_id, seq) is unique). */
+    async swapAuditEvents(orgId: string, seqA: number, seqB: number): Promise<void> {
+      const a = await at(orgId, seqA);
+      const b = await at(orgId, seqB);
+      await events.updateOne({ _id: a._id } as Document, { $set: { seq: -seqA } });
+      await events.updateOne({ _id: b._id } as Document, { $set: { seq: seqA } });
+      await events.updateOne({ _id: a._id } as Document, { $set: { seq: seqB } });
+    },
+  };
+}
+
+function encodeStored(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(encodeStored);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [encodeKey(k), encodeStored(v)]));
 }
 
 /**

@@ -1,6 +1,6 @@
 import * as assert from 'uvu/assert';
 import { isKnownStorageError } from '../assertions.js';
-import { makeReservation } from '../fixtures.js';
+import { linkAuditEvents, makeAuditDraft, makeReservation } from '../fixtures.js';
 import { seedTenant } from '../seed.js';
 import type { ConformanceGroup } from '../types.js';
 
@@ -39,6 +39,13 @@ export const errorsGroup: ConformanceGroup = (g) => {
       () => adapter.reserveUsage(org.id, authority.id, makeReservation(1)),
       () => adapter.releaseUsage(org.id, authority.id, 'rsv_x'),
       () => adapter.consumeIntent(org.id, 'int_x', 'rsv_x', 1),
+      () => adapter.appendAuditDrafts([makeAuditDraft(org.id)]),
+      () => adapter.listAuditOutbox(5),
+      () => adapter.ackAuditOutbox([makeAuditDraft(org.id)]),
+      () => adapter.getAuditHead(org.id),
+      () => adapter.appendAuditEvents(org.id, linkAuditEvents([makeAuditDraft(org.id)], null)),
+      () => adapter.findLinkedAuditIds(org.id, ['evt_x']),
+      () => adapter.listAuditEvents(org.id, { limit: 5 }),
     ];
     for (const call of calls) {
       try {
