@@ -173,6 +173,11 @@ export interface Decision {
   expires_at: string | null;
   /** SHA-256 (hex) of the canonical JSON of the validated request. */
   request_sha256: string;
+  /**
+   * Id of the audit event recording this decision (GET /v1/audit); null when there is none: no org to file
+   * it under (an unknown binding) or audit switched off in the engine.
+   */
+  audit_event_id: string | null;
   /** Compact JWS (EdDSA) over every other field of this object. */
   proof: string;
 }

@@ -4,6 +4,7 @@ import type { Page } from '../storage/index.js';
 import type { Agent } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { ID_PREFIX, newId } from '../util/ids.js';
+import { type Actor, auditDraft, entityPayload } from './audit-drafts.js';
 import type { EngineContext } from './context.js';
 import { parseListQuery } from './list-query.js';
 import { requireOrg } from './processors.js';
@@ -17,7 +18,7 @@ const validateCreate = compileValidator<AgentInput>(createAgentSchema);
 const validateUpdate = compileValidator<Partial<AgentInput> & { status?: 'active' | 'paused' }>(updateAgentSchema);
 
 /** Registers an agent in an org. */
-export async function createAgent(ctx: EngineContext, orgId: string, body: unknown): Promise<Agent> {
+export async function createAgent(ctx: EngineContext, orgId: string, body: unknown, actor?: Actor): Promise<Agent> {
   const input = validateCreate(structuredClone(body));
   await requireOrg(ctx, orgId);
   const now = ctx.clock.now();
@@ -36,7 +37,18 @@ export async function createAgent(ctx: EngineContext, orgId: string, body: unkno
     created_at: isoTime(now),
     updated_at: isoTime(now),
   };
-  await ctx.store.insertAgent(agent);
+  await ctx.store.insertAgent(
+    agent,
+    auditDraft(ctx, {
+      orgId,
+      type: 'agent.created',
+      subject: { kind: 'agent', id: agent.id },
+      agentId: agent.id,
+      payload: { agent: entityPayload(agent) },
+      actor,
+      atMs: now,
+    }),
+  );
   return agent;
 }
 
@@ -53,14 +65,38 @@ export async function listAgents(ctx: EngineContext, orgId: string, query?: unkn
 }
 
 /** Changes an agent's descriptive fields or pauses/resumes it. A revoked agent cannot change. */
-export async function updateAgent(ctx: EngineContext, orgId: string, id: string, body: unknown): Promise<Agent> {
+export async function updateAgent(
+  ctx: EngineContext,
+  orgId: string,
+  id: string,
+  body: unknown,
+  actor?: Actor,
+): Promise<Agent> {
   const patch = validateUpdate(structuredClone(body));
   const agent = await getAgent(ctx, orgId, id);
   if (agent.status === 'revoked') throw new AppError('invalid_state', 'a revoked agent cannot change');
-  const updated = await ctx.store.updateAgent(orgId, id, agent.version, {
-    ...patch,
-    updated_at: isoTime(ctx.clock.now()),
-  });
+  const now = ctx.clock.now();
+  const type =
+    patch.status === 'paused' && agent.status !== 'paused'
+      ? 'agent.paused'
+      : patch.status === 'active' && agent.status === 'paused'
+        ? 'agent.resumed'
+        : 'agent.updated';
+  const updated = await ctx.store.updateAgent(
+    orgId,
+    id,
+    agent.version,
+    { ...patch, updated_at: isoTime(now) },
+    auditDraft(ctx, {
+      orgId,
+      type,
+      subject: { kind: 'agent', id },
+      agentId: id,
+      payload: { changes: patch, previous_status: agent.status },
+      actor,
+      atMs: now,
+    }),
+  );
   if (!updated) throw new AppError('not_found', 'agent not found');
   return updated;
 }
@@ -69,17 +105,47 @@ export async function updateAgent(ctx: EngineContext, orgId: string, id: string,
  * Revokes an agent for good and suspends its active bindings, so no credential can spend for it.
  * Idempotent: revoking a revoked agent returns it unchanged (and finishes suspending bindings).
  */
-export async function revokeAgent(ctx: EngineContext, orgId: string, id: string): Promise<Agent> {
+export async function revokeAgent(ctx: EngineContext, orgId: string, id: string, actor?: Actor): Promise<Agent> {
   let agent = await getAgent(ctx, orgId, id);
-  const now = isoTime(ctx.clock.now());
+  const nowMs = ctx.clock.now();
+  const now = isoTime(nowMs);
   if (agent.status !== 'revoked') {
-    agent = (await ctx.store.updateAgent(orgId, id, agent.version, { status: 'revoked', updated_at: now })) ?? agent;
+    agent =
+      (await ctx.store.updateAgent(
+        orgId,
+        id,
+        agent.version,
+        { status: 'revoked', updated_at: now },
+        auditDraft(ctx, {
+          orgId,
+          type: 'agent.revoked',
+          subject: { kind: 'agent', id },
+          agentId: id,
+          payload: { previous_status: agent.status },
+          actor,
+          atMs: nowMs,
+        }),
+      )) ?? agent;
   }
   let cursor: string | undefined;
   do {
     const page = await ctx.store.listBindings(orgId, { limit: 100, agent_id: id, status: 'active', cursor });
     for (const b of page.items) {
-      await ctx.store.updateBinding(orgId, b.id, b.version, { status: 'suspended', updated_at: now });
+      await ctx.store.updateBinding(
+        orgId,
+        b.id,
+        b.version,
+        { status: 'suspended', updated_at: now },
+        auditDraft(ctx, {
+          orgId,
+          type: 'binding.suspended',
+          subject: { kind: 'binding', id: b.id },
+          agentId: id,
+          payload: { previous_status: b.status, reason: 'agent_revoked' },
+          actor,
+          atMs: nowMs,
+        }),
+      );
     }
     cursor = page.next_cursor ?? undefined;
   } while (cursor);

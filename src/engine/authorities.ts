@@ -5,6 +5,7 @@ import type { AmountLimits, MerchantRules, SpendingAuthority, VelocityLimits } f
 import { isoTime, parseTime } from '../util/clock.js';
 import { ID_PREFIX, newId } from '../util/ids.js';
 import { getAgent } from './agents.js';
+import { type Actor, auditDraft, entityPayload } from './audit-drafts.js';
 import type { EngineContext } from './context.js';
 import { parseListQuery } from './list-query.js';
 import { isValidTimeZone, periodsAt, WINDOWS, type Window } from './windows.js';
@@ -103,7 +104,12 @@ function applyRules(
 }
 
 /** Grants a spending authority to an agent of the org. */
-export async function createAuthority(ctx: EngineContext, orgId: string, body: unknown): Promise<SpendingAuthority> {
+export async function createAuthority(
+  ctx: EngineContext,
+  orgId: string,
+  body: unknown,
+  actor?: Actor,
+): Promise<SpendingAuthority> {
   const input = validateCreate(structuredClone(body));
   const agent = await getAgent(ctx, orgId, input.agent_id);
   if (agent.status === 'revoked') throw new AppError('invalid_state', 'the agent is revoked');
@@ -119,7 +125,18 @@ export async function createAuthority(ctx: EngineContext, orgId: string, body: u
     created_at: isoTime(now),
     updated_at: isoTime(now),
   };
-  await ctx.store.insertAuthority(authority);
+  await ctx.store.insertAuthority(
+    authority,
+    auditDraft(ctx, {
+      orgId,
+      type: 'authority.created',
+      subject: { kind: 'authority', id: authority.id },
+      agentId: authority.agent_id,
+      payload: { authority: entityPayload(authority) },
+      actor,
+      atMs: now,
+    }),
+  );
   return authority;
 }
 
@@ -149,6 +166,7 @@ export async function updateAuthority(
   id: string,
   body: unknown,
   expectVersion?: number,
+  actor?: Actor,
 ): Promise<SpendingAuthority> {
   const input = validateUpdate(structuredClone(body));
   const current = await getAuthority(ctx, orgId, id);
@@ -158,23 +176,56 @@ export async function updateAuthority(
       details: { version: current.version },
     });
   }
-  const updated = await ctx.store.updateAuthority(orgId, id, current.version, {
+  const now = ctx.clock.now();
+  const patch = {
     ...applyRules(input, current),
     ...(input.status ? { status: input.status } : {}),
-    updated_at: isoTime(ctx.clock.now()),
-  });
+    updated_at: isoTime(now),
+  };
+  const updated = await ctx.store.updateAuthority(
+    orgId,
+    id,
+    current.version,
+    patch,
+    auditDraft(ctx, {
+      orgId,
+      type: 'authority.updated',
+      subject: { kind: 'authority', id },
+      agentId: current.agent_id,
+      payload: { changes: input, version: current.version + 1, authority: entityPayload({ ...current, ...patch }) },
+      actor,
+      atMs: now,
+    }),
+  );
   if (!updated) throw new AppError('not_found', 'authority not found');
   return updated;
 }
 
 /** Revokes an authority for good; idempotent. */
-export async function revokeAuthority(ctx: EngineContext, orgId: string, id: string): Promise<SpendingAuthority> {
+export async function revokeAuthority(
+  ctx: EngineContext,
+  orgId: string,
+  id: string,
+  actor?: Actor,
+): Promise<SpendingAuthority> {
   const current = await getAuthority(ctx, orgId, id);
   if (current.status === 'revoked') return current;
-  const updated = await ctx.store.updateAuthority(orgId, id, current.version, {
-    status: 'revoked',
-    updated_at: isoTime(ctx.clock.now()),
-  });
+  const now = ctx.clock.now();
+  const updated = await ctx.store.updateAuthority(
+    orgId,
+    id,
+    current.version,
+    { status: 'revoked', updated_at: isoTime(now) },
+    auditDraft(ctx, {
+      orgId,
+      type: 'authority.revoked',
+      subject: { kind: 'authority', id },
+      agentId: current.agent_id,
+      payload: { previous_status: current.status },
+      actor,
+      atMs: now,
+    }),
+  );
   return updated ?? current;
 }
 

@@ -3,6 +3,7 @@ import { captureRequestSchema, compileValidator } from '../schemas/index.js';
 import type { Page } from '../storage/index.js';
 import type { AuthorizationRecord, AuthorizationStatus } from '../types.js';
 import { isoTime } from '../util/clock.js';
+import { type Actor, auditDraft } from './audit-drafts.js';
 import type { EngineContext } from './context.js';
 import { parseListQuery } from './list-query.js';
 
@@ -94,20 +95,49 @@ async function finishHold(ctx: EngineContext, rec: AuthorizationRecord): Promise
   }
 }
 
+const EVENT_BY_STATUS = {
+  captured: 'authorization.captured',
+  reversed: 'authorization.reversed',
+  expired: 'authorization.expired',
+} as const;
+
 async function moveApproved(
   ctx: EngineContext,
   rec: AuthorizationRecord,
-  patch: Partial<AuthorizationRecord>,
+  patch: Partial<AuthorizationRecord> & { status: keyof typeof EVENT_BY_STATUS },
+  actor: Actor | undefined,
 ): Promise<AuthorizationRecord> {
+  const nowMs = ctx.clock.now();
+  const captured = patch.captured_amount ?? 0;
+  const events =
+    rec.org_id === null
+      ? undefined
+      : auditDraft(ctx, {
+          orgId: rec.org_id,
+          type: EVENT_BY_STATUS[patch.status],
+          subject: { kind: 'authorization', id: `${rec.processor_id}/${rec.authorization_id}` },
+          agentId: rec.agent_id,
+          payload: {
+            processor_id: rec.processor_id,
+            authorization_id: rec.authorization_id,
+            decision_id: rec.decision?.decision_id ?? null,
+            previous_status: rec.status,
+            status: patch.status,
+            currency: rec.currency,
+            approved_amount: rec.approved_amount,
+            captured_amount: captured,
+            released_amount: rec.approved_amount - captured,
+          },
+          actor,
+          atMs: nowMs,
+        });
   try {
     const moved = await ctx.store.updateAuthorization(
       rec.processor_id,
       rec.authorization_id,
       { version: rec.version },
-      {
-        ...patch,
-        updated_at: isoTime(ctx.clock.now()),
-      },
+      { ...patch, updated_at: isoTime(nowMs) },
+      events,
     );
     if (!moved) throw new AppError('not_found', 'authorization not found');
     return moved;
@@ -129,6 +159,7 @@ export async function capture(
   processorId: string,
   authorizationId: string,
   body: unknown = {},
+  actor?: Actor,
 ): Promise<AuthorizationView> {
   const input = validateCapture(structuredClone(body ?? {}));
   const rec = await requireRecord(ctx, processorId, authorizationId);
@@ -140,7 +171,7 @@ export async function capture(
       details: [{ path: '/amount', message: `must be at most ${rec.approved_amount}`, keyword: 'maximum' }],
     });
   }
-  const moved = await moveApproved(ctx, rec, { status: 'captured', captured_amount: amount });
+  const moved = await moveApproved(ctx, rec, { status: 'captured', captured_amount: amount }, actor);
   return authorizationView(await finishHold(ctx, moved));
 }
 
@@ -149,11 +180,12 @@ export async function reverse(
   ctx: EngineContext,
   processorId: string,
   authorizationId: string,
+  actor?: Actor,
 ): Promise<AuthorizationView> {
   const rec = await requireRecord(ctx, processorId, authorizationId);
   if (rec.status === 'reversed') return authorizationView(await finishHold(ctx, rec));
   if (rec.status !== 'approved') throw new AppError('invalid_state', `cannot reverse a ${rec.status} authorization`);
-  const moved = await moveApproved(ctx, rec, { status: 'reversed' });
+  const moved = await moveApproved(ctx, rec, { status: 'reversed' }, actor);
   return authorizationView(await finishHold(ctx, moved));
 }
 
@@ -200,7 +232,7 @@ export async function expireHolds(ctx: EngineContext, nowMs: number = ctx.clock.
       let current = rec;
       if (current.status === 'approved') {
         try {
-          current = await moveApproved(ctx, current, { status: 'expired' });
+          current = await moveApproved(ctx, current, { status: 'expired' }, undefined);
         } catch (err) {
           if (isAppError(err, 'conflict')) continue;
           throw err;

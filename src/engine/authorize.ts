@@ -1,9 +1,11 @@
+import type { AuditDraft } from '../audit/index.js';
 import { AppError, isAppError } from '../errors/index.js';
 import type { Reservation } from '../storage/index.js';
 import type { AuthorizationRecord, Decision } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { sha256Hex } from '../util/hash.js';
-import { ID_PREFIX, newId } from '../util/ids.js';
+import { ID_PREFIX, newId, newSequentialId } from '../util/ids.js';
+import { type Actor, auditDraft } from './audit-drafts.js';
 import { canonicalRequest, type NormalizedAuthorizeRequest, parseAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext } from './context.js';
 import { type AuthorizationEvaluation, evaluateAuthorization } from './evaluate-authorization.js';
@@ -33,30 +35,57 @@ export function signDecision(
   },
   nowMs: number,
   simulated: boolean,
+  auditEventId: string | null = null,
 ): Decision {
   const allowed = ALLOWED.has(ev.action);
+  // Fields in ascending key order (here and with the proof below): the decision is then in canonical
+  // order already, which makes hashing it into the audit chain a native JSON.stringify.
   const body: Omit<Decision, 'proof'> = {
-    decision_id: newId(ID_PREFIX.decision, nowMs),
-    authorization_id: req.authorization_id,
-    processor_id: processorId,
     action: ev.action,
+    agent_id: ev.agentId,
     allowed,
     amount: req.amount,
     approved_amount: allowed ? ev.approvedAmount : 0,
-    currency: req.currency,
-    reason_codes: ev.reasons,
-    org_id: ev.orgId,
-    agent_id: ev.agentId,
+    audit_event_id: auditEventId,
     authority_id: ev.authorityId,
+    authorization_id: req.authorization_id,
     binding_id: ev.bindingId,
-    intent_id: ev.intentId,
-    policy_revision: ev.policyRevision,
-    simulated,
     created_at: isoTime(nowMs),
+    currency: req.currency,
+    decision_id: newId(ID_PREFIX.decision, nowMs),
     expires_at: allowed && !simulated ? isoTime(nowMs + ctx.config.holdPeriodMs) : null,
+    intent_id: ev.intentId,
+    org_id: ev.orgId,
+    policy_revision: ev.policyRevision,
+    processor_id: processorId,
+    reason_codes: ev.reasons,
     request_sha256: requestSha,
+    simulated,
   };
-  return { ...body, proof: ctx.sign(body) };
+  const proof = ctx.sign(body);
+  return {
+    action: body.action,
+    agent_id: body.agent_id,
+    allowed: body.allowed,
+    amount: body.amount,
+    approved_amount: body.approved_amount,
+    audit_event_id: body.audit_event_id,
+    authority_id: body.authority_id,
+    authorization_id: body.authorization_id,
+    binding_id: body.binding_id,
+    created_at: body.created_at,
+    currency: body.currency,
+    decision_id: body.decision_id,
+    expires_at: body.expires_at,
+    intent_id: body.intent_id,
+    org_id: body.org_id,
+    policy_revision: body.policy_revision,
+    processor_id: body.processor_id,
+    proof,
+    reason_codes: body.reason_codes,
+    request_sha256: body.request_sha256,
+    simulated: body.simulated,
+  };
 }
 
 function reservationOf(ev: AuthorizationEvaluation, reservationId: string, amount: number): Reservation {
@@ -104,6 +133,48 @@ function freshRecord(
   };
 }
 
+/** The id of the audit event of a decision, or null when it has none (audit off, or no org to file it under). */
+export function decisionEventId(ctx: EngineContext, orgId: string | null, nowMs: number): string | null {
+  return ctx.auditEnabled && orgId !== null ? newSequentialId(ID_PREFIX.auditEvent, nowMs) : null;
+}
+
+const EVENT_BY_ACTION = {
+  ALLOW: 'authorization.approved',
+  ALLOW_WITH_LIMITS: 'authorization.approved',
+  DENY: 'authorization.declined',
+  STEP_UP: 'authorization.step_up',
+} as const;
+
+/** The audit event of a decision; undefined when the decision has no event id. */
+export function decisionDraft(
+  ctx: EngineContext,
+  orgId: string | null,
+  decision: Decision,
+  req: NormalizedAuthorizeRequest,
+  nowMs: number,
+  actor: Actor | undefined,
+): AuditDraft[] | undefined {
+  if (decision.audit_event_id === null || orgId === null) return undefined;
+  const drafts = auditDraft(ctx, {
+    orgId,
+    type: decision.simulated ? 'simulation.authorization' : EVENT_BY_ACTION[decision.action],
+    subject: decision.simulated
+      ? { kind: 'simulation', id: decision.decision_id }
+      : { kind: 'authorization', id: `${decision.processor_id}/${decision.authorization_id}` },
+    agentId: decision.agent_id,
+    // The decision as returned (its proof verifies against the JWKS) and what was asked, without the
+    // credential reference (the decision names the binding).
+    payload: {
+      decision,
+      request: { channel: req.channel, intent_id: req.intent_id, merchant: req.merchant },
+    },
+    actor,
+    atMs: nowMs,
+  });
+  if (drafts?.[0]) drafts[0].id = decision.audit_event_id;
+  return drafts;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -116,7 +187,12 @@ function sleep(ms: number): Promise<void> {
  * signed decision; a crash in between leaves a pending claim that the next attempt recovers after its
  * lease, releasing whatever the crashed attempt held.
  */
-export async function authorize(ctx: EngineContext, processorId: string, body: unknown): Promise<Decision> {
+export async function authorize(
+  ctx: EngineContext,
+  processorId: string,
+  body: unknown,
+  actor?: Actor,
+): Promise<Decision> {
   const req = parseAuthorizeRequest(body);
   const requestSha = sha256Hex(canonicalRequest(req));
   await assertProcessorActive(ctx, processorId);
@@ -138,7 +214,7 @@ export async function authorize(ctx: EngineContext, processorId: string, body: u
       attempt = outcome.attempt;
       abandoned = existing;
     }
-    const result = await decideAndRecord(ctx, processorId, req, requestSha, attempt, abandoned);
+    const result = await decideAndRecord(ctx, processorId, req, requestSha, attempt, abandoned, actor);
     if ('decision' in result) return result.decision;
     existing = result.existing ?? (await ctx.store.getAuthorization(processorId, req.authorization_id));
     abandoned = null;
@@ -191,6 +267,7 @@ async function decideAndRecord(
   requestSha: string,
   attempt: number,
   abandoned: AuthorizationRecord | null,
+  actor: Actor | undefined,
 ): Promise<{ decision: Decision } | { existing: AuthorizationRecord | null }> {
   const { store } = ctx;
   const nowMs = ctx.clock.now();
@@ -203,9 +280,15 @@ async function decideAndRecord(
   };
 
   if (!ALLOWED.has(ev.action)) {
-    const decision = signDecision(ctx, processorId, req, requestSha, { ...ev, ...ids }, nowMs, false);
+    const eventId = decisionEventId(ctx, ev.orgId, nowMs);
+    const decision = signDecision(ctx, processorId, req, requestSha, { ...ev, ...ids }, nowMs, false, eventId);
     const final: AuthorizationRecord = { ...record, status: 'declined', decision };
-    const written = await writeClaim(ctx, final, abandoned);
+    const written = await writeClaim(
+      ctx,
+      final,
+      abandoned,
+      decisionDraft(ctx, decision.org_id, decision, req, nowMs, actor),
+    );
     return 'claimed' in written ? { decision } : written;
   }
 
@@ -232,7 +315,16 @@ async function decideAndRecord(
         verdict = { action: 'DENY', reasons: ['intent_consumed'], approvedAmount: 0 };
       }
     }
-    const decision = signDecision(ctx, processorId, req, requestSha, { ...ev, ...verdict, ...ids }, nowMs, false);
+    const decision = signDecision(
+      ctx,
+      processorId,
+      req,
+      requestSha,
+      { ...ev, ...verdict, ...ids },
+      nowMs,
+      false,
+      decisionEventId(ctx, orgId, nowMs),
+    );
     const allowed = decision.allowed;
     const final: AuthorizationRecord = {
       ...claimed,
@@ -249,6 +341,7 @@ async function decideAndRecord(
       req.authorization_id,
       { version: claimed.version },
       final,
+      decisionDraft(ctx, decision.org_id, decision, req, nowMs, actor),
     );
     if (!stored) throw new AppError('storage_internal', 'claimed authorization disappeared');
     return { decision };
@@ -286,9 +379,10 @@ async function writeClaim(
   ctx: EngineContext,
   record: AuthorizationRecord,
   abandoned: AuthorizationRecord | null,
+  events?: AuditDraft[],
 ): Promise<{ claimed: AuthorizationRecord } | { existing: AuthorizationRecord | null }> {
   if (!abandoned) {
-    const res = await ctx.store.claimAuthorization(record);
+    const res = await ctx.store.claimAuthorization(record, events);
     return res.created ? { claimed: record } : { existing: res.existing };
   }
   try {
@@ -298,6 +392,7 @@ async function writeClaim(
       record.authorization_id,
       { version: abandoned.version },
       patch,
+      events,
     );
     return taken ? { claimed: taken } : { existing: null };
   } catch (err) {

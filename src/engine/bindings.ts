@@ -3,8 +3,10 @@ import { compileValidator, createBindingSchema } from '../schemas/index.js';
 import type { Page } from '../storage/index.js';
 import type { CredentialBinding } from '../types.js';
 import { isoTime } from '../util/clock.js';
+import { sha256Hex } from '../util/hash.js';
 import { ID_PREFIX, newId } from '../util/ids.js';
 import { getAgent } from './agents.js';
+import { type Actor, auditDraft } from './audit-drafts.js';
 import { getAuthority } from './authorities.js';
 import type { EngineContext } from './context.js';
 import { parseListQuery } from './list-query.js';
@@ -20,7 +22,12 @@ const validateCreate = compileValidator<{
  * Binds a processor's credential to an agent and one of its authorities. A credential reference is bound
  * at most once per processor among non-revoked bindings (`conflict` otherwise).
  */
-export async function createBinding(ctx: EngineContext, orgId: string, body: unknown): Promise<CredentialBinding> {
+export async function createBinding(
+  ctx: EngineContext,
+  orgId: string,
+  body: unknown,
+  actor?: Actor,
+): Promise<CredentialBinding> {
   const input = validateCreate(structuredClone(body));
   const agent = await getAgent(ctx, orgId, input.agent_id);
   if (agent.status === 'revoked') throw new AppError('invalid_state', 'the agent is revoked');
@@ -46,8 +53,36 @@ export async function createBinding(ctx: EngineContext, orgId: string, body: unk
     created_at: isoTime(now),
     updated_at: isoTime(now),
   };
-  await ctx.store.insertBinding(binding);
+  await ctx.store.insertBinding(
+    binding,
+    auditDraft(ctx, {
+      orgId,
+      type: 'binding.created',
+      subject: { kind: 'binding', id: binding.id },
+      agentId: binding.agent_id,
+      payload: { binding: bindingPayload(binding) },
+      actor,
+      atMs: now,
+    }),
+  );
   return binding;
+}
+
+/**
+ * A binding as an audit payload: the credential reference (a processor's card or token reference) is
+ * replaced by its SHA-256, so the trail can match it without holding it.
+ */
+function bindingPayload(b: CredentialBinding): Record<string, unknown> {
+  const { reference, ...credential } = b.credential;
+  return {
+    id: b.id,
+    agent_id: b.agent_id,
+    authority_id: b.authority_id,
+    processor_id: b.processor_id,
+    credential: { ...credential, reference_sha256: sha256Hex(reference) },
+    status: b.status,
+    created_at: b.created_at,
+  };
 }
 
 /** The binding, or `not_found`. */
@@ -81,6 +116,7 @@ export async function transitionBinding(
   orgId: string,
   id: string,
   action: keyof typeof TRANSITIONS,
+  actor?: Actor,
 ): Promise<CredentialBinding> {
   const binding = await getBinding(ctx, orgId, id);
   const t = TRANSITIONS[action];
@@ -92,10 +128,22 @@ export async function transitionBinding(
     const agent = await getAgent(ctx, orgId, binding.agent_id);
     if (agent.status === 'revoked') throw new AppError('invalid_state', 'the agent is revoked');
   }
-  const updated = await ctx.store.updateBinding(orgId, id, binding.version, {
-    status: t.to,
-    updated_at: isoTime(ctx.clock.now()),
-  });
+  const now = ctx.clock.now();
+  const updated = await ctx.store.updateBinding(
+    orgId,
+    id,
+    binding.version,
+    { status: t.to, updated_at: isoTime(now) },
+    auditDraft(ctx, {
+      orgId,
+      type: action === 'suspend' ? 'binding.suspended' : action === 'resume' ? 'binding.resumed' : 'binding.revoked',
+      subject: { kind: 'binding', id },
+      agentId: binding.agent_id,
+      payload: { previous_status: binding.status },
+      actor,
+      atMs: now,
+    }),
+  );
   if (!updated) throw new AppError('not_found', 'binding not found');
   return updated;
 }

@@ -43,4 +43,6 @@ export interface EngineContext {
   sign: (payload: object) => string;
   config: EngineConfig;
   logger: EngineLogger;
+  /** False when audit drafts are not written (EngineOptions.audit.enabled). */
+  auditEnabled: boolean;
 }

@@ -1,3 +1,4 @@
+import { AuditChainer } from '../audit/chainer.js';
 import { createJwsSigner, generateSigningKey, type Jwks, type SigningKey, toJwks } from '../crypto/index.js';
 import { AppError } from '../errors/index.js';
 import { type LoadedPolicy, PolicyHolder } from '../policy/index.js';
@@ -38,6 +39,12 @@ export interface EngineOptions {
   keys?: SigningKey[];
   config?: Partial<EngineConfig>;
   logger?: EngineLogger;
+  /**
+   * Audit trail. Every state change and decision writes an audit draft atomically with the change, and a
+   * background chainer (started by `startBackground()`) links drafts into each org's hash chain.
+   * `enabled: false` writes no drafts: for hosts that keep their own trail, and for benchmarks.
+   */
+  audit?: { enabled?: boolean; chainIntervalMs?: number };
 }
 
 const silentLogger: EngineLogger = { info() {}, warn() {}, error() {} };
@@ -82,11 +89,26 @@ export function createEngine(options: EngineOptions) {
     sign: createJwsSigner(signingKey),
     config: { ...DEFAULT_ENGINE_CONFIG, ...options.config },
     logger: options.logger ?? silentLogger,
+    auditEnabled: options.audit?.enabled !== false,
   };
+  const chainer = new AuditChainer({
+    store: ctx.store,
+    now: () => ctx.clock.now(),
+    logger: ctx.logger,
+    intervalMs: options.audit?.chainIntervalMs,
+  });
   return {
     context: ctx,
     init: () => ctx.store.init(),
-    close: () => ctx.store.close(),
+    /** Starts background work: linking audit drafts into the chain. */
+    startBackground: () => chainer.start(),
+    /** Stops background work and closes the store. */
+    close: async () => {
+      await chainer.stop();
+      await ctx.store.close();
+    },
+    /** The audit chainer: `drain()` links everything written so far (tests, shutdown). */
+    audit: { chainer },
     ping: () => ctx.store.ping(),
     /** The JWKS that verifies decision proofs and mandates. */
     jwks: (): Jwks => ctx.jwks,
@@ -110,9 +132,12 @@ export function createEngine(options: EngineOptions) {
     createBinding: bind(ctx, bindings.createBinding),
     getBinding: bind(ctx, bindings.getBinding),
     listBindings: bind(ctx, bindings.listBindings),
-    suspendBinding: (orgId: string, id: string) => bindings.transitionBinding(ctx, orgId, id, 'suspend'),
-    resumeBinding: (orgId: string, id: string) => bindings.transitionBinding(ctx, orgId, id, 'resume'),
-    revokeBinding: (orgId: string, id: string) => bindings.transitionBinding(ctx, orgId, id, 'revoke'),
+    suspendBinding: (orgId: string, id: string, actor?: string) =>
+      bindings.transitionBinding(ctx, orgId, id, 'suspend', actor),
+    resumeBinding: (orgId: string, id: string, actor?: string) =>
+      bindings.transitionBinding(ctx, orgId, id, 'resume', actor),
+    revokeBinding: (orgId: string, id: string, actor?: string) =>
+      bindings.transitionBinding(ctx, orgId, id, 'revoke', actor),
 
     validateIntent: bind(ctx, intents.validateIntent),
     simulateIntent: bind(ctx, intents.simulateIntent),

@@ -5,6 +5,7 @@ import type { Action, Agent, Intent, IntentStatus, SpendingAuthority } from '../
 import { isoTime } from '../util/clock.js';
 import { ID_PREFIX, newId } from '../util/ids.js';
 import { getAgent } from './agents.js';
+import { type Actor, auditDraft } from './audit-drafts.js';
 import type { EngineContext } from './context.js';
 import { type NormalizedIntentRequest, parseIntentRequest } from './intent-request.js';
 import { parseListQuery } from './list-query.js';
@@ -172,12 +173,28 @@ function newIntent(
  * Validates what an agent intends to buy against the intent policy and stores the intent as
  * approved, denied or pending_approval (STEP_UP), with a signed mandate.
  */
-export async function validateIntent(ctx: EngineContext, orgId: string, body: unknown): Promise<IntentResult> {
+export async function validateIntent(
+  ctx: EngineContext,
+  orgId: string,
+  body: unknown,
+  actor?: Actor,
+): Promise<IntentResult> {
   const req = parseIntentRequest(body);
   const nowMs = ctx.clock.now();
   const { decision, authority, revision } = await decideIntent(ctx, orgId, req, nowMs);
   const intent = newIntent(orgId, req, decision, authority, revision, nowMs);
-  await ctx.store.insertIntent(intent);
+  await ctx.store.insertIntent(
+    intent,
+    auditDraft(ctx, {
+      orgId,
+      type: `intent.${intent.status}` as 'intent.approved' | 'intent.denied' | 'intent.pending_approval',
+      subject: { kind: 'intent', id: intent.id },
+      agentId: intent.agent_id,
+      payload: { intent: intentPayload(intent), action: decision.action },
+      actor,
+      atMs: nowMs,
+    }),
+  );
   const view = intentView(intent, nowMs);
   return {
     intent: view,
@@ -187,22 +204,44 @@ export async function validateIntent(ctx: EngineContext, orgId: string, body: un
   };
 }
 
-/** The decision an intent would get, with nothing stored and no mandate. */
+/** An intent as an audit payload: everything but the per-authorization consumption ledger. */
+function intentPayload(intent: Intent): Record<string, unknown> {
+  const { consumptions: _consumptions, version: _version, ...rest } = intent;
+  return rest;
+}
+
+/**
+ * The decision an intent would get, with no intent stored and no mandate. The simulation itself is
+ * recorded in the audit trail as `simulation.intent`.
+ */
 export async function simulateIntent(
   ctx: EngineContext,
   orgId: string,
   body: unknown,
   policy?: LoadedPolicy,
+  actor?: Actor,
 ): Promise<{ action: Action; reason_codes: string[]; status: IntentStatus; policy_revision: string; simulated: true }> {
   const req = parseIntentRequest(body);
-  const { decision, revision } = await decideIntent(ctx, orgId, req, ctx.clock.now(), policy);
-  return {
+  const nowMs = ctx.clock.now();
+  const { decision, revision } = await decideIntent(ctx, orgId, req, nowMs, policy);
+  const result = {
     action: decision.action,
     reason_codes: [...decision.reasons].sort(),
     status: STATUS_BY_ACTION[decision.action],
     policy_revision: revision,
-    simulated: true,
+    simulated: true as const,
   };
+  const drafts = auditDraft(ctx, {
+    orgId,
+    type: 'simulation.intent',
+    subject: { kind: 'simulation', id: req.agent_id },
+    agentId: req.agent_id,
+    payload: { ...result, request: JSON.parse(JSON.stringify(req)) },
+    actor,
+    atMs: nowMs,
+  });
+  if (drafts) await ctx.store.appendAuditDrafts(drafts);
+  return result;
 }
 
 /** The intent, or `not_found`. */
@@ -225,6 +264,7 @@ async function transition(
   id: string,
   from: IntentStatus[],
   to: IntentStatus,
+  actor?: Actor,
 ): Promise<IntentResult> {
   const nowMs = ctx.clock.now();
   const stored = await ctx.store.getIntent(orgId, id);
@@ -234,7 +274,21 @@ async function transition(
   if (current.status !== to) {
     if (!from.includes(current.status))
       throw new AppError('invalid_state', `cannot move a ${current.status} intent to ${to}`);
-    const updated = await ctx.store.updateIntent(orgId, id, stored.version, { status: to, updated_at: isoTime(nowMs) });
+    const updated = await ctx.store.updateIntent(
+      orgId,
+      id,
+      stored.version,
+      { status: to, updated_at: isoTime(nowMs) },
+      auditDraft(ctx, {
+        orgId,
+        type: to === 'approved' ? 'intent.approved' : 'intent.cancelled',
+        subject: { kind: 'intent', id },
+        agentId: stored.agent_id,
+        payload: { previous_status: current.status, approved_by: to === 'approved' ? (actor ?? 'system') : null },
+        actor,
+        atMs: nowMs,
+      }),
+    );
     if (!updated) throw new AppError('not_found', 'intent not found');
     intent = updated;
   }
@@ -244,11 +298,11 @@ async function transition(
 }
 
 /** A human approves a pending intent (after a STEP_UP); returns the new mandate. */
-export function approveIntent(ctx: EngineContext, orgId: string, id: string): Promise<IntentResult> {
-  return transition(ctx, orgId, id, ['pending_approval'], 'approved');
+export function approveIntent(ctx: EngineContext, orgId: string, id: string, actor?: Actor): Promise<IntentResult> {
+  return transition(ctx, orgId, id, ['pending_approval'], 'approved', actor);
 }
 
 /** Cancels an approved or pending intent; later authorizations naming it are denied. */
-export function cancelIntent(ctx: EngineContext, orgId: string, id: string): Promise<IntentResult> {
-  return transition(ctx, orgId, id, ['approved', 'pending_approval'], 'cancelled');
+export function cancelIntent(ctx: EngineContext, orgId: string, id: string, actor?: Actor): Promise<IntentResult> {
+  return transition(ctx, orgId, id, ['approved', 'pending_approval'], 'cancelled', actor);
 }

@@ -3,6 +3,7 @@ import { compileValidator, createNamedSchema } from '../schemas/index.js';
 import type { Org, Processor } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { ID_PREFIX, newId } from '../util/ids.js';
+import { type Actor, auditDraft, entityPayload } from './audit-drafts.js';
 import type { EngineContext } from './context.js';
 
 const validateNamed = compileValidator<{ name: string }>(createNamedSchema);
@@ -32,11 +33,22 @@ export async function assertProcessorActive(ctx: EngineContext, processorId: str
 }
 
 /** Creates an enterprise tenant (operator). */
-export async function createOrg(ctx: EngineContext, body: unknown): Promise<Org> {
+export async function createOrg(ctx: EngineContext, body: unknown, actor?: Actor): Promise<Org> {
   const { name } = validateNamed(structuredClone(body));
   const now = ctx.clock.now();
   const org: Org = { id: newId(ID_PREFIX.org, now), name, status: 'active', created_at: isoTime(now) };
-  await ctx.store.insertOrg(org);
+  await ctx.store.insertOrg(
+    org,
+    auditDraft(ctx, {
+      orgId: org.id,
+      type: 'org.created',
+      subject: { kind: 'org', id: org.id },
+      agentId: null,
+      payload: { org: entityPayload(org) },
+      actor,
+      atMs: now,
+    }),
+  );
   return org;
 }
 

@@ -1,7 +1,8 @@
 import type { LoadedPolicy } from '../policy/index.js';
 import type { Decision } from '../types.js';
 import { sha256Hex } from '../util/hash.js';
-import { signDecision } from './authorize.js';
+import type { Actor } from './audit-drafts.js';
+import { decisionDraft, decisionEventId, signDecision } from './authorize.js';
 import { canonicalRequest, parseSimulateAuthorization } from './authorize-request.js';
 import type { EngineContext } from './context.js';
 import { evaluateAuthorization } from './evaluate-authorization.js';
@@ -10,13 +11,14 @@ import { evaluateAuthorization } from './evaluate-authorization.js';
  * The decision an authorization would get now, for an org testing its setup: the same evaluation as
  * authorize, with nothing read from or written to the idempotency store, no reservation, and
  * `simulated: true` inside the signed proof so it can never pass for a real approval. A binding of another
- * org is `binding_not_found`.
+ * org is `binding_not_found`. The simulation is recorded in the audit trail (`simulation.authorization`).
  */
 export async function simulateAuthorization(
   ctx: EngineContext,
   orgId: string,
   body: unknown,
   policy?: LoadedPolicy,
+  actor?: Actor,
 ): Promise<Decision> {
   const { processorId, request } = parseSimulateAuthorization(body);
   const requestSha = sha256Hex(canonicalRequest(request));
@@ -36,7 +38,8 @@ export async function simulateAuthorization(
       policyRevision: null,
     };
   }
-  return signDecision(
+  // Filed under the caller's org even when the binding is not found: the simulation was theirs.
+  const decision = signDecision(
     ctx,
     processorId,
     request,
@@ -49,5 +52,9 @@ export async function simulateAuthorization(
     },
     nowMs,
     true,
+    decisionEventId(ctx, orgId, nowMs),
   );
+  const drafts = decisionDraft(ctx, orgId, decision, request, nowMs, actor);
+  if (drafts) await ctx.store.appendAuditDrafts(drafts);
+  return decision;
 }

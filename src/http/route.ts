@@ -12,6 +12,11 @@ export function ownerOf(input: RouteInput): string {
   return owner;
 }
 
+/** The audit actor of a request: the key id of the credential that made it. */
+export function actorOf(input: RouteInput): string {
+  return input.principal?.keyId ?? 'anonymous';
+}
+
 /** The parsed input a handler receives. */
 export interface RouteInput {
   /** Null on public routes. */
@@ -39,7 +44,14 @@ export interface RouteSpec {
   roles: CredentialRole[] | 'public';
   body?: { schema: { $id: string }; validate?: boolean; required?: boolean };
   query?: { $id: string; properties: Record<string, object> };
-  success: { status: number; schema: { $id: string } | null; contentType?: string; description?: string };
+  success: {
+    status: number;
+    schema: { $id: string } | null;
+    contentType?: string;
+    description?: string;
+    /** Other media types of the success response, documented in /openapi.json (the handler sets `ctx.type`). */
+    alternatives?: Record<string, { $id: string }>;
+  };
   /** Error statuses beyond the ones every route of its kind has. */
   errors?: number[];
   /** Not rate limited per credential (public and health routes). */

@@ -230,6 +230,7 @@ export const decisionSchema = object(
     created_at: time,
     expires_at: nullableTime,
     request_sha256: str,
+    audit_event_id: { ...nullableStr, description: 'The audit event recording this decision (GET /v1/audit).' },
     proof: { type: 'string', description: 'Compact JWS (EdDSA) over every other field; key in the JWKS.' },
   },
   'A signed decision.',

@@ -37,11 +37,18 @@ export async function makeFixture(
     store?: StorageAdapter;
     now?: string;
     config?: Partial<EngineConfig>;
+    audit?: { enabled?: boolean };
   } = {},
 ): Promise<Fixture> {
   const store = options.store ?? new MemoryAdapter();
   const clock = new ManualClock(options.now ?? '2026-11-23T10:00:00.000Z');
-  const engine = createEngine({ store, clock, policy: await defaultPolicy(), config: options.config });
+  const engine = createEngine({
+    store,
+    clock,
+    policy: await defaultPolicy(),
+    config: options.config,
+    ...(options.audit ? { audit: options.audit } : {}),
+  });
   await engine.init();
   const org = await engine.createOrg({ name: 'Acme' });
   const processor = await engine.createProcessor({ name: 'Processor One' });

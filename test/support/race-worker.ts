@@ -18,6 +18,7 @@ import { raceRequest } from './race-requests.js';
 export interface RaceOutcome {
   authorization_id: string;
   decision_id: string | null;
+  audit_event_id: string | null;
   allowed: boolean;
   approved_amount: number;
   reason_codes: string[];
@@ -40,8 +41,11 @@ const engine = createEngine({
   policy: await defaultPolicy(),
   // Twins in the other process may take a while under this load; a processor would retry too.
   config: { duplicateWaitMs: 30_000 },
+  audit: { chainIntervalMs: 5 },
 });
 await engine.init();
+// Both processes link the one audit chain of the org while deciding.
+engine.startBackground();
 
 const ids = [
   ...Array.from({ length: Number(env('RACE_SHARED')) }, (_, i) => i),
@@ -55,6 +59,7 @@ async function authorize(key: number | string): Promise<RaceOutcome> {
     return {
       authorization_id: d.authorization_id,
       decision_id: d.decision_id,
+      audit_event_id: d.audit_event_id,
       allowed: d.allowed,
       approved_amount: d.approved_amount,
       reason_codes: d.reason_codes,
@@ -65,6 +70,7 @@ async function authorize(key: number | string): Promise<RaceOutcome> {
     return {
       authorization_id: body.authorization_id,
       decision_id: null,
+      audit_event_id: null,
       allowed: false,
       approved_amount: 0,
       reason_codes: [],
@@ -78,5 +84,6 @@ const lines = createInterface({ input: process.stdin });
 await new Promise<void>((resolve) => lines.once('line', () => resolve()));
 lines.close();
 const outcomes = await Promise.all(ids.map(authorize));
+await engine.audit.chainer.drain();
 process.stdout.write(`${JSON.stringify(outcomes)}\n`);
 await engine.close();

@@ -1,4 +1,5 @@
 import { verifyJws } from '../../crypto/index.js';
+import { auditDraft } from '../../engine/audit-drafts.js';
 import type { Engine } from '../../engine/index.js';
 import { AppError } from '../../errors/index.js';
 import { compileValidator, issueAgentTokenSchema } from '../../schemas/index.js';
@@ -93,6 +94,7 @@ export class AgentTokens {
   async issue(
     orgId: string,
     body: unknown,
+    actor?: string,
   ): Promise<AgentTokenClaims & { token: string; token_type: 'Bearer'; expires_in: number }> {
     const input = validateIssue(structuredClone(body));
     const agent = await this.engine.getAgent(orgId, input.agent_id);
@@ -112,6 +114,17 @@ export class AgentTokens {
       exp: iat + input.ttl_seconds,
     };
     const token = this.engine.context.sign(claims);
+    // Recorded before the token is handed out (the claims only: the token itself is a bearer secret).
+    const drafts = auditDraft(this.engine.context, {
+      orgId,
+      type: 'token.issued',
+      subject: { kind: 'token', id: claims.jti },
+      agentId: agent.id,
+      payload: { ...claims },
+      actor,
+      atMs: nowMs,
+    });
+    if (drafts) await this.engine.context.store.appendAuditDrafts(drafts);
     return { token, token_type: 'Bearer', ...claims, expires_in: input.ttl_seconds };
   }
 
@@ -143,6 +156,7 @@ export class AgentTokens {
   async revoke(
     orgId: string,
     body: { token?: string; jti?: string; agent_id?: string },
+    actor?: string,
   ): Promise<{ revoked: true; agent_id: string; jti: string | null }> {
     let agentId = body.agent_id;
     let jti: string | null = body.jti ?? null;
@@ -157,31 +171,48 @@ export class AgentTokens {
     }
     if (agentId === undefined) throw new AppError('validation_failed', 'agent_id or token is required');
     await this.engine.getAgent(orgId, agentId);
-    await this.record({
-      jti,
-      agent_id: agentId,
-      org_id: orgId,
-      exp: isoTime(exp * 1000),
-      revoked_at: isoTime(this.clock.now()),
-    });
+    await this.record(
+      {
+        jti,
+        agent_id: agentId,
+        org_id: orgId,
+        exp: isoTime(exp * 1000),
+        revoked_at: isoTime(this.clock.now()),
+      },
+      actor,
+      'requested',
+    );
     return { revoked: true, agent_id: agentId, jti };
   }
 
   /** Kills every token of a revoked agent. */
-  async revokeAgent(orgId: string, agentId: string): Promise<void> {
+  async revokeAgent(orgId: string, agentId: string, actor?: string): Promise<void> {
     const now = this.clock.now();
-    await this.record({
-      jti: null,
-      agent_id: agentId,
-      org_id: orgId,
-      exp: isoTime(now + MAX_TTL_SECONDS * 1000 + 1000),
-      revoked_at: isoTime(now),
-    });
+    await this.record(
+      {
+        jti: null,
+        agent_id: agentId,
+        org_id: orgId,
+        exp: isoTime(now + MAX_TTL_SECONDS * 1000 + 1000),
+        revoked_at: isoTime(now),
+      },
+      actor,
+      'agent_revoked',
+    );
   }
 
-  private async record(r: TokenRevocation): Promise<void> {
+  private async record(r: TokenRevocation, actor: string | undefined, reason: string): Promise<void> {
     this.apply(r);
-    await this.storage.insertRevokedToken(r);
+    const drafts = auditDraft(this.engine.context, {
+      orgId: r.org_id,
+      type: 'token.revoked',
+      subject: { kind: 'token', id: r.jti ?? `agent:${r.agent_id}` },
+      agentId: r.agent_id,
+      payload: { jti: r.jti, agent_id: r.agent_id, all_tokens_of_agent: r.jti === null, reason, exp: r.exp },
+      actor,
+      atMs: Date.parse(r.revoked_at),
+    });
+    await this.storage.insertRevokedToken(r, drafts);
   }
 
   private apply(r: TokenRevocation): void {

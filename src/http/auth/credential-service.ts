@@ -1,5 +1,7 @@
 import { createHash, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { AuditDraft } from '../../audit/index.js';
 import type { SecretBox } from '../../crypto/index.js';
+import type { DraftSpec } from '../../engine/audit-drafts.js';
 import { AppError } from '../../errors/index.js';
 import type { ApiCredential, CredentialRole, CredentialStorage, Page } from '../../storage/index.js';
 import { isStorageError } from '../../storage/index.js';
@@ -70,6 +72,8 @@ export class CredentialService {
     private readonly box: SecretBox,
     private readonly clock: Clock,
     operator: { keyId: string; secret: string } | null,
+    /** Builds audit drafts (the engine's); enterprise credentials are recorded in their org's trail. */
+    private readonly drafts: (spec: DraftSpec) => AuditDraft[] | undefined = () => undefined,
   ) {
     this.operator = operator && {
       resolved: {
@@ -84,7 +88,12 @@ export class CredentialService {
   }
 
   /** Creates a credential and returns it with its secret, which is never shown again. */
-  async create(role: CredentialRole, ownerId: string | null, name: string | null = null): Promise<CreatedCredential> {
+  async create(
+    role: CredentialRole,
+    ownerId: string | null,
+    name: string | null = null,
+    actor?: string,
+  ): Promise<CreatedCredential> {
     const now = this.clock.now();
     const keyId = newId(KEY_PREFIX[role], now);
     const secret = `sk_${randomBytes(32).toString('base64url')}`;
@@ -102,8 +111,27 @@ export class CredentialService {
       last_used_at: null,
       version: 0,
     };
-    await this.storage.insertCredential(row);
+    await this.storage.insertCredential(row, this.credentialDraft(row, 'credential.created', actor, now));
     return { ...view(row), secret };
+  }
+
+  /** The audit draft of an enterprise credential's change (processor credentials belong to no org trail). */
+  private credentialDraft(
+    row: ApiCredential,
+    type: 'credential.created' | 'credential.revoked',
+    actor: string | undefined,
+    atMs: number,
+  ): AuditDraft[] | undefined {
+    if (row.role !== 'enterprise' || row.owner_id === null) return undefined;
+    return this.drafts({
+      orgId: row.owner_id,
+      type,
+      subject: { kind: 'credential', id: row.key_id },
+      agentId: null,
+      payload: { key_id: row.key_id, name: row.name, role: row.role, created_at: row.created_at },
+      actor,
+      atMs,
+    });
   }
 
   /** An owner's credentials, secrets masked. */
@@ -119,7 +147,7 @@ export class CredentialService {
    * Revokes a credential of `ownerId` (any owner when null); `not_found` otherwise. Idempotent. Tokens of a
    * revoked credential fail at once on this server and within STATUS_TTL_MS on the others.
    */
-  async revoke(keyId: string, ownerId: string | null): Promise<CredentialView> {
+  async revoke(keyId: string, ownerId: string | null, actor?: string): Promise<CredentialView> {
     for (let attempt = 0; ; attempt++) {
       const row = await this.storage.getCredential(keyId);
       if (!row || (ownerId !== null && row.owner_id !== ownerId))
@@ -129,10 +157,13 @@ export class CredentialService {
         return view(row);
       }
       try {
-        const updated = await this.storage.updateCredential(keyId, row.version, {
-          status: 'revoked',
-          revoked_at: isoTime(this.clock.now()),
-        });
+        const now = this.clock.now();
+        const updated = await this.storage.updateCredential(
+          keyId,
+          row.version,
+          { status: 'revoked', revoked_at: isoTime(now) },
+          this.credentialDraft(row, 'credential.revoked', actor, now),
+        );
         this.cache.delete(keyId);
         if (!updated) throw new AppError('not_found', 'credential not found');
         return view(updated);

@@ -1,5 +1,5 @@
 import { agentSchema, createAgentSchema, listQuerySchema, pageSchema, updateAgentSchema } from '../../schemas/index.js';
-import { ownerOf, type RouteSpec } from '../route.js';
+import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
 /** Agents of the caller's org. */
@@ -16,7 +16,7 @@ export function agentRoutes(s: Services): RouteSpec[] {
       body: { schema: createAgentSchema },
       success: { status: 201, schema: agentSchema },
       errors: [422],
-      handle: (i) => e.createAgent(ownerOf(i), i.body),
+      handle: (i) => e.createAgent(ownerOf(i), i.body, actorOf(i)),
     },
     {
       method: 'get',
@@ -50,7 +50,7 @@ export function agentRoutes(s: Services): RouteSpec[] {
       body: { schema: updateAgentSchema },
       success: { status: 200, schema: agentSchema },
       errors: [404, 409, 422],
-      handle: (i) => e.updateAgent(ownerOf(i), i.params.id as string, i.body),
+      handle: (i) => e.updateAgent(ownerOf(i), i.params.id as string, i.body, actorOf(i)),
     },
     {
       method: 'post',
@@ -63,8 +63,8 @@ export function agentRoutes(s: Services): RouteSpec[] {
       errors: [404],
       async handle(i) {
         const org = ownerOf(i);
-        const agent = await e.revokeAgent(org, i.params.id as string);
-        await s.agentTokens.revokeAgent(org, agent.id);
+        const agent = await e.revokeAgent(org, i.params.id as string, actorOf(i));
+        await s.agentTokens.revokeAgent(org, agent.id, actorOf(i));
         return agent;
       },
     },

@@ -6,7 +6,7 @@ import {
   pageSchema,
   updateAuthoritySchema,
 } from '../../schemas/index.js';
-import { ownerOf, type RouteSpec } from '../route.js';
+import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
 /** Spending authorities of the caller's org. */
@@ -23,7 +23,7 @@ export function authorityRoutes(s: Services): RouteSpec[] {
       body: { schema: createAuthoritySchema },
       success: { status: 201, schema: authoritySchema },
       errors: [404, 409, 422],
-      handle: (i) => e.createAuthority(ownerOf(i), i.body),
+      handle: (i) => e.createAuthority(ownerOf(i), i.body, actorOf(i)),
     },
     {
       method: 'get',
@@ -57,7 +57,7 @@ export function authorityRoutes(s: Services): RouteSpec[] {
       body: { schema: updateAuthoritySchema },
       success: { status: 200, schema: authoritySchema },
       errors: [404, 409, 422],
-      handle: (i) => e.updateAuthority(ownerOf(i), i.params.id as string, i.body),
+      handle: (i) => e.updateAuthority(ownerOf(i), i.params.id as string, i.body, undefined, actorOf(i)),
     },
     {
       method: 'post',
@@ -68,7 +68,7 @@ export function authorityRoutes(s: Services): RouteSpec[] {
       roles: ['enterprise'],
       success: { status: 200, schema: authoritySchema },
       errors: [404],
-      handle: (i) => e.revokeAuthority(ownerOf(i), i.params.id as string),
+      handle: (i) => e.revokeAuthority(ownerOf(i), i.params.id as string, actorOf(i)),
     },
     {
       method: 'get',

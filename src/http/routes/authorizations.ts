@@ -6,7 +6,7 @@ import {
   listQuerySchema,
   pageSchema,
 } from '../../schemas/index.js';
-import { ownerOf, type RouteSpec } from '../route.js';
+import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
 /** Real-time authorization (processor) and the lifecycle of authorizations. */
@@ -26,7 +26,7 @@ export function authorizationRoutes(s: Services): RouteSpec[] {
       errors: [403, 409, 422],
       async handle(i) {
         const started = process.hrtime.bigint();
-        const decision = await e.authorize(ownerOf(i), i.body);
+        const decision = await e.authorize(ownerOf(i), i.body, actorOf(i));
         m.authorizeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
         if (decision.reason_codes.length === 0) m.decisions.inc({ action: decision.action, reason: 'none' });
         for (const reason of decision.reason_codes) m.decisions.inc({ action: decision.action, reason });
@@ -70,7 +70,7 @@ export function authorizationRoutes(s: Services): RouteSpec[] {
       body: { schema: captureRequestSchema, required: false },
       success: { status: 200, schema: authorizationSchema },
       errors: [404, 409, 422],
-      handle: (i) => e.capture(ownerOf(i), i.params.id as string, i.body),
+      handle: (i) => e.capture(ownerOf(i), i.params.id as string, i.body, actorOf(i)),
     },
     {
       method: 'post',
@@ -81,7 +81,7 @@ export function authorizationRoutes(s: Services): RouteSpec[] {
       roles: ['processor'],
       success: { status: 200, schema: authorizationSchema },
       errors: [404, 409],
-      handle: (i) => e.reverse(ownerOf(i), i.params.id as string),
+      handle: (i) => e.reverse(ownerOf(i), i.params.id as string, actorOf(i)),
     },
   ];
 }

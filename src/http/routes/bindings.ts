@@ -1,5 +1,5 @@
 import { bindingSchema, createBindingSchema, listQuerySchema, pageSchema } from '../../schemas/index.js';
-import { ownerOf, type RouteSpec } from '../route.js';
+import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
 /** Credential bindings of the caller's org. */
@@ -17,9 +17,9 @@ export function bindingRoutes(s: Services): RouteSpec[] {
     handle: (i) => {
       const org = ownerOf(i);
       const id = i.params.id as string;
-      if (name === 'suspend') return e.suspendBinding(org, id);
-      if (name === 'resume') return e.resumeBinding(org, id);
-      return e.revokeBinding(org, id);
+      if (name === 'suspend') return e.suspendBinding(org, id, actorOf(i));
+      if (name === 'resume') return e.resumeBinding(org, id, actorOf(i));
+      return e.revokeBinding(org, id, actorOf(i));
     },
   });
   return [
@@ -33,7 +33,7 @@ export function bindingRoutes(s: Services): RouteSpec[] {
       body: { schema: createBindingSchema },
       success: { status: 201, schema: bindingSchema },
       errors: [404, 409, 422],
-      handle: (i) => e.createBinding(ownerOf(i), i.body),
+      handle: (i) => e.createBinding(ownerOf(i), i.body, actorOf(i)),
     },
     {
       method: 'get',

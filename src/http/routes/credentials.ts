@@ -5,7 +5,7 @@ import {
   listQuerySchema,
   pageSchema,
 } from '../../schemas/index.js';
-import { ownerOf, type RouteSpec } from '../route.js';
+import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
 /** Enterprise self-service credentials; rotation is create + delete. */
@@ -32,7 +32,7 @@ export function credentialRoutes(s: Services): RouteSpec[] {
       body: { schema: createCredentialSchema, validate: true, required: false },
       success: { status: 201, schema: createdCredentialSchema },
       errors: [422],
-      handle: (input) => s.credentials.create('enterprise', ownerOf(input), input.body.name ?? null),
+      handle: (input) => s.credentials.create('enterprise', ownerOf(input), input.body.name ?? null, actorOf(input)),
     },
     {
       method: 'delete',
@@ -47,6 +47,7 @@ export function credentialRoutes(s: Services): RouteSpec[] {
         s.credentials.revoke(
           input.params.key_id as string,
           input.principal?.role === 'operator' ? null : ownerOf(input),
+          actorOf(input),
         ),
     },
   ];

@@ -5,7 +5,7 @@ import {
   listQuerySchema,
   pageSchema,
 } from '../../schemas/index.js';
-import { ownerOf, type RouteSpec } from '../route.js';
+import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
 /** Intents of the caller's org. */
@@ -22,7 +22,7 @@ export function intentRoutes(s: Services): RouteSpec[] {
       body: { schema: intentRequestSchema },
       success: { status: 201, schema: intentResultSchema },
       errors: [404, 422],
-      handle: (i) => e.validateIntent(ownerOf(i), i.body),
+      handle: (i) => e.validateIntent(ownerOf(i), i.body, actorOf(i)),
     },
     {
       method: 'get',
@@ -55,7 +55,7 @@ export function intentRoutes(s: Services): RouteSpec[] {
       roles: ['enterprise'],
       success: { status: 200, schema: intentResultSchema },
       errors: [404, 409],
-      handle: (i) => e.approveIntent(ownerOf(i), i.params.id as string),
+      handle: (i) => e.approveIntent(ownerOf(i), i.params.id as string, actorOf(i)),
     },
     {
       method: 'post',
@@ -66,7 +66,7 @@ export function intentRoutes(s: Services): RouteSpec[] {
       roles: ['enterprise'],
       success: { status: 200, schema: intentResultSchema },
       errors: [404, 409],
-      handle: (i) => e.cancelIntent(ownerOf(i), i.params.id as string),
+      handle: (i) => e.cancelIntent(ownerOf(i), i.params.id as string, actorOf(i)),
     },
   ];
 }

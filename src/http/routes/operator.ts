@@ -6,7 +6,7 @@ import {
   orgSchema,
   processorSchema,
 } from '../../schemas/index.js';
-import type { RouteSpec } from '../route.js';
+import { actorOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
 /** Operator routes: orgs, processors and their first credentials. */
@@ -22,7 +22,7 @@ export function operatorRoutes(s: Services): RouteSpec[] {
       body: { schema: createNamedSchema },
       success: { status: 201, schema: orgSchema },
       errors: [422],
-      handle: ({ body }) => s.engine.createOrg(body),
+      handle: (i) => s.engine.createOrg(i.body, actorOf(i)),
     },
     {
       method: 'post',
@@ -46,10 +46,10 @@ export function operatorRoutes(s: Services): RouteSpec[] {
       body: { schema: createCredentialSchema, validate: true, required: false },
       success: { status: 201, schema: createdCredentialSchema },
       errors: [404, 422],
-      async handle({ params, body }) {
-        const org = await s.engine.context.store.getOrg(params.id as string);
+      async handle(i) {
+        const org = await s.engine.context.store.getOrg(i.params.id as string);
         if (!org) throw new AppError('not_found', 'org not found');
-        return s.credentials.create('enterprise', org.id, body.name ?? null);
+        return s.credentials.create('enterprise', org.id, i.body.name ?? null, actorOf(i));
       },
     },
     {

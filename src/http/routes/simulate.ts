@@ -4,7 +4,7 @@ import {
   simulateRequestSchema,
   simulationResultSchema,
 } from '../../schemas/index.js';
-import { ownerOf, type RouteSpec } from '../route.js';
+import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
 /** POST /v1/simulate: the decision an authorization or intent would get, with no side effect. */
@@ -23,8 +23,8 @@ export function simulateRoutes(s: Services): RouteSpec[] {
       handle(i) {
         const { type, ...rest } = i.body as { type: 'authorization' | 'intent' };
         return type === 'authorization'
-          ? s.engine.simulate(ownerOf(i), rest)
-          : s.engine.simulateIntent(ownerOf(i), rest);
+          ? s.engine.simulate(ownerOf(i), rest, undefined, actorOf(i))
+          : s.engine.simulateIntent(ownerOf(i), rest, undefined, actorOf(i));
       },
     },
   ];

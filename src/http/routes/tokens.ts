@@ -8,7 +8,7 @@ import {
   verifyAgentTokenBatchSchema,
   verifyAgentTokenSchema,
 } from '../../schemas/index.js';
-import { ownerOf, type RouteSpec } from '../route.js';
+import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
 /** Agent tokens: issue, verify (public, offline), verify in batches, revoke. */
@@ -25,7 +25,7 @@ export function tokenRoutes(s: Services): RouteSpec[] {
       body: { schema: issueAgentTokenSchema },
       success: { status: 201, schema: agentTokenSchema },
       errors: [404, 409, 422],
-      handle: (i) => t.issue(ownerOf(i), i.body),
+      handle: (i) => t.issue(ownerOf(i), i.body, actorOf(i)),
     },
     {
       method: 'post',
@@ -61,7 +61,7 @@ export function tokenRoutes(s: Services): RouteSpec[] {
       body: { schema: revokeAgentTokenSchema, validate: true },
       success: { status: 200, schema: agentTokenRevocationSchema },
       errors: [404, 422],
-      handle: (i) => t.revoke(ownerOf(i), i.body),
+      handle: (i) => t.revoke(ownerOf(i), i.body, actorOf(i)),
     },
   ];
 }

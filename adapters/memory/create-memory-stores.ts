@@ -1,0 +1,24 @@
+import { MemoryAdapter } from './memory-adapter.js';
+import { MemoryCredentialStorage } from './memory-credential-storage.js';
+import { MemoryWebhookStorage } from './memory-webhook-storage.js';
+
+/** The stores of a server on the memory backend. */
+export interface MemoryStores {
+  store: MemoryAdapter;
+  credentials: MemoryCredentialStorage;
+  webhooks: MemoryWebhookStorage;
+}
+
+/**
+ * Builds the engine's adapter and the API credential storage sharing one audit outbox, so the adapter's
+ * `listAuditOutbox` returns the drafts of credential writes too (the memory twin of `createMongoStores`).
+ * `now` is the credential storage's clock for revocation expiry.
+ */
+export function createMemoryStores(options: { now?: () => number } = {}): MemoryStores {
+  const store = new MemoryAdapter();
+  const credentials = new MemoryCredentialStorage({
+    outbox: store.auditOutbox,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  return { store, credentials, webhooks: new MemoryWebhookStorage() };
+}
