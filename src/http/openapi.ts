@@ -67,11 +67,15 @@ export function buildOpenApi(routes: RouteSpec[], version: string): Json {
     if (r.query) statuses.add(422);
     const responses: Json = {};
     if (r.success.schema) add(r.success.schema);
+    const content: Json = {};
+    if (r.success.schema) content[r.success.contentType ?? 'application/json'] = { schema: ref(r.success.schema.$id) };
+    for (const [type, schema] of Object.entries(r.success.alternatives ?? {})) {
+      add(schema);
+      content[type] = { schema: ref(schema.$id) };
+    }
     responses[String(r.success.status)] = {
       description: r.success.description ?? 'Success',
-      ...(r.success.schema
-        ? { content: { [r.success.contentType ?? 'application/json']: { schema: ref(r.success.schema.$id) } } }
-        : {}),
+      ...(Object.keys(content).length > 0 ? { content } : {}),
     };
     for (const s of [...statuses].sort()) {
       usedStatuses.add(s);
