@@ -1,2 +1,6 @@
+export { createMemoryStores, type MemoryStores } from './create-memory-stores.js';
 export { MemoryAdapter } from './memory-adapter.js';
-export { MemoryCredentialStorage } from './memory-credential-storage.js';
+export type { AuditEventMutation } from './memory-audit-chain.js';
+export { MemoryAuditOutbox } from './memory-audit-outbox.js';
+export { MemoryCredentialStorage, type MemoryCredentialStorageOptions } from './memory-credential-storage.js';
+export { MemoryWebhookStorage } from './memory-webhook-storage.js';

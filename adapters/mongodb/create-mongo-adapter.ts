@@ -1,22 +1,24 @@
 import { MongoAdapter, type MongoAdapterOptions } from './mongo-adapter.js';
 import { MongoCredentialStorage } from './mongo-credential-storage.js';
+import { MongoWebhookStorage } from './mongo-webhook-storage.js';
 
 /** Builds a {@link MongoAdapter}; call `init()` (or `engine.init()`) before use. */
 export function createMongoAdapter(options: MongoAdapterOptions = {}): MongoAdapter {
   return new MongoAdapter(options);
 }
 
-/** The two stores of a server on one MongoDB connection. */
+/** The stores of a server on one MongoDB connection. */
 export interface MongoStores {
   store: MongoAdapter;
   credentials: MongoCredentialStorage;
+  webhooks: MongoWebhookStorage;
 }
 
 /**
- * Builds the engine's adapter and the API credential storage on one client and one database, as a server
- * on MongoDB needs (`MONGODB_URI`). The credential storage borrows the adapter's client: closing the
- * adapter closes the connection (when it was made from `uri`), closing the credential storage does not.
- * Call `init()` on both before use.
+ * Builds the engine's adapter, the API credential storage and the webhook storage on one client and one
+ * database, as a server on MongoDB needs (`MONGODB_URI`). The other two borrow the adapter's client: closing
+ * the adapter closes the connection (when it was made from `uri`), closing them does not. Call `init()` on
+ * the adapter and the credential storage before use (the webhook service initializes its storage).
  */
 export function createMongoStores(options: MongoAdapterOptions & { now?: () => number } = {}): MongoStores {
   const { now, ...adapterOptions } = options;
@@ -26,5 +28,6 @@ export function createMongoStores(options: MongoAdapterOptions & { now?: () => n
     dbName: store.databaseName,
     ...(now ? { now } : {}),
   });
-  return { store, credentials };
+  const webhooks = new MongoWebhookStorage({ client: store.mongoClient, dbName: store.databaseName });
+  return { store, credentials, webhooks };
 }

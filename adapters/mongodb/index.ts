@@ -1,4 +1,10 @@
-export { COLLECTION_NAMES, indexPlan } from './collections.js';
+export {
+  AUDIT_DRAFTS_FIELD,
+  AUDIT_KEY_FIELD,
+  AUDIT_PENDING_INDEX,
+  PENDING_DRAFT_GRACE_MS,
+} from './audit-outbox.js';
+export { COLLECTION_NAMES, DRAFT_CARRIERS, indexPlan } from './collections.js';
 export type { ConnectionOptions } from './connection.js';
 export { createMongoAdapter, createMongoStores, type MongoStores } from './create-mongo-adapter.js';
 export { MongoAdapter, type MongoAdapterOptions } from './mongo-adapter.js';
@@ -9,6 +15,13 @@ export {
   MongoCredentialStorage,
   type MongoCredentialStorageOptions,
 } from './mongo-credential-storage.js';
+export {
+  createMongoWebhookStorage,
+  MongoWebhookStorage,
+  type MongoWebhookStorageOptions,
+  WEBHOOK_COLLECTION_NAMES,
+  webhookIndexPlan,
+} from './mongo-webhook-storage.js';
 export { toStorageError } from './storage-errors.js';
 export { decodeKey, encodeKey } from './stored-document.js';
 export {

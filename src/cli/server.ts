@@ -18,7 +18,8 @@ interface MongoModule {
 async function stores(config: ServerConfig): Promise<StoreSet> {
   if (config.mongodbUri === null) {
     const memory = await import(new URL('../../adapters/memory/index.js', import.meta.url).href);
-    return { store: new memory.MemoryAdapter(), credentials: new memory.MemoryCredentialStorage() };
+    // One outbox for both stores, so credential and token events land in the org's audit trail.
+    return memory.createMemoryStores();
   }
   const entry = new URL('../../adapters/mongodb/index.js', import.meta.url);
   const mod: MongoModule = existsSync(fileURLToPath(entry)) ? await import(entry.href) : {};

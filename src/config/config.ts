@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { DEFAULT_WEBHOOK_CONFIG, type WebhookConfig } from '../webhooks/config.js';
 
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -35,6 +36,8 @@ export interface ServerConfig {
   rateLimitPerSecond: number;
   /** ALLOWANCE_RATE_LIMIT_BURST: bucket size per credential. Default 400. */
   rateLimitBurst: number;
+  /** ALLOWANCE_WEBHOOK_*: where webhooks may point and how deliveries are retried (see WebhookConfig). */
+  webhooks: WebhookConfig;
 }
 
 /** A configuration problem found at start; the message names the variable. */
@@ -58,6 +61,34 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max
     throw new ConfigError(`${name} must be an integer between 1 and ${max}, got "${raw}"`);
   }
   return Number(raw);
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = raw.trim().toLowerCase();
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+function webhookConfig(env: NodeJS.ProcessEnv): WebhookConfig {
+  const d = DEFAULT_WEBHOOK_CONFIG;
+  const backoffBaseMs = positiveInt(env, 'ALLOWANCE_WEBHOOK_BACKOFF_BASE_MS', d.backoffBaseMs, 86_400_000);
+  const backoffCapMs = positiveInt(env, 'ALLOWANCE_WEBHOOK_BACKOFF_CAP_MS', d.backoffCapMs, 7 * 86_400_000);
+  if (backoffCapMs < backoffBaseMs) {
+    throw new ConfigError('ALLOWANCE_WEBHOOK_BACKOFF_CAP_MS must not be below ALLOWANCE_WEBHOOK_BACKOFF_BASE_MS');
+  }
+  return {
+    ...d,
+    allowPrivateTargets: flag(env, 'ALLOWANCE_WEBHOOK_ALLOW_PRIVATE', d.allowPrivateTargets),
+    allowHttp: flag(env, 'ALLOWANCE_WEBHOOK_ALLOW_HTTP', d.allowHttp),
+    maxAttempts: positiveInt(env, 'ALLOWANCE_WEBHOOK_MAX_ATTEMPTS', d.maxAttempts, 100),
+    disableAfterFailures: positiveInt(env, 'ALLOWANCE_WEBHOOK_DISABLE_AFTER', d.disableAfterFailures, 1_000_000),
+    backoffBaseMs,
+    backoffCapMs,
+    timeoutMs: positiveInt(env, 'ALLOWANCE_WEBHOOK_TIMEOUT_MS', d.timeoutMs, 120_000),
+  };
 }
 
 function optional(env: NodeJS.ProcessEnv, name: string): string | null {
@@ -109,5 +140,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     operator: opKeyId !== null && opSecret !== null ? { keyId: opKeyId, secret: opSecret } : null,
     rateLimitPerSecond: positiveInt(env, 'ALLOWANCE_RATE_LIMIT_RPS', 200, 10_000_000),
     rateLimitBurst: positiveInt(env, 'ALLOWANCE_RATE_LIMIT_BURST', 400, 10_000_000),
+    webhooks: webhookConfig(env),
   };
 }

@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   idempotency_mismatch: 409,
   idempotency_in_progress: 409,
   processor_not_active: 403,
+  webhook_target_forbidden: 422,
+  webhook_target_unresolvable: 422,
   rate_limited: 429,
   policy_unavailable: 503,
   policy_evaluation_failed: 500,

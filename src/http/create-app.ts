@@ -1,9 +1,11 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { createSecretBox } from '../crypto/index.js';
+import { auditDraft } from '../engine/audit-drafts.js';
 import type { Engine } from '../engine/index.js';
-import type { CredentialStorage } from '../storage/index.js';
+import type { CredentialStorage, WebhookStorage } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { createWebhookService, type WebhookConfig } from '../webhooks/index.js';
 import { AgentTokens } from './auth/agent-tokens.js';
 import { CredentialService } from './auth/credential-service.js';
 import { SessionTokens } from './auth/session-tokens.js';
@@ -15,6 +17,7 @@ import { requestContext } from './middleware/request-context.js';
 import { buildOpenApi } from './openapi.js';
 import { type RouteSpec, routeHandler } from './route.js';
 import { agentRoutes } from './routes/agents.js';
+import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { authorityRoutes } from './routes/authorities.js';
 import { authorizationRoutes } from './routes/authorizations.js';
@@ -26,6 +29,7 @@ import { operatorRoutes } from './routes/operator.js';
 import { publicRoutes } from './routes/public.js';
 import { simulateRoutes } from './routes/simulate.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import type { Services } from './services.js';
 
 /** What {@link createApp} needs. */
@@ -51,6 +55,13 @@ export interface AppDeps {
   benchRoute?: boolean;
   /** Reported in /openapi.json. */
   version?: string;
+  /**
+   * Where webhook endpoints and their deliveries (the outbox) are kept, e.g. MemoryWebhookStorage or
+   * MongoWebhookStorage on the engine's backend. Without it the webhook routes answer 503.
+   */
+  webhooks?: WebhookStorage;
+  /** Webhook delivery settings (ALLOWANCE_WEBHOOK_*); defaults: DEFAULT_WEBHOOK_CONFIG. */
+  webhookConfig?: Partial<WebhookConfig>;
 }
 
 /** The Koa app with its services, and what to stop on shutdown. */
@@ -59,8 +70,8 @@ export type AllowanceApp = Koa & {
   routes: RouteSpec[];
   /** Loads revocations and starts their refresh; call before serving. */
   start(): Promise<void>;
-  /** Stops background timers. */
-  stop(): void;
+  /** Stops background timers and waits for webhook attempts in progress. */
+  stop(): Promise<void>;
 };
 
 /** Builds the HTTP API of DESIGN §3 around an engine (no listen). */
@@ -74,6 +85,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     createSecretBox(deps.masterKey),
     clock,
     deps.operator ?? null,
+    (spec) => auditDraft(deps.engine.context, spec),
   );
   const sessions = new SessionTokens(deps.masterKey);
   const services: Services = {
@@ -84,6 +96,14 @@ export function createApp(deps: AppDeps): AllowanceApp {
     metrics,
     rateLimiter: new RateLimiter(rate.perSecond, rate.burst, clock),
     clock,
+    webhooks: createWebhookService({
+      engine: deps.engine,
+      storage: deps.webhooks ?? null,
+      box: createSecretBox(deps.masterKey),
+      clock,
+      logger,
+      config: deps.webhookConfig,
+    }),
   };
 
   const routes: RouteSpec[] = [
@@ -98,6 +118,8 @@ export function createApp(deps: AppDeps): AllowanceApp {
     ...intentRoutes(services),
     ...simulateRoutes(services),
     ...authorizationRoutes(services),
+    ...auditRoutes(services),
+    ...webhookRoutes(services),
   ];
   const openapi = buildOpenApi(routes, deps.version ?? '0.1.0');
   const mounted = deps.benchRoute ? [...routes, ...benchRoutes()] : routes;
@@ -122,7 +144,13 @@ export function createApp(deps: AppDeps): AllowanceApp {
     if (revocationsStarted) return;
     revocationsStarted = true;
     await services.agentTokens.start(deps.revocationRefreshMs ?? 5_000);
+    deps.engine.startBackground();
+    await services.webhooks.start();
   };
-  app.stop = () => services.agentTokens.stop();
+  app.stop = () => {
+    services.agentTokens.stop();
+    void deps.engine.audit.chainer.stop();
+    return services.webhooks.stop();
+  };
   return app;
 }

@@ -1,5 +1,6 @@
 import type { Engine } from '../engine/index.js';
 import type { Clock } from '../util/clock.js';
+import type { WebhookService } from '../webhooks/index.js';
 import type { AgentTokens } from './auth/agent-tokens.js';
 import type { CredentialService } from './auth/credential-service.js';
 import type { SessionTokens } from './auth/session-tokens.js';
@@ -15,4 +16,6 @@ export interface Services {
   metrics: Metrics;
   rateLimiter: RateLimiter;
   clock: Clock;
+  /** Webhook endpoints, their delivery log and the background dispatcher. */
+  webhooks: WebhookService;
 }

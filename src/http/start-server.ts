@@ -6,7 +6,7 @@ import { loadSigningKeys, type ServerConfig } from '../config/index.js';
 import { createEngine } from '../engine/index.js';
 import { loadPolicy } from '../policy/index.js';
 import { projectRoot } from '../policy/project-root.js';
-import type { CredentialStorage, StorageAdapter } from '../storage/index.js';
+import type { CredentialStorage, StorageAdapter, WebhookStorage } from '../storage/index.js';
 import { type AllowanceApp, createApp } from './create-app.js';
 import type { Logger } from './logger.js';
 
@@ -14,6 +14,8 @@ import type { Logger } from './logger.js';
 export interface StoreSet {
   store: StorageAdapter;
   credentials: CredentialStorage;
+  /** Webhook endpoints and deliveries; without it the webhook routes answer 503. */
+  webhooks?: WebhookStorage;
 }
 
 /** Builds the stores from the configuration (e.g. MongoDB from MONGODB_URI). */
@@ -69,7 +71,7 @@ export async function startServer(
     );
   }
   const policy = await loadPolicy(bundle);
-  const { store, credentials } = await options.stores(config);
+  const { store, credentials, webhooks } = await options.stores(config);
   const engine = createEngine({ store, policy, keys, logger });
   await engine.init();
   await credentials.init();
@@ -103,6 +105,8 @@ export async function startServer(
     operator,
     logger,
     rateLimit: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },
+    ...(webhooks ? { webhooks } : {}),
+    webhookConfig: config.webhooks,
   });
   await app.start();
   const sweep = setInterval(() => {
@@ -124,14 +128,18 @@ export async function startServer(
   const shutdown = (graceMs = 10_000) => {
     closing ??= (async () => {
       clearInterval(sweep);
-      app.stop();
+      const stopped = app.stop();
       const closed = new Promise<void>((ok) => server.close(() => ok()));
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
       await closed;
       clearTimeout(timer);
+      // Webhook attempts in flight finish (bounded by their timeout); audit drafts not yet linked stay in
+      // the outbox for the next start.
+      await stopped;
       await engine.close();
       await credentials.close();
+      await webhooks?.close();
       logger.info('stopped', {});
     })();
     return closing;

@@ -1,4 +1,5 @@
 export * from './agent.js';
+export * from './audit.js';
 export * from './authority.js';
 export * from './authorization.js';
 export * from './binding.js';
@@ -7,3 +8,4 @@ export * from './intent.js';
 export * from './org.js';
 export * from './responses.js';
 export * from './validator.js';
+export * from './webhook.js';

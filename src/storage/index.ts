@@ -1,3 +1,4 @@
 export * from './adapter.js';
 export * from './credential-storage.js';
 export * from './storage-error.js';
+export * from './webhook-storage.js';

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MemoryAdapter, MemoryCredentialStorage } from '../../adapters/memory/index.js';
+import { createMemoryStores } from '../../adapters/memory/index.js';
 import { createEngine } from '../../src/engine/index.js';
 import { createApp } from '../../src/http/index.js';
 import { MAX_CLIENT_TOKEN_LIFETIME } from '../../src/http/middleware/authenticate.js';
@@ -17,13 +17,13 @@ import { clientToken, OPERATOR, OPERATOR_CRED } from './http-app.js';
 
 async function main(): Promise<void> {
   const port = Number(process.argv[2] ?? 0);
-  const store = new MemoryAdapter();
-  const credentials = new MemoryCredentialStorage();
+  const { store, credentials, webhooks } = createMemoryStores();
   const engine = createEngine({ store, policy: await defaultPolicy() });
   await engine.init();
   const app = createApp({
     engine,
     credentials,
+    webhooks,
     masterKey: randomBytes(32),
     operator: OPERATOR,
     // Fuzzing sends many requests per credential; rate limiting is not what is under test.
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   );
 
   const stop = () => {
-    app.stop();
+    void app.stop();
     server.closeAllConnections();
     server.close(() => process.exit(0));
   };

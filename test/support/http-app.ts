@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
-import { MemoryAdapter, MemoryCredentialStorage } from '../../adapters/memory/index.js';
+import { createMemoryStores, type MemoryAdapter, type MemoryCredentialStorage } from '../../adapters/memory/index.js';
 import { createEngine } from '../../src/engine/index.js';
 import { type AllowanceApp, type AppDeps, createApp } from '../../src/http/index.js';
 import type { StorageAdapter } from '../../src/storage/index.js';
@@ -58,8 +58,8 @@ export interface TestApp {
 
 /** Starts an app on 127.0.0.1:0 over fresh memory stores. */
 export async function startTestApp(overrides: Partial<AppDeps> = {}, engineStore?: StorageAdapter): Promise<TestApp> {
-  const store = new MemoryAdapter();
-  const credentials = new MemoryCredentialStorage();
+  // One outbox for both stores, as a server has: credential events land in the engine store's trail.
+  const { store, credentials } = createMemoryStores();
   const engine = createEngine({ store: engineStore ?? store, policy: await defaultPolicy() });
   await engine.init();
   const app = createApp({
@@ -103,7 +103,8 @@ export async function startTestApp(overrides: Partial<AppDeps> = {}, engineStore
       return { status: res.status, headers: res.headers, body: parsed, text };
     },
     async close() {
-      app.stop();
+      await app.stop();
+      await engine.audit.chainer.stop();
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
     },
