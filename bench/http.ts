@@ -1,12 +1,15 @@
 // HTTP benchmark: POST /v1/authorize against a baseline route on the same stack (processor auth, rate
-// limit, JSON body, empty handler), then a fixed 1,000 req/s run for the p99. The server runs in a child
-// process so autocannon does not share its event loop.
-// Usage: npm run bench:http   (BENCH_SECONDS=10 BENCH_CONNECTIONS=32 by default)
-import { fork } from 'node:child_process';
+// limit, JSON body, empty handler), then a fixed 1,000 req/s run for the p99, and authorize with the audit
+// trail on (default: drafts written with each decision, chained in the background) against a twin server
+// with audit off, interleaved. Servers run in child processes so autocannon does not share their event loop.
+// Usage: npm run bench:http   (BENCH_SECONDS=10 BENCH_CONNECTIONS=32 BENCH_AUDIT_ROUNDS=4 by default;
+// BENCH_PIN=1 pins the servers and the load generator to separate cores with taskset)
+import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -21,6 +24,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const FIXED_RATE = 1000;
 const FIXED_CONNECTIONS = 4;
+const AUDIT_ROUNDS = Number(process.env.BENCH_AUDIT_ROUNDS ?? 4);
+/** BENCH_PIN=1 pins servers to the last core and the load generator to the others (Linux taskset). */
+const PIN = process.env.BENCH_PIN === '1';
 
 interface Ready {
   port: number;
@@ -29,10 +35,10 @@ interface Ready {
   reference: string;
 }
 
-async function serve(): Promise<void> {
+async function serve(auditOn: boolean): Promise<void> {
   const policy = await loadPolicy(new Uint8Array(await readFile(join(projectRoot(), 'build/policies/bundle.tar.gz'))));
   const store = new MemoryAdapter();
-  const engine = createEngine({ store, policy });
+  const engine = createEngine({ store, policy, audit: { enabled: auditOn } });
   await engine.init();
   const app = createApp({
     engine,
@@ -54,6 +60,15 @@ async function serve(): Promise<void> {
     credential: { type: 'network_token', reference },
   });
   const cred = await app.services.credentials.create('processor', processor.id, 'bench');
+  // Exit cleanly on SIGTERM, so a child run with --cpu-prof writes its profile.
+  process.once('SIGTERM', () => process.exit(0));
+  // The parent asks, after the runs, whether the chainer kept up.
+  process.on('message', async (m) => {
+    if (m !== 'audit_stats') return;
+    const head = await store.getAuditHead(org.id);
+    const backlog = (await store.listAuditOutbox(1_000_000)).length;
+    process.send?.({ head_seq: head?.seq ?? 0, backlog });
+  });
   const server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
   server.listen(0, '127.0.0.1', () => {
@@ -84,49 +99,98 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
   });
 }
 
-async function main(): Promise<void> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+interface Server {
+  child: ReturnType<typeof fork>;
+  load(path: string, extra?: Partial<autocannon.Options>): Promise<autocannon.Result>;
+  auditStats(): Promise<{ head_seq: number; backlog: number }>;
+}
+
+async function startServer(auditOn: boolean): Promise<Server> {
+  const args = ['--serve', ...(auditOn ? [] : ['--audit-off'])];
+  const child = fork(fileURLToPath(import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ready = await new Promise<Ready>((ok, fail) => {
     child.once('message', (m) => ok(m as Ready));
     child.once('exit', (code) => fail(new Error(`bench server exited with ${code}`)));
   });
-  try {
-    const now = Math.floor(Date.now() / 1000);
-    const token = jwt.sign({ key_id: ready.keyId, iat: now, exp: now + 3600 }, ready.secret, { algorithm: 'HS256' });
-    const url = `http://127.0.0.1:${ready.port}`;
-    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    let seq = 0;
-    const unique = (path: string): autocannon.Request => ({
-      method: 'POST',
-      path,
-      headers,
-      setupRequest: (req) => ({ ...req, body: body(ready.reference, `pa_${process.pid}_${++seq}`) }),
-    });
-    const load = (path: string, extra: Partial<autocannon.Options> = {}) =>
-      run({ url, connections: CONNECTIONS, duration: SECONDS, requests: [unique(path)], ...extra });
+  if (PIN && child.pid) {
+    // Server on the last core, load generator on the others: less cross-talk between the two.
+    execFileSync('taskset', ['-a', '-p', '-c', String(cpus().length - 1), String(child.pid)], { stdio: 'ignore' });
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const token = jwt.sign({ key_id: ready.keyId, iat: now, exp: now + 3600 }, ready.secret, { algorithm: 'HS256' });
+  const url = `http://127.0.0.1:${ready.port}`;
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  let seq = 0;
+  const unique = (path: string): autocannon.Request => ({
+    method: 'POST',
+    path,
+    headers,
+    setupRequest: (req) => ({ ...req, body: body(ready.reference, `pa_${child.pid}_${++seq}`) }),
+  });
+  return {
+    child,
+    load: (path, extra = {}) =>
+      run({ url, connections: CONNECTIONS, duration: SECONDS, requests: [unique(path)], ...extra }),
+    auditStats: () =>
+      new Promise((ok) => {
+        child.once('message', (m) => ok(m as { head_seq: number; backlog: number }));
+        child.send('audit_stats');
+      }),
+  };
+}
 
-    await load('/v1/_bench/echo', { duration: 2 });
-    await load('/v1/authorize', { duration: 2 });
-    const baseline = await load('/v1/_bench/echo');
-    const authorize = await load('/v1/authorize');
-    const fixedBaseline = await load('/v1/_bench/echo', { connections: FIXED_CONNECTIONS, overallRate: FIXED_RATE });
-    const fixed = await load('/v1/authorize', { connections: FIXED_CONNECTIONS, overallRate: FIXED_RATE });
+function mean(results: autocannon.Result[]): number {
+  return results.reduce((sum, r) => sum + r.requests.average, 0) / results.length;
+}
+
+async function main(): Promise<void> {
+  if (PIN) {
+    const others = Array.from({ length: Math.max(1, cpus().length - 1) }, (_, i) => i).join(',');
+    execFileSync('taskset', ['-a', '-p', '-c', others, String(process.pid)], { stdio: 'ignore' });
+  }
+  const on = await startServer(true);
+  const off = await startServer(false);
+  try {
+    await on.load('/v1/_bench/echo', { duration: 2 });
+    await on.load('/v1/authorize', { duration: 2 });
+    await off.load('/v1/authorize', { duration: 2 });
+    // Audit off against on first, on stores of the same size, interleaved so drift of the shared machine
+    // hits both alike.
+    const auditOff: autocannon.Result[] = [];
+    const auditOn: autocannon.Result[] = [];
+    for (let round = 0; round < AUDIT_ROUNDS; round++) {
+      auditOff.push(await off.load('/v1/authorize'));
+      auditOn.push(await on.load('/v1/authorize'));
+    }
+    const stats = await on.auditStats();
+    off.child.kill('SIGTERM');
+    const baseline = await on.load('/v1/_bench/echo');
+    const authorize = await on.load('/v1/authorize');
+    const fixedBaseline = await on.load('/v1/_bench/echo', { connections: FIXED_CONNECTIONS, overallRate: FIXED_RATE });
+    const fixed = await on.load('/v1/authorize', { connections: FIXED_CONNECTIONS, overallRate: FIXED_RATE });
 
     const rows = [
       ['baseline POST /v1/_bench/echo', CONNECTIONS, baseline],
       ['POST /v1/authorize', CONNECTIONS, authorize],
       [`baseline at ${FIXED_RATE}/s`, FIXED_CONNECTIONS, fixedBaseline],
       [`POST /v1/authorize at ${FIXED_RATE}/s`, FIXED_CONNECTIONS, fixed],
+      ...auditOff.flatMap((r, i) => [
+        [`authorize, audit off (${i + 1})`, CONNECTIONS, r] as const,
+        [`authorize, audit on (${i + 1})`, CONNECTIONS, auditOn[i]] as const,
+      ]),
     ] as const;
     console.log('run                                    conns    req/s   p50 ms   p99 ms  non2xx  errors');
-    for (const [name, conns, r] of rows) {
-      console.log(
-        `${name.padEnd(38)} ${String(conns).padStart(5)} ${r.requests.average.toFixed(0).padStart(8)} ${r.latency.p50
-          .toFixed(2)
-          .padStart(
-            8,
-          )} ${r.latency.p99.toFixed(2).padStart(8)} ${String(r.non2xx).padStart(7)} ${String(r.errors).padStart(7)}`,
-      );
+    for (const [name, conns, result] of rows) {
+      const r = result as autocannon.Result;
+      const cells = [
+        String(conns).padStart(5),
+        r.requests.average.toFixed(0).padStart(8),
+        r.latency.p50.toFixed(2).padStart(8),
+        r.latency.p99.toFixed(2).padStart(8),
+        String(r.non2xx).padStart(7),
+        String(r.errors).padStart(7),
+      ];
+      console.log(`${name.padEnd(38)} ${cells.join(' ')}`);
     }
     const summary = {
       bench: 'http',
@@ -142,15 +206,21 @@ async function main(): Promise<void> {
       baseline_p99_ms_at_1000rps: fixedBaseline.latency.p99,
       p50_ms_at_1000rps: fixed.latency.p50,
       rps_at_1000rps: Math.round(fixed.requests.average),
-      non2xx: baseline.non2xx + authorize.non2xx + fixed.non2xx + fixedBaseline.non2xx,
-      errors: baseline.errors + authorize.errors + fixed.errors + fixedBaseline.errors,
+      audit_off_rps: Math.round(mean(auditOff)),
+      audit_on_rps: Math.round(mean(auditOn)),
+      audit_ratio: Math.round((mean(auditOn) / mean(auditOff)) * 1000) / 1000,
+      audit_chain_head_seq: stats.head_seq,
+      audit_backlog_after_runs: stats.backlog,
+      non2xx: [baseline, authorize, fixed, fixedBaseline, ...auditOn, ...auditOff].reduce((n, r) => n + r.non2xx, 0),
+      errors: [baseline, authorize, fixed, fixedBaseline, ...auditOn, ...auditOff].reduce((n, r) => n + r.errors, 0),
     };
     console.log(JSON.stringify(summary));
     if (summary.non2xx > 0 || summary.errors > 0) process.exitCode = 1;
   } finally {
-    child.kill('SIGTERM');
+    on.child.kill('SIGTERM');
+    off.child.kill('SIGTERM');
   }
 }
 
-if (process.argv.includes('--serve')) await serve();
+if (process.argv.includes('--serve')) await serve(!process.argv.includes('--audit-off'));
 else await main();
