@@ -39,3 +39,13 @@ export const merchant = {
 } as const;
 export const stringList = (item: object) =>
   ({ type: 'array', maxItems: 1000, uniqueItems: true, items: item }) as const;
+
+/** Fragments of response schemas (what the server writes, so no request limits). */
+export const responseTypes = {
+  str: { type: 'string' },
+  nullableStr: { type: ['string', 'null'] },
+  int: { type: 'integer' },
+  nullableInt: { type: ['integer', 'null'] },
+  time: { type: 'string', format: 'date-time' },
+  nullableTime: { type: ['string', 'null'], format: 'date-time' },
+} as const;

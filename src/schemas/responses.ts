@@ -2,14 +2,9 @@
  * JSON Schemas of response bodies. They document the API in /openapi.json and the HTTP tests check
  * real responses against them, so they cannot drift from what the server sends.
  */
-import { currency, merchant } from './common.js';
+import { currency, merchant, responseTypes } from './common.js';
 
-const str = { type: 'string' } as const;
-const nullableStr = { type: ['string', 'null'] } as const;
-const int = { type: 'integer' } as const;
-const nullableInt = { type: ['integer', 'null'] } as const;
-const time = { type: 'string', format: 'date-time' } as const;
-const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const;
+const { str, nullableStr, int, nullableInt, time, nullableTime } = responseTypes;
 const strings = { type: 'array', items: str } as const;
 
 function object<P extends Record<string, object>>($id: string, properties: P, description?: string) {

@@ -1,14 +1,10 @@
 import { AUDIT_EVENT_TYPES } from '../audit/event-types.js';
+import { responseTypes } from './common.js';
 
 /** What `events` of a webhook may name: audit event types, or `*` for all of them. */
 export const WEBHOOK_EVENT_NAMES = ['*', ...AUDIT_EVENT_TYPES] as const;
 
-const str = { type: 'string' } as const;
-const nullableStr = { type: ['string', 'null'] } as const;
-const int = { type: 'integer' } as const;
-const nullableInt = { type: ['integer', 'null'] } as const;
-const time = { type: 'string', format: 'date-time' } as const;
-const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const;
+const { str, nullableStr, int, nullableInt, time, nullableTime } = responseTypes;
 const paging = {
   limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
   cursor: { type: 'string', minLength: 1, maxLength: 256 },

@@ -19,6 +19,18 @@ export const ID_PREFIX = {
 const pool = new Uint8Array(4096);
 let poolOffset = pool.length;
 
+/** `n` random characters of the alphabet (5 bits each), from the pool. */
+function randomChars(n: number): string {
+  if (poolOffset + n > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  let out = '';
+  for (let i = 0; i < n; i++) out += ALPHABET[(pool[poolOffset + i] as number) & 31];
+  poolOffset += n;
+  return out;
+}
+
 function encodeTime(ms: number): string {
   let out = '';
   let t = ms;
@@ -34,14 +46,7 @@ function encodeTime(ms: number): string {
  * (cursor pagination relies on it) while the 80 random bits keep them unguessable.
  */
 export function newId(prefix: string, nowMs: number = Date.now()): string {
-  if (poolOffset + 16 > pool.length) {
-    randomFillSync(pool);
-    poolOffset = 0;
-  }
-  let body = '';
-  for (let i = 0; i < 16; i++) body += ALPHABET[(pool[poolOffset + i] as number) & 31];
-  poolOffset += 16;
-  return `${prefix}_${encodeTime(nowMs)}${body}`;
+  return `${prefix}_${encodeTime(nowMs)}${randomChars(16)}`;
 }
 
 let lastSequentialMs = -1;
@@ -66,12 +71,5 @@ export function newSequentialId(prefix: string, nowMs: number = Date.now()): str
     counter = ALPHABET[c % 32] + counter;
     c = Math.floor(c / 32);
   }
-  if (poolOffset + 13 > pool.length) {
-    randomFillSync(pool);
-    poolOffset = 0;
-  }
-  let body = '';
-  for (let i = 0; i < 13; i++) body += ALPHABET[(pool[poolOffset + i] as number) & 31];
-  poolOffset += 13;
-  return `${prefix}_${encodeTime(lastSequentialMs)}${counter}${body}`;
+  return `${prefix}_${encodeTime(lastSequentialMs)}${counter}${randomChars(13)}`;
 }
