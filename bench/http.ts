@@ -2,7 +2,7 @@
 // limit, JSON body, empty handler), then a fixed 1,000 req/s run for the p99, and authorize with the audit
 // trail on (default: drafts written with each decision, chained in the background) against a twin server
 // with audit off, interleaved. Servers run in child processes so autocannon does not share their event loop.
-// Usage: npm run bench:http   (BENCH_SECONDS=10 BENCH_CONNECTIONS=32 BENCH_AUDIT_ROUNDS=4 by default;
+// Usage: npm run bench:http   (BENCH_SECONDS=10 BENCH_CONNECTIONS=32 BENCH_AUDIT_ROUNDS=8 BENCH_AUDIT_SECONDS=5;
 // BENCH_PIN=1 pins the servers and the load generator to separate cores with taskset)
 import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,7 +24,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const FIXED_RATE = 1000;
 const FIXED_CONNECTIONS = 4;
-const AUDIT_ROUNDS = Number(process.env.BENCH_AUDIT_ROUNDS ?? 4);
+const AUDIT_ROUNDS = Number(process.env.BENCH_AUDIT_ROUNDS ?? 8);
+const AUDIT_SECONDS = Number(process.env.BENCH_AUDIT_SECONDS ?? 5);
 /** BENCH_PIN=1 pins servers to the last core and the load generator to the others (Linux taskset). */
 const PIN = process.env.BENCH_PIN === '1';
 
@@ -38,7 +39,8 @@ interface Ready {
 async function serve(auditOn: boolean): Promise<void> {
   const policy = await loadPolicy(new Uint8Array(await readFile(join(projectRoot(), 'build/policies/bundle.tar.gz'))));
   const store = new MemoryAdapter();
-  const engine = createEngine({ store, policy, audit: { enabled: auditOn } });
+  const chainIntervalMs = process.env.BENCH_CHAIN_INTERVAL_MS ? Number(process.env.BENCH_CHAIN_INTERVAL_MS) : undefined;
+  const engine = createEngine({ store, policy, audit: { enabled: auditOn, chainIntervalMs } });
   await engine.init();
   const app = createApp({
     engine,
@@ -107,7 +109,12 @@ interface Server {
 
 async function startServer(auditOn: boolean): Promise<Server> {
   const args = ['--serve', ...(auditOn ? [] : ['--audit-off'])];
-  const child = fork(fileURLToPath(import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // BENCH_SERVER_NODE_ARGS: extra node flags for both servers alike (e.g. GC tuning).
+  const execArgv = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = fork(fileURLToPath(import.meta.url), args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv,
+  });
   const ready = await new Promise<Ready>((ok, fail) => {
     child.once('message', (m) => ok(m as Ready));
     child.once('exit', (code) => fail(new Error(`bench server exited with ${code}`)));
@@ -148,7 +155,9 @@ async function main(): Promise<void> {
     const others = Array.from({ length: Math.max(1, cpus().length - 1) }, (_, i) => i).join(',');
     execFileSync('taskset', ['-a', '-p', '-c', others, String(process.pid)], { stdio: 'ignore' });
   }
-  const on = await startServer(true);
+  // BENCH_AUDIT_AA=1 starts the "on" server with audit off too: an A/A run that shows the bias of the
+  // comparison itself (two processes, same code).
+  const on = await startServer(process.env.BENCH_AUDIT_AA !== '1');
   const off = await startServer(false);
   try {
     await on.load('/v1/_bench/echo', { duration: 2 });
@@ -158,10 +167,27 @@ async function main(): Promise<void> {
     // hits both alike.
     const auditOff: autocannon.Result[] = [];
     const auditOn: autocannon.Result[] = [];
+    // Short rounds in pairs, the order alternating (off-on, on-off, …): each pair is measured minutes
+    // apart at most, so drift of the shared machine cancels in the pair's ratio; the median of the pair
+    // ratios is reported, beside the ratio of the means.
+    const short = { duration: AUDIT_SECONDS };
     for (let round = 0; round < AUDIT_ROUNDS; round++) {
-      auditOff.push(await off.load('/v1/authorize'));
-      auditOn.push(await on.load('/v1/authorize'));
+      if (round % 2 === 0) {
+        auditOff.push(await off.load('/v1/authorize', short));
+        auditOn.push(await on.load('/v1/authorize', short));
+      } else {
+        auditOn.push(await on.load('/v1/authorize', short));
+        auditOff.push(await off.load('/v1/authorize', short));
+      }
     }
+    const pairRatios = auditOn
+      .map((r, i) => r.requests.average / (auditOff[i] as autocannon.Result).requests.average)
+      .sort((a, b) => a - b);
+    const mid = pairRatios.length >> 1;
+    const medianRatio =
+      pairRatios.length % 2 === 1
+        ? (pairRatios[mid] as number)
+        : ((pairRatios[mid - 1] as number) + (pairRatios[mid] as number)) / 2;
     const stats = await on.auditStats();
     off.child.kill('SIGTERM');
     const baseline = await on.load('/v1/_bench/echo');
@@ -208,7 +234,9 @@ async function main(): Promise<void> {
       rps_at_1000rps: Math.round(fixed.requests.average),
       audit_off_rps: Math.round(mean(auditOff)),
       audit_on_rps: Math.round(mean(auditOn)),
-      audit_ratio: Math.round((mean(auditOn) / mean(auditOff)) * 1000) / 1000,
+      audit_ratio: Math.round(medianRatio * 1000) / 1000,
+      audit_ratio_of_means: Math.round((mean(auditOn) / mean(auditOff)) * 1000) / 1000,
+      audit_pair_ratios: pairRatios.map((r) => Math.round(r * 1000) / 1000),
       audit_chain_head_seq: stats.head_seq,
       audit_backlog_after_runs: stats.backlog,
       non2xx: [baseline, authorize, fixed, fixedBaseline, ...auditOn, ...auditOff].reduce((n, r) => n + r.non2xx, 0),
