@@ -79,7 +79,8 @@ export function parseQuery(
     if (v === undefined) continue;
     if (Array.isArray(v)) throw new AppError('validation_failed', `query parameter ${k} is repeated`);
     const prop = schema.properties[k] as { type?: string } | undefined;
-    out[k] = prop?.type === 'integer' && /^-?[0-9]{1,15}$/.test(v) ? Number(v) : v;
+    const n = prop?.type === 'integer' && /^-?[0-9]{1,16}$/.test(v) ? Number(v) : Number.NaN;
+    out[k] = Number.isSafeInteger(n) ? n : v;
   }
   return out;
 }

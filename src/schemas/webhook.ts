@@ -19,6 +19,8 @@ export const createWebhookSchema = {
   properties: {
     url: {
       type: 'string',
+      format: 'uri',
+      pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]',
       minLength: 1,
       maxLength: 2048,
       description:

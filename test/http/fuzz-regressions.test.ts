@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compileValidator } from '../../src/schemas/index.js';
+import { compileValidator, createWebhookSchema } from '../../src/schemas/index.js';
 import { makeWorld, setupSpending, startTestApp, type TestApp, type World } from '../support/http-app.js';
 import { assertMatches } from '../support/response-schemas.js';
 
@@ -168,6 +168,32 @@ s('a leap second, valid RFC 3339, is accepted as second 0 of the next minute', a
   });
   assert.is(authority.status, 200, authority.text);
   assert.is(authority.body.valid_until, '2031-01-01T00:00:00.000Z');
+});
+
+s(
+  'a 16-digit safe integer in a query is an integer (to_seq 9007199254740990 was refused as "must be integer")',
+  async () => {
+    const res = await t.call('GET', '/v1/audit/export?format=json&from_seq=1&to_seq=9007199254740990', {
+      auth: w.enterprise,
+    });
+    assert.is(res.status, 200, res.text);
+    const past = await t.call('GET', '/v1/audit/export?format=json&from_seq=1&to_seq=9007199254740992', {
+      auth: w.enterprise,
+    });
+    assert.is(past.status, 422, 'beyond the safe integers stays refused');
+    assert.is(past.body?.error?.code, 'validation_failed');
+  },
+);
+
+const validateCreateWebhook = compileValidator(createWebhookSchema);
+
+s('a webhook URL that is not an absolute http(s) URL fails the schema, as the document says', async () => {
+  for (const url of ['0', 'example.com/hook', 'ftp://example.com/x', 'https://']) {
+    const res = await t.call('POST', '/v1/webhooks', { auth: w.enterprise, body: { url, events: ['*'] } });
+    assert.is(res.status, 422, `${url}: ${res.text}`);
+    assert.is(res.body?.error?.code, 'validation_failed', url);
+    assert.throws(() => validateCreateWebhook({ url, events: ['*'] }), url);
+  }
 });
 
 s.run();
