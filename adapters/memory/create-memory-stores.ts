@@ -10,8 +10,9 @@ export interface MemoryStores {
 }
 
 /**
- * Builds the engine's adapter and the API credential storage sharing one audit outbox, so the adapter's
- * `listAuditOutbox` returns the drafts of credential writes too (the memory twin of `createMongoStores`).
+ * Builds the engine's adapter, the API credential storage and the webhook storage sharing one audit outbox,
+ * so the adapter's `listAuditOutbox` returns the drafts of credential and webhook endpoint writes too (the
+ * memory twin of `createMongoStores`).
  * `now` is the credential storage's clock for revocation expiry.
  */
 export function createMemoryStores(options: { now?: () => number } = {}): MemoryStores {
@@ -20,5 +21,5 @@ export function createMemoryStores(options: { now?: () => number } = {}): Memory
     outbox: store.auditOutbox,
     ...(options.now ? { now: options.now } : {}),
   });
-  return { store, credentials, webhooks: new MemoryWebhookStorage() };
+  return { store, credentials, webhooks: new MemoryWebhookStorage({ outbox: store.auditOutbox }) };
 }

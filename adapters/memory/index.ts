@@ -3,4 +3,4 @@ export { MemoryAdapter } from './memory-adapter.js';
 export type { AuditEventMutation } from './memory-audit-chain.js';
 export { MemoryAuditOutbox } from './memory-audit-outbox.js';
 export { MemoryCredentialStorage, type MemoryCredentialStorageOptions } from './memory-credential-storage.js';
-export { MemoryWebhookStorage } from './memory-webhook-storage.js';
+export { MemoryWebhookStorage, type MemoryWebhookStorageOptions } from './memory-webhook-storage.js';

@@ -1,6 +1,8 @@
+import type { AuditDraft } from '../../src/audit/types.js';
 import type { ListQuery, Page, WebhookDelivery, WebhookEndpoint, WebhookStorage } from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
 import { deepFreeze } from './freeze.js';
+import { MemoryAuditOutbox } from './memory-audit-outbox.js';
 
 function stored<T>(value: T): T {
   return deepFreeze(structuredClone(value));
@@ -10,20 +12,38 @@ function isOpen(d: WebhookDelivery): boolean {
   return d.status === 'pending' || d.status === 'delivering';
 }
 
+/** Options of {@link MemoryWebhookStorage}. */
+export interface MemoryWebhookStorageOptions {
+  /**
+   * Where audit drafts of endpoint writes go: the `auditOutbox` of the MemoryAdapter of the same server, so
+   * its `listAuditOutbox` returns them. Default: an outbox of its own that no adapter lists (use
+   * `createMemoryStores` to get the stores wired together).
+   */
+  outbox?: MemoryAuditOutbox;
+}
+
 /**
  * In-memory {@link WebhookStorage}: the default next to MemoryAdapter. Stored objects are frozen; data is
- * lost on exit and not shared between processes. Every method completes in one step, so each is atomic.
+ * lost on exit and not shared between processes. Every method completes in one step, so each is atomic;
+ * a write's audit drafts go into the outbox given in the options in the same step (none when it fails).
  */
 export class MemoryWebhookStorage implements WebhookStorage {
   private readonly endpoints = new Map<string, WebhookEndpoint>();
   private readonly deliveries = new Map<string, WebhookDelivery>();
+  /** Where the drafts of this storage's writes go (see {@link MemoryWebhookStorageOptions.outbox}). */
+  readonly auditOutbox: MemoryAuditOutbox;
+
+  constructor(options: MemoryWebhookStorageOptions = {}) {
+    this.auditOutbox = options.outbox ?? new MemoryAuditOutbox();
+  }
 
   async init(): Promise<void> {}
   async close(): Promise<void> {}
 
-  async insertEndpoint(endpoint: WebhookEndpoint): Promise<void> {
+  async insertEndpoint(endpoint: WebhookEndpoint, events?: readonly AuditDraft[]): Promise<void> {
     if (this.endpoints.has(endpoint.id)) throw new StorageError('conflict', `duplicate webhook id ${endpoint.id}`);
     this.endpoints.set(endpoint.id, stored(endpoint));
+    this.auditOutbox.add(events);
   }
 
   private endpointOf(orgId: string, id: string): WebhookEndpoint | null {
@@ -61,11 +81,14 @@ export class MemoryWebhookStorage implements WebhookStorage {
     id: string,
     expectVersion: number,
     patch: Partial<WebhookEndpoint>,
+    events?: readonly AuditDraft[],
   ): Promise<WebhookEndpoint | null> {
     const row = this.endpointOf(orgId, id);
     if (!row) return null;
     if (row.version !== expectVersion) throw new StorageError('conflict', `version of ${id} moved`);
-    return this.putEndpoint(row, patch);
+    const next = this.putEndpoint(row, patch);
+    this.auditOutbox.add(events);
+    return next;
   }
 
   private putEndpoint(row: WebhookEndpoint, patch: Partial<WebhookEndpoint>): WebhookEndpoint {
@@ -93,11 +116,12 @@ export class MemoryWebhookStorage implements WebhookStorage {
     return this.putEndpoint(row, { consecutive_failures: failures, updated_at: at });
   }
 
-  async deleteEndpoint(orgId: string, id: string): Promise<WebhookEndpoint | null> {
+  async deleteEndpoint(orgId: string, id: string, events?: readonly AuditDraft[]): Promise<WebhookEndpoint | null> {
     const row = this.endpointOf(orgId, id);
     if (!row) return null;
     this.endpoints.delete(id);
     for (const [key, d] of this.deliveries) if (d.endpoint_id === id) this.deliveries.delete(key);
+    this.auditOutbox.add(events);
     return row;
   }
 

@@ -16,12 +16,22 @@ import { fromStored, toStored } from './stored-document.js';
  *
  * Invariant: `_audit_key` is never greater than the key of a draft in `_audit` (`$min` on every push, and
  * an ack only removes drafts). It may be smaller (stale) after a partial ack, which only costs a read.
+ *
+ * Deletions: a document cannot be deleted in the same write that stores drafts, so a store whose deletion is
+ * audited turns the document into a tombstone instead (`_deleted` set and the drafts pushed, one write) and
+ * hides tombstones from every read; the ack that empties a tombstone's drafts then deletes it (see
+ * {@link ackOutbox}).
  */
 
 /** The field holding a document's pending drafts. */
 export const AUDIT_DRAFTS_FIELD = '_audit';
 /** The sparse-indexed marker of a document with pending drafts. */
 export const AUDIT_KEY_FIELD = '_audit_key';
+/**
+ * Set on a document that was deleted while its deletion's drafts are pending (a tombstone): stores ignore
+ * it on every read, and it is deleted once its drafts were acknowledged.
+ */
+export const TOMBSTONE_FIELD = '_deleted';
 
 /** The sparse index on the marker, in every collection whose documents can carry drafts. */
 export const AUDIT_PENDING_INDEX: IndexDescription = {
@@ -108,6 +118,17 @@ const EMPTY: Document = {
   $or: [{ [AUDIT_DRAFTS_FIELD]: { $size: 0 } }, { [AUDIT_DRAFTS_FIELD]: { $exists: false } }],
 };
 const CLEAR: Document = { $unset: { [AUDIT_DRAFTS_FIELD]: '', [AUDIT_KEY_FIELD]: '' } };
+/** A tombstone with no pending drafts left: nothing needs it any more. */
+const SPENT_TOMBSTONE: Document = { [TOMBSTONE_FIELD]: { $exists: true }, [AUDIT_KEY_FIELD]: { $exists: false } };
+
+/** Filter of the documents a store reads: not tombstones. */
+export const NOT_DELETED: Document = { [TOMBSTONE_FIELD]: { $exists: false } };
+
+/** Deletes the tombstones whose drafts were all acknowledged (all of them, or those among `ids`). */
+export async function purgeSpentTombstones(coll: Collection<Document>, ids?: readonly unknown[]): Promise<void> {
+  const filter: Document = ids ? { _id: { $in: ids }, ...SPENT_TOMBSTONE } : { ...SPENT_TOMBSTONE };
+  await coll.deleteMany(filter);
+}
 
 /**
  * The `limit` oldest drafts embedded in one collection. Documents come in marker order; reading stops once
@@ -142,7 +163,10 @@ async function listEmbedded(coll: Collection<Document>, limit: number): Promise<
   } finally {
     await cursor.close();
   }
-  if (empties.length > 0) await coll.updateMany({ _id: { $in: empties }, ...EMPTY } as Document, CLEAR);
+  if (empties.length > 0) {
+    await coll.updateMany({ _id: { $in: empties }, ...EMPTY } as Document, CLEAR);
+    await purgeSpentTombstones(coll, empties);
+  }
   return mine;
 }
 
@@ -177,13 +201,18 @@ export async function listOutbox(
  * Removes listed drafts. Standalone ones (and any without a readable `outbox_ref`) are deleted from
  * `standalone` by id. Embedded ones are pulled by id from their document, then, in a second update, the
  * array and the marker are unset only if the array is empty: a draft another write pushed in between
- * stays, with its marker. Both steps of all documents of a collection go in one ordered bulk write.
- * Drafts of collections not in `sources`, or of documents that no longer hold them, are ignored.
+ * stays, with its marker. In the collections named in `tombstones` (the only ones where documents are
+ * deleted as tombstones), a tombstone (see {@link TOMBSTONE_FIELD}) left without drafts is then deleted.
+ * The steps of all documents of a collection go in one ordered bulk write (a crash between them leaves at
+ * worst a tombstone without drafts, which stays hidden and is purged later, see
+ * {@link purgeSpentTombstones}). Drafts of collections not in `sources`, or of documents that no longer
+ * hold them, are ignored.
  */
 export async function ackOutbox(
   standalone: Collection<Document>,
   sources: readonly Collection<Document>[],
   drafts: readonly AuditDraft[],
+  tombstones: readonly string[] = [],
 ): Promise<void> {
   const byName = new Map(sources.map((c) => [c.collectionName, c]));
   const alone: string[] = [];
@@ -208,14 +237,17 @@ export async function ackOutbox(
   for (const [name, docs] of embedded) {
     const pulls: AnyBulkWriteOperation<Document>[] = [];
     const clears: AnyBulkWriteOperation<Document>[] = [];
+    const purges: AnyBulkWriteOperation<Document>[] = [];
+    const mayHoldTombstones = tombstones.includes(name);
     for (const [id, ids] of docs) {
       const pull: Document = { $pull: { [AUDIT_DRAFTS_FIELD]: { id: { $in: ids } } } };
       pulls.push({ updateOne: { filter: { _id: id } as Document, update: pull } });
       clears.push({
         updateOne: { filter: { _id: id, [AUDIT_DRAFTS_FIELD]: { $size: 0 } } as Document, update: CLEAR },
       });
+      if (mayHoldTombstones) purges.push({ deleteOne: { filter: { _id: id, ...SPENT_TOMBSTONE } as Document } });
     }
-    await (byName.get(name) as Collection<Document>).bulkWrite([...pulls, ...clears], { ordered: true });
+    await (byName.get(name) as Collection<Document>).bulkWrite([...pulls, ...clears, ...purges], { ordered: true });
   }
 }
 

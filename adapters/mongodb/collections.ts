@@ -47,8 +47,9 @@ const byOrg: IndexDescription = { key: { org_id: 1, id: -1 }, name: 'org_id_id' 
  *   usage `_id` NUL reservation id; see `UsageLedger`). `ended_at`, set only once a hold ended, has a
  *   TTL index, so ended reservation ids are forgotten after the retention and open holds never are.
  * - audit_pending: sparse, on `_audit_key` of every collection that carries drafts (and of the credential
- *   storage's two, created by `init()` of either store), so the outbox read only visits documents with
- *   pending drafts. audit_outbox (drafts with no state change, `_id` = draft id) is read by (at, _id).
+ *   storage's two and the webhook storage's endpoints, created by `init()` of either store), so the outbox
+ *   read only visits documents with pending drafts. audit_outbox (drafts with no state change, `_id` =
+ *   draft id) is read by (at, _id).
  * - audit_events (`_id` = event id): unique (org_id, seq), which makes a taken seq a duplicate key; and
  *   (org_id, agent_id, seq), (org_id, subject.id, seq), (org_id, type, seq) for the filtered reads.
  *   Reads by `at` go on (org_id, seq) (`at` grows with seq).

@@ -3,6 +3,7 @@ export {
   AUDIT_KEY_FIELD,
   AUDIT_PENDING_INDEX,
   PENDING_DRAFT_GRACE_MS,
+  TOMBSTONE_FIELD,
 } from './audit-outbox.js';
 export { COLLECTION_NAMES, DRAFT_CARRIERS, indexPlan } from './collections.js';
 export type { ConnectionOptions } from './connection.js';
@@ -20,6 +21,7 @@ export {
   MongoWebhookStorage,
   type MongoWebhookStorageOptions,
   WEBHOOK_COLLECTION_NAMES,
+  WEBHOOK_DRAFT_CARRIERS,
   webhookIndexPlan,
 } from './mongo-webhook-storage.js';
 export { toStorageError } from './storage-errors.js';

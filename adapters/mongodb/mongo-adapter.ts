@@ -32,6 +32,7 @@ import {
 import { type Collections, DRAFT_CARRIERS, indexPlan, openCollections } from './collections.js';
 import { type ConnectionOptions, openConnection } from './connection.js';
 import { CREDENTIAL_COLLECTION_NAMES } from './mongo-credential-storage.js';
+import { WEBHOOK_DRAFT_CARRIERS } from './mongo-webhook-storage.js';
 import { type Attempt, withRetries } from './retry.js';
 import { isDuplicateKey, runMapped } from './storage-errors.js';
 import { encodeKey, fromStored, toDomain, toStored } from './stored-document.js';
@@ -97,8 +98,8 @@ function authorizationDoc(record: AuthorizationRecord): Document {
  *
  * Audit: a write's drafts are embedded in the document it writes, in the same single-document write
  * (see audit-outbox.ts); `listAuditOutbox` merges them, from this adapter's collections and from the
- * MongoCredentialStorage's in the same database, with `audit_outbox`. Linked events are documents of
- * `audit_events` (`_id` = event id, unique (org_id, seq)).
+ * MongoCredentialStorage's and the MongoWebhookStorage's (`webhook_endpoints`) in the same database, with
+ * `audit_outbox`. Linked events are documents of `audit_events` (`_id` = event id, unique (org_id, seq)).
  */
 export class MongoAdapter implements StorageAdapter {
   private readonly client: MongoClient;
@@ -106,7 +107,7 @@ export class MongoAdapter implements StorageAdapter {
   private readonly db: Db;
   private readonly c: Collections;
   private readonly ledger: UsageLedger;
-  /** Every collection whose documents can carry drafts: the adapter's and the credential storage's. */
+  /** Every collection whose documents can carry drafts: the adapter's, the credential and webhook storages'. */
   private readonly draftCarriers: Collection<Document>[];
   private readonly maxAttempts: number;
   private readonly retentionSeconds: number;
@@ -124,6 +125,7 @@ export class MongoAdapter implements StorageAdapter {
     this.draftCarriers = [
       ...DRAFT_CARRIERS.map((name) => this.c[name]),
       ...Object.values(CREDENTIAL_COLLECTION_NAMES).map((name) => this.db.collection(name)),
+      ...WEBHOOK_DRAFT_CARRIERS.map((name) => this.db.collection(name)),
     ];
   }
 
@@ -146,8 +148,8 @@ export class MongoAdapter implements StorageAdapter {
       for (const [name, indexes] of indexPlan(this.retentionSeconds)) {
         await this.c[name].createIndexes(indexes);
       }
-      // The credential storage's collections carry drafts too; the outbox read needs their marker index.
-      for (const name of Object.values(CREDENTIAL_COLLECTION_NAMES)) {
+      // The credential and webhook storages' collections carry drafts too; the outbox read needs their marker index.
+      for (const name of [...Object.values(CREDENTIAL_COLLECTION_NAMES), ...WEBHOOK_DRAFT_CARRIERS]) {
         await this.db.collection(name).createIndexes([AUDIT_PENDING_INDEX]);
       }
       await this.db.command({ ping: 1 });
@@ -591,7 +593,7 @@ export class MongoAdapter implements StorageAdapter {
 
   /** Deletes standalone drafts; pulls embedded ones, clearing a document's fields only once its array is empty. */
   ackAuditOutbox(drafts: readonly AuditDraft[]): Promise<void> {
-    return this.run(() => ackOutbox(this.c.auditOutbox, this.draftCarriers, drafts));
+    return this.run(() => ackOutbox(this.c.auditOutbox, this.draftCarriers, drafts, WEBHOOK_DRAFT_CARRIERS));
   }
 
   getAuditHead(orgId: string): Promise<AuditEvent | null> {

@@ -6,8 +6,17 @@ import {
   MongoBulkWriteError,
   type MongoClient,
 } from 'mongodb';
+import type { AuditDraft } from '../../src/audit/types.js';
 import type { ListQuery, Page, WebhookDelivery, WebhookEndpoint, WebhookStorage } from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
+import {
+  AUDIT_PENDING_INDEX,
+  embedDrafts,
+  NOT_DELETED,
+  purgeSpentTombstones,
+  pushDrafts,
+  TOMBSTONE_FIELD,
+} from './audit-outbox.js';
 import { type ConnectionOptions, openConnection } from './connection.js';
 import { isDuplicateKey, runMapped } from './storage-errors.js';
 import { toDomain, toStored } from './stored-document.js';
@@ -26,6 +35,12 @@ export const WEBHOOK_COLLECTION_NAMES = {
   deliveries: 'webhook_deliveries',
 } as const;
 
+/**
+ * The webhook storage's collections whose documents carry audit drafts (see audit-outbox.ts): the
+ * MongoAdapter of the same database lists and acknowledges them, and creates their marker index.
+ */
+export const WEBHOOK_DRAFT_CARRIERS = [WEBHOOK_COLLECTION_NAMES.endpoints] as const;
+
 const DEFAULT_RETENTION_MS = 30 * 86_400_000;
 const OPEN_STATUSES = ['pending', 'delivering'];
 
@@ -33,7 +48,8 @@ const OPEN_STATUSES = ['pending', 'delivering'];
  * The indexes `init()` creates (all idempotent). An endpoint's and a delivery's `_id` is its id (a
  * delivery id is derived from endpoint and event, so re-inserting one is a duplicate key).
  * - webhook_endpoints (org_id, id desc): an org's newest-first list; (status, id): the dispatcher's walk
- *   over active endpoints.
+ *   over active endpoints; audit_pending: sparse, on the marker of documents with pending audit drafts
+ *   (see audit-outbox.ts); `_deleted`, sparse: the tombstones of endpoints deleted with audit drafts.
  * - webhook_deliveries (endpoint_id, event_seq desc): the delivery log (and deleting an endpoint's
  *   deliveries); `due_at`, present only while a delivery is pending or delivering (sparse): the due query
  *   and the next due time; `purge_at`, set once a delivery is final: a TTL that ends its retention.
@@ -45,6 +61,8 @@ export function webhookIndexPlan(): [keyof typeof WEBHOOK_COLLECTION_NAMES, Inde
       [
         { key: { org_id: 1, id: -1 }, name: 'org_id_id' },
         { key: { status: 1, id: 1 }, name: 'status_id' },
+        AUDIT_PENDING_INDEX,
+        { key: { [TOMBSTONE_FIELD]: 1 }, name: 'deleted', sparse: true },
       ],
     ],
     [
@@ -61,8 +79,14 @@ export function webhookIndexPlan(): [keyof typeof WEBHOOK_COLLECTION_NAMES, Inde
 /** Fields the storage adds to delivery documents; never part of a WebhookDelivery. */
 const DELIVERY_INTERNAL = ['due_at', 'purge_at'] as const;
 
+/** The domain endpoint: `toDomain` drops the audit fields and the tombstone mark. */
 function toEndpoint(doc: Document): WebhookEndpoint {
   return toDomain<WebhookEndpoint>(doc);
+}
+
+/** The live (not deleted) endpoint `id` of `orgId`. */
+function liveEndpoint(orgId: string, id: string): Document {
+  return { _id: id, org_id: orgId, ...NOT_DELETED };
 }
 
 function toDelivery(doc: Document): WebhookDelivery {
@@ -82,6 +106,16 @@ function isOpen(status: unknown): boolean {
  * `$inc` for failure counts. Deleting an endpoint deletes it, then its deliveries (the dispatcher drops any
  * left behind). Driver errors become StorageError the way the adapter maps them; after `close()` every call
  * is `unavailable`.
+ *
+ * Audit: the drafts of an endpoint write are embedded in the endpoint document in the same write (see
+ * audit-outbox.ts); the MongoAdapter of the same database lists and acknowledges them (`webhook_endpoints`
+ * is one of its draft carriers). A deletion with drafts cannot remove the document in the write that stores
+ * them, and a draft written elsewhere (`audit_outbox`) would be a second write that a crash can separate
+ * from the deletion. So it is a soft delete: one `findOneAndUpdate` sets `_deleted` and pushes the drafts;
+ * every read and write here filters tombstones out, so the endpoint is gone at once; its deliveries are
+ * deleted right after, as before. The adapter's ack deletes the tombstone once its drafts are acknowledged;
+ * tombstones a crash left without drafts are purged by `init()` and by every deletion. A deletion without
+ * drafts deletes the document outright.
  */
 export class MongoWebhookStorage implements WebhookStorage {
   private readonly client: MongoClient;
@@ -118,6 +152,7 @@ export class MongoWebhookStorage implements WebhookStorage {
       for (const [name, indexes] of webhookIndexPlan()) {
         await this.db.collection(WEBHOOK_COLLECTION_NAMES[name]).createIndexes(indexes);
       }
+      await purgeSpentTombstones(this.endpoints);
     });
   }
 
@@ -127,10 +162,12 @@ export class MongoWebhookStorage implements WebhookStorage {
     if (this.ownsClient) await this.client.close().catch(() => {});
   }
 
-  insertEndpoint(endpoint: WebhookEndpoint): Promise<void> {
+  insertEndpoint(endpoint: WebhookEndpoint, events?: readonly AuditDraft[]): Promise<void> {
     return this.run(async () => {
       try {
-        await this.endpoints.insertOne({ ...(toStored(endpoint) as Document), _id: endpoint.id } as Document);
+        await this.endpoints.insertOne(
+          embedDrafts({ ...(toStored(endpoint) as Document), _id: endpoint.id } as Document, events),
+        );
       } catch (err) {
         if (isDuplicateKey(err))
           throw new StorageError('conflict', `duplicate webhook id ${endpoint.id}`, { cause: err });
@@ -141,14 +178,14 @@ export class MongoWebhookStorage implements WebhookStorage {
 
   getEndpoint(orgId: string, id: string): Promise<WebhookEndpoint | null> {
     return this.run(async () => {
-      const doc = await this.endpoints.findOne({ _id: id, org_id: orgId } as Document);
+      const doc = await this.endpoints.findOne(liveEndpoint(orgId, id));
       return doc ? toEndpoint(doc) : null;
     });
   }
 
   listEndpoints(orgId: string, query: ListQuery): Promise<Page<WebhookEndpoint>> {
     return this.run(async () => {
-      const filter: Document = { org_id: orgId };
+      const filter: Document = { org_id: orgId, ...NOT_DELETED };
       if (query.status !== undefined) filter.status = query.status;
       if (query.cursor !== undefined) filter.id = { $lt: query.cursor };
       const docs = await this.endpoints
@@ -164,7 +201,7 @@ export class MongoWebhookStorage implements WebhookStorage {
 
   listActiveEndpoints(afterId: string | null, limit: number): Promise<WebhookEndpoint[]> {
     return this.run(async () => {
-      const filter: Document = { status: 'active' };
+      const filter: Document = { status: 'active', ...NOT_DELETED };
       if (afterId !== null) filter.id = { $gt: afterId };
       const docs = await this.endpoints.find(filter).sort({ status: 1, id: 1 }).limit(limit).toArray();
       return docs.map(toEndpoint);
@@ -177,19 +214,21 @@ export class MongoWebhookStorage implements WebhookStorage {
     id: string,
     expectVersion: number,
     patch: Partial<WebhookEndpoint>,
+    events?: readonly AuditDraft[],
   ): Promise<WebhookEndpoint | null> {
     return this.run(async () => {
       const { id: _i, org_id: _o, version: _v, ...rest } = patch;
       const update: Document = { $inc: { version: 1 } };
       const set = toStored(rest) as Document;
       if (Object.keys(set).length > 0) update.$set = set;
+      pushDrafts(update, events);
       const doc = await this.endpoints.findOneAndUpdate(
-        { _id: id, org_id: orgId, version: expectVersion } as Document,
+        { ...liveEndpoint(orgId, id), version: expectVersion },
         update,
         { returnDocument: 'after' },
       );
       if (doc) return toEndpoint(doc);
-      const exists = await this.endpoints.findOne({ _id: id, org_id: orgId } as Document, { projection: { _id: 1 } });
+      const exists = await this.endpoints.findOne(liveEndpoint(orgId, id), { projection: { _id: 1 } });
       if (exists) throw new StorageError('conflict', `version of ${id} moved`);
       return null;
     });
@@ -197,10 +236,13 @@ export class MongoWebhookStorage implements WebhookStorage {
 
   advanceEndpointCursor(orgId: string, id: string, fromSeq: number, toSeq: number): Promise<boolean> {
     return this.run(async () => {
-      const res = await this.endpoints.updateOne({ _id: id, org_id: orgId, cursor_seq: fromSeq } as Document, {
-        $set: { cursor_seq: toSeq },
-        $inc: { version: 1 },
-      });
+      const res = await this.endpoints.updateOne(
+        { ...liveEndpoint(orgId, id), cursor_seq: fromSeq },
+        {
+          $set: { cursor_seq: toSeq },
+          $inc: { version: 1 },
+        },
+      );
       return res.matchedCount === 1;
     });
   }
@@ -216,18 +258,30 @@ export class MongoWebhookStorage implements WebhookStorage {
         outcome === 'delivered'
           ? { $set: { consecutive_failures: 0, updated_at: at }, $inc: { version: 1 } }
           : { $set: { updated_at: at }, $inc: { consecutive_failures: 1, version: 1 } };
-      const doc = await this.endpoints.findOneAndUpdate({ _id: id, org_id: orgId } as Document, update, {
+      const doc = await this.endpoints.findOneAndUpdate(liveEndpoint(orgId, id), update, {
         returnDocument: 'after',
       });
       return doc ? toEndpoint(doc) : null;
     });
   }
 
-  deleteEndpoint(orgId: string, id: string): Promise<WebhookEndpoint | null> {
+  /**
+   * Without drafts: `findOneAndDelete`. With drafts: a soft delete, one `findOneAndUpdate` that sets
+   * `_deleted` and pushes them (see the class comment). Then the endpoint's deliveries are deleted.
+   */
+  deleteEndpoint(orgId: string, id: string, events?: readonly AuditDraft[]): Promise<WebhookEndpoint | null> {
     return this.run(async () => {
-      const doc = await this.endpoints.findOneAndDelete({ _id: id, org_id: orgId } as Document);
+      const doc =
+        events && events.length > 0
+          ? await this.endpoints.findOneAndUpdate(
+              liveEndpoint(orgId, id),
+              pushDrafts({ $set: { [TOMBSTONE_FIELD]: true }, $inc: { version: 1 } }, events),
+              { returnDocument: 'before' },
+            )
+          : await this.endpoints.findOneAndDelete(liveEndpoint(orgId, id));
       if (!doc) return null;
       await this.deliveries.deleteMany({ endpoint_id: id, org_id: orgId });
+      await purgeSpentTombstones(this.endpoints);
       return toEndpoint(doc);
     });
   }

@@ -57,9 +57,16 @@ export function fromStored(value: unknown): unknown {
 
 /**
  * Fields the adapter adds to documents; never part of a domain object. `_audit` and `_audit_key` hold
- * the audit drafts pending in a document (see audit-outbox.ts).
+ * the audit drafts pending in a document, `_deleted` marks a tombstone (see audit-outbox.ts).
  */
-export const INTERNAL_FIELDS: ReadonlySet<string> = new Set(['_id', 'ref_key', 'list_key', '_audit', '_audit_key']);
+export const INTERNAL_FIELDS: ReadonlySet<string> = new Set([
+  '_id',
+  'ref_key',
+  'list_key',
+  '_audit',
+  '_audit_key',
+  '_deleted',
+]);
 
 /** The domain object of a stored document, without the adapter's own fields (they are not even decoded). */
 export function toDomain<T>(doc: Record<string, unknown>): T {

@@ -1,3 +1,4 @@
+import type { AuditDraft } from '../audit/types.js';
 import type { ListQuery, Page } from './adapter.js';
 
 /** `active` endpoints get deliveries; `disabled` ones (too many failed deliveries in a row) get none. */
@@ -83,6 +84,13 @@ export interface WebhookDelivery {
  * (another org's id is a miss), `null` on a miss, throws only StorageError (`conflict` for a taken id or a
  * stale version, `unavailable`, `internal`), returns copies or frozen objects.
  *
+ * Audit outbox: the endpoint writes that are audited (`insertEndpoint`: `webhook.created`, `updateEndpoint`:
+ * `webhook.disabled`, `deleteEndpoint`: `webhook.deleted`) take optional `events`, stored atomically with the
+ * write, exactly as StorageAdapter's write methods store theirs (both or neither; a write that fails, a
+ * `conflict` or a miss returning null, stores none). They go into the audit outbox of the StorageAdapter of
+ * the same backend, whose `listAuditOutbox` returns them and `ackAuditOutbox` removes them (memory: the
+ * shared MemoryAuditOutbox, see `createMemoryStores`; MongoDB: the same database, see `createMongoStores`).
+ *
  * Indexes: endpoints by (org_id, id order) for lists and by (status, id) for the dispatcher; deliveries by
  * (endpoint_id, event_seq order) for the delivery log and by `next_attempt_at` for the due query.
  * Implementations live in adapters/memory and adapters/mongodb.
@@ -92,8 +100,8 @@ export interface WebhookStorage {
   init(): Promise<void>;
   close(): Promise<void>;
 
-  /** `conflict` when the id exists. */
-  insertEndpoint(endpoint: WebhookEndpoint): Promise<void>;
+  /** `conflict` when the id exists (and `events` are not stored). */
+  insertEndpoint(endpoint: WebhookEndpoint, events?: readonly AuditDraft[]): Promise<void>;
   getEndpoint(orgId: string, id: string): Promise<WebhookEndpoint | null>;
   /** An org's endpoints, newest first (ids sort by creation); filter: status. */
   listEndpoints(orgId: string, query: ListQuery): Promise<Page<WebhookEndpoint>>;
@@ -101,13 +109,15 @@ export interface WebhookStorage {
   listActiveEndpoints(afterId: string | null, limit: number): Promise<WebhookEndpoint[]>;
   /**
    * Compare-and-set on `version`: applies a shallow patch (never `id`, `org_id` or `version`), increments
-   * `version` and returns the new object; `null` on a miss, `conflict` when the version moved.
+   * `version` and returns the new object; `null` on a miss, `conflict` when the version moved. `events` are
+   * stored with the change (none on a miss or a conflict).
    */
   updateEndpoint(
     orgId: string,
     id: string,
     expectVersion: number,
     patch: Partial<WebhookEndpoint>,
+    events?: readonly AuditDraft[],
   ): Promise<WebhookEndpoint | null>;
   /**
    * Compare-and-set on the cursor: sets `cursor_seq` to `toSeq` only when it is `fromSeq` (whatever the
@@ -127,9 +137,11 @@ export interface WebhookStorage {
   /**
    * Deletes an endpoint and its deliveries; returns the deleted endpoint, or null on a miss. Deliveries may
    * outlive their endpoint for a moment (a backend without transactions deletes them second, and a
-   * dispatcher may be fanning out); the dispatcher drops those it finds without an endpoint.
+   * dispatcher may be fanning out); the dispatcher drops those it finds without an endpoint. `events` are
+   * stored atomically with the deletion (none on a miss): from then on the endpoint is gone from every read,
+   * even where a backend keeps a hidden tombstone to hold the drafts until they are acknowledged.
    */
-  deleteEndpoint(orgId: string, id: string): Promise<WebhookEndpoint | null>;
+  deleteEndpoint(orgId: string, id: string, events?: readonly AuditDraft[]): Promise<WebhookEndpoint | null>;
 
   /** Insert-if-absent by id: deliveries whose id exists are ignored. Returns how many were inserted. */
   insertDeliveries(deliveries: readonly WebhookDelivery[]): Promise<number>;

@@ -28,7 +28,8 @@ export interface WebhookWiring {
 /**
  * The webhook service of an app, with its dispatcher reading the engine's audit chain and woken by its
  * chainer. Audit events of webhook changes (`webhook.created`, `webhook.deleted`, `webhook.disabled`) are
- * written as drafts through the engine's store, right after the change (not atomically with it).
+ * written as drafts by the webhook storage, atomically with the change, into the audit outbox of the
+ * engine's store (the storage must share its backend: `createMemoryStores` / `createMongoStores`).
  */
 export function createWebhookService(wiring: WebhookWiring): WebhookService {
   const config: WebhookConfig = { ...DEFAULT_WEBHOOK_CONFIG, ...wiring.config };

@@ -15,8 +15,11 @@ import { backoffDelayMs, newDelivery, subscribes } from './deliveries.js';
 import { createWebhookSender, type WebhookSender } from './sender.js';
 import { SIGNATURE_HEADER, secretAssociatedData, signatureHeader } from './signing.js';
 
-/** What the dispatcher reads of the engine's store: the audit chain, and where its own events go. */
-export type AuditSource = Pick<StorageAdapter, 'listAuditEvents' | 'appendAuditDrafts'>;
+/**
+ * What the dispatcher reads of the engine's store: the audit chain. Its own events (`webhook.disabled`) are
+ * written by the webhook storage, atomically with the change, into the outbox of the same backend.
+ */
+export type AuditSource = Pick<StorageAdapter, 'listAuditEvents'>;
 
 /** Options of {@link WebhookDispatcher}. */
 export interface WebhookDispatcherOptions {
@@ -31,7 +34,10 @@ export interface WebhookDispatcherOptions {
   sender?: WebhookSender;
   /** Jitter source, uniform in [0, 1). Default Math.random. */
   random?: () => number;
-  /** The audit draft of `webhook.disabled` for an endpoint, or undefined to write none. */
+  /**
+   * The audit draft of `webhook.disabled` for an endpoint (as read before disabling it), or undefined to
+   * write none. It is stored with the update that disables the endpoint.
+   */
   disabledDraft?: (endpoint: WebhookEndpoint) => AuditDraft[] | undefined;
   /** Sent as User-Agent. */
   userAgent?: string;
@@ -376,19 +382,21 @@ export class WebhookDispatcher {
     for (let tries = 0; tries < 5; tries++) {
       if (current?.status !== 'active' || current.consecutive_failures < this.config.disableAfterFailures) return;
       try {
-        const disabled = await this.webhooks.updateEndpoint(current.org_id, current.id, current.version, {
-          status: 'disabled',
-          disabled_at: at,
-          updated_at: at,
-        });
+        // Built from the version read: the update below changes neither the id nor the failure count.
+        const drafts = this.disabledDraft?.(current);
+        const disabled = await this.webhooks.updateEndpoint(
+          current.org_id,
+          current.id,
+          current.version,
+          { status: 'disabled', disabled_at: at, updated_at: at },
+          drafts?.length ? drafts : undefined,
+        );
         if (!disabled) return;
         this.logger.warn('webhook_disabled', {
           org_id: disabled.org_id,
           endpoint_id: disabled.id,
           consecutive_failures: disabled.consecutive_failures,
         });
-        const drafts = this.disabledDraft?.(disabled);
-        if (drafts?.length) await this.audit.appendAuditDrafts(drafts);
         return;
       } catch (err) {
         if (!isStorageError(err, 'conflict')) throw err;

@@ -69,8 +69,11 @@ export type WebhookDraftFactory = (spec: {
 export interface WebhookServiceOptions {
   /** Null when the server was built without webhook storage: every call is `storage_unavailable`. */
   storage: WebhookStorage | null;
-  /** Reads the chain head (the new endpoint's cursor) and takes the audit drafts of webhook changes. */
-  audit: Pick<StorageAdapter, 'getAuditHead' | 'appendAuditDrafts'>;
+  /**
+   * Reads the chain head (the new endpoint's cursor). The audit drafts of webhook changes are not written
+   * here but by `storage`, atomically with the change, into the outbox of this store's backend.
+   */
+  audit: Pick<StorageAdapter, 'getAuditHead'>;
   box: SecretBox;
   clock: Clock;
   config: WebhookConfig;
@@ -216,14 +219,14 @@ export class WebhookService {
       updated_at: isoTime(now),
       version: 0,
     };
-    await storage.insertEndpoint(endpoint);
-    await this.record(
+    const drafts = this.draftsOf(
       orgId,
       'webhook.created',
       endpoint,
       { url: auditUrl(endpoint.url), events: endpoint.events },
       actor,
     );
+    await storage.insertEndpoint(endpoint, drafts);
     return { ...webhookView(endpoint), secret };
   }
 
@@ -242,9 +245,14 @@ export class WebhookService {
 
   /** Deletes an endpoint of the org and its deliveries (pending ones are never sent); `not_found` otherwise. */
   async delete(orgId: string, id: string, actor?: string): Promise<WebhookView> {
-    const deleted = await this.store().deleteEndpoint(orgId, id);
+    const storage = this.store();
+    // The draft goes into the deletion's write, so it is built from the endpoint as read first (its URL
+    // never changes); when the endpoint is gone by then, the deletion misses and stores no draft.
+    const endpoint = await storage.getEndpoint(orgId, id);
+    if (!endpoint) throw new AppError('not_found', 'webhook endpoint not found');
+    const drafts = this.draftsOf(orgId, 'webhook.deleted', endpoint, { url: auditUrl(endpoint.url) }, actor);
+    const deleted = await storage.deleteEndpoint(orgId, id, drafts);
     if (!deleted) throw new AppError('not_found', 'webhook endpoint not found');
-    await this.record(orgId, 'webhook.deleted', deleted, { url: auditUrl(deleted.url) }, actor);
     return webhookView(deleted);
   }
 
@@ -260,14 +268,15 @@ export class WebhookService {
     return { items: page.items.map(deliveryView), next_cursor: page.next_cursor };
   }
 
-  private async record(
+  /** The audit drafts of a change, written by the storage call that makes it (undefined: audit is off). */
+  private draftsOf(
     orgId: string,
     type: 'webhook.created' | 'webhook.deleted',
     endpoint: WebhookEndpoint,
     payload: Record<string, unknown>,
     actor: string | undefined,
-  ): Promise<void> {
+  ): AuditDraft[] | undefined {
     const drafts = this.drafts({ orgId, type, endpointId: endpoint.id, payload, ...(actor ? { actor } : {}) });
-    if (drafts?.length) await this.audit.appendAuditDrafts(drafts);
+    return drafts?.length ? drafts : undefined;
   }
 }

@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
-import { createMemoryStores, type MemoryAdapter, type MemoryCredentialStorage } from '../../adapters/memory/index.js';
+import {
+  createMemoryStores,
+  type MemoryAdapter,
+  type MemoryCredentialStorage,
+  type MemoryWebhookStorage,
+} from '../../adapters/memory/index.js';
 import { createEngine } from '../../src/engine/index.js';
 import { type AllowanceApp, type AppDeps, createApp } from '../../src/http/index.js';
 import type { StorageAdapter } from '../../src/storage/index.js';
@@ -47,6 +52,8 @@ export interface TestApp {
   /** The memory store, unless startTestApp got another one. */
   store: MemoryAdapter;
   credentials: MemoryCredentialStorage;
+  /** The memory webhook storage sharing the store's outbox; the app uses it only with `memoryWebhooks`. */
+  webhooks: MemoryWebhookStorage;
   /** Sends a request; `token` may be a credential (a fresh client token is signed) or a raw bearer string. */
   call(
     method: string,
@@ -56,10 +63,17 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** Starts an app on 127.0.0.1:0 over fresh memory stores. */
-export async function startTestApp(overrides: Partial<AppDeps> = {}, engineStore?: StorageAdapter): Promise<TestApp> {
-  // One outbox for both stores, as a server has: credential events land in the engine store's trail.
-  const { store, credentials } = createMemoryStores();
+/**
+ * Starts an app on 127.0.0.1:0 over fresh memory stores. With `memoryWebhooks` the app's webhook storage is
+ * the memory one built with the store (`TestApp.webhooks`), so webhook events land in its trail.
+ */
+export async function startTestApp(
+  overrides: Partial<AppDeps> & { memoryWebhooks?: boolean } = {},
+  engineStore?: StorageAdapter,
+): Promise<TestApp> {
+  // One outbox for every store, as a server has: credential and webhook events land in the engine store's trail.
+  const { store, credentials, webhooks } = createMemoryStores();
+  const { memoryWebhooks, ...deps } = overrides;
   const engine = createEngine({ store: engineStore ?? store, policy: await defaultPolicy() });
   await engine.init();
   const app = createApp({
@@ -68,7 +82,8 @@ export async function startTestApp(overrides: Partial<AppDeps> = {}, engineStore
     masterKey: randomBytes(32),
     operator: OPERATOR,
     rateLimit: { perSecond: 10_000, burst: 10_000 },
-    ...overrides,
+    ...(memoryWebhooks ? { webhooks } : {}),
+    ...deps,
   });
   await app.start();
   const server = createServer(app.callback());
@@ -80,6 +95,7 @@ export async function startTestApp(overrides: Partial<AppDeps> = {}, engineStore
     server,
     store,
     credentials,
+    webhooks,
     async call(method, path, options = {}) {
       const headers: Record<string, string> = { ...options.headers };
       if (options.auth) {

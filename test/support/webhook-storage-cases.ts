@@ -1,11 +1,14 @@
 /**
  * The cases every WebhookStorage must pass (memory and MongoDB run them): tenancy, compare-and-set,
- * insert-if-absent of deliveries, the due query with leases, and cascading deletes.
+ * insert-if-absent of deliveries, the due query with leases, cascading deletes, and audit drafts stored
+ * with endpoint writes (listed and acknowledged through the engine adapter built with the storage).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { AuditDraft } from '../../src/audit/types.js';
 import {
   isStorageError,
+  type StorageAdapter,
   type WebhookDelivery,
   type WebhookEndpoint,
   type WebhookStorage,
@@ -14,9 +17,11 @@ import { isoTime } from '../../src/util/clock.js';
 import { newId } from '../../src/util/ids.js';
 import { deliveryId } from '../../src/webhooks/index.js';
 
-/** A storage to test and how to dispose of it. */
+/** A storage to test, the engine adapter sharing its audit outbox, and how to dispose of them. */
 export interface WebhookStorageTarget {
   storage: WebhookStorage;
+  /** The adapter built with the storage (createMemoryStores / createMongoStores), initialized. */
+  audit: Pick<StorageAdapter, 'listAuditOutbox' | 'ackAuditOutbox'>;
   cleanup(): Promise<void>;
 }
 
@@ -66,6 +71,33 @@ function delivery(e: WebhookEndpoint, seq: number, overrides: Partial<WebhookDel
   };
 }
 
+let draftSerial = 0;
+
+function draft(e: WebhookEndpoint, type: string): AuditDraft {
+  clock += 1;
+  draftSerial += 1;
+  return {
+    id: `evt_${String(draftSerial).padStart(6, '0')}${e.id.slice(4)}`,
+    org_id: e.org_id,
+    at: isoTime(clock),
+    type,
+    actor: 'key_test',
+    subject: { kind: 'webhook', id: e.id },
+    agent_id: null,
+    payload: { url: e.url, 'dotted.key': 1 },
+  };
+}
+
+/** The pending drafts of the given ids, as listed (ack needs them as returned). */
+async function pending(audit: WebhookStorageTarget['audit'], ids: readonly string[]): Promise<AuditDraft[]> {
+  return (await audit.listAuditOutbox(1000)).filter((d) => ids.includes(d.id));
+}
+
+/** The drafts without the adapter's `outbox_ref`, for comparing with what was written. */
+function bare(drafts: readonly AuditDraft[]): AuditDraft[] {
+  return drafts.map(({ outbox_ref: _ref, ...rest }) => rest);
+}
+
 async function conflict(promise: Promise<unknown>): Promise<void> {
   try {
     await promise;
@@ -79,13 +111,13 @@ async function conflict(promise: Promise<unknown>): Promise<void> {
 /** Registers and runs the webhook storage cases against `factory`. */
 export function runWebhookStorageCases(name: string, factory: () => Promise<WebhookStorageTarget>): void {
   const s = suite(`webhook storage: ${name}`);
-  const run = (title: string, fn: (storage: WebhookStorage) => Promise<void>) =>
+  const run = (title: string, fn: (storage: WebhookStorage, audit: WebhookStorageTarget['audit']) => Promise<void>) =>
     s(title, async () => {
       const t = await factory();
       try {
         await t.storage.init();
         await t.storage.init();
-        await fn(t.storage);
+        await fn(t.storage, t.audit);
       } finally {
         await t.cleanup();
       }
@@ -267,6 +299,107 @@ export function runWebhookStorageCases(name: string, factory: () => Promise<Webh
     assert.equal((await st.listDeliveries('org_b', e.id, { limit: 10 })).items, []);
     assert.equal((await st.listDeliveries('org_a', e.id, { limit: 10, cursor: 'junk' })).items, []);
   });
+
+  run(
+    'audit drafts: stored with insert and disable, once, none on a failed write, ack removes them',
+    async (st, audit) => {
+      const e = endpoint('org_a');
+      const created = draft(e, 'webhook.created');
+      await st.insertEndpoint(e, [created]);
+      assert.equal(await st.getEndpoint('org_a', e.id), e);
+      const lost = draft(e, 'webhook.created');
+      await conflict(st.insertEndpoint(e, [lost]));
+
+      const stale = draft(e, 'webhook.disabled');
+      await conflict(st.updateEndpoint('org_a', e.id, 5, { status: 'disabled' }, [stale]));
+      const missed = draft(e, 'webhook.disabled');
+      assert.is(await st.updateEndpoint('org_b', e.id, 0, { status: 'disabled' }, [missed]), null);
+      assert.is(await st.updateEndpoint('org_a', 'whk_missing', 0, { status: 'disabled' }, [missed]), null);
+
+      const at = '2026-11-23T11:00:00.000Z';
+      const disabledDraft = draft(e, 'webhook.disabled');
+      const disabled = await st.updateEndpoint(
+        'org_a',
+        e.id,
+        0,
+        { status: 'disabled', disabled_at: at, updated_at: at },
+        [disabledDraft],
+      );
+      assert.equal(disabled, { ...e, status: 'disabled', disabled_at: at, updated_at: at, version: 1 });
+      assert.equal(await st.getEndpoint('org_a', e.id), disabled);
+      assert.equal((await st.listEndpoints('org_a', { limit: 10 })).items, [disabled]);
+      assert.equal(await st.listActiveEndpoints(null, 10), []);
+      // Later writes without drafts keep the pending ones.
+      await st.recordEndpointOutcome('org_a', e.id, 'failed', at);
+      await st.advanceEndpointCursor('org_a', e.id, 0, 3);
+
+      const ids = [created, lost, stale, missed, disabledDraft].map((d) => d.id);
+      const listed = await pending(audit, ids);
+      assert.equal(bare(listed), [created, disabledDraft]);
+
+      await audit.ackAuditOutbox(listed.slice(0, 1));
+      assert.equal(bare(await pending(audit, ids)), [disabledDraft]);
+      await audit.ackAuditOutbox(await pending(audit, ids));
+      assert.equal(await pending(audit, ids), []);
+      const after = await st.getEndpoint('org_a', e.id);
+      assert.equal([after?.status, after?.cursor_seq, after?.consecutive_failures], ['disabled', 3, 1]);
+    },
+  );
+
+  run(
+    'audit drafts: stored with delete; the endpoint is gone everywhere, before and after the ack',
+    async (st, audit) => {
+      const e = endpoint('org_a');
+      const kept = endpoint('org_a');
+      await st.insertEndpoint(e);
+      await st.insertEndpoint(kept);
+      const d1 = delivery(e, 1);
+      const d2 = delivery(e, 2, { status: 'delivered', next_attempt_at: null, delivered_at: e.created_at });
+      const other = delivery(kept, 1);
+      await st.insertDeliveries([d1, d2, other]);
+
+      const missed = draft(e, 'webhook.deleted');
+      assert.is(await st.deleteEndpoint('org_b', e.id, [missed]), null);
+      const deletedDraft = draft(e, 'webhook.deleted');
+      assert.equal(await st.deleteEndpoint('org_a', e.id, [deletedDraft]), e);
+      const again = draft(e, 'webhook.deleted');
+      assert.is(await st.deleteEndpoint('org_a', e.id, [again]), null);
+
+      const gone = async () => {
+        assert.is(await st.getEndpoint('org_a', e.id), null);
+        assert.equal(
+          (await st.listEndpoints('org_a', { limit: 10 })).items.map((x) => x.id),
+          [kept.id],
+        );
+        assert.equal(
+          (await st.listActiveEndpoints(null, 10)).map((x) => x.id),
+          [kept.id],
+        );
+        assert.is(await st.updateEndpoint('org_a', e.id, 0, { description: 'x' }), null);
+        assert.is(await st.advanceEndpointCursor('org_a', e.id, 0, 5), false);
+        assert.is(await st.recordEndpointOutcome('org_a', e.id, 'failed', e.created_at), null);
+        assert.is(await st.getDelivery('org_a', d1.id), null);
+        assert.is(await st.getDelivery('org_a', d2.id), null);
+        assert.equal((await st.listDeliveries('org_a', e.id, { limit: 10 })).items, []);
+        assert.equal(
+          (await st.listDueDeliveries('2026-11-24T00:00:00.000Z', 10)).map((d) => d.id),
+          [other.id],
+        );
+        assert.equal(await st.getDelivery('org_a', other.id), other);
+      };
+      await gone();
+
+      const ids = [missed.id, deletedDraft.id, again.id];
+      const listed = await pending(audit, ids);
+      assert.equal(bare(listed), [deletedDraft]);
+      await audit.ackAuditOutbox(listed);
+      assert.equal(await pending(audit, ids), []);
+      await gone();
+      // A deletion without drafts still deletes.
+      assert.equal(await st.deleteEndpoint('org_a', kept.id), kept);
+      assert.equal((await st.listEndpoints('org_a', { limit: 10 })).items, []);
+    },
+  );
 
   s.run();
 }

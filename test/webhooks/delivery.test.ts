@@ -52,8 +52,8 @@ interface Setup {
 }
 
 async function setup(config: Partial<WebhookConfig>, respond: (n: number) => number): Promise<Setup> {
-  const webhooks = new MemoryWebhookStorage();
-  const t = await startTestApp({ webhooks, webhookConfig: config });
+  const t = await startTestApp({ memoryWebhooks: true, webhookConfig: config });
+  const webhooks = t.webhooks;
   const w = await makeWorld(t);
   const receiver = await startWebhookReceiver({ respond });
   return { t, w, receiver, webhooks };
@@ -222,7 +222,7 @@ interface Bench {
 async function bench(options: { events?: string[] } = {}): Promise<Bench> {
   const store = new MemoryAdapter();
   const chainer = new AuditChainer({ store });
-  const webhooks = new MemoryWebhookStorage();
+  const webhooks = new MemoryWebhookStorage({ outbox: store.auditOutbox });
   const box = createSecretBox(randomBytes(32));
   const now = Date.now();
   const id = newId('whk', now);

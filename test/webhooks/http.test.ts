@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemoryWebhookStorage } from '../../adapters/memory/index.js';
+import type { MemoryWebhookStorage } from '../../adapters/memory/index.js';
 import { AUDIT_EVENT_TYPES } from '../../src/audit/index.js';
 import type { WebhookDelivery } from '../../src/storage/index.js';
 import { isoTime } from '../../src/util/clock.js';
@@ -27,10 +27,10 @@ let storage: MemoryWebhookStorage;
 
 const api = suite('webhooks API');
 api.before(async () => {
-  storage = new MemoryWebhookStorage();
   // The default configuration: https to public addresses only. Nothing here is ever delivered: the
   // dispatcher is stopped so no request leaves the machine.
-  t = await startTestApp({ webhooks: storage });
+  t = await startTestApp({ memoryWebhooks: true });
+  storage = t.webhooks;
   await t.app.services.webhooks.stop();
   w = await makeWorld(t);
 });

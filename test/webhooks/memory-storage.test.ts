@@ -1,4 +1,7 @@
-import { MemoryWebhookStorage } from '../../adapters/memory/index.js';
+import { createMemoryStores } from '../../adapters/memory/index.js';
 import { runWebhookStorageCases } from '../support/webhook-storage-cases.js';
 
-runWebhookStorageCases('memory', async () => ({ storage: new MemoryWebhookStorage(), cleanup: async () => {} }));
+runWebhookStorageCases('memory', async () => {
+  const { store, webhooks } = createMemoryStores();
+  return { storage: webhooks, audit: store, cleanup: async () => {} };
+});

@@ -1,14 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { MongoClient } from 'mongodb';
+import { type Document, MongoClient } from 'mongodb';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  AUDIT_PENDING_INDEX,
   createMongoStores,
   MongoWebhookStorage,
+  TOMBSTONE_FIELD,
   WEBHOOK_COLLECTION_NAMES,
+  WEBHOOK_DRAFT_CARRIERS,
   webhookIndexPlan,
 } from '../../adapters/mongodb/index.js';
-import type { AuditEvent } from '../../src/audit/index.js';
+import type { AuditDraft, AuditEvent } from '../../src/audit/index.js';
+import type { WebhookEndpoint } from '../../src/storage/index.js';
 import type { WebhookConfig } from '../../src/webhooks/index.js';
 import { makeWorld, startTestApp, type TestApp, type TestCredential } from '../support/http-app.js';
 import { freshDbName, testMongoServer } from '../support/mongo-target.js';
@@ -19,11 +23,15 @@ runWebhookStorageCases('mongodb', async () => {
   const { uri } = await testMongoServer();
   const dbName = freshDbName('allowance_webhooks');
   const client = new MongoClient(uri);
-  const storage = new MongoWebhookStorage({ client, dbName });
+  // The stores of one server: the adapter lists and acknowledges the drafts of webhook endpoint writes.
+  const { store, webhooks: storage } = createMongoStores({ client, dbName });
+  await store.init();
   return {
     storage,
+    audit: store,
     async cleanup() {
       await storage.close();
+      await store.close();
       await client
         .db(dbName)
         .dropDatabase()
@@ -67,6 +75,81 @@ mongo('init creates the indexes; close leaves a borrowed client open; calls afte
     await client.close();
   }
 });
+
+mongo(
+  'endpoint drafts: the adapter indexes and lists webhook_endpoints; a deleted endpoint is a tombstone until acked',
+  async () => {
+    const { uri } = await testMongoServer();
+    const dbName = freshDbName('allowance_webhooks');
+    const client = new MongoClient(uri);
+    try {
+      const { store, webhooks } = createMongoStores({ client, dbName });
+      await store.init();
+      const coll = client.db(dbName).collection(WEBHOOK_COLLECTION_NAMES.endpoints);
+      assert.ok(WEBHOOK_DRAFT_CARRIERS.includes(WEBHOOK_COLLECTION_NAMES.endpoints));
+      const marker = (await coll.indexes()).find((i) => i.name === AUDIT_PENDING_INDEX.name);
+      assert.ok(marker?.sparse, 'the adapter creates the marker index on webhook_endpoints');
+      await webhooks.init();
+
+      const at = '2026-11-23T10:00:00.000Z';
+      const endpoint: WebhookEndpoint = {
+        id: 'whk_tomb1',
+        org_id: 'org_a',
+        url: 'https://hooks.example.com/in',
+        events: ['*'],
+        description: null,
+        status: 'active',
+        secret_ciphertext: 'v1.a.b.c',
+        secret_last4: 'abcd',
+        cursor_seq: 0,
+        consecutive_failures: 0,
+        disabled_at: null,
+        created_at: at,
+        updated_at: at,
+        version: 0,
+      };
+      const draft = (id: string, type: string): AuditDraft => ({
+        id,
+        org_id: 'org_a',
+        at,
+        type,
+        actor: 'system',
+        subject: { kind: 'webhook', id: endpoint.id },
+        agent_id: null,
+        payload: {},
+      });
+      await webhooks.insertEndpoint(endpoint, [draft('evt_tomb1', 'webhook.created')]);
+      await store.ackAuditOutbox(await store.listAuditOutbox(10));
+      const clean = await coll.findOne({ _id: endpoint.id } as Document);
+      assert.equal([clean?._audit, clean?._audit_key], [undefined, undefined]);
+
+      await webhooks.deleteEndpoint('org_a', endpoint.id, [draft('evt_tomb2', 'webhook.deleted')]);
+      const tomb = await coll.findOne({ _id: endpoint.id } as Document);
+      assert.ok(tomb?.[TOMBSTONE_FIELD], 'kept as a tombstone while its draft is pending');
+      const listed = await store.listAuditOutbox(10);
+      assert.equal(
+        listed.map((d) => d.id),
+        ['evt_tomb2'],
+      );
+      await webhooks.init();
+      assert.ok(await coll.findOne({ _id: endpoint.id } as Document), 'init keeps a tombstone with drafts');
+      await store.ackAuditOutbox(listed);
+      assert.is(await coll.findOne({ _id: endpoint.id } as Document), null, 'the ack deletes the tombstone');
+
+      // A tombstone left without drafts (a crash between the ack's steps) is purged by init.
+      await coll.insertOne({ ...endpoint, _id: 'whk_tomb2', id: 'whk_tomb2', [TOMBSTONE_FIELD]: true } as Document);
+      await webhooks.init();
+      assert.is(await coll.findOne({ _id: 'whk_tomb2' } as Document), null);
+      await store.close();
+    } finally {
+      await client
+        .db(dbName)
+        .dropDatabase()
+        .catch(() => {});
+      await client.close();
+    }
+  },
+);
 
 const FAST: Partial<WebhookConfig> = {
   allowPrivateTargets: true,
