@@ -27,7 +27,8 @@ export interface WebhookStorageTarget {
 
 let clock = Date.parse('2026-11-23T10:00:00.000Z');
 
-function endpoint(orgId: string, overrides: Partial<WebhookEndpoint> = {}): WebhookEndpoint {
+/** A valid endpoint of `orgId` with a fresh id; override any field. */
+export function endpoint(orgId: string, overrides: Partial<WebhookEndpoint> = {}): WebhookEndpoint {
   clock += 1;
   const at = isoTime(clock);
   return {

@@ -17,7 +17,7 @@ import type { WebhookConfig } from '../../src/webhooks/index.js';
 import { makeWorld, startTestApp, type TestApp, type TestCredential } from '../support/http-app.js';
 import { freshDbName, testMongoServer } from '../support/mongo-target.js';
 import { acceptedEventIds, startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
-import { runWebhookStorageCases } from '../support/webhook-storage-cases.js';
+import { endpoint as makeEndpoint, runWebhookStorageCases } from '../support/webhook-storage-cases.js';
 
 runWebhookStorageCases('mongodb', async () => {
   const { uri } = await testMongoServer();
@@ -92,22 +92,7 @@ mongo(
       await webhooks.init();
 
       const at = '2026-11-23T10:00:00.000Z';
-      const endpoint: WebhookEndpoint = {
-        id: 'whk_tomb1',
-        org_id: 'org_a',
-        url: 'https://hooks.example.com/in',
-        events: ['*'],
-        description: null,
-        status: 'active',
-        secret_ciphertext: 'v1.a.b.c',
-        secret_last4: 'abcd',
-        cursor_seq: 0,
-        consecutive_failures: 0,
-        disabled_at: null,
-        created_at: at,
-        updated_at: at,
-        version: 0,
-      };
+      const endpoint: WebhookEndpoint = makeEndpoint('org_a', { id: 'whk_tomb1', created_at: at, updated_at: at });
       const draft = (id: string, type: string): AuditDraft => ({
         id,
         org_id: 'org_a',
