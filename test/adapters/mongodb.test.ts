@@ -348,30 +348,60 @@ mongo('a moved hold: release gives back exactly the un-kept rest, once; its id i
   });
 });
 
-mongo('concurrent releases and replays of moved and pending holds give each back once', async () => {
-  await withLedger(async (t, { orgId }) => {
-    const rs = Array.from({ length: 120 }, (_, i) => makeReservation(10 + i));
-    for (const r of rs) await t.adapter.reserveUsage(orgId, 'sa_1', r);
-    const results = await Promise.all(
-      rs.flatMap((r, i) => [
-        t.adapter.releaseUsage(orgId, 'sa_1', r.reservation_id, i % 2 === 0 ? undefined : 5),
-        t.adapter.releaseUsage(orgId, 'sa_1', r.reservation_id, i % 2 === 0 ? undefined : 5),
-        t.adapter.reserveUsage(orgId, 'sa_1', r),
-        t.adapter.reserveUsage(orgId, 'sa_1', makeReservation(1)),
-      ]),
-    );
-    let released = 0;
-    for (const [i, r] of rs.entries()) {
-      const mine = results.slice(4 * i, 4 * i + 2);
-      const won = mine.filter((x) => x.status === 'released');
-      assert.is(won.length, 1, `one release of ${r.reservation_id}`);
-      assert.equal(won[0], { status: 'released', amount: i % 2 === 0 ? r.amount : r.amount - 5 });
-      assert.equal(results[4 * i + 2], { status: 'already_applied' });
-      if (i % 2 === 0) released++;
+/**
+ * True for a connection the test server dropped: under heavy concurrent load on a starved machine,
+ * mongo-java-server occasionally fails inside its handler and closes the connection (it logs nowhere), and
+ * the driver then clears its pool, so every operation in flight fails with `unavailable`.
+ */
+function droppedByTestServer(err: unknown): boolean {
+  if (!(err instanceof StorageError) || err.code !== 'unavailable') return false;
+  const cause = (err as { cause?: { name?: string } }).cause;
+  return cause?.name === 'MongoPoolClearedError' || cause?.name === 'MongoNetworkError';
+}
+
+/**
+ * Runs a stress scenario again, on a fresh budget, when the test server dropped a connection midway (see
+ * droppedByTestServer): that is noise of the test server, not an outcome of the adapter, and a run that
+ * completes must still meet every assertion. Runs against MONGODB_URI (a real server) are never retried.
+ */
+async function withStressRetry(run: () => Promise<void>): Promise<void> {
+  const attempts = process.env.MONGODB_URI ? 1 : 3;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (attempt >= attempts || !droppedByTestServer(err)) throw err;
+      console.warn(`\n(test server dropped a connection under load; scenario run again, attempt ${attempt + 1})`);
     }
-    // Odd holds keep 5 and their transaction; every extra reserve of 1 is still held.
-    assert.equal(await dailyOf(t, orgId), [5 * (rs.length / 2) + rs.length, rs.length - released + rs.length]);
-  });
+  }
+}
+
+mongo('concurrent releases and replays of moved and pending holds give each back once', async () => {
+  await withStressRetry(() =>
+    withLedger(async (t, { orgId }) => {
+      const rs = Array.from({ length: 120 }, (_, i) => makeReservation(10 + i));
+      for (const r of rs) await t.adapter.reserveUsage(orgId, 'sa_1', r);
+      const results = await Promise.all(
+        rs.flatMap((r, i) => [
+          t.adapter.releaseUsage(orgId, 'sa_1', r.reservation_id, i % 2 === 0 ? undefined : 5),
+          t.adapter.releaseUsage(orgId, 'sa_1', r.reservation_id, i % 2 === 0 ? undefined : 5),
+          t.adapter.reserveUsage(orgId, 'sa_1', r),
+          t.adapter.reserveUsage(orgId, 'sa_1', makeReservation(1)),
+        ]),
+      );
+      let released = 0;
+      for (const [i, r] of rs.entries()) {
+        const mine = results.slice(4 * i, 4 * i + 2);
+        const won = mine.filter((x) => x.status === 'released');
+        assert.is(won.length, 1, `one release of ${r.reservation_id}`);
+        assert.equal(won[0], { status: 'released', amount: i % 2 === 0 ? r.amount : r.amount - 5 });
+        assert.equal(results[4 * i + 2], { status: 'already_applied' });
+        if (i % 2 === 0) released++;
+      }
+      // Odd holds keep 5 and their transaction; every extra reserve of 1 is still held.
+      assert.equal(await dailyOf(t, orgId), [5 * (rs.length / 2) + rs.length, rs.length - released + rs.length]);
+    }),
+  );
 });
 
 /** Puts the record of `id` (moved out: `held`) into `releasing`, as step 1 of a release does. */
