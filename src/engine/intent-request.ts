@@ -1,19 +1,13 @@
 import { AppError } from '../errors/index.js';
 import { compileValidator, intentRequestSchema } from '../schemas/index.js';
-import type { Merchant } from '../types.js';
+import type { Intent, Merchant } from '../types.js';
 import { isoTime, parseTime } from '../util/clock.js';
 
-/** An intent request after validation, with defaults filled in and times normalized. */
-export interface NormalizedIntentRequest {
-  agent_id: string;
-  authority_id: string | null;
-  description: string;
-  max_amount: number;
-  currency: string;
-  merchant: Merchant;
-  expires_at: string;
-  single_use: boolean;
-}
+/** An intent request after validation, with defaults filled in and times normalized: the fields it gives an intent. */
+export type NormalizedIntentRequest = Pick<
+  Intent,
+  'agent_id' | 'authority_id' | 'description' | 'max_amount' | 'currency' | 'merchant' | 'expires_at' | 'single_use'
+>;
 
 const validateIntent = compileValidator<{
   agent_id: string;
