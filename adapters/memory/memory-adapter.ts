@@ -9,7 +9,7 @@ import type {
   ReserveResult,
   StorageAdapter,
 } from '../../src/storage/index.js';
-import { StorageError } from '../../src/storage/index.js';
+import { RELEASED_CONSUMPTION, StorageError } from '../../src/storage/index.js';
 import type {
   Agent,
   AuthorizationRecord,
@@ -285,8 +285,17 @@ export class MemoryAdapter implements StorageAdapter {
     keep?: number,
   ): Promise<'released' | 'not_held'> {
     const intent = this.intents.get(orgId, id);
-    const amount = intent?.consumptions[consumptionId];
-    if (!intent || amount === undefined) return 'not_held';
+    if (!intent) return 'not_held';
+    const amount = intent.consumptions[consumptionId];
+    if (amount === undefined || amount === RELEASED_CONSUMPTION) {
+      // Never applied: remember it as released, so that a late consume of this id cannot apply it.
+      if (amount === undefined && keep === undefined) {
+        this.intents.update(orgId, id, intent.version, {
+          consumptions: { ...intent.consumptions, [consumptionId]: RELEASED_CONSUMPTION },
+        });
+      }
+      return 'not_held';
+    }
     if (keep !== undefined) {
       const kept = Math.min(keep, amount);
       if (kept === amount) return 'released';
@@ -296,10 +305,9 @@ export class MemoryAdapter implements StorageAdapter {
       });
       return 'released';
     }
-    const { [consumptionId]: _, ...rest } = intent.consumptions;
     this.intents.update(orgId, id, intent.version, {
       consumed_amount: intent.consumed_amount - amount,
-      consumptions: rest,
+      consumptions: { ...intent.consumptions, [consumptionId]: RELEASED_CONSUMPTION },
       status: intent.status === 'consumed' ? 'approved' : intent.status,
     });
     return 'released';
@@ -425,7 +433,12 @@ export class MemoryAdapter implements StorageAdapter {
   async releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult> {
     const state = this.usageState(orgId, authorityId, false);
     const hold = state?.holds.get(reservationId);
-    if (!state || !hold) return { status: 'not_held' };
+    if (!state || !hold) {
+      // Never held (or already ended): a full release still ends the id, so a late reserve of it
+      // (an attempt that lost its claim) is `already_applied` and holds nothing.
+      if (keep === undefined) (this.usageState(orgId, authorityId, true) as UsageState).ended.add(reservationId);
+      return { status: 'not_held' };
+    }
     const giveBack = keep === undefined ? hold.amount : Math.max(0, hold.amount - keep);
     const countBack = keep === undefined ? 1 : 0;
     for (const w of WINDOW_NAMES) {

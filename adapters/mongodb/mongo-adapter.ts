@@ -10,7 +10,7 @@ import type {
   ReserveResult,
   StorageAdapter,
 } from '../../src/storage/index.js';
-import { StorageError } from '../../src/storage/index.js';
+import { RELEASED_CONSUMPTION, StorageError } from '../../src/storage/index.js';
 import type {
   Agent,
   AuthorizationRecord,
@@ -419,8 +419,17 @@ export class MongoAdapter implements StorageAdapter {
         const doc = await this.c.intents.findOne({ _id: id, org_id: orgId } as Document);
         if (!doc) return { done: 'not_held' };
         const intent = toDomain<Intent>(doc);
-        if (!Object.hasOwn(intent.consumptions, consumptionId)) return { done: 'not_held' };
+        if (!Object.hasOwn(intent.consumptions, consumptionId)) {
+          if (keep !== undefined) return { done: 'not_held' };
+          // Never consumed: recorded as released, so that a late consume of this id applies nothing.
+          const ended = await this.c.intents.updateOne(
+            { _id: id, org_id: orgId, [path]: { $exists: false } } as Document,
+            { $set: { [path]: RELEASED_CONSUMPTION }, $inc: { version: 1 } },
+          );
+          return ended.modifiedCount === 1 ? { done: 'not_held' } : 'retry';
+        }
         const amount = intent.consumptions[consumptionId] as number;
+        if (amount === RELEASED_CONSUMPTION) return { done: 'not_held' };
         if (keep !== undefined) {
           // A capture: the consumption shrinks to what was captured, pinned on its current value.
           const kept = Math.min(keep, amount);
@@ -434,9 +443,8 @@ export class MongoAdapter implements StorageAdapter {
         const res = await this.c.intents.updateOne(
           { _id: id, org_id: orgId, status: intent.status, [path]: amount } as Document,
           {
-            $unset: { [path]: '' },
             $inc: { consumed_amount: -amount, version: 1 },
-            $set: { status: intent.status === 'consumed' ? 'approved' : intent.status },
+            $set: { [path]: RELEASED_CONSUMPTION, status: intent.status === 'consumed' ? 'approved' : intent.status },
           },
         );
         return res.modifiedCount === 1 ? { done: 'released' } : 'retry';

@@ -137,6 +137,16 @@ function seqIs(value: number): unknown {
  * Sweeping (after a release that saw {@link SWEEP_AT} markers): unset the markers whose record is
  * `ended`, bumping `sweep_seq`; no pin is needed (an ended record stays ended).
  *
+ * Ending an id that was never held (a full release that finds neither a pending hold nor a record; the
+ * engine does this when it takes over an abandoned attempt whose reserve may still arrive): one update
+ * sets its release marker while `holds.<id>` is absent, then an `ended` record is inserted. reserve
+ * treats a marker like a hold (`already_applied`) and its update requires the marker absent, so of a
+ * reserve and such a release of one id exactly one wins on the usage document: a reserve first makes the
+ * release's update miss (it re-reads and releases the hold), a release first makes the reserve's update
+ * miss (it re-reads and finds the marker). Once the marker is swept (`sweep_seq > 0`), reserve finds the
+ * record as it finds every other one. A crash between the two writes leaves a marker without a record,
+ * which no sweep removes: still ended.
+ *
  * Crashes, between any two writes: reserve is one write. A move that stops after some upserts leaves
  * `held` records for holds still pending, which every path above accepts. A release that stops after
  * step 1 leaves a `releasing` record and the spend still held: the only leak, until any retry of the
@@ -186,11 +196,19 @@ export class UsageLedger {
         return 'retry';
       }
       const state = readUsage(doc);
-      if (state.holds.has(id)) return { done: { status: 'already_applied' } };
-      if (state.releaseSeq > 0 && (await this.ends.findOne({ _id: holdKey(key, id) } as Document))) {
+      if (state.holds.has(id) || state.released.has(id)) return { done: { status: 'already_applied' } };
+      if (
+        (state.releaseSeq > 0 || state.sweepSeq > 0) &&
+        (await this.ends.findOne({ _id: holdKey(key, id) } as Document))
+      ) {
         return { done: { status: 'already_applied' } };
       }
-      const filter: Document = { _id: key, release_seq: state.releaseSeq, [holdPath]: { $exists: false } };
+      const filter: Document = {
+        _id: key,
+        release_seq: state.releaseSeq,
+        [holdPath]: { $exists: false },
+        [`released.${encodeKey(id)}`]: { $exists: false },
+      };
       const inc: Document = {};
       const set: Document = {};
       const periods = {} as Periods;
@@ -261,11 +279,19 @@ export class UsageLedger {
     const recordKey = holdKey(key, reservationId);
     return withRetries(this.maxAttempts, 'releaseUsage', async (): Promise<Attempt<ReleaseResult>> => {
       // The usage document first (t1), then the record (t2): see the class comment.
-      const state = readUsage(await this.readDoc(key));
+      const doc = await this.readDoc(key);
+      const state = readUsage(doc);
       let record: Document | null = await this.ends.findOne({ _id: recordKey } as Document);
       const pending = state.holds.get(reservationId);
       if (!record) {
-        if (!pending) return { done: { status: 'not_held' } };
+        if (!pending) {
+          if (keep !== undefined || state.released.has(reservationId)) return { done: { status: 'not_held' } };
+          if (!doc) {
+            await this.create(key, orgId, authorityId);
+            return 'retry';
+          }
+          return (await this.endUnheld(key, reservationId)) ? { done: { status: 'not_held' } } : 'retry';
+        }
         const fresh: Document = {
           _id: recordKey,
           state: 'releasing',
@@ -306,6 +332,35 @@ export class UsageLedger {
       // Whoever ends the record reports the release; a concurrent caller of the same id sees it ended.
       return { done: ended.modifiedCount === 1 ? { status: 'released', amount: giveBack } : { status: 'not_held' } };
     });
+  }
+
+  /**
+   * A full release of an id that is not held ends it, so that a reserve of it arriving later applies
+   * nothing (see {@link UsageLedger}): sets its release marker, only while it is still not pending (the
+   * arbiter against a concurrent reserve, whose filter requires the marker absent), then writes an
+   * `ended` record so the marker can be swept like any other. False when the id became pending meanwhile:
+   * the caller re-reads and releases it as a hold.
+   */
+  private async endUnheld(key: string, reservationId: string): Promise<boolean> {
+    const markerPath = `released.${encodeKey(reservationId)}`;
+    const res = await this.usage.updateOne(
+      { _id: key, [`holds.${encodeKey(reservationId)}`]: { $exists: false } } as Document,
+      { $set: { [markerPath]: 1 } },
+    );
+    if (res.matchedCount !== 1) return false;
+    try {
+      await this.ends.insertOne({
+        _id: holdKey(key, reservationId),
+        state: 'ended',
+        amount: 0,
+        periods: null,
+        keep: null,
+        ended_at: new Date(),
+      } as Document);
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+    return true;
   }
 
   /**

@@ -59,6 +59,12 @@ export type ReserveResult =
 /** Outcome of {@link StorageAdapter.releaseUsage}: how much spend was given back. */
 export type ReleaseResult = { status: 'released'; amount: number } | { status: 'not_held' };
 
+/**
+ * The amount an intent's `consumptions` records for an id that was released in full: the id stays
+ * recorded, so a late consume of it (an attempt that lost its claim) is `already_applied`.
+ */
+export const RELEASED_CONSUMPTION = -1;
+
 /** Outcome of {@link StorageAdapter.claimAuthorization}. */
 export type ClaimResult = { created: true } | { created: false; existing: AuthorizationRecord };
 
@@ -166,7 +172,8 @@ export interface StorageAdapter {
    * Atomically consumes `amount` of an approved intent under `consumptionId`: succeeds only when the stored
    * status is `approved`, `consumed_amount + amount <= max_amount`, and `consumptionId` is not yet recorded.
    * Records the consumption, adds to `consumed_amount`, and sets status `consumed` when `single_use`.
-   * Replaying an applied `consumptionId` returns `already_applied` and changes nothing.
+   * Replaying a recorded `consumptionId` (applied, or released: see `releaseIntent`) returns
+   * `already_applied` and changes nothing.
    */
   consumeIntent(
     orgId: string,
@@ -178,7 +185,11 @@ export interface StorageAdapter {
    * Gives back a recorded consumption. With `keep` undefined (a reversal) it subtracts the whole amount,
    * removes the consumption, and sets a `consumed` single-use intent back to `approved`. With `keep = n`
    * (a capture of n) the consumption becomes n, `consumed_amount` drops by the rest, and the status stays:
-   * repeating it changes nothing. Replay-safe: an unknown `consumptionId` changes nothing.
+   * repeating it changes nothing. A full release leaves the id recorded as {@link RELEASED_CONSUMPTION}
+   * (never applied again), and so does a full release of an id that was never consumed (`not_held`): the
+   * engine gives back an abandoned attempt's consumption after taking its claim over, possibly before that
+   * attempt's consume arrives, which must then apply nothing. Replay-safe: releasing a released id, or an
+   * unknown one with `keep`, changes nothing.
    */
   releaseIntent(orgId: string, id: string, consumptionId: string, keep?: number): Promise<'released' | 'not_held'>;
 
@@ -189,7 +200,12 @@ export interface StorageAdapter {
    */
   claimAuthorization(record: AuthorizationRecord, events?: readonly AuditDraft[]): Promise<ClaimResult>;
   getAuthorization(processorId: string, authorizationId: string): Promise<AuthorizationRecord | null>;
-  /** Compare-and-set on `version`; `null` on a miss, `conflict` when the version moved. */
+  /**
+   * Compare-and-set on `version`; `null` on a miss, `conflict` when the version moved. This is the claim's
+   * fencing: a pending claim is taken over by a compare-and-set on the version the taker saw (which also
+   * sets the next `attempt`), and an attempt's final write is conditional on the version it claimed, so an
+   * attempt whose claim was taken over can never store its decision. No store-side clock is needed.
+   */
   updateAuthorization(
     processorId: string,
     authorizationId: string,
@@ -238,7 +254,11 @@ export interface StorageAdapter {
    * Ends a held reservation. With `keep` undefined the whole hold is given back (amount and count);
    * with `keep = n` (a capture) `n` stays spent and the rest is given back. Windows whose period has
    * rolled since the reservation are left alone. Replay-safe: a reservation that is not held returns
-   * `not_held` and changes nothing.
+   * `not_held` and gives nothing back. With `keep` undefined it still ends that id: a later
+   * `reserveUsage` of it is `already_applied` and holds nothing. The engine gives back an abandoned
+   * attempt's hold after taking its claim over, possibly before that attempt's reserve arrives; the id
+   * release and reserve race on must come out ended either way (released if the reserve won, never
+   * applied if the release won).
    */
   releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult>;
 

@@ -1,4 +1,5 @@
 import * as assert from 'uvu/assert';
+import { RELEASED_CONSUMPTION } from '../../../src/storage/index.js';
 import type { Intent } from '../../../src/types.js';
 import { countOf, inParallel } from '../assertions.js';
 import { makeIntent } from '../fixtures.js';
@@ -56,17 +57,59 @@ export const intentsGroup: ConformanceGroup = (g) => {
     const { adapter, inspect } = t;
     const { orgId, intent, read } = await intentOf(t);
     await adapter.consumeIntent(orgId, intent.id, 'rsv_1', 900);
-    assert.is(await adapter.releaseIntent(orgId, intent.id, 'rsv_unknown'), 'not_held');
     assert.is(await adapter.releaseIntent(orgId, intent.id, 'rsv_1'), 'released');
     const after = await read();
     assert.is(after.status, 'approved');
     assert.is(after.consumed_amount, 0);
-    assert.equal(after.consumptions, {});
+    assert.equal(after.consumptions, { rsv_1: RELEASED_CONSUMPTION }, 'a released id stays recorded');
     assert.is(await adapter.releaseIntent(orgId, intent.id, 'rsv_1'), 'not_held');
     assert.is(await adapter.releaseIntent(orgId, 'int_missing', 'rsv_1'), 'not_held');
     assert.equal(await read(), after);
     if (inspect) assert.equal(await inspect.raw('intent', intent.id), after);
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_1', 900), 'already_applied', 'never applied again');
+    assert.equal(await read(), after);
     assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_2', 500), 'consumed');
+  });
+
+  g.it('a full release of a consumption never applied ends its id: a late consume applies nothing', async (t) => {
+    const { adapter, inspect } = t;
+    const { orgId, intent, read } = await intentOf(t);
+    assert.is(await adapter.releaseIntent(orgId, intent.id, 'rsv_late', 5), 'not_held', 'with keep');
+    assert.equal((await read()).consumptions, {}, 'a capture of an unknown id changes nothing');
+    assert.is(await adapter.releaseIntent(orgId, intent.id, 'rsv_late'), 'not_held');
+    const ended = await read();
+    assert.equal([ended.status, ended.consumed_amount], ['approved', 0]);
+    assert.equal(ended.consumptions, { rsv_late: RELEASED_CONSUMPTION });
+    if (inspect) assert.equal(await inspect.raw('intent', intent.id), ended);
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_late', 900), 'already_applied');
+    assert.is(await adapter.releaseIntent(orgId, intent.id, 'rsv_late'), 'not_held');
+    assert.equal(await read(), ended, 'neither the late consume nor a second release changed anything');
+    assert.is(await adapter.consumeIntent(orgId, intent.id, 'rsv_next', 900), 'consumed', 'the intent is still free');
+  });
+
+  g.it('a consume racing a full release of the same id: consumed then given back, or never applied', async (t) => {
+    const { adapter } = t;
+    const { orgId, intent, read } = await intentOf(t, { single_use: false, max_amount: 1_000_000 });
+    const n = Math.min(g.concurrency, 50);
+    const pairs = await inParallel(n, (i) =>
+      Promise.all([
+        adapter.consumeIntent(orgId, intent.id, `rsv_race_${i}`, 10),
+        adapter.releaseIntent(orgId, intent.id, `rsv_race_${i}`),
+      ]),
+    );
+    for (const [consumed, released] of pairs) {
+      assert.ok(
+        (consumed === 'consumed' && released === 'released') ||
+          (consumed === 'already_applied' && released === 'not_held'),
+        `${consumed}/${released}`,
+      );
+    }
+    const after = await read();
+    assert.is(after.consumed_amount, 0, 'nothing stays consumed');
+    for (let i = 0; i < n; i++) {
+      assert.is(after.consumptions[`rsv_race_${i}`], RELEASED_CONSUMPTION);
+      assert.is(await adapter.consumeIntent(orgId, intent.id, `rsv_race_${i}`, 10), 'already_applied');
+    }
   });
 
   g.it('release with keep (a capture) shrinks the consumption once and keeps the status', async (t) => {
@@ -106,7 +149,7 @@ export const intentsGroup: ConformanceGroup = (g) => {
     assert.is(await adapter.consumeIntent(orgId, intent.id, '$c', 2), 'consumed');
     assert.equal((await read()).consumptions, { 'a.b': 1, $c: 2 });
     assert.is(await adapter.releaseIntent(orgId, intent.id, 'a.b'), 'released');
-    assert.equal((await read()).consumptions, { $c: 2 });
+    assert.equal((await read()).consumptions, { 'a.b': RELEASED_CONSUMPTION, $c: 2 });
   });
 
   g.it('of N concurrent consumes of a single-use intent exactly one wins', async (t) => {

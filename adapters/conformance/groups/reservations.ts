@@ -1,5 +1,5 @@
 import * as assert from 'uvu/assert';
-import type { StorageAdapter } from '../../../src/storage/index.js';
+import type { Reservation, StorageAdapter } from '../../../src/storage/index.js';
 import { countOf, inParallel } from '../assertions.js';
 import { makeReservation, type Periods, periodsOf, type WindowLimits } from '../fixtures.js';
 import { seedTenant } from '../seed.js';
@@ -222,6 +222,69 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id), { status: 'not_held' });
     assert.equal(await b.adapter.releaseUsage(b.orgId, 'sa_unknown', r.reservation_id), { status: 'not_held' });
     assert.equal([(await b.usage()).daily.spent, (await b.usage()).daily.count], [50, 1]);
+  });
+
+  g.it('a full release of an id never reserved ends it: a late reserve is already_applied', async (t) => {
+    const b = await budget(t);
+    await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(100));
+    const late = makeReservation(700);
+    const kept = makeReservation(300);
+    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, kept.reservation_id, 5), { status: 'not_held' });
+    assert.equal(
+      await b.adapter.reserveUsage(b.orgId, b.authorityId, kept),
+      { status: 'reserved' },
+      'keep ends nothing',
+    );
+    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, late.reservation_id), { status: 'not_held' });
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, late), { status: 'already_applied' });
+    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, late.reservation_id), { status: 'not_held' });
+    const u = await b.usage();
+    assert.equal([u.daily.spent, u.daily.count, u.total.spent], [400, 2, 400]);
+    const stored = await b.stored();
+    if (stored) {
+      assert.not.ok(stored.holds.includes(late.reservation_id));
+      assert.is(stored.holds.length, 2);
+    }
+    // On an authority that was never used too.
+    const fresh = await budget(t);
+    const first = makeReservation(50);
+    assert.equal(await fresh.adapter.releaseUsage(fresh.orgId, fresh.authorityId, first.reservation_id), {
+      status: 'not_held',
+    });
+    assert.equal(await fresh.adapter.reserveUsage(fresh.orgId, fresh.authorityId, first), {
+      status: 'already_applied',
+    });
+    assert.equal((await fresh.usage()).daily, { period: periodsOf().daily, spent: 0, count: 0 });
+  });
+
+  g.it('a reserve racing a full release of the same id: held then given back, or never applied', async (t) => {
+    const b = await budget(t);
+    const n = g.concurrency;
+    await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(3));
+    const ids = Array.from({ length: n }, () => makeReservation(10));
+    const pairs = await inParallel(n, (i) => {
+      const r = ids[i] as Reservation;
+      return Promise.all([
+        b.adapter.reserveUsage(b.orgId, b.authorityId, r),
+        b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id),
+      ]);
+    });
+    for (const [reserved, released] of pairs) {
+      const outcome = `${reserved.status}/${released.status}`;
+      assert.ok(
+        (outcome === 'reserved/released' && released.status === 'released' && released.amount === 10) ||
+          outcome === 'already_applied/not_held',
+        outcome,
+      );
+    }
+    const u = await b.usage();
+    assert.equal([u.daily.spent, u.daily.count], [3, 1], 'only the unrelated hold stays');
+    const stored = await b.stored();
+    if (stored) assert.is(stored.holds.length, 1);
+    for (const r of ids) {
+      assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, r), { status: 'already_applied' });
+    }
+    assert.equal([(await b.usage()).daily.spent, (await b.usage()).daily.count], [3, 1]);
   });
 
   g.it('N concurrent reserves on one budget succeed exactly floor(limit/amount) times', async (t) => {
