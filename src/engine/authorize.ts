@@ -179,13 +179,57 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** How many pending claims one engine remembers having seen; the oldest sighting is forgotten first. */
+const MAX_SIGHTINGS = 10_000;
+
+/**
+ * When this process first saw each pending claim in its current state, on its own monotonic clock.
+ * A lease is judged only here: a claim may be taken over once this process has itself seen the same
+ * (attempt, version) unchanged for the whole lease, however far the holder's wall clock is from ours.
+ * Forgetting a sighting (eviction) only makes the next take-over wait longer.
+ */
+class ClaimSightings {
+  private readonly seen = new Map<string, { attempt: number; version: number; firstMs: number }>();
+
+  /** Milliseconds this process has seen `rec` unchanged; 0 at its first sighting. */
+  unchangedFor(rec: AuthorizationRecord, nowMs: number): number {
+    const key = `${rec.processor_id}\u0000${rec.authorization_id}`;
+    const prev = this.seen.get(key);
+    if (prev && prev.attempt === rec.attempt && prev.version === rec.version) return nowMs - prev.firstMs;
+    this.seen.delete(key);
+    if (this.seen.size >= MAX_SIGHTINGS) {
+      const oldest = this.seen.keys().next();
+      if (!oldest.done) this.seen.delete(oldest.value);
+    }
+    this.seen.set(key, { attempt: rec.attempt, version: rec.version, firstMs: nowMs });
+    return 0;
+  }
+
+  forget(rec: AuthorizationRecord): void {
+    this.seen.delete(`${rec.processor_id}\u0000${rec.authorization_id}`);
+  }
+}
+
+const sightingsByEngine = new WeakMap<EngineContext, ClaimSightings>();
+
+function sightingsOf(ctx: EngineContext): ClaimSightings {
+  let sightings = sightingsByEngine.get(ctx);
+  if (!sightings) {
+    sightings = new ClaimSightings();
+    sightingsByEngine.set(ctx, sightings);
+  }
+  return sightings;
+}
+
 /**
  * `POST /v1/authorize` as a function (DESIGN §1). Idempotent per (processor, authorization_id):
  * the same body returns the stored decision, another body fails with `idempotency_mismatch`.
  * An approval holds budget atomically; losing a race is a DENY (`limit_exceeded_concurrent`), never
  * an overspend. Order of writes: claim the id (pending) → reserve usage → consume the intent → store the
- * signed decision; a crash in between leaves a pending claim that the next attempt recovers after its
- * lease, releasing whatever the crashed attempt held.
+ * signed decision, conditional on the claimed version. A pending claim that this process has seen
+ * unchanged for the lease (or that its holder gave up) is taken over by a compare-and-set on its version;
+ * only the winner then gives back what the earlier attempts held. An attempt whose claim was taken over
+ * cannot store its decision: it reads the winner's instead.
  */
 export async function authorize(
   ctx: EngineContext,
@@ -202,7 +246,6 @@ export async function authorize(
   // replay learns of the stored record from the claim's conflict.
   let existing: AuthorizationRecord | null = null;
   let abandoned: AuthorizationRecord | null = null;
-  let attempt = 1;
   for (;;) {
     if (existing) {
       const outcome = await resolveExisting(ctx, existing, requestSha, deadline);
@@ -211,20 +254,16 @@ export async function authorize(
         existing = await ctx.store.getAuthorization(processorId, req.authorization_id);
         continue;
       }
-      attempt = outcome.attempt;
       abandoned = existing;
     }
-    const result = await decideAndRecord(ctx, processorId, req, requestSha, attempt, abandoned, actor);
+    const result = await decideAndRecord(ctx, processorId, req, requestSha, abandoned, actor);
     if ('decision' in result) return result.decision;
     existing = result.existing ?? (await ctx.store.getAuthorization(processorId, req.authorization_id));
     abandoned = null;
   }
 }
 
-type ExistingOutcome =
-  | { kind: 'decided'; decision: Decision }
-  | { kind: 'retry' }
-  | { kind: 'take_over'; attempt: number };
+type ExistingOutcome = { kind: 'decided'; decision: Decision } | { kind: 'retry' } | { kind: 'take_over' };
 
 async function resolveExisting(
   ctx: EngineContext,
@@ -237,10 +276,18 @@ async function resolveExisting(
       details: { authorization_id: existing.authorization_id },
     });
   }
-  if (existing.status !== 'pending' && existing.decision) return { kind: 'decided', decision: existing.decision };
-  if (existing.lease_until !== null && existing.lease_until <= isoTime(ctx.clock.now())) {
-    await releaseAttempt(ctx, existing);
-    return { kind: 'take_over', attempt: existing.attempt + 1 };
+  const sightings = sightingsOf(ctx);
+  if (existing.status !== 'pending' && existing.decision) {
+    sightings.forget(existing);
+    return { kind: 'decided', decision: existing.decision };
+  }
+  // A holder that gave up clears its lease: take over at once. Otherwise only once this process has seen
+  // the claim unchanged for the whole lease; the holder may still be alive (slow), which the take-over's
+  // compare-and-set makes harmless: its final write is conditional on the version taken over here.
+  const unchangedMs = sightings.unchangedFor(existing, performance.now());
+  if (existing.lease_until === null || unchangedMs >= ctx.config.claimLeaseMs) {
+    sightings.forget(existing);
+    return { kind: 'take_over' };
   }
   if (performance.now() >= deadline) {
     throw new AppError('idempotency_in_progress', 'a request with this authorization_id is still being decided');
@@ -249,11 +296,23 @@ async function resolveExisting(
   return { kind: 'retry' };
 }
 
-/** Gives back whatever an abandoned attempt may have held; replay-safe. */
-async function releaseAttempt(ctx: EngineContext, rec: AuthorizationRecord): Promise<void> {
+/** Gives back whatever one attempt may have held; replay-safe. Call only while holding the claim. */
+async function releaseAttempt(ctx: EngineContext, rec: AuthorizationRecord, reservationId: string): Promise<void> {
   if (rec.org_id === null) return;
-  if (rec.authority_id !== null) await ctx.store.releaseUsage(rec.org_id, rec.authority_id, rec.reservation_id);
-  if (rec.intent_id !== null) await ctx.store.releaseIntent(rec.org_id, rec.intent_id, rec.reservation_id);
+  if (rec.authority_id !== null) await ctx.store.releaseUsage(rec.org_id, rec.authority_id, reservationId);
+  if (rec.intent_id !== null) await ctx.store.releaseIntent(rec.org_id, rec.intent_id, reservationId);
+}
+
+/**
+ * After winning the take-over of `abandoned`: gives back what every earlier attempt may hold. Not only
+ * the last one: a taker that died between its take-over and this step left its predecessor's hold.
+ * A full release of an id that is not held yet also ends it, so a late reserve or consume of that
+ * attempt (still running somewhere, only slow) applies nothing.
+ */
+async function releaseEarlierAttempts(ctx: EngineContext, abandoned: AuthorizationRecord): Promise<void> {
+  for (let attempt = 1; attempt <= abandoned.attempt; attempt++) {
+    await releaseAttempt(ctx, abandoned, reservationIdFor(abandoned.processor_id, abandoned.authorization_id, attempt));
+  }
 }
 
 /**
@@ -265,54 +324,58 @@ async function decideAndRecord(
   processorId: string,
   req: NormalizedAuthorizeRequest,
   requestSha: string,
-  attempt: number,
   abandoned: AuthorizationRecord | null,
   actor: Actor | undefined,
 ): Promise<{ decision: Decision } | { existing: AuthorizationRecord | null }> {
   const { store } = ctx;
   const nowMs = ctx.clock.now();
   const ev = await evaluateAuthorization(ctx, processorId, req, nowMs);
+  const attempt = abandoned ? abandoned.attempt + 1 : 1;
   const record = freshRecord(processorId, req, requestSha, ev, nowMs, attempt);
   const ids = {
     bindingId: ev.binding?.id ?? null,
     authorityId: ev.authority?.id ?? null,
     intentId: ev.intent?.id ?? null,
   };
+  const allowedByEvaluation = ALLOWED.has(ev.action);
 
-  if (!ALLOWED.has(ev.action)) {
+  if (!allowedByEvaluation && !abandoned) {
     const eventId = decisionEventId(ctx, ev.orgId, nowMs);
     const decision = signDecision(ctx, processorId, req, requestSha, { ...ev, ...ids }, nowMs, false, eventId);
     const final: AuthorizationRecord = { ...record, status: 'declined', decision };
-    const written = await writeClaim(
-      ctx,
-      final,
-      abandoned,
-      decisionDraft(ctx, decision.org_id, decision, req, nowMs, actor),
-    );
-    return 'claimed' in written ? { decision } : written;
+    const res = await store.claimAuthorization(final, decisionDraft(ctx, decision.org_id, decision, req, nowMs, actor));
+    return res.created ? { decision } : { existing: res.existing };
   }
 
-  // Claim first, so exactly one server holds budget for this authorization id.
-  const pending: AuthorizationRecord = { ...record, lease_until: isoTime(nowMs + ctx.config.claimLeaseMs) };
+  // Claim first, so exactly one attempt holds budget for this authorization id. The lease end is only a
+  // hint for readers (no server compares it with its clock), taken after evaluation.
+  const pending: AuthorizationRecord = {
+    ...record,
+    lease_until: isoTime(ctx.clock.now() + ctx.config.claimLeaseMs),
+  };
   const written = await writeClaim(ctx, pending, abandoned);
   if (!('claimed' in written)) return written;
   const claimed = written.claimed;
   try {
-    const orgId = ev.orgId as string;
-    const authority = ev.authority as NonNullable<typeof ev.authority>;
+    // The take-over is won: only now give back what the abandoned attempts held.
+    if (abandoned) await releaseEarlierAttempts(ctx, abandoned);
     let verdict = { action: ev.action, reasons: ev.reasons, approvedAmount: ev.approvedAmount };
-    const reserved = await store.reserveUsage(
-      orgId,
-      authority.id,
-      reservationOf(ev, pending.reservation_id, ev.approvedAmount),
-    );
-    if (reserved.status === 'limit_exceeded') {
-      verdict = { action: 'DENY', reasons: ['limit_exceeded_concurrent'], approvedAmount: 0 };
-    } else if (ev.intent) {
-      const consumed = await store.consumeIntent(orgId, ev.intent.id, pending.reservation_id, ev.approvedAmount);
-      if (consumed === 'rejected' || consumed === 'not_found') {
-        await store.releaseUsage(orgId, authority.id, pending.reservation_id);
-        verdict = { action: 'DENY', reasons: ['intent_consumed'], approvedAmount: 0 };
+    if (allowedByEvaluation) {
+      const orgId = ev.orgId as string;
+      const authority = ev.authority as NonNullable<typeof ev.authority>;
+      const reserved = await store.reserveUsage(
+        orgId,
+        authority.id,
+        reservationOf(ev, pending.reservation_id, ev.approvedAmount),
+      );
+      if (reserved.status === 'limit_exceeded') {
+        verdict = { action: 'DENY', reasons: ['limit_exceeded_concurrent'], approvedAmount: 0 };
+      } else if (ev.intent) {
+        const consumed = await store.consumeIntent(orgId, ev.intent.id, pending.reservation_id, ev.approvedAmount);
+        if (consumed === 'rejected' || consumed === 'not_found') {
+          await store.releaseUsage(orgId, authority.id, pending.reservation_id);
+          verdict = { action: 'DENY', reasons: ['intent_consumed'], approvedAmount: 0 };
+        }
       }
     }
     const decision = signDecision(
@@ -323,7 +386,7 @@ async function decideAndRecord(
       { ...ev, ...verdict, ...ids },
       nowMs,
       false,
-      decisionEventId(ctx, orgId, nowMs),
+      decisionEventId(ctx, ev.orgId, nowMs),
     );
     const allowed = decision.allowed;
     const final: AuthorizationRecord = {
@@ -336,6 +399,7 @@ async function decideAndRecord(
       decision,
       updated_at: isoTime(nowMs),
     };
+    // Conditional on the claimed version: an attempt whose claim was taken over stores nothing.
     const stored = await store.updateAuthorization(
       processorId,
       req.authorization_id,
@@ -347,10 +411,8 @@ async function decideAndRecord(
     return { decision };
   } catch (err) {
     if (isAppError(err, 'conflict')) {
-      // Another server recovered this claim after our lease ran out and decides under the next attempt's
-      // reservation id; whatever this attempt still managed to hold is nobody's, so give it back. (Should
-      // this process die right here, that hold stays: the one leak left, and only after a lease expired.)
-      await releaseAttempt(ctx, claimed);
+      // Another attempt took this claim over (this one was slow past its lease). What this attempt held
+      // is the taker's to give back, after its own compare-and-set; read the winner's decision instead.
       return { existing: null };
     }
     await abandonClaim(ctx, claimed).catch((cleanupErr) =>
@@ -363,26 +425,34 @@ async function decideAndRecord(
   }
 }
 
-/** On failure mid-way: give back what was held and let the next attempt take over at once. */
+/**
+ * On failure mid-way: give the claim up (its lease cleared, so the next attempt takes over at once) and,
+ * only once that compare-and-set is won, give back what this attempt held. A lost compare-and-set means
+ * another attempt took over and gives it back itself.
+ */
 async function abandonClaim(ctx: EngineContext, claimed: AuthorizationRecord): Promise<void> {
-  await releaseAttempt(ctx, claimed);
-  await ctx.store.updateAuthorization(
-    claimed.processor_id,
-    claimed.authorization_id,
-    { version: claimed.version },
-    { lease_until: isoTime(ctx.clock.now()) },
-  );
+  try {
+    await ctx.store.updateAuthorization(
+      claimed.processor_id,
+      claimed.authorization_id,
+      { version: claimed.version },
+      { lease_until: null },
+    );
+  } catch (err) {
+    if (isAppError(err, 'conflict')) return;
+    throw err;
+  }
+  await releaseAttempt(ctx, claimed, claimed.reservation_id);
 }
 
-/** Writes a fresh record (insert-if-absent) or takes over an abandoned one (compare-and-set). */
+/** Writes a fresh claim (insert-if-absent) or takes over an abandoned one (compare-and-set on its version). */
 async function writeClaim(
   ctx: EngineContext,
   record: AuthorizationRecord,
   abandoned: AuthorizationRecord | null,
-  events?: AuditDraft[],
 ): Promise<{ claimed: AuthorizationRecord } | { existing: AuthorizationRecord | null }> {
   if (!abandoned) {
-    const res = await ctx.store.claimAuthorization(record, events);
+    const res = await ctx.store.claimAuthorization(record);
     return res.created ? { claimed: record } : { existing: res.existing };
   }
   try {
@@ -392,7 +462,6 @@ async function writeClaim(
       record.authorization_id,
       { version: abandoned.version },
       patch,
-      events,
     );
     return taken ? { claimed: taken } : { existing: null };
   } catch (err) {

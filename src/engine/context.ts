@@ -20,7 +20,12 @@ export interface EngineLogger {
 export interface EngineConfig {
   /** How long an approval holds budget before expireHolds releases it. Default 7 days. */
   holdPeriodMs: number;
-  /** How long a claimed authorization may stay pending before another server recovers it. Default 30 s. */
+  /**
+   * How long a server must itself see a claimed authorization pending and unchanged (on its own monotonic
+   * clock) before it takes the claim over. Default 3 s: twice the default authorize deadline of 1,500 ms,
+   * so a crashed attempt is recovered within a few seconds. Taking over a live but slow holder is safe:
+   * its final write is conditional on the claim version the taker replaced.
+   */
   claimLeaseMs: number;
   /** How long a duplicate request waits for a concurrent twin to finish. Default 2 s. */
   duplicateWaitMs: number;
@@ -29,7 +34,7 @@ export interface EngineConfig {
 /** Defaults of {@link EngineConfig}. */
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   holdPeriodMs: 7 * 24 * 3600 * 1000,
-  claimLeaseMs: 30_000,
+  claimLeaseMs: 3_000,
   duplicateWaitMs: 2_000,
 };
 
