@@ -1,0 +1,193 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MemoryAdapter } from '../../adapters/memory/index.js';
+import { createEngine, type Engine } from '../../src/engine/index.js';
+import { isAppError } from '../../src/errors/index.js';
+import type { StorageAdapter } from '../../src/storage/index.js';
+import type { Decision } from '../../src/types.js';
+import { rejectsWithCode } from '../support/assert-rejects.js';
+import { defaultPolicy, type Fixture, makeFixture } from '../support/engine-fixture.js';
+import { mongoTarget } from '../support/mongo-target.js';
+import { pausingStore } from '../support/pausing-store.js';
+
+/** Short, so that a taker sees a stalled claim unchanged for the whole lease within the test. */
+const LEASE_MS = 40;
+
+interface Backend {
+  store: StorageAdapter;
+  /** Reservation ids holding spend on the authority, read from the backing store. */
+  holds(orgId: string, authorityId: string): Promise<string[]>;
+  cleanup(): Promise<void>;
+}
+
+const BACKENDS: Record<string, () => Promise<Backend>> = {
+  memory: async () => {
+    const inner = new MemoryAdapter();
+    return {
+      store: inner,
+      holds: async (orgId, authorityId) => inner.inspectUsage(orgId, authorityId).holds,
+      cleanup: async () => {},
+    };
+  },
+  mongodb: async () => {
+    const t = await mongoTarget();
+    const { inspect, cleanup } = t;
+    if (!inspect || !cleanup) throw new Error('the MongoDB target has an inspector and a cleanup');
+    return {
+      store: t.adapter,
+      holds: async (orgId, authorityId) => (await inspect.usage(orgId, authorityId)).holds,
+      cleanup: () => cleanup.call(t),
+    };
+  },
+};
+
+/** Two servers on one store: a holder whose calls the test can stall, and a taker. */
+async function twoServers(backend: Backend, config: { claimLeaseMs: number; duplicateWaitMs: number }) {
+  const holder = pausingStore(backend.store);
+  const takerStore = pausingStore(backend.store);
+  const f = await makeFixture({ store: holder.store, config });
+  const taker: Engine = createEngine({
+    store: takerStore.store,
+    clock: f.clock,
+    policy: await defaultPolicy(),
+    config,
+  });
+  await taker.init();
+  return { f, holder, takerStore, taker };
+}
+
+/** Zero overspend and no ALLOW without a live hold: usage is exactly the stored approval, held by its record. */
+async function assertLedgerMatches(backend: Backend, f: Fixture, authorizationId: string): Promise<void> {
+  const rec = await backend.store.getAuthorization(f.processor.id, authorizationId);
+  assert.ok(rec, 'the authorization is stored');
+  const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+  const holds = await backend.holds(f.org.id, f.authority.id);
+  if (rec.status === 'approved') {
+    assert.is(usage.windows.daily.spent, rec.approved_amount, 'spent = the stored approval');
+    assert.is(usage.windows.daily.count, 1);
+    assert.equal(holds, [rec.reservation_id], 'the stored ALLOW holds its reservation, and only it');
+  } else {
+    assert.is(usage.windows.daily.spent, 0, 'nothing spent without a stored approval');
+    assert.is(usage.windows.daily.count, 0);
+    assert.equal(holds, []);
+  }
+}
+
+/** What the stalled attempt returned: the winner's decision or an error, never its own ALLOW. */
+async function lateOutcome(p: Promise<Decision>): Promise<Decision | string> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isAppError(err)) return err.code;
+    throw err;
+  }
+}
+
+for (const [name, make] of Object.entries(BACKENDS)) {
+  const s = suite(`authorize: claim take-over of a stalled holder [${name}]`);
+
+  s('the taker gives the hold back before the stalled reserve arrives: the late reserve holds nothing', async () => {
+    const backend = await make();
+    try {
+      const { f, holder, taker } = await twoServers(backend, { claimLeaseMs: LEASE_MS, duplicateWaitMs: 10_000 });
+      const req = f.request({ amount: 7000 });
+      const reserve = holder.pauseNext('reserveUsage');
+      const finalWrite = holder.pauseNext('updateAuthorization');
+      const stalled = f.engine.authorize(f.processor.id, req);
+      await reserve.reached;
+      // Past the holder's lease by any wall clock too.
+      f.clock.advance(60_000);
+      const won = await taker.authorize(f.processor.id, req);
+      assert.is(won.action, 'ALLOW');
+      assert.is(won.approved_amount, 7000);
+      reserve.resume();
+      // The holder reserved (or tried to) and is about to store its decision; should it die right here,
+      // nothing it did may stay held.
+      await finalWrite.reached;
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+      finalWrite.resume();
+      const late = await lateOutcome(stalled);
+      assert.equal(late, won, 'the stalled attempt returns the winner’s decision');
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+      assert.equal(await f.engine.authorize(f.processor.id, req), won);
+    } finally {
+      await backend.cleanup();
+    }
+  });
+
+  s('the taker gives the hold back after the stalled reserve: the stalled final write is refused', async () => {
+    const backend = await make();
+    try {
+      const { f, holder, taker } = await twoServers(backend, { claimLeaseMs: LEASE_MS, duplicateWaitMs: 10_000 });
+      const req = f.request({ amount: 7000 });
+      const finalWrite = holder.pauseNext('updateAuthorization');
+      const stalled = f.engine.authorize(f.processor.id, req);
+      await finalWrite.reached;
+      f.clock.advance(60_000);
+      const won = await taker.authorize(f.processor.id, req);
+      assert.is(won.action, 'ALLOW');
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+      finalWrite.resume();
+      const late = await lateOutcome(stalled);
+      assert.equal(late, won, 'the stalled attempt returns the winner’s decision');
+      const rec = await backend.store.getAuthorization(f.processor.id, req.authorization_id as string);
+      assert.is(rec?.attempt, 2);
+      assert.is(rec?.decision?.decision_id, won.decision_id);
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+    } finally {
+      await backend.cleanup();
+    }
+  });
+
+  s('a holder that stores its decision before the take-over compare-and-set keeps its hold', async () => {
+    const backend = await make();
+    try {
+      const { f, holder, takerStore, taker } = await twoServers(backend, {
+        claimLeaseMs: LEASE_MS,
+        duplicateWaitMs: 10_000,
+      });
+      const req = f.request({ amount: 7000 });
+      const finalWrite = holder.pauseNext('updateAuthorization');
+      const takeOver = takerStore.pauseNext('updateAuthorization');
+      const stalled = f.engine.authorize(f.processor.id, req);
+      await finalWrite.reached;
+      f.clock.advance(60_000);
+      const second = taker.authorize(f.processor.id, req);
+      // The taker saw the lease run out and is about to take over; the holder finishes first.
+      await takeOver.reached;
+      finalWrite.resume();
+      const first = await stalled;
+      assert.is(first.action, 'ALLOW');
+      takeOver.resume();
+      assert.equal(await second, first, 'the taker lost and returns the stored decision');
+      const rec = await backend.store.getAuthorization(f.processor.id, req.authorization_id as string);
+      assert.is(rec?.attempt, 1);
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+    } finally {
+      await backend.cleanup();
+    }
+  });
+
+  s('a lease is judged by how long this server saw the claim unchanged, not by any wall clock', async () => {
+    const backend = await make();
+    try {
+      const { f, holder, taker } = await twoServers(backend, { claimLeaseMs: 60_000, duplicateWaitMs: 50 });
+      const req = f.request({ amount: 7000 });
+      const finalWrite = holder.pauseNext('updateAuthorization');
+      const stalled = f.engine.authorize(f.processor.id, req);
+      await finalWrite.reached;
+      // The taker's clock is ten minutes past the holder's lease end: still no take-over.
+      f.clock.advance(600_000);
+      await rejectsWithCode(taker.authorize(f.processor.id, req), 'idempotency_in_progress');
+      finalWrite.resume();
+      const d = await stalled;
+      assert.is(d.action, 'ALLOW');
+      assert.equal(await taker.authorize(f.processor.id, req), d);
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+    } finally {
+      await backend.cleanup();
+    }
+  });
+
+  s.run();
+}
