@@ -1,7 +1,3 @@
-import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,59 +7,15 @@ import { createEngine } from '../../src/engine/index.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { defaultPolicy } from '../support/engine-fixture.js';
 import { freshDbName, mongoInspector, testMongoServer } from '../support/mongo-target.js';
+import { startWorker } from '../support/race-process.js';
 import type { RaceOutcome } from '../support/race-worker.js';
+import { runSkewedRace } from '../support/skewed-race.js';
 
 const NOW = '2026-11-23T10:00:00.000Z';
 const PER_PROCESS = 150;
 const SHARED = 50;
 const LIMITS = { per_transaction: null, daily: 123_457, weekly: 150_000, monthly: 1_000_000, total: 5_000_000 };
 const VELOCITY = { daily: 70 };
-const WORKER = join(dirname(fileURLToPath(import.meta.url)), '..', 'support', 'race-worker.js');
-
-interface Worker {
-  ready: Promise<void>;
-  go(): void;
-  result: Promise<RaceOutcome[]>;
-}
-
-function startWorker(name: string, env: Record<string, string>): Worker {
-  const child = spawn(process.execPath, [WORKER], {
-    env: { ...process.env, ...env, RACE_WORKER: name },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (c: string) => {
-    stderr += c;
-  });
-  const lines = createInterface({ input: child.stdout });
-  const received: string[] = [];
-  let onLine: (() => void) | undefined;
-  lines.on('line', (l) => {
-    received.push(l);
-    onLine?.();
-  });
-  const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
-  const nextLine = (index: number) =>
-    new Promise<string>((resolve, reject) => {
-      const check = () => {
-        if (received.length > index) resolve(received[index] as string);
-      };
-      onLine = check;
-      check();
-      exited.then((code) => reject(new Error(`${name} exited with ${code}: ${stderr}`)));
-    });
-  const ready = nextLine(0).then((l) => assert.is(l, 'ready'));
-  return {
-    ready,
-    go: () => child.stdin.end('go\n'),
-    result: ready.then(async () => {
-      const line = await nextLine(1);
-      const code = await exited;
-      assert.is(code, 0, `${name} failed: ${stderr}`);
-      return JSON.parse(line) as RaceOutcome[];
-    }),
-  };
-}
 
 const race = suite('two engine processes on one MongoDB database');
 
@@ -182,6 +134,22 @@ race('no overspend, one decision and one reservation per authorization id', asyn
       .dropDatabase()
       .catch(() => {});
     await inspector.close();
+  }
+});
+
+race('one process’s clock 60 s ahead: zero overspend, no ALLOW without a live hold', async () => {
+  const { uri } = await testMongoServer();
+  for (const leaseMs of [undefined, 2]) {
+    const f = await runSkewedRace({ uri, perProcess: 100, shared: 60, skewMs: 60_000, leaseMs });
+    console.log(`\nskewed clock (lease ${leaseMs ?? 'default'} ms): ${JSON.stringify(f)}`);
+    assert.is(f.overspend_count, 0, 'overspend');
+    assert.is(f.allow_without_hold, 0, 'ALLOW without a live hold');
+    assert.is(f.allow_not_stored, 0, 'an answered ALLOW that is not the stored decision');
+    assert.is(f.split_decisions, 0, 'both processes answer one decision per id');
+    assert.is(f.orphan_holds, 0, 'a hold no stored ALLOW owns');
+    assert.is(f.ledger_mismatch, 0, 'usage = the stored approvals');
+    assert.is(f.decisions.PENDING ?? 0, 0, 'every id decided');
+    assert.ok((f.decisions.ALLOW ?? 0) > 0 && (f.decisions.DENY ?? 0) > 0, 'the limit was contested');
   }
 });
 

@@ -5,6 +5,8 @@
  *
  * Environment: MONGODB_URI, RACE_DB, RACE_PROCESSOR, RACE_REFERENCE, RACE_NOW (the clock both
  * processes share), RACE_WORKER (its name), RACE_OWN (own requests), RACE_SHARED (requests both send).
+ * Optional: RACE_SKEW_MS (added to this process's clock), RACE_LEASE_MS (the claim lease),
+ * RACE_WAIT_MS (how long a twin waits, default 30 s), RACE_SHARED_LAST (send the shared ids after its own).
  */
 import { createInterface } from 'node:readline';
 import { createMongoAdapter } from '../../adapters/mongodb/index.js';
@@ -35,22 +37,26 @@ const worker = env('RACE_WORKER');
 const reference = env('RACE_REFERENCE');
 const processorId = env('RACE_PROCESSOR');
 const store = createMongoAdapter({ uri: env('MONGODB_URI'), dbName: env('RACE_DB') });
+const lease = process.env.RACE_LEASE_MS;
 const engine = createEngine({
   store,
-  clock: new ManualClock(env('RACE_NOW')),
+  clock: new ManualClock(Date.parse(env('RACE_NOW')) + Number(process.env.RACE_SKEW_MS ?? 0)),
   policy: await defaultPolicy(),
-  // Twins in the other process may take a while under this load; a processor would retry too.
-  config: { duplicateWaitMs: 30_000 },
+  config: {
+    // Twins in the other process may take a while under this load; a processor would retry too.
+    duplicateWaitMs: Number(process.env.RACE_WAIT_MS ?? 30_000),
+    ...(lease ? { claimLeaseMs: Number(lease) } : {}),
+  },
   audit: { chainIntervalMs: 5 },
 });
 await engine.init();
 // Both processes link the one audit chain of the org while deciding.
 engine.startBackground();
 
-const ids = [
-  ...Array.from({ length: Number(env('RACE_SHARED')) }, (_, i) => i),
-  ...Array.from({ length: Number(env('RACE_OWN')) }, (_, i) => `${worker}_${i}`),
-];
+const shared = Array.from({ length: Number(env('RACE_SHARED')) }, (_, i): number | string => i);
+const own = Array.from({ length: Number(env('RACE_OWN')) }, (_, i) => `${worker}_${i}`);
+// Shared ids last: this process reaches them while the other one is still deciding them.
+const ids = process.env.RACE_SHARED_LAST ? [...own, ...shared] : [...shared, ...own];
 
 async function authorize(key: number | string): Promise<RaceOutcome> {
   const body = raceRequest(key, reference);
