@@ -196,7 +196,11 @@ export interface AuthorizationRecord {
   reservation_id: string;
   /** 1 for the first attempt; a recovered claim is decided again under the next attempt number. */
   attempt: number;
-  /** Lease of a pending claim: another server may recover the record after this time. */
+  /**
+   * A pending claim's expected end, by its holder's clock: a hint for readers only, never compared with
+   * another server's clock (a take-over is judged by how long a server itself saw the record unchanged).
+   * Null on a pending claim its holder gave up (taken over at once), and on a decided record.
+   */
   lease_until: string | null;
   agent_id: string | null;
   authority_id: string | null;
