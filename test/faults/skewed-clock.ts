@@ -1,25 +1,29 @@
 /**
  * Fault: two engine processes on one MongoDB database (the test wire server) race on the same
- * authorization ids while the second process's clock runs 60 s ahead of the first's. Two rounds: the
- * default claim lease, and a 2 ms lease that makes the processes take over each other's live (only
- * slow) claims all the time. Prints one JSON line with the figures of both rounds and their totals;
- * exits non-zero unless every round shows zero overspend, no ALLOW without a live hold, one decision
- * per id, no orphan hold, usage equal to the stored approvals and no undecided id.
+ * authorization ids while the second process's clock runs 60 s ahead of the first's, in rounds on fresh
+ * databases: half with the default claim lease, half with a 2 ms lease that makes the processes take
+ * over each other's live (only slow) claims. Each round is sized so that the processes meet on the
+ * shared ids while both are still deciding them (the second sends them after its own); more rounds, not
+ * larger ones, make the run larger. Prints one JSON line with the figures of every round and their
+ * totals; exits non-zero unless every round shows zero overspend, no ALLOW without a live hold, one
+ * decision per id, no orphan hold, usage equal to the stored approvals and no undecided id.
  *
- * Size: FAULT_SKEW_PER_PROCESS (default 400 requests per process), FAULT_SKEW_SHARED (default 250 of
- * them sent by both).
+ * Size: FAULT_SKEW_ROUNDS (default 10), FAULT_SKEW_PER_PROCESS (default 100 requests per process),
+ * FAULT_SKEW_SHARED (default 60 of them sent by both).
  */
 import { startMongoServer } from '../support/mongo-server.js';
 import { runSkewedRace, type SkewedRaceFigures } from '../support/skewed-race.js';
 
-const perProcess = Number(process.env.FAULT_SKEW_PER_PROCESS ?? 400);
-const shared = Number(process.env.FAULT_SKEW_SHARED ?? 250);
+const roundCount = Number(process.env.FAULT_SKEW_ROUNDS ?? 10);
+const perProcess = Number(process.env.FAULT_SKEW_PER_PROCESS ?? 100);
+const shared = Number(process.env.FAULT_SKEW_SHARED ?? 60);
 const SKEW_MS = 60_000;
 
 const server = await startMongoServer();
 const rounds: Array<{ lease_ms: number | 'default' } & SkewedRaceFigures> = [];
 try {
-  for (const leaseMs of [undefined, 2]) {
+  for (let i = 0; i < roundCount; i++) {
+    const leaseMs = i % 2 === 0 ? undefined : 2;
     const figures = await runSkewedRace({ uri: server.uri, perProcess, shared, skewMs: SKEW_MS, leaseMs });
     rounds.push({ lease_ms: leaseMs ?? 'default', ...figures });
   }
