@@ -168,6 +168,41 @@ for (const [name, make] of Object.entries(BACKENDS)) {
     }
   });
 
+  s('the taker gives an intent consumption back before the stalled consume arrives: it applies nothing', async () => {
+    const backend = await make();
+    try {
+      const { f, holder, taker } = await twoServers(backend, { claimLeaseMs: LEASE_MS, duplicateWaitMs: 10_000 });
+      const { intent } = await f.engine.validateIntent(f.org.id, {
+        agent_id: f.agent.id,
+        description: 'Two keyboards at most',
+        max_amount: 20_000,
+        currency: 'USD',
+        merchant: { id: 'mer_3c7a1b9f', mcc: '5734', country: 'US' },
+        expires_at: '2026-11-24T10:00:00Z',
+        single_use: false,
+      });
+      const req = f.request({ amount: 7000, intent_id: intent.id });
+      const consume = holder.pauseNext('consumeIntent');
+      const finalWrite = holder.pauseNext('updateAuthorization');
+      const stalled = f.engine.authorize(f.processor.id, req);
+      await consume.reached;
+      f.clock.advance(60_000);
+      const won = await taker.authorize(f.processor.id, req);
+      assert.is(won.action, 'ALLOW');
+      assert.is(won.intent_id, intent.id);
+      consume.resume();
+      await finalWrite.reached;
+      assert.is((await f.engine.getIntent(f.org.id, intent.id)).consumed_amount, 7000, 'consumed once');
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+      finalWrite.resume();
+      assert.equal(await lateOutcome(stalled), won, 'the stalled attempt returns the winner’s decision');
+      assert.is((await f.engine.getIntent(f.org.id, intent.id)).consumed_amount, 7000);
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+    } finally {
+      await backend.cleanup();
+    }
+  });
+
   s('a lease is judged by how long this server saw the claim unchanged, not by any wall clock', async () => {
     const backend = await make();
     try {
