@@ -139,7 +139,8 @@ function seqIs(value: number): unknown {
  *
  * Ending an id that was never held (a full release that finds neither a pending hold nor a record; the
  * engine does this when it takes over an abandoned attempt whose reserve may still arrive): one update
- * sets its release marker while `holds.<id>` is absent, then an `ended` record is inserted. reserve
+ * sets its release marker while `holds.<id>` is absent and `release_seq` is the one read (a hold moved
+ * out since would otherwise get a marker without being given back), then an `ended` record is inserted. reserve
  * treats a marker like a hold (`already_applied`) and its update requires the marker absent, so of a
  * reserve and such a release of one id exactly one wins on the usage document: a reserve first makes the
  * release's update miss (it re-reads and releases the hold), a release first makes the reserve's update
@@ -290,7 +291,7 @@ export class UsageLedger {
             await this.create(key, orgId, authorityId);
             return 'retry';
           }
-          return (await this.endUnheld(key, reservationId)) ? { done: { status: 'not_held' } } : 'retry';
+          return (await this.endUnheld(key, state, reservationId)) ? { done: { status: 'not_held' } } : 'retry';
         }
         const fresh: Document = {
           _id: recordKey,
@@ -336,15 +337,20 @@ export class UsageLedger {
 
   /**
    * A full release of an id that is not held ends it, so that a reserve of it arriving later applies
-   * nothing (see {@link UsageLedger}): sets its release marker, only while it is still not pending (the
-   * arbiter against a concurrent reserve, whose filter requires the marker absent), then writes an
-   * `ended` record so the marker can be swept like any other. False when the id became pending meanwhile:
-   * the caller re-reads and releases it as a hold.
+   * nothing (see {@link UsageLedger}): sets its release marker, only while it is still not pending and
+   * nothing left `holds` since `state` was read (the arbiter against a concurrent reserve, whose filter
+   * requires the marker absent, and against that reserve's hold being moved out meanwhile), then writes
+   * an `ended` record so the marker can be swept like any other. False when the document changed so:
+   * the caller re-reads and releases the id as a hold if it is one now.
    */
-  private async endUnheld(key: string, reservationId: string): Promise<boolean> {
+  private async endUnheld(key: string, state: UsageState, reservationId: string): Promise<boolean> {
     const markerPath = `released.${encodeKey(reservationId)}`;
     const res = await this.usage.updateOne(
-      { _id: key, [`holds.${encodeKey(reservationId)}`]: { $exists: false } } as Document,
+      {
+        _id: key,
+        release_seq: seqIs(state.releaseSeq),
+        [`holds.${encodeKey(reservationId)}`]: { $exists: false },
+      } as Document,
       { $set: { [markerPath]: 1 } },
     );
     if (res.matchedCount !== 1) return false;

@@ -29,6 +29,7 @@ import {
   toStorageError,
   usageKey,
 } from '../../adapters/mongodb/index.js';
+import { UsageLedger } from '../../adapters/mongodb/usage-ledger.js';
 import { auditHash } from '../../src/audit/index.js';
 import type { AuditEvent } from '../../src/audit/types.js';
 import { StorageError } from '../../src/storage/index.js';
@@ -344,6 +345,40 @@ mongo('a moved hold: release gives back exactly the un-kept rest, once; its id i
     assert.equal(await t.adapter.releaseUsage(orgId, 'sa_1', x.reservation_id), { status: 'not_held' });
     assert.equal(await t.adapter.reserveUsage(orgId, 'sa_1', x), { status: 'already_applied' });
     assert.equal(await dailyOf(t, orgId), [100 + MOVE_AT, MOVE_AT + 1]);
+    assert.is((await record(db, key, x.reservation_id))?.state, 'ended');
+  });
+});
+
+mongo('ending an unheld id while that id is reserved and moved out: the hold is still given back', async () => {
+  await withLedger(async (t, { db, key, orgId }) => {
+    await t.adapter.reserveUsage(orgId, 'sa_1', makeReservation(5));
+    const x = makeReservation(777);
+    // Runs once, right after the release has read the usage document and found no hold record for x:
+    // x is reserved, then moved out of the usage document by the reserves that follow.
+    let between: (() => Promise<void>) | null = async () => {
+      assert.equal(await t.adapter.reserveUsage(orgId, 'sa_1', x), { status: 'reserved' });
+      for (let i = 0; i < MOVE_AT; i++) await t.adapter.reserveUsage(orgId, 'sa_1', makeReservation(1));
+      assert.is((await record(db, key, x.reservation_id))?.state, 'held', 'moved out');
+    };
+    const ends = db.collection(COLLECTION_NAMES.reservationEnds);
+    const racyEnds = new Proxy(ends, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        if (prop !== 'findOne') return value.bind(target);
+        return async (...args: unknown[]) => {
+          const found = await value.apply(target, args);
+          const hook = between;
+          between = null;
+          if (hook) await hook();
+          return found;
+        };
+      },
+    });
+    const ledger = new UsageLedger(db.collection(COLLECTION_NAMES.usage), racyEnds, 10);
+    assert.equal(await ledger.release(orgId, 'sa_1', x.reservation_id), { status: 'released', amount: 777 });
+    assert.equal(await dailyOf(t, orgId), [5 + MOVE_AT, 1 + MOVE_AT]);
+    assert.equal(await t.adapter.reserveUsage(orgId, 'sa_1', x), { status: 'already_applied' });
     assert.is((await record(db, key, x.reservation_id))?.state, 'ended');
   });
 });
