@@ -72,6 +72,24 @@ idem('a crashed attempt is recovered after its lease and its hold given back', a
   assert.is(after.windows.daily.count, 1);
 });
 
+idem('a final write that was applied but reported a failure keeps the stored approval held', async () => {
+  const faults = faultyStore();
+  const f = await makeFixture({ store: faults.store });
+  const req = f.request({ amount: 7000 });
+  faults.wrap('updateAuthorization', async (original, ...args) => {
+    await original(...args);
+    faults.wrap('updateAuthorization', null);
+    throw new Error('connection reset after the write');
+  });
+  await rejectsWithCode(f.engine.authorize(f.processor.id, req), 'storage_internal');
+  const rec = await f.engine.getAuthorization(f.processor.id, req.authorization_id as string);
+  assert.is(rec.status, 'approved');
+  const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+  assert.equal([usage.windows.daily.spent, usage.windows.daily.count], [7000, 1], 'giving up lost its CAS: no release');
+  const d = await f.engine.authorize(f.processor.id, req);
+  assert.is(d.decision_id, rec.decision_id, 'a retry returns the stored approval');
+});
+
 idem('a pending claim of a live server makes a twin wait, then fail with idempotency_in_progress', async () => {
   const faults = faultyStore();
   const f = await makeFixture({ store: faults.store, config: { duplicateWaitMs: 50 } });
