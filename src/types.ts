@@ -138,7 +138,10 @@ export interface Intent {
   status: IntentStatus;
   /** Sum of approved amounts of authorizations that used this intent and were not reversed. */
   consumed_amount: number;
-  /** Authorization reservation ids that consumed it, so a consumption is applied and released once. */
+  /**
+   * Authorization reservation ids that consumed it, so a consumption is applied and released once; a
+   * released id stays, recorded as RELEASED_CONSUMPTION (-1, see the storage contract).
+   */
   consumptions: Record<string, number>;
   reason_codes: string[];
   policy_revision: string;

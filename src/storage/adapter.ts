@@ -183,10 +183,10 @@ export interface StorageAdapter {
   ): Promise<'consumed' | 'already_applied' | 'rejected' | 'not_found'>;
   /**
    * Gives back a recorded consumption. With `keep` undefined (a reversal) it subtracts the whole amount,
-   * removes the consumption, and sets a `consumed` single-use intent back to `approved`. With `keep = n`
-   * (a capture of n) the consumption becomes n, `consumed_amount` drops by the rest, and the status stays:
-   * repeating it changes nothing. A full release leaves the id recorded as {@link RELEASED_CONSUMPTION}
-   * (never applied again), and so does a full release of an id that was never consumed (`not_held`): the
+   * records the id as {@link RELEASED_CONSUMPTION} (never applied again), and sets a `consumed` single-use
+   * intent back to `approved`. With `keep = n` (a capture of n) the consumption becomes n,
+   * `consumed_amount` drops by the rest, and the status stays: repeating it changes nothing. A full
+   * release of an id that was never consumed (`not_held`) records it as released too: the
    * engine gives back an abandoned attempt's consumption after taking its claim over, possibly before that
    * attempt's consume arrives, which must then apply nothing. Replay-safe: releasing a released id, or an
    * unknown one with `keep`, changes nothing.
