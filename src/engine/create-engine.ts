@@ -7,7 +7,7 @@ import { type Clock, systemClock } from '../util/clock.js';
 import * as agents from './agents.js';
 import * as authorities from './authorities.js';
 import * as lifecycle from './authorization-lifecycle.js';
-import { authorize } from './authorize.js';
+import { authorizeWithinBudget } from './authorize-budget.js';
 import * as bindings from './bindings.js';
 import {
   DEFAULT_ENGINE_CONFIG,
@@ -20,6 +20,8 @@ import { guardStore } from './guard-store.js';
 import * as intents from './intents.js';
 import * as processors from './processors.js';
 import { simulateAuthorization } from './simulate.js';
+import { StandIn } from './stand-in.js';
+import { StandInSpool } from './stand-in-spool.js';
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -91,6 +93,10 @@ export function createEngine(options: EngineOptions) {
     logger: options.logger ?? silentLogger,
     auditEnabled: options.audit?.enabled !== false,
   };
+  if (!Number.isInteger(ctx.config.authorizeDeadlineMs) || ctx.config.authorizeDeadlineMs < 1) {
+    throw new TypeError('createEngine: config.authorizeDeadlineMs must be a positive integer');
+  }
+  const standIn = ctx.config.standInSpoolDir ? new StandIn(ctx, new StandInSpool(ctx.config.standInSpoolDir)) : null;
   const chainer = new AuditChainer({
     store: ctx.store,
     now: () => ctx.clock.now(),
@@ -99,14 +105,30 @@ export function createEngine(options: EngineOptions) {
   });
   return {
     context: ctx,
-    init: () => ctx.store.init(),
-    /** Starts background work: linking audit drafts into the chain. */
-    startBackground: () => chainer.start(),
-    /** Stops background work and closes the store. */
+    /** Opens the stand-in spool (when configured; what it holds is drained later) and initializes the store. */
+    init: async () => {
+      await standIn?.spool.open();
+      await ctx.store.init();
+    },
+    /** Starts background work: linking audit drafts into the chain, draining spooled stand-in decisions. */
+    startBackground: () => {
+      chainer.start();
+      standIn?.start();
+    },
+    /** Stops background work, closes the spool and the store. */
     close: async () => {
+      await standIn?.stop();
       await chainer.stop();
+      await standIn?.spool.close();
       await ctx.store.close();
     },
+    /**
+     * Stand-in processing (null without `config.standInSpoolDir`): `drain()` writes every spooled stand-in
+     * decision into the store now (tests, operators); `pending()` counts those not yet drained.
+     */
+    standIn: standIn
+      ? { drain: () => standIn.drain(), pending: () => standIn.spool.size, spoolDir: standIn.spool.dir }
+      : null,
     /** The audit chainer: `drain()` links everything written so far (tests, shutdown). */
     audit: { chainer },
     ping: () => ctx.store.ping(),
@@ -146,7 +168,8 @@ export function createEngine(options: EngineOptions) {
     approveIntent: bind(ctx, intents.approveIntent),
     cancelIntent: bind(ctx, intents.cancelIntent),
 
-    authorize: bind(ctx, authorize),
+    authorize: (processorId: string, body: unknown, actor?: string) =>
+      authorizeWithinBudget(ctx, standIn, processorId, body, actor),
     simulate: bind(ctx, simulateAuthorization),
     capture: bind(ctx, lifecycle.capture),
     reverse: bind(ctx, lifecycle.reverse),
