@@ -52,7 +52,6 @@ export interface ServerConfig {
  * would let a store call outlive the budget it runs in.
  */
 export const MONGODB_TIMEOUT_OPTIONS = [
-  'timeoutMS',
   'serverSelectionTimeoutMS',
   'connectTimeoutMS',
   'socketTimeoutMS',
@@ -60,15 +59,18 @@ export const MONGODB_TIMEOUT_OPTIONS = [
 ] as const;
 
 /**
- * MongoDB client options sized to the authorize deadline: an operation (`timeoutMS`, sent to the server as
- * `maxTimeMS` too), picking a server and connecting all give up within it. Passed explicitly, so they
- * take precedence over the connection string, which {@link loadConfig} checks not to ask for longer.
+ * MongoDB client options sized to the authorize deadline: picking a server, connecting, waiting for a
+ * pooled connection and waiting on a socket for an answer all give up within it, so a frozen or lost
+ * database fails a call with `unavailable` instead of hanging. (The driver in use ignores `timeoutMS`:
+ * the socket timeout is the per-operation bound.) Passed explicitly, so they take precedence over the
+ * connection string, which {@link loadConfig} checks not to ask for longer.
  */
 export function mongoClientOptions(authorizeDeadlineMs: number): Record<string, number> {
   return {
-    timeoutMS: authorizeDeadlineMs,
     serverSelectionTimeoutMS: authorizeDeadlineMs,
     connectTimeoutMS: authorizeDeadlineMs,
+    socketTimeoutMS: authorizeDeadlineMs,
+    waitQueueTimeoutMS: authorizeDeadlineMs,
   };
 }
 

@@ -8,9 +8,12 @@ import { canonicalRequest, parseAuthorizeRequest } from './authorize-request.js'
 import type { EngineContext } from './context.js';
 import type { ObservedReads, StandIn } from './stand-in.js';
 
-/** Kept back from the deadline for what a stand-in answer itself costs (signing, the spool's fsync). */
+/**
+ * Kept back from the deadline for the stand-in answer itself: signing, the spool's fsync, and the event
+ * loop delays of a busy server. The store calls get the rest (1250 ms of the default 1500).
+ */
 export function standInReserveMs(deadlineMs: number): number {
-  return Math.min(100, Math.floor(deadlineMs / 10));
+  return Math.min(250, Math.floor(deadlineMs / 5));
 }
 
 function deadlineError(): AppError {

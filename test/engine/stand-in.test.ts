@@ -73,7 +73,7 @@ async function standInFixture(
 
 function payloadOf(d: Decision, f: Fixture): Record<string, unknown> {
   const v = verifyJws(d.proof, f.engine.jwks());
-  assert.ok(v, 'the proof verifies against the JWKS');
+  assert.ok(v.ok, 'the proof verifies against the JWKS');
   return (v as { payload: Record<string, unknown> }).payload;
 }
 

@@ -33,7 +33,7 @@ deadline('MONGODB_URI may not ask for driver timeouts longer than the deadline',
   const ok = loadConfig({ MONGODB_URI: 'mongodb://db:27017/allowance?serverSelectionTimeoutMS=1000&appName=x' });
   assert.is(ok.mongodbUri?.startsWith('mongodb://'), true);
   for (const uri of [
-    'mongodb://db:27017/allowance?timeoutMS=30000',
+    'mongodb://db:27017/allowance?socketTimeoutMS=30000',
     'mongodb://db:27017/?serverSelectionTimeoutMS=30000',
     'mongodb://db:27017/?connecttimeoutms=0',
     'mongodb://db:27017/?socketTimeoutMS=0',
@@ -45,9 +45,10 @@ deadline('MONGODB_URI may not ask for driver timeouts longer than the deadline',
     );
   }
   assert.equal(mongoClientOptions(1500), {
-    timeoutMS: 1500,
     serverSelectionTimeoutMS: 1500,
     connectTimeoutMS: 1500,
+    socketTimeoutMS: 1500,
+    waitQueueTimeoutMS: 1500,
   });
 });
 
