@@ -10,6 +10,7 @@ import type { NormalizedAuthorizeRequest } from './authorize-request.js';
 export interface SpooledDecision {
   kind: 'decision';
   processor_id: string;
+  /** The validated request, without its credential reference (null here). */
   request: NormalizedAuthorizeRequest;
   request_sha256: string;
   decision: Decision;

@@ -136,7 +136,8 @@ export class StandIn {
     await this.spool.append({
       kind: 'decision',
       processor_id: processorId,
-      request: req,
+      // The credential reference stays out of the spool: the decision names the binding.
+      request: { ...req, credential_reference: null },
       request_sha256: requestSha,
       decision,
       reservation,

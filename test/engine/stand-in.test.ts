@@ -99,6 +99,7 @@ standIn('a frozen store gets a signed stand-in ALLOW before its calls return, sp
   assert.is(f.engine.standIn?.pending(), 1);
   const spooled = await readFile(join(dir, 'stand-in.jsonl'), 'utf8');
   assert.ok(spooled.includes(d.decision_id), 'the decision is in the spool file before it is answered');
+  assert.not.ok(spooled.includes(f.binding.credential.reference), 'no credential reference in the spool');
   g.open();
   thaw(faults, ALL);
 });
@@ -204,7 +205,7 @@ standIn('a retry during the outage gets the same decision; another body is idemp
 });
 
 standIn('draining writes record, hold (past the limit) and audit event exactly once', async () => {
-  const { f, faults } = await standInFixture({
+  const { f, faults, dir } = await standInFixture({
     stand_in: { action: 'ALLOW_UP_TO', max_amount: 5000 },
     limits: { per_transaction: 50_000, daily: 6000, weekly: 300_000, monthly: 1_000_000, total: 5_000_000 },
   });
@@ -219,6 +220,7 @@ standIn('draining writes record, hold (past the limit) and audit event exactly o
 
   assert.is(await f.engine.standIn?.drain(), 1);
   assert.is(f.engine.standIn?.pending(), 0);
+  assert.is(await readFile(join(dir, 'stand-in.jsonl'), 'utf8'), '', 'a fully drained spool is compacted');
   const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
   assert.is(usage.windows.daily.spent, 8500, 'counted even though it is over the daily limit of 6000');
   assert.is(usage.windows.daily.count, 2);
