@@ -1,6 +1,6 @@
 import { AppError, isAppError } from '../errors/index.js';
-import type { StorageAdapter } from '../storage/index.js';
-import type { Agent, CredentialBinding, Decision, SpendingAuthority } from '../types.js';
+import type { ClaimResult, StorageAdapter } from '../storage/index.js';
+import type { Agent, AuthorizationRecord, CredentialBinding, Decision, SpendingAuthority } from '../types.js';
 import { sha256Hex } from '../util/hash.js';
 import type { Actor } from './audit-drafts.js';
 import { authorize } from './authorize.js';
@@ -37,18 +37,27 @@ function budgetedStore(store: StorageAdapter, signal: AbortSignal, seen: Observe
       const fn = (...args: unknown[]): Promise<unknown> => {
         if (signal.aborted) return Promise.reject(deadlineError());
         const call = (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        seen.inflight++;
         return new Promise((resolve, reject) => {
           const onAbort = () => reject(deadlineError());
           signal.addEventListener('abort', onAbort, { once: true });
           call.then(
             (result) => {
+              seen.inflight--;
               signal.removeEventListener('abort', onAbort);
               if (prop === 'findBinding') seen.binding = result as CredentialBinding | null;
               else if (prop === 'getAgent') seen.agent = result as Agent | null;
               else if (prop === 'getAuthority') seen.authority = result as SpendingAuthority | null;
+              else if (prop === 'getAuthorization') {
+                seen.pendingTwin = (result as AuthorizationRecord | null)?.status === 'pending';
+              } else if (prop === 'claimAuthorization') {
+                const claim = result as ClaimResult;
+                seen.pendingTwin = !claim.created && claim.existing.status === 'pending';
+              }
               resolve(result);
             },
             (err: unknown) => {
+              seen.inflight--;
               signal.removeEventListener('abort', onAbort);
               reject(err);
             },
@@ -89,7 +98,7 @@ export async function authorizeWithinBudget(
     return spooled.decision;
   }
   const budget = new AbortController();
-  const seen: ObservedReads = {};
+  const seen: ObservedReads = { inflight: 0, pendingTwin: false };
   const scoped: EngineContext = { ...ctx, store: budgetedStore(ctx.store, budget.signal, seen) };
   const deadlineMs = ctx.config.authorizeDeadlineMs;
   const work = authorize(scoped, processorId, body, actor);
@@ -121,6 +130,11 @@ export async function authorizeWithinBudget(
     work.catch((err: unknown) =>
       ctx.logger.warn('authorize_cut_off', { authorization_id: req.authorization_id, error: String(err) }),
     );
+    if (seen.pendingTwin && !standIn?.decided(processorId, req.authorization_id)) {
+      // The time went waiting for a twin request (here or on another server) still deciding this
+      // authorization id: it answers, not a stand-in made beside it.
+      throw new AppError('idempotency_in_progress', 'a request with this authorization_id is still being decided');
+    }
   }
   if (!standIn) throw outcome === 'expired' ? deadlineError() : (outcome as { error: unknown }).error;
   return standIn.decide(processorId, req, requestSha, actor);

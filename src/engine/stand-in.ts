@@ -23,6 +23,10 @@ export interface ObservedReads {
   binding?: CredentialBinding | null;
   agent?: Agent | null;
   authority?: SpendingAuthority | null;
+  /** Store calls started and not yet settled. */
+  inflight: number;
+  /** The last read of the authorization found it pending: a twin request is deciding it. */
+  pendingTwin: boolean;
 }
 
 /** Entries of the resolution cache; the oldest are dropped beyond this. */
@@ -46,6 +50,7 @@ export const STAND_IN_ATTEMPT = 1_000_000;
  */
 export class StandIn {
   private readonly cache = new Map<string, Resolution>();
+  private readonly deciding = new Map<string, { request_sha256: string; promise: Promise<Decision> }>();
   private draining: Promise<number> | null = null;
   private timer: NodeJS.Timeout | null = null;
 
@@ -74,6 +79,14 @@ export class StandIn {
     }
   }
 
+  /** True when a stand-in for the authorization id is spooled or being made. */
+  decided(processorId: string, authorizationId: string): boolean {
+    return (
+      this.deciding.has(`${processorId}\u0000${authorizationId}`) ||
+      this.spool.find(processorId, authorizationId) !== undefined
+    );
+  }
+
   /** The pending spooled decision of an authorization id (a processor retrying during an outage). */
   spooled(processorId: string, authorizationId: string): SpooledDecision | undefined {
     return this.spool.find(processorId, authorizationId);
@@ -83,7 +96,32 @@ export class StandIn {
    * Decides from the cached resolution, signs, spools durably and returns the stand-in decision. A
    * request the cache knows nothing about is a DENY.
    */
-  async decide(
+  decide(
+    processorId: string,
+    req: NormalizedAuthorizeRequest,
+    requestSha: string,
+    actor: Actor | undefined,
+  ): Promise<Decision> {
+    // One stand-in per authorization id: a twin that ran out of budget at the same time, or later, gets
+    // the decision already made.
+    const key = `${processorId}\u0000${req.authorization_id}`;
+    const made = this.deciding.get(key) ?? this.spool.find(processorId, req.authorization_id);
+    if (made) {
+      if (made.request_sha256 !== requestSha) {
+        return Promise.reject(
+          new AppError('idempotency_mismatch', 'authorization_id was already used with a different request', {
+            details: { authorization_id: req.authorization_id },
+          }),
+        );
+      }
+      return 'promise' in made ? made.promise : Promise.resolve(made.decision);
+    }
+    const promise = this.decideNew(processorId, req, requestSha, actor).finally(() => this.deciding.delete(key));
+    this.deciding.set(key, { request_sha256: requestSha, promise });
+    return promise;
+  }
+
+  private async decideNew(
     processorId: string,
     req: NormalizedAuthorizeRequest,
     requestSha: string,

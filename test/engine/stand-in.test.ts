@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { verifyJws } from '../../src/crypto/index.js';
+import { canonicalRequest, parseAuthorizeRequest } from '../../src/engine/authorize-request.js';
 import { createEngine } from '../../src/engine/index.js';
 import { type StorageAdapter, StorageError } from '../../src/storage/index.js';
 import type { Decision } from '../../src/types.js';
+import { isoTime } from '../../src/util/clock.js';
+import { sha256Hex } from '../../src/util/hash.js';
 import { rejectsWithCode } from '../support/assert-rejects.js';
 import { defaultPolicy, type Fixture, makeFixture } from '../support/engine-fixture.js';
 import { faultyStore } from '../support/faulty-store.js';
@@ -308,6 +311,60 @@ standIn('a cut-off attempt whose writes land late is replaced once its lease is 
   const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
   assert.is(usage.windows.daily.spent, 1850 + 3000, 'the late hold was given back, the stand-in counted once');
   assert.is(usage.windows.daily.count, 2);
+});
+
+standIn('twins out of budget together get one stand-in between them', async () => {
+  const { f, faults } = await standInFixture();
+  await f.engine.authorize(f.processor.id, f.request());
+  const g = gate();
+  freeze(faults, g, ALL);
+  const req = f.request({ amount: 1200 });
+  const [a, b] = await Promise.all([
+    f.engine.authorize(f.processor.id, req),
+    f.engine.authorize(f.processor.id, { ...req }),
+  ]);
+  assert.equal(b, a);
+  assert.is(a.stand_in, true);
+  assert.is(f.engine.standIn?.pending(), 1);
+  g.open();
+  thaw(faults, ALL);
+  assert.is(await f.engine.standIn?.drain(), 1);
+  const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+  assert.is(usage.windows.daily.spent, 1850 + 1200);
+});
+
+standIn('waiting on a live twin past the budget is idempotency_in_progress, not a stand-in', async () => {
+  const { f } = await standInFixture();
+  await f.engine.authorize(f.processor.id, f.request());
+  const body = f.request({ amount: 900 });
+  const now = f.clock.now();
+  // Another server holds the claim and is still deciding (its lease runs for a minute).
+  await f.store.claimAuthorization({
+    processor_id: f.processor.id,
+    authorization_id: body.authorization_id as string,
+    org_id: f.org.id,
+    status: 'pending',
+    request_sha256: sha256Hex(canonicalRequest(parseAuthorizeRequest(body))),
+    reservation_id: 'rsv_twin',
+    attempt: 1,
+    lease_until: isoTime(now + 60_000),
+    authority_id: f.authority.id,
+    intent_id: null,
+    agent_id: f.agent.id,
+    amount: 900,
+    approved_amount: 0,
+    captured_amount: 0,
+    currency: 'USD',
+    hold_open: false,
+    hold_expires_at: null,
+    decision: null,
+    policy_input: null,
+    version: 0,
+    created_at: isoTime(now),
+    updated_at: isoTime(now),
+  });
+  await rejectsWithCode(f.engine.authorize(f.processor.id, body), 'idempotency_in_progress');
+  assert.is(f.engine.standIn?.pending(), 0, 'nothing spooled beside the live twin');
 });
 
 standIn('the stand-in rule is validated on create and patch', async () => {
