@@ -4,7 +4,7 @@ import type { Agent, AuthorizationRecord, CredentialBinding, Decision, SpendingA
 import { sha256Hex } from '../util/hash.js';
 import type { Actor } from './audit-drafts.js';
 import { authorize } from './authorize.js';
-import { canonicalRequest, parseAuthorizeRequest } from './authorize-request.js';
+import { canonicalRequest, type NormalizedAuthorizeRequest, parseAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext } from './context.js';
 import type { ObservedReads, StandIn } from './stand-in.js';
 
@@ -21,56 +21,106 @@ function deadlineError(): AppError {
 }
 
 /**
+ * The budget of one authorize: `expiry` rejects when it runs out (or when the authorize is over), and
+ * every store call of the authorize races it.
+ */
+class Budget {
+  expired = false;
+  readonly expiry: Promise<never>;
+  private fail: (err: AppError) => void = () => {};
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(ms: number) {
+    this.expiry = new Promise<never>((_, reject) => {
+      this.fail = reject;
+    });
+    this.expiry.catch(() => {});
+    this.timer = setTimeout(() => this.end(), ms);
+  }
+
+  end(): void {
+    if (this.expired) return;
+    this.expired = true;
+    clearTimeout(this.timer);
+    this.fail(deadlineError());
+  }
+}
+
+/** Notes what a settled store call tells about the resolution and about a twin request. */
+function note(seen: ObservedReads, method: string, result: unknown): void {
+  if (method === 'findBinding') seen.binding = result as CredentialBinding | null;
+  else if (method === 'getAgent') seen.agent = result as Agent | null;
+  else if (method === 'getAuthority') seen.authority = result as SpendingAuthority | null;
+  else if (method === 'getAuthorization') {
+    seen.pendingTwin = (result as AuthorizationRecord | null)?.status === 'pending';
+  } else if (method === 'claimAuthorization') {
+    const claim = result as ClaimResult;
+    seen.pendingTwin = !claim.created && claim.existing.status === 'pending';
+  }
+}
+
+interface BudgetedView {
+  budget: Budget;
+  seen: ObservedReads;
+}
+
+/** Per store: the methods of a budgeted view, built once (a view per authorize only sets its state). */
+const viewPrototypes = new WeakMap<StorageAdapter, object>();
+
+function viewPrototype(store: StorageAdapter): object {
+  let proto = viewPrototypes.get(store);
+  if (proto) return proto;
+  proto = {};
+  for (const method of Object.keys(store)) {
+    const fn = (store as unknown as Record<string, unknown>)[method];
+    if (typeof fn !== 'function') continue;
+    (proto as Record<string, unknown>)[method] = function (this: BudgetedView, ...args: unknown[]) {
+      const { budget, seen } = this;
+      if (budget.expired) return Promise.reject(deadlineError());
+      seen.inflight++;
+      const call = (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args).then(
+        (result) => {
+          seen.inflight--;
+          note(seen, method, result);
+          return result;
+        },
+        (err: unknown) => {
+          seen.inflight--;
+          throw err;
+        },
+      );
+      return Promise.race([call, budget.expiry]);
+    };
+  }
+  viewPrototypes.set(store, proto);
+  return proto;
+}
+
+/**
  * A view of the store for one authorize: a call started after the budget ran out fails at once, and a
  * call still running when it runs out is abandoned (its promise rejects with `storage_unavailable`), so
  * the cut-off attempt unwinds instead of writing on. Reads of the resolution are noted for the stand-in
- * cache.
+ * cache, and a pending twin for the duplicate wait.
  */
-function budgetedStore(store: StorageAdapter, signal: AbortSignal, seen: ObservedReads): StorageAdapter {
-  const wrapped = new Map<PropertyKey, unknown>();
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      const cached = wrapped.get(prop);
-      if (cached) return cached;
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function') return value;
-      const fn = (...args: unknown[]): Promise<unknown> => {
-        if (signal.aborted) return Promise.reject(deadlineError());
-        const call = (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        seen.inflight++;
-        return new Promise((resolve, reject) => {
-          const onAbort = () => reject(deadlineError());
-          signal.addEventListener('abort', onAbort, { once: true });
-          call.then(
-            (result) => {
-              seen.inflight--;
-              signal.removeEventListener('abort', onAbort);
-              if (prop === 'findBinding') seen.binding = result as CredentialBinding | null;
-              else if (prop === 'getAgent') seen.agent = result as Agent | null;
-              else if (prop === 'getAuthority') seen.authority = result as SpendingAuthority | null;
-              else if (prop === 'getAuthorization') {
-                seen.pendingTwin = (result as AuthorizationRecord | null)?.status === 'pending';
-              } else if (prop === 'claimAuthorization') {
-                const claim = result as ClaimResult;
-                seen.pendingTwin = !claim.created && claim.existing.status === 'pending';
-              }
-              resolve(result);
-            },
-            (err: unknown) => {
-              seen.inflight--;
-              signal.removeEventListener('abort', onAbort);
-              reject(err);
-            },
-          );
-        });
-      };
-      wrapped.set(prop, fn);
-      return fn;
-    },
-  });
+function budgetedStore(store: StorageAdapter, budget: Budget, seen: ObservedReads): StorageAdapter {
+  const view = Object.create(viewPrototype(store)) as BudgetedView;
+  view.budget = budget;
+  view.seen = seen;
+  return view as unknown as StorageAdapter;
 }
 
 type Outcome = { decision: Decision } | { error: unknown } | 'expired';
+
+/** What the resolution cache is keyed by, from a body authorize has validated. */
+function lookupOf(body: unknown): { binding_id: string | null; credential_reference: string | null } {
+  const b = body as { binding_id?: string; credential_reference?: string };
+  return { binding_id: b.binding_id ?? null, credential_reference: b.credential_reference ?? null };
+}
+
+function parse(body: unknown): { req: NormalizedAuthorizeRequest; requestSha: string } {
+  const req = parseAuthorizeRequest(body);
+  return { req, requestSha: sha256Hex(canonicalRequest(req)) };
+}
 
 /**
  * authorize inside one time budget (`authorizeDeadlineMs`). A replay of an authorization id answered by
@@ -86,10 +136,11 @@ export async function authorizeWithinBudget(
   body: unknown,
   actor?: Actor,
 ): Promise<Decision> {
-  const req = parseAuthorizeRequest(body);
-  const requestSha = sha256Hex(canonicalRequest(req));
-  const spooled = standIn?.spooled(processorId, req.authorization_id);
+  // The body is validated by authorize; it is parsed here only when a stand-in path needs it.
+  const rawId = (body as { authorization_id?: unknown } | null)?.authorization_id;
+  const spooled = typeof rawId === 'string' ? standIn?.spooled(processorId, rawId) : undefined;
   if (spooled) {
+    const { req, requestSha } = parse(body);
     if (spooled.request_sha256 !== requestSha) {
       throw new AppError('idempotency_mismatch', 'authorization_id was already used with a different request', {
         details: { authorization_id: req.authorization_id },
@@ -97,15 +148,11 @@ export async function authorizeWithinBudget(
     }
     return spooled.decision;
   }
-  const budget = new AbortController();
-  const seen: ObservedReads = { inflight: 0, pendingTwin: false };
-  const scoped: EngineContext = { ...ctx, store: budgetedStore(ctx.store, budget.signal, seen) };
   const deadlineMs = ctx.config.authorizeDeadlineMs;
+  const budget = new Budget(deadlineMs - (standIn ? standInReserveMs(deadlineMs) : 0));
+  const seen: ObservedReads = { inflight: 0, pendingTwin: false };
+  const scoped: EngineContext = { ...ctx, store: budgetedStore(ctx.store, budget, seen) };
   const work = authorize(scoped, processorId, body, actor);
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<'expired'>((resolve) => {
-    timer = setTimeout(() => resolve('expired'), deadlineMs - (standIn ? standInReserveMs(deadlineMs) : 0));
-  });
   let outcome: Outcome;
   try {
     outcome = await Promise.race([
@@ -113,29 +160,27 @@ export async function authorizeWithinBudget(
         (decision) => ({ decision }),
         (error: unknown) => ({ error }),
       ),
-      expired,
+      budget.expiry.catch((): 'expired' => 'expired'),
     ]);
   } finally {
-    clearTimeout(timer);
-    budget.abort();
+    budget.end();
   }
   if (outcome !== 'expired') {
     if ('decision' in outcome) {
-      standIn?.remember(processorId, req, seen);
+      standIn?.remember(processorId, lookupOf(body), seen);
       return outcome.decision;
     }
-    if (!isAppError(outcome.error, 'storage_unavailable')) throw outcome.error;
+    if (!standIn || !isAppError(outcome.error, 'storage_unavailable')) throw outcome.error;
   } else {
     // The cut-off attempt unwinds on its own (its store calls now fail); its outcome is no answer.
-    work.catch((err: unknown) =>
-      ctx.logger.warn('authorize_cut_off', { authorization_id: req.authorization_id, error: String(err) }),
-    );
-    if (seen.pendingTwin && !standIn?.decided(processorId, req.authorization_id)) {
+    work.catch((err: unknown) => ctx.logger.warn('authorize_cut_off', { authorization_id: rawId, error: String(err) }));
+    if (seen.pendingTwin && !standIn?.decided(processorId, rawId as string)) {
       // The time went waiting for a twin request (here or on another server) still deciding this
       // authorization id: it answers, not a stand-in made beside it.
       throw new AppError('idempotency_in_progress', 'a request with this authorization_id is still being decided');
     }
+    if (!standIn) throw deadlineError();
   }
-  if (!standIn) throw outcome === 'expired' ? deadlineError() : (outcome as { error: unknown }).error;
+  const { req, requestSha } = parse(body);
   return standIn.decide(processorId, req, requestSha, actor);
 }

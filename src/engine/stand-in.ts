@@ -32,7 +32,10 @@ export interface ObservedReads {
 /** Entries of the resolution cache; the oldest are dropped beyond this. */
 const CACHE_SIZE = 10_000;
 
-function cacheKey(processorId: string, req: NormalizedAuthorizeRequest): string {
+/** How a request names its credential: by binding id or by credential reference. */
+type Lookup = Pick<NormalizedAuthorizeRequest, 'binding_id' | 'credential_reference'>;
+
+function cacheKey(processorId: string, req: Lookup): string {
   return req.binding_id !== null
     ? `${processorId}\u0000id\u0000${req.binding_id}`
     : `${processorId}\u0000ref\u0000${req.credential_reference}`;
@@ -60,7 +63,7 @@ export class StandIn {
   ) {}
 
   /** Remembers what a completed authorize resolved (only a complete, consistent resolution). */
-  remember(processorId: string, req: NormalizedAuthorizeRequest, seen: ObservedReads): void {
+  remember(processorId: string, req: Lookup, seen: ObservedReads): void {
     const { binding, agent, authority } = seen;
     const key = cacheKey(processorId, req);
     if (!binding || !agent || !authority || binding.processor_id !== processorId) {
