@@ -97,6 +97,14 @@ export function createEngine(options: EngineOptions) {
     throw new TypeError('createEngine: config.authorizeDeadlineMs must be a positive integer');
   }
   const standIn = ctx.config.standInSpoolDir ? new StandIn(ctx, new StandInSpool(ctx.config.standInSpoolDir)) : null;
+  /**
+   * A change of an agent, authority or binding made through this engine drops what the stand-in cache
+   * knew of it (the next authorize that reaches the store learns it again).
+   */
+  const forgetting =
+    <A extends [string, string, ...unknown[]], R>(fn: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> =>
+      fn(...args).finally(() => standIn?.forget(args[1]));
   const chainer = new AuditChainer({
     store: ctx.store,
     now: () => ctx.clock.now(),
@@ -141,25 +149,28 @@ export function createEngine(options: EngineOptions) {
     createAgent: bind(ctx, agents.createAgent),
     getAgent: bind(ctx, agents.getAgent),
     listAgents: bind(ctx, agents.listAgents),
-    updateAgent: bind(ctx, agents.updateAgent),
-    revokeAgent: bind(ctx, agents.revokeAgent),
+    updateAgent: forgetting(bind(ctx, agents.updateAgent)),
+    revokeAgent: forgetting(bind(ctx, agents.revokeAgent)),
 
     createAuthority: bind(ctx, authorities.createAuthority),
     getAuthority: bind(ctx, authorities.getAuthority),
     listAuthorities: bind(ctx, authorities.listAuthorities),
-    updateAuthority: bind(ctx, authorities.updateAuthority),
-    revokeAuthority: bind(ctx, authorities.revokeAuthority),
+    updateAuthority: forgetting(bind(ctx, authorities.updateAuthority)),
+    revokeAuthority: forgetting(bind(ctx, authorities.revokeAuthority)),
     getAuthorityUsage: bind(ctx, authorities.getAuthorityUsage),
 
     createBinding: bind(ctx, bindings.createBinding),
     getBinding: bind(ctx, bindings.getBinding),
     listBindings: bind(ctx, bindings.listBindings),
-    suspendBinding: (orgId: string, id: string, actor?: string) =>
+    suspendBinding: forgetting((orgId: string, id: string, actor?: string) =>
       bindings.transitionBinding(ctx, orgId, id, 'suspend', actor),
-    resumeBinding: (orgId: string, id: string, actor?: string) =>
+    ),
+    resumeBinding: forgetting((orgId: string, id: string, actor?: string) =>
       bindings.transitionBinding(ctx, orgId, id, 'resume', actor),
-    revokeBinding: (orgId: string, id: string, actor?: string) =>
+    ),
+    revokeBinding: forgetting((orgId: string, id: string, actor?: string) =>
       bindings.transitionBinding(ctx, orgId, id, 'revoke', actor),
+    ),
 
     validateIntent: bind(ctx, intents.validateIntent),
     simulateIntent: bind(ctx, intents.simulateIntent),

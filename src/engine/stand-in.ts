@@ -82,6 +82,13 @@ export class StandIn {
     }
   }
 
+  /** Drops every cached resolution naming this agent, authority or binding id. */
+  forget(id: string): void {
+    for (const [key, r] of this.cache) {
+      if (r.binding.id === id || r.agent.id === id || r.authority.id === id) this.cache.delete(key);
+    }
+  }
+
   /** True when a stand-in for the authorization id is spooled or being made. */
   decided(processorId: string, authorizationId: string): boolean {
     return (
@@ -174,16 +181,24 @@ export class StandIn {
         windows,
       };
     }
-    await this.spool.append({
-      kind: 'decision',
-      processor_id: processorId,
-      // The credential reference stays out of the spool: the decision names the binding.
-      request: { ...req, credential_reference: null },
-      request_sha256: requestSha,
-      decision,
-      reservation,
-      actor: actor ?? null,
-    });
+    try {
+      await this.spool.append({
+        kind: 'decision',
+        processor_id: processorId,
+        // The credential reference stays out of the spool: the decision names the binding.
+        request: { ...req, credential_reference: null },
+        request_sha256: requestSha,
+        decision,
+        reservation,
+        actor: actor ?? null,
+      });
+    } catch (err) {
+      // Not on disk, so never answered: the store is unavailable and so is the stand-in.
+      ctx.logger.error('stand_in_spool_failed', { authorization_id: req.authorization_id, error: String(err) });
+      throw new AppError('storage_unavailable', 'the store is unavailable and the stand-in spool cannot be written', {
+        cause: err,
+      });
+    }
     ctx.logger.warn('stand_in_decision', {
       processor_id: processorId,
       authorization_id: req.authorization_id,

@@ -166,6 +166,22 @@ standIn('a paused authority known to the cache is a stand-in DENY', async () => 
   g.open();
 });
 
+standIn('pausing, revoking or suspending through the engine drops what the stand-in cache knew', async () => {
+  for (const change of ['pause authority', 'pause agent', 'suspend binding'] as const) {
+    const { f, faults } = await standInFixture();
+    await f.engine.authorize(f.processor.id, f.request());
+    if (change === 'pause authority') await f.engine.updateAuthority(f.org.id, f.authority.id, { status: 'paused' });
+    if (change === 'pause agent') await f.engine.updateAgent(f.org.id, f.agent.id, { status: 'paused' });
+    if (change === 'suspend binding') await f.engine.suspendBinding(f.org.id, f.binding.id);
+    const g = gate();
+    freeze(faults, g, ALL);
+    const d = await f.engine.authorize(f.processor.id, f.request({ amount: 10 }));
+    assert.is(d.action, 'DENY', change);
+    assert.is(d.stand_in, true);
+    g.open();
+  }
+});
+
 standIn('an unavailable store is a stand-in at once; without a spool it is storage_unavailable', async () => {
   const { f, faults } = await standInFixture();
   await f.engine.authorize(f.processor.id, f.request());

@@ -39,8 +39,9 @@ const engine = createEngine({
   store,
   clock: new ManualClock(env('RACE_NOW')),
   policy: await defaultPolicy(),
-  // Twins in the other process may take a while under this load; a processor would retry too.
-  config: { duplicateWaitMs: 30_000 },
+  // Twins in the other process may take a while under this load; a processor would retry too. The race
+  // is about money, not latency: the slow test server gets an authorize budget as long as that wait.
+  config: { duplicateWaitMs: 30_000, authorizeDeadlineMs: 30_000 },
   audit: { chainIntervalMs: 5 },
 });
 await engine.init();
