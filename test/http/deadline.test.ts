@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/http/logger.js';
 import { startServer } from '../../src/http/start-server.js';
 import { StorageError } from '../../src/storage/index.js';
 import { faultyStore } from '../support/faulty-store.js';
-import { makeWorld, startTestApp } from '../support/http-app.js';
+import { authorizeBody, makeWorld, startTestApp } from '../support/http-app.js';
 import { assertMatches } from '../support/response-schemas.js';
 
 const deadline = suite('authorize deadline: configuration, server wiring, /readyz');
@@ -108,6 +108,64 @@ deadline('/readyz is 503 storage_unavailable, with its message, when the ping ha
     assert.is(list.body.error.code, 'storage_unavailable');
     assert.is(list.body.error.message, 'storage unavailable');
     assert.not.ok(list.text.includes('socket closed'));
+  } finally {
+    await t.close();
+  }
+});
+
+deadline('POST /v1/authorize answers a frozen store with a stand-in decision of the documented shape', async () => {
+  const faulty = faultyStore();
+  const spoolDir = await mkdtemp(join(tmpdir(), 'allowance-spool-'));
+  const t = await startTestApp({ engineConfig: { authorizeDeadlineMs: 200, standInSpoolDir: spoolDir } }, faulty.store);
+  try {
+    const w = await makeWorld(t);
+    const agent = await t.call('POST', '/v1/agents', { auth: w.enterprise, body: { name: 'buyer' } });
+    const authority = await t.call('POST', '/v1/authorities', {
+      auth: w.enterprise,
+      body: { agent_id: agent.body.id, currency: 'USD', stand_in: { action: 'ALLOW_UP_TO', max_amount: 2500 } },
+    });
+    assert.is(authority.status, 201, authority.text);
+    assertMatches('Authority', authority.body);
+    assert.equal(authority.body.stand_in, { action: 'ALLOW_UP_TO', max_amount: 2500 });
+    const bad = await t.call('PATCH', `/v1/authorities/${authority.body.id}`, {
+      auth: w.enterprise,
+      body: { stand_in: { action: 'ALLOW_UP_TO' } },
+    });
+    assert.is(bad.status, 422);
+    assert.is(bad.body.error.code, 'validation_failed');
+    const reference = `tok_${Date.now()}`;
+    const binding = await t.call('POST', '/v1/bindings', {
+      auth: w.enterprise,
+      body: {
+        agent_id: agent.body.id,
+        authority_id: authority.body.id,
+        processor_id: w.processorId,
+        credential: { type: 'network_token', reference, last4: '4242' },
+      },
+    });
+    assert.is(binding.status, 201, binding.text);
+    const warm = await t.call('POST', '/v1/authorize', { auth: w.processor, body: authorizeBody(reference) });
+    assert.is(warm.status, 200, warm.text);
+    assert.is(warm.body.stand_in, false);
+    assertMatches('Decision', warm.body);
+
+    let release: () => void = () => {};
+    const frozen = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    for (const m of ['getProcessor', 'findBinding', 'claimAuthorization', 'getAuthorization'] as const) {
+      faulty.wrap(m, async (original, ...args) => {
+        await frozen;
+        return original(...args);
+      });
+    }
+    const res = await t.call('POST', '/v1/authorize', { auth: w.processor, body: authorizeBody(reference) });
+    release();
+    assert.is(res.status, 200, res.text);
+    assertMatches('Decision', res.body);
+    assert.is(res.body.stand_in, true);
+    assert.is(res.body.action, 'ALLOW');
+    assert.equal(res.body.reason_codes, ['stand_in_store_unavailable']);
   } finally {
     await t.close();
   }
