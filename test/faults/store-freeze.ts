@@ -7,7 +7,7 @@
  * - the server recovers without a restart: /readyz 200 and decisions from the store again;
  * - every stand-in decision is drained from the spool into the store;
  * - the ledger (the authority's lifetime usage) equals the sum of the approvals answered, stand-ins included;
- * - the org's audit chain verifies.
+ * - the org's audit chain verifies, and every decision answered (stand-ins included) is an event in it.
  *
  * Usage: node build/test/faults/store-freeze.js  (FAULT_FREEZE_MS, FAULT_LOAD_WORKERS, FAULT_DEADLINE_MS)
  */
@@ -274,6 +274,18 @@ async function main(): Promise<boolean> {
     const ledgerCount = usage.windows.total.count as number;
     await sleep(1500); // the chainer links the last drafts (the verifier checks whatever is linked)
     const verify = await must(call(url, 'GET', '/v1/audit/verify', enterprise), 200, 'verify');
+    // Every decision answered, stand-ins included, is an event of the chain.
+    const linked = new Set<string>();
+    for (let cursor: string | null = null, first = true; first || cursor !== null; first = false) {
+      const page = await must(
+        call(url, 'GET', `/v1/audit?limit=1000${cursor ? `&cursor=${cursor}` : ''}`, enterprise),
+        200,
+        'audit',
+      );
+      for (const e of page.items) linked.add(e.id);
+      cursor = page.items.length > 0 ? page.next_cursor : null;
+    }
+    const missingEvents = ok.filter((a) => !linked.has((a.decision as Decision).audit_event_id as string)).length;
 
     const checks = {
       every_answer_200: failed.length === 0,
@@ -286,6 +298,7 @@ async function main(): Promise<boolean> {
       spool_drained: left === 0,
       ledger_equals_approvals: ledger === approvedSum && ledgerCount === approvedCount,
       audit_chain_verifies: verify.ok === true,
+      audit_has_every_decision: missingEvents === 0,
     };
     const pass = Object.values(checks).every(Boolean);
     console.log(
@@ -314,6 +327,7 @@ async function main(): Promise<boolean> {
         ledger_count: ledgerCount,
         approved_count: approvedCount,
         audit_verify: { ok: verify.ok, checked: verify.checked },
+        decisions_missing_from_audit: missingEvents,
         checks,
       }),
     );
