@@ -239,7 +239,7 @@ export class StandIn {
   private async drainAll(): Promise<number> {
     let n = 0;
     for (const entry of this.spool.list()) {
-      await drainOne(this.ctx, entry);
+      if ((await drainOne(this.ctx, entry)) === 'later') continue;
       await this.spool.markDrained(entry);
       n++;
     }
@@ -284,9 +284,9 @@ async function releaseEarlier(
  * is the authorization's decision: a record found in its place (an attempt that was cut off by the
  * deadline and whose writes landed later) is replaced by compare-and-set, and only after winning it is
  * what that attempt held given back. A pending record whose lease has not run out yet belongs to a live
- * attempt: the pass stops and the next one tries again.
+ * attempt: the entry is left for a later pass ('later').
  */
-async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<void> {
+async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'done' | 'later'> {
   const { store } = ctx;
   const d = entry.decision;
   const nowMs = ctx.clock.now();
@@ -336,7 +336,7 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<voi
         authorization_id: entry.request.authorization_id,
         decision_id: d.decision_id,
       });
-      return;
+      return 'done';
     }
     if (existing.status === 'captured' || existing.status === 'reversed') {
       // Someone acted on the stored decision: it stays, and so does its ledger.
@@ -346,10 +346,10 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<voi
         decision_id: d.decision_id,
         stored_decision_id: existing.decision?.decision_id ?? null,
       });
-      return;
+      return 'done';
     }
     if (existing.status === 'pending' && existing.lease_until !== null && existing.lease_until > isoTime(nowMs)) {
-      throw new AppError('storage_unavailable', 'a live attempt still holds this authorization; drained later');
+      return 'later'; // a live attempt still holds the claim: the next pass tries again
     }
     const superseded = {
       org_id: existing.org_id,
@@ -378,4 +378,5 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<voi
   if (entry.reservation && d.org_id !== null && d.authority_id !== null) {
     await store.reserveUsage(d.org_id, d.authority_id, entry.reservation);
   }
+  return 'done';
 }

@@ -312,6 +312,7 @@ async function main(): Promise<boolean> {
         failed_statuses: [...new Set(failed.map((a) => a.status))],
         during_freeze: duringFreeze.length,
         max_authorize_ms: Math.round(maxLatency),
+        max_authorize_200_ms: ok.length > 0 ? Math.round(Math.max(...ok.map((a) => a.ms))) : null,
         stand_ins: standIns.length,
         stand_in_approved_amount: standInApproved,
         readyz_503_after_ms: readyz503AfterMs === null ? null : Math.round(readyz503AfterMs),
