@@ -8,8 +8,9 @@ import { ConfigError, loadConfig, mongoClientOptions } from '../../src/config/in
 import { silentLogger } from '../../src/http/logger.js';
 import { startServer } from '../../src/http/start-server.js';
 import { StorageError } from '../../src/storage/index.js';
+import { ManualClock } from '../../src/util/clock.js';
 import { faultyStore } from '../support/faulty-store.js';
-import { authorizeBody, makeWorld, startTestApp } from '../support/http-app.js';
+import { authorizeBody, makeWorld, OPERATOR_CRED, startTestApp } from '../support/http-app.js';
 import { assertMatches } from '../support/response-schemas.js';
 
 const deadline = suite('authorize deadline: configuration, server wiring, /readyz');
@@ -170,5 +171,34 @@ deadline('POST /v1/authorize answers a frozen store with a stand-in decision of 
     await t.close();
   }
 });
+
+deadline(
+  'a credential the store cannot read is 503, and one checked before keeps working through the outage',
+  async () => {
+    const clock = new ManualClock(Date.now());
+    const t = await startTestApp({ clock });
+    try {
+      const w = await makeWorld(t);
+      assert.is((await t.call('GET', '/v1/agents', { auth: w.enterprise })).status, 200, 'checked and cached');
+      const fresh = await t.call('POST', `/v1/orgs/${w.orgId}/credentials`, { auth: OPERATOR_CRED, body: {} });
+      assert.is(fresh.status, 201, fresh.text);
+      const storage = t.credentials as unknown as { getCredential: (keyId: string) => Promise<unknown> };
+      const original = storage.getCredential.bind(t.credentials);
+      storage.getCredential = () => Promise.reject(new StorageError('unavailable', 'socket closed'));
+      try {
+        const unknown = await t.call('GET', '/v1/agents', { auth: fresh.body });
+        assert.is(unknown.status, 503, unknown.text);
+        assert.is(unknown.body.error.code, 'storage_unavailable');
+        clock.advance(31_000); // past the credential status TTL
+        const known = await t.call('GET', '/v1/agents', { auth: w.enterprise });
+        assert.is(known.status, 200, known.text);
+      } finally {
+        storage.getCredential = original;
+      }
+    } finally {
+      await t.close();
+    }
+  },
+);
 
 deadline.run();

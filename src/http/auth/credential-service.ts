@@ -192,7 +192,15 @@ export class CredentialService {
     const now = this.clock.now();
     const hit = this.cache.get(keyId);
     if (hit && now - hit.checkedAt < STATUS_TTL_MS) return hit.resolved;
-    const row = await this.storage.getCredential(keyId);
+    let row: ApiCredential | null;
+    try {
+      row = await this.storage.getCredential(keyId);
+    } catch (err) {
+      // The store is down: nothing newer can be learned, so what was last checked stands until it answers
+      // (a processor keeps getting stand-in decisions through an outage longer than the TTL).
+      if (hit && isStorageError(err, 'unavailable')) return hit.resolved;
+      throw err;
+    }
     if (!row) {
       this.cache.delete(keyId);
       return null;
