@@ -192,6 +192,11 @@ deadline(
         clock.advance(31_000); // past the credential status TTL
         const known = await t.call('GET', '/v1/agents', { auth: w.enterprise });
         assert.is(known.status, 200, known.text);
+        // A store that does not answer at all: the status checked before stands after a short wait.
+        storage.getCredential = () => new Promise(() => {});
+        clock.advance(31_000);
+        const frozen = await t.call('GET', '/v1/agents', { auth: w.enterprise });
+        assert.is(frozen.status, 200, frozen.text);
       } finally {
         storage.getCredential = original;
       }

@@ -4,7 +4,7 @@ import type { RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
 /** /readyz answers within a second: a ping that takes longer counts as a store that does not answer. */
-export const READY_TIMEOUT_MS = 700;
+export const READY_TIMEOUT_MS = 600;
 
 /** Resolves when `ping` does, rejects when it fails or takes longer than `ms`. */
 function within<T>(ms: number, ping: Promise<T>): Promise<T> {
@@ -65,7 +65,7 @@ export function publicRoutes(s: Services, openapi: () => object): RouteSpec[] {
       method: 'get',
       path: '/readyz',
       operationId: 'readyz',
-      summary: 'Readiness: the store answers a ping within 700 ms (else 503 storage_unavailable)',
+      summary: 'Readiness: the store answers a ping within 600 ms (else 503 storage_unavailable)',
       tag: 'public',
       roles: 'public',
       success: { status: 200, schema: healthSchema },
