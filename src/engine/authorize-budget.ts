@@ -20,10 +20,7 @@ function deadlineError(): AppError {
   return new AppError('storage_unavailable', 'the store did not answer within the authorize deadline');
 }
 
-/**
- * The budget of one authorize: `expiry` rejects when it runs out (or when the authorize is over), and
- * every store call of the authorize races it.
- */
+/** The budget of one authorize: `expiry` rejects when it runs out (or when the authorize is over). */
 class Budget {
   expired = false;
   readonly expiry: Promise<never>;
@@ -89,7 +86,7 @@ function viewPrototype(store: StorageAdapter): object {
           throw err;
         },
       );
-      return Promise.race([call, budget.expiry]);
+      return call;
     };
   }
   viewPrototypes.set(store, proto);
@@ -97,10 +94,11 @@ function viewPrototype(store: StorageAdapter): object {
 }
 
 /**
- * A view of the store for one authorize: a call started after the budget ran out fails at once, and a
- * call still running when it runs out is abandoned (its promise rejects with `storage_unavailable`), so
- * the cut-off attempt unwinds instead of writing on. Reads of the resolution are noted for the stand-in
- * cache, and a pending twin for the duplicate wait.
+ * A view of the store for one authorize: once the budget has run out, a call fails at once with
+ * `storage_unavailable` and reaches no store, so the cut-off attempt writes nothing more. A call already
+ * running is left to finish (nothing can recall what was sent; the driver's own timeouts end it); the
+ * answer does not wait for it. Reads of the resolution are noted for the stand-in cache, and a pending
+ * twin for the duplicate wait.
  */
 function budgetedStore(store: StorageAdapter, budget: Budget, seen: ObservedReads): StorageAdapter {
   const view = Object.create(viewPrototype(store)) as BudgetedView;
@@ -172,7 +170,7 @@ export async function authorizeWithinBudget(
     }
     if (!standIn || !isAppError(outcome.error, 'storage_unavailable')) throw outcome.error;
   } else {
-    // The cut-off attempt unwinds on its own (its store calls now fail); its outcome is no answer.
+    // The cut-off attempt unwinds on its own (its next store call fails); its outcome is no answer.
     work.catch((err: unknown) => ctx.logger.warn('authorize_cut_off', { authorization_id: rawId, error: String(err) }));
     if (seen.pendingTwin && !standIn?.decided(processorId, rawId as string)) {
       // The time went waiting for a twin request (here or on another server) still deciding this
