@@ -74,19 +74,10 @@ function viewPrototype(store: StorageAdapter): object {
     (proto as Record<string, unknown>)[method] = function (this: BudgetedView, ...args: unknown[]) {
       const { budget, seen } = this;
       if (budget.expired) return Promise.reject(deadlineError());
-      seen.inflight++;
-      const call = (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args).then(
-        (result) => {
-          seen.inflight--;
-          note(seen, method, result);
-          return result;
-        },
-        (err: unknown) => {
-          seen.inflight--;
-          throw err;
-        },
-      );
-      return call;
+      return (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args).then((result) => {
+        note(seen, method, result);
+        return result;
+      });
     };
   }
   viewPrototypes.set(store, proto);
@@ -148,7 +139,7 @@ export async function authorizeWithinBudget(
   }
   const deadlineMs = ctx.config.authorizeDeadlineMs;
   const budget = new Budget(deadlineMs - (standIn ? standInReserveMs(deadlineMs) : 0));
-  const seen: ObservedReads = { inflight: 0, pendingTwin: false };
+  const seen: ObservedReads = { pendingTwin: false };
   const scoped: EngineContext = { ...ctx, store: budgetedStore(ctx.store, budget, seen) };
   const work = authorize(scoped, processorId, body, actor);
   let outcome: Outcome;

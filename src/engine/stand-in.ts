@@ -23,8 +23,6 @@ export interface ObservedReads {
   binding?: CredentialBinding | null;
   agent?: Agent | null;
   authority?: SpendingAuthority | null;
-  /** Store calls started and not yet settled. */
-  inflight: number;
   /** The last read of the authorization found it pending: a twin request is deciding it. */
   pendingTwin: boolean;
 }
