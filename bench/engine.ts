@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { MemoryAdapter } from '../adapters/memory/index.js';
 import { createMongoAdapter } from '../adapters/mongodb/index.js';
 import { createJwsSigner, generateSigningKey } from '../src/crypto/index.js';
+import { authorize } from '../src/engine/authorize.js';
 import { createEngine } from '../src/engine/index.js';
 import { buildPolicyBundle, encodePolicyInput, loadPolicy, type SpendPolicyInput } from '../src/policy/index.js';
 import type { StorageAdapter } from '../src/storage/index.js';
@@ -98,6 +99,29 @@ async function main() {
     mem.engine.authorize(mem.processorId, mem.request(i)),
   );
 
+  // The time budget's own cost (a store view per call, a timer, an abort signal): budgeted and bare
+  // authorize on one engine, interleaved call by call so both see the same store and the same machine.
+  {
+    const bare = (i: number) => authorize(mem.engine.context, mem.processorId, mem.request(i));
+    const budgeted = (i: number) => mem.engine.authorize(mem.processorId, mem.request(i));
+    const base = 10_000_000;
+    for (let i = 0; i < WARMUP; i++) await (i % 2 === 0 ? bare : budgeted)(base + i);
+    const samples: [number[], number[]] = [[], []];
+    for (let i = 0; i < 2 * N; i++) {
+      const t0 = process.hrtime.bigint();
+      await (i % 2 === 0 ? bare : budgeted)(base + WARMUP + i);
+      samples[i % 2]?.push(Number(process.hrtime.bigint() - t0));
+    }
+    for (const [name, what, ns] of [
+      ['authorize_bare', 'authorize without the time budget (baseline, interleaved)', samples[0]],
+      ['authorize_budgeted', 'engine.authorize with its time budget (interleaved)', samples[1]],
+    ] as const) {
+      const s = summarize(ns);
+      results[name] = s;
+      rows.push({ case: name, what, n: s.n, p50_us: s.p50_us, p90_us: s.p90_us, p99_us: s.p99_us, mean_us: s.mean_us });
+    }
+  }
+
   // The MongoDB row runs against BENCH_MONGODB_URI, else against the test wire server started here.
   let server: RunningMongoServer | null = null;
   let mongoUri = process.env.BENCH_MONGODB_URI;
@@ -143,6 +167,10 @@ async function main() {
       policy_eval_p99_us: pick('policy_eval', 'p99_us'),
       authorize_p50_us: pick('authorize_memory', 'p50_us'),
       authorize_p99_us: pick('authorize_memory', 'p99_us'),
+      authorize_bare_p50_us: pick('authorize_bare', 'p50_us'),
+      authorize_budgeted_p50_us: pick('authorize_budgeted', 'p50_us'),
+      authorize_bare_p99_us: pick('authorize_bare', 'p99_us'),
+      authorize_budgeted_p99_us: pick('authorize_budgeted', 'p99_us'),
       authorize_mongodb_p50_us: pick('authorize_mongodb', 'p50_us'),
       authorize_mongodb_p99_us: pick('authorize_mongodb', 'p99_us'),
       baseline_sign_p50_us: pick('baseline_sign', 'p50_us'),

@@ -76,6 +76,15 @@ export interface MerchantRules {
 /** Lifecycle of an authority; `revoked` is final. */
 export type AuthorityStatus = 'active' | 'paused' | 'revoked';
 
+/**
+ * What authorize answers for an authority when the store is unavailable or the authorize deadline runs out:
+ * `DENY`, or `ALLOW_UP_TO` approving requests of at most `max_amount` (null with `DENY`).
+ */
+export interface StandInRule {
+  action: 'DENY' | 'ALLOW_UP_TO';
+  max_amount: number | null;
+}
+
 /** The spending authority delegated to an agent, in one currency. */
 export interface SpendingAuthority {
   id: string;
@@ -92,6 +101,8 @@ export interface SpendingAuthority {
   step_up_above: number | null;
   require_intent: boolean;
   partial_approval: boolean;
+  /** Stand-in processing (see StandInRule). Default `{action: 'DENY', max_amount: null}`. */
+  stand_in: StandInRule;
   status: AuthorityStatus;
   version: number;
   created_at: string;
@@ -171,6 +182,11 @@ export interface Decision {
   intent_id: string | null;
   policy_revision: string | null;
   simulated: boolean;
+  /**
+   * True for a stand-in decision: answered from the authority last seen, without the store, because the
+   * store was unavailable or the authorize deadline ran out (reason `stand_in_store_unavailable`).
+   */
+  stand_in: boolean;
   created_at: string;
   /** When the hold of an approval lapses; null when nothing is held. */
   expires_at: string | null;
@@ -217,6 +233,16 @@ export interface AuthorizationRecord {
   hold_expires_at: string | null;
   decision: Decision | null;
   policy_input: unknown;
+  /**
+   * Set when a spooled stand-in decision replaced this record's earlier attempt: what that attempt may
+   * have held, given back once the replacement is stored.
+   */
+  superseded?: {
+    org_id: string | null;
+    authority_id: string | null;
+    intent_id: string | null;
+    reservation_id: string;
+  } | null;
   version: number;
   created_at: string;
   updated_at: string;

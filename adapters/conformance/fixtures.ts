@@ -90,6 +90,7 @@ export function makeAuthority(
     version: 0,
     created_at: NOW,
     updated_at: NOW,
+    stand_in: { action: 'DENY', max_amount: null },
     ...overrides,
   };
 }

@@ -3,16 +3,21 @@
 // Usage: node build/src/cli/server.js
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, type ServerConfig } from '../config/index.js';
+import { ConfigError, loadConfig, mongoClientOptions, type ServerConfig } from '../config/index.js';
 import { createJsonLogger } from '../http/logger.js';
 import { type StoreSet, startServer } from '../http/start-server.js';
 import type { CredentialStorage, StorageAdapter } from '../storage/index.js';
 
+interface MongoOptions {
+  uri: string;
+  clientOptions: Record<string, number>;
+}
+
 interface MongoModule {
   /** Both stores on one connection. */
-  createMongoStores?: (options: { uri: string }) => StoreSet | Promise<StoreSet>;
-  createMongoAdapter?: (options: { uri: string }) => StorageAdapter | Promise<StorageAdapter>;
-  createMongoCredentialStorage?: (options: { uri: string }) => CredentialStorage | Promise<CredentialStorage>;
+  createMongoStores?: (options: MongoOptions) => StoreSet | Promise<StoreSet>;
+  createMongoAdapter?: (options: MongoOptions) => StorageAdapter | Promise<StorageAdapter>;
+  createMongoCredentialStorage?: (options: MongoOptions) => CredentialStorage | Promise<CredentialStorage>;
 }
 
 async function stores(config: ServerConfig): Promise<StoreSet> {
@@ -23,8 +28,12 @@ async function stores(config: ServerConfig): Promise<StoreSet> {
   }
   const entry = new URL('../../adapters/mongodb/index.js', import.meta.url);
   const mod: MongoModule = existsSync(fileURLToPath(entry)) ? await import(entry.href) : {};
-  const uri = config.mongodbUri;
-  if (typeof mod.createMongoStores === 'function') return await mod.createMongoStores({ uri });
+  // Every store call of an authorize runs inside its deadline, the driver's own timeouts included.
+  const options: MongoOptions = {
+    uri: config.mongodbUri,
+    clientOptions: mongoClientOptions(config.authorizeDeadlineMs),
+  };
+  if (typeof mod.createMongoStores === 'function') return await mod.createMongoStores(options);
   if (typeof mod.createMongoAdapter !== 'function' || typeof mod.createMongoCredentialStorage !== 'function') {
     throw new ConfigError(
       'MONGODB_URI is set, but this build has no MongoDB storage for both the engine and the API credentials ' +
@@ -33,8 +42,8 @@ async function stores(config: ServerConfig): Promise<StoreSet> {
     );
   }
   return {
-    store: await mod.createMongoAdapter({ uri }),
-    credentials: await mod.createMongoCredentialStorage({ uri }),
+    store: await mod.createMongoAdapter(options),
+    credentials: await mod.createMongoCredentialStorage(options),
   };
 }
 

@@ -38,6 +38,56 @@ export interface ServerConfig {
   rateLimitBurst: number;
   /** ALLOWANCE_WEBHOOK_*: where webhooks may point and how deliveries are retried (see WebhookConfig). */
   webhooks: WebhookConfig;
+  /**
+   * ALLOWANCE_AUTHORIZE_DEADLINE_MS: the time budget of one authorize, every store call included (100–60000).
+   * Default 1500. The claim lease is twice this; on MongoDB the driver's timeouts are sized to it.
+   */
+  authorizeDeadlineMs: number;
+  /** ALLOWANCE_SPOOL_DIR: where stand-in decisions are spooled until the store takes them. Default ./data/spool. */
+  spoolDir: string;
+}
+
+/**
+ * MongoDB client options a connection string may not raise above the authorize deadline: a longer one
+ * would let a store call outlive the budget it runs in.
+ */
+export const MONGODB_TIMEOUT_OPTIONS = [
+  'serverSelectionTimeoutMS',
+  'connectTimeoutMS',
+  'socketTimeoutMS',
+  'waitQueueTimeoutMS',
+] as const;
+
+/**
+ * MongoDB client options sized to the authorize deadline: picking a server, connecting, waiting for a
+ * pooled connection and waiting on a socket for an answer all give up within it, so a frozen or lost
+ * database fails a call with `unavailable` instead of hanging. (The driver in use ignores `timeoutMS`:
+ * the socket timeout is the per-operation bound.) Passed explicitly, so they take precedence over the
+ * connection string, which {@link loadConfig} checks not to ask for longer.
+ */
+export function mongoClientOptions(authorizeDeadlineMs: number): Record<string, number> {
+  return {
+    serverSelectionTimeoutMS: authorizeDeadlineMs,
+    connectTimeoutMS: authorizeDeadlineMs,
+    socketTimeoutMS: authorizeDeadlineMs,
+    waitQueueTimeoutMS: authorizeDeadlineMs,
+  };
+}
+
+function checkMongoUri(uri: string, deadlineMs: number): void {
+  const query = uri.includes('?') ? uri.slice(uri.indexOf('?') + 1) : '';
+  const params = new URLSearchParams(query);
+  for (const [key, value] of params) {
+    const known = MONGODB_TIMEOUT_OPTIONS.find((o) => o.toLowerCase() === key.toLowerCase());
+    if (!known) continue;
+    const ms = Number(value);
+    // 0 means "no timeout" to the driver: never within the budget.
+    if (!Number.isFinite(ms) || ms <= 0 || ms > deadlineMs) {
+      throw new ConfigError(
+        `MONGODB_URI sets ${known}=${value}, which is not within ALLOWANCE_AUTHORIZE_DEADLINE_MS (${deadlineMs} ms); remove it or lower it`,
+      );
+    }
+  }
 }
 
 /** A configuration problem found at start; the message names the variable. */
@@ -127,10 +177,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       'ALLOWANCE_PREVIOUS_SIGNING_KEY_FILES needs ALLOWANCE_SIGNING_KEY_FILE (the key that signs now)',
     );
   }
+  const authorizeDeadlineMs = positiveInt(env, 'ALLOWANCE_AUTHORIZE_DEADLINE_MS', 1500, 60_000);
+  if (authorizeDeadlineMs < 100) {
+    throw new ConfigError(
+      `ALLOWANCE_AUTHORIZE_DEADLINE_MS must be an integer between 100 and 60000, got "${env.ALLOWANCE_AUTHORIZE_DEADLINE_MS}"`,
+    );
+  }
+  const mongodbUri = optional(env, 'MONGODB_URI');
+  if (mongodbUri !== null) checkMongoUri(mongodbUri, authorizeDeadlineMs);
   return {
     port,
     host: optional(env, 'HOST') ?? '0.0.0.0',
-    mongodbUri: optional(env, 'MONGODB_URI'),
+    mongodbUri,
     masterKey: rawMaster === null ? randomBytes(32) : parseKey(rawMaster),
     masterKeyEphemeral: rawMaster === null,
     signingKeyFile,
@@ -141,5 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     rateLimitPerSecond: positiveInt(env, 'ALLOWANCE_RATE_LIMIT_RPS', 200, 10_000_000),
     rateLimitBurst: positiveInt(env, 'ALLOWANCE_RATE_LIMIT_BURST', 400, 10_000_000),
     webhooks: webhookConfig(env),
+    authorizeDeadlineMs,
+    spoolDir: optional(env, 'ALLOWANCE_SPOOL_DIR') ?? './data/spool',
   };
 }

@@ -1,7 +1,7 @@
 import { AppError } from '../errors/index.js';
 import { compileValidator, createAuthoritySchema, updateAuthoritySchema } from '../schemas/index.js';
 import type { Page } from '../storage/index.js';
-import type { AmountLimits, MerchantRules, SpendingAuthority, VelocityLimits } from '../types.js';
+import type { AmountLimits, MerchantRules, SpendingAuthority, StandInRule, VelocityLimits } from '../types.js';
 import { isoTime, parseTime } from '../util/clock.js';
 import { ID_PREFIX, newId } from '../util/ids.js';
 import { getAgent } from './agents.js';
@@ -20,6 +20,24 @@ interface RuleInput {
   step_up_above?: number | null;
   require_intent?: boolean;
   partial_approval?: boolean;
+  stand_in?: { action: 'DENY' | 'ALLOW_UP_TO'; max_amount?: number | null };
+}
+
+/** The stand-in rule of an authority that sets none (also of one stored before the field existed). */
+export const DEFAULT_STAND_IN: StandInRule = { action: 'DENY', max_amount: null };
+
+function standInRule(input: RuleInput['stand_in'], base: StandInRule | undefined): StandInRule {
+  if (input === undefined) return base ?? DEFAULT_STAND_IN;
+  if (input.action === 'DENY') {
+    if (input.max_amount !== undefined && input.max_amount !== null) {
+      throw invalid('/stand_in/max_amount', 'must be null or absent when action is DENY');
+    }
+    return { action: 'DENY', max_amount: null };
+  }
+  if (input.max_amount === undefined || input.max_amount === null) {
+    throw invalid('/stand_in/max_amount', 'is required when action is ALLOW_UP_TO');
+  }
+  return { action: 'ALLOW_UP_TO', max_amount: input.max_amount };
 }
 
 const validateCreate = compileValidator<RuleInput & { agent_id: string; currency: string }>(createAuthoritySchema);
@@ -100,6 +118,7 @@ function applyRules(
     step_up_above: input.step_up_above !== undefined ? input.step_up_above : (base?.step_up_above ?? null),
     require_intent: input.require_intent ?? base?.require_intent ?? false,
     partial_approval: input.partial_approval ?? base?.partial_approval ?? false,
+    stand_in: standInRule(input.stand_in, base?.stand_in),
   };
 }
 

@@ -36,6 +36,7 @@ export function signDecision(
   nowMs: number,
   simulated: boolean,
   auditEventId: string | null = null,
+  standIn = false,
 ): Decision {
   const allowed = ALLOWED.has(ev.action);
   // Fields in ascending key order (here and with the proof below): the decision is then in canonical
@@ -61,6 +62,7 @@ export function signDecision(
     reason_codes: ev.reasons,
     request_sha256: requestSha,
     simulated,
+    stand_in: standIn,
   };
   const proof = ctx.sign(body);
   return {
@@ -85,6 +87,7 @@ export function signDecision(
     reason_codes: body.reason_codes,
     request_sha256: body.request_sha256,
     simulated: body.simulated,
+    stand_in: body.stand_in,
   };
 }
 

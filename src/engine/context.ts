@@ -29,6 +29,19 @@ export interface EngineConfig {
   claimLeaseMs: number;
   /** How long a duplicate request waits for a concurrent twin to finish. Default 2 s. */
   duplicateWaitMs: number;
+  /**
+   * The time budget of one authorize: every store call of it runs inside this many milliseconds. When it
+   * runs out, or the store is unavailable, authorize answers with the authority's stand-in rule (when a
+   * spool is configured) or fails with `storage_unavailable`. Default 1500.
+   */
+  authorizeDeadlineMs: number;
+  /**
+   * Directory of the local spool where stand-in decisions are written (fsync) before they are answered,
+   * until they are drained into the store. Null (the default): no stand-in processing.
+   */
+  standInSpoolDir: string | null;
+  /** How often the background drainer tries to write spooled stand-in decisions into the store. Default 1 s. */
+  standInDrainIntervalMs: number;
 }
 
 /** Defaults of {@link EngineConfig}. */
@@ -36,6 +49,9 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   holdPeriodMs: 7 * 24 * 3600 * 1000,
   claimLeaseMs: 3_000,
   duplicateWaitMs: 2_000,
+  authorizeDeadlineMs: 1_500,
+  standInSpoolDir: null,
+  standInDrainIntervalMs: 1_000,
 };
 
 /** Everything a use case needs; built once by createEngine. */

@@ -7,7 +7,7 @@ import { type Clock, systemClock } from '../util/clock.js';
 import * as agents from './agents.js';
 import * as authorities from './authorities.js';
 import * as lifecycle from './authorization-lifecycle.js';
-import { authorize } from './authorize.js';
+import { authorizeWithinBudget } from './authorize-budget.js';
 import * as bindings from './bindings.js';
 import {
   DEFAULT_ENGINE_CONFIG,
@@ -20,6 +20,8 @@ import { guardStore } from './guard-store.js';
 import * as intents from './intents.js';
 import * as processors from './processors.js';
 import { simulateAuthorization } from './simulate.js';
+import { StandIn } from './stand-in.js';
+import { StandInSpool } from './stand-in-spool.js';
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -91,6 +93,18 @@ export function createEngine(options: EngineOptions) {
     logger: options.logger ?? silentLogger,
     auditEnabled: options.audit?.enabled !== false,
   };
+  if (!Number.isInteger(ctx.config.authorizeDeadlineMs) || ctx.config.authorizeDeadlineMs < 1) {
+    throw new TypeError('createEngine: config.authorizeDeadlineMs must be a positive integer');
+  }
+  const standIn = ctx.config.standInSpoolDir ? new StandIn(ctx, new StandInSpool(ctx.config.standInSpoolDir)) : null;
+  /**
+   * A change of an agent, authority or binding made through this engine drops what the stand-in cache
+   * knew of it (the next authorize that reaches the store learns it again).
+   */
+  const forgetting =
+    <A extends [string, string, ...unknown[]], R>(fn: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> =>
+      fn(...args).finally(() => standIn?.forget(args[1]));
   const chainer = new AuditChainer({
     store: ctx.store,
     now: () => ctx.clock.now(),
@@ -99,14 +113,30 @@ export function createEngine(options: EngineOptions) {
   });
   return {
     context: ctx,
-    init: () => ctx.store.init(),
-    /** Starts background work: linking audit drafts into the chain. */
-    startBackground: () => chainer.start(),
-    /** Stops background work and closes the store. */
+    /** Opens the stand-in spool (when configured; what it holds is drained later) and initializes the store. */
+    init: async () => {
+      await standIn?.spool.open();
+      await ctx.store.init();
+    },
+    /** Starts background work: linking audit drafts into the chain, draining spooled stand-in decisions. */
+    startBackground: () => {
+      chainer.start();
+      standIn?.start();
+    },
+    /** Stops background work, closes the spool and the store. */
     close: async () => {
+      await standIn?.stop();
       await chainer.stop();
+      await standIn?.spool.close();
       await ctx.store.close();
     },
+    /**
+     * Stand-in processing (null without `config.standInSpoolDir`): `drain()` writes every spooled stand-in
+     * decision into the store now (tests, operators); `pending()` counts those not yet drained.
+     */
+    standIn: standIn
+      ? { drain: () => standIn.drain(), pending: () => standIn.spool.size, spoolDir: standIn.spool.dir }
+      : null,
     /** The audit chainer: `drain()` links everything written so far (tests, shutdown). */
     audit: { chainer },
     ping: () => ctx.store.ping(),
@@ -119,25 +149,28 @@ export function createEngine(options: EngineOptions) {
     createAgent: bind(ctx, agents.createAgent),
     getAgent: bind(ctx, agents.getAgent),
     listAgents: bind(ctx, agents.listAgents),
-    updateAgent: bind(ctx, agents.updateAgent),
-    revokeAgent: bind(ctx, agents.revokeAgent),
+    updateAgent: forgetting(bind(ctx, agents.updateAgent)),
+    revokeAgent: forgetting(bind(ctx, agents.revokeAgent)),
 
     createAuthority: bind(ctx, authorities.createAuthority),
     getAuthority: bind(ctx, authorities.getAuthority),
     listAuthorities: bind(ctx, authorities.listAuthorities),
-    updateAuthority: bind(ctx, authorities.updateAuthority),
-    revokeAuthority: bind(ctx, authorities.revokeAuthority),
+    updateAuthority: forgetting(bind(ctx, authorities.updateAuthority)),
+    revokeAuthority: forgetting(bind(ctx, authorities.revokeAuthority)),
     getAuthorityUsage: bind(ctx, authorities.getAuthorityUsage),
 
     createBinding: bind(ctx, bindings.createBinding),
     getBinding: bind(ctx, bindings.getBinding),
     listBindings: bind(ctx, bindings.listBindings),
-    suspendBinding: (orgId: string, id: string, actor?: string) =>
+    suspendBinding: forgetting((orgId: string, id: string, actor?: string) =>
       bindings.transitionBinding(ctx, orgId, id, 'suspend', actor),
-    resumeBinding: (orgId: string, id: string, actor?: string) =>
+    ),
+    resumeBinding: forgetting((orgId: string, id: string, actor?: string) =>
       bindings.transitionBinding(ctx, orgId, id, 'resume', actor),
-    revokeBinding: (orgId: string, id: string, actor?: string) =>
+    ),
+    revokeBinding: forgetting((orgId: string, id: string, actor?: string) =>
       bindings.transitionBinding(ctx, orgId, id, 'revoke', actor),
+    ),
 
     validateIntent: bind(ctx, intents.validateIntent),
     simulateIntent: bind(ctx, intents.simulateIntent),
@@ -146,7 +179,8 @@ export function createEngine(options: EngineOptions) {
     approveIntent: bind(ctx, intents.approveIntent),
     cancelIntent: bind(ctx, intents.cancelIntent),
 
-    authorize: bind(ctx, authorize),
+    authorize: (processorId: string, body: unknown, actor?: string) =>
+      authorizeWithinBudget(ctx, standIn, processorId, body, actor),
     simulate: bind(ctx, simulateAuthorization),
     capture: bind(ctx, lifecycle.capture),
     reverse: bind(ctx, lifecycle.reverse),

@@ -34,6 +34,8 @@ export const REASON_CODES = {
   intent_consumed: 'The intent is single-use and already used, or was used concurrently.',
   step_up_required: 'The amount is above the step-up threshold and needs human confirmation.',
   partially_approved: 'Only part of the amount was approved (approved_amount).',
+  stand_in_store_unavailable:
+    "The store was unavailable or the authorize deadline ran out: the authority's stand-in rule decided.",
 } as const;
 
 /** A built-in reason code. */

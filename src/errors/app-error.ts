@@ -10,7 +10,7 @@ export interface AppErrorOptions {
 
 /**
  * The one error type the engine throws. `status` is the HTTP status of `code`;
- * `expose` is true below 500, where the message is meant for the caller.
+ * `expose` is true below 500 and for 503, where the message is meant for the caller.
  */
 export class AppError extends Error {
   override readonly name = 'AppError';
@@ -23,7 +23,8 @@ export class AppError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = ERROR_CODES[code];
-    this.expose = this.status < 500;
+    // A 503 says what is unavailable (the store, the policy) and nothing of the cause: worth showing.
+    this.expose = this.status < 500 || this.status === 503;
     this.details = options.details;
   }
 }

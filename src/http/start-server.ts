@@ -72,7 +72,18 @@ export async function startServer(
   }
   const policy = await loadPolicy(bundle);
   const { store, credentials, webhooks } = await options.stores(config);
-  const engine = createEngine({ store, policy, keys, logger });
+  const engine = createEngine({
+    store,
+    policy,
+    keys,
+    logger,
+    config: {
+      authorizeDeadlineMs: config.authorizeDeadlineMs,
+      // A crashed attempt is taken over soon after any processor has given up on it.
+      claimLeaseMs: 2 * config.authorizeDeadlineMs,
+      standInSpoolDir: resolve(config.spoolDir),
+    },
+  });
   await engine.init();
   await credentials.init();
 

@@ -41,6 +41,17 @@ const ruleFields = {
   step_up_above: nullableLimit,
   require_intent: { type: 'boolean' },
   partial_approval: { type: 'boolean' },
+  stand_in: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['action'],
+    description:
+      'The answer when the store is unavailable or the authorize deadline runs out: DENY (the default), or ALLOW_UP_TO approving requests of at most max_amount (required with ALLOW_UP_TO).',
+    properties: {
+      action: { enum: ['DENY', 'ALLOW_UP_TO'] },
+      max_amount: { anyOf: [{ type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER }, { type: 'null' }] },
+    },
+  },
 } as const;
 
 /** Body of granting a spending authority to an agent. */

@@ -127,6 +127,11 @@ export const authoritySchema = object('Authority', {
   step_up_above: nullableInt,
   require_intent: { type: 'boolean' },
   partial_approval: { type: 'boolean' },
+  stand_in: {
+    type: 'object',
+    required: ['action', 'max_amount'],
+    properties: { action: { enum: ['DENY', 'ALLOW_UP_TO'] }, max_amount: nullableInt },
+  },
   status: { enum: ['active', 'paused', 'revoked'] },
   version: int,
   created_at: time,
@@ -222,6 +227,10 @@ export const decisionSchema = object(
     intent_id: nullableStr,
     policy_revision: nullableStr,
     simulated: { type: 'boolean' },
+    stand_in: {
+      type: 'boolean',
+      description: 'True when answered without the store (reason stand_in_store_unavailable).',
+    },
     created_at: time,
     expires_at: nullableTime,
     request_sha256: str,

@@ -247,7 +247,8 @@ export interface StorageAdapter {
    * window would exceed its amount or count limit. Under any concurrency the sum held in a window
    * never exceeds its limit. A window whose stored period is older than the requested one starts
    * from zero. Applying an already-applied `reservation_id` (held, settled or released) changes nothing
-   * and returns `already_applied`.
+   * and returns `already_applied`. A window whose limits are null is not checked: a reservation with no
+   * limits at all is recorded whatever the usage (the engine records a spooled stand-in approval so).
    */
   reserveUsage(orgId: string, authorityId: string, reservation: Reservation): Promise<ReserveResult>;
   /**

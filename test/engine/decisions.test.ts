@@ -174,7 +174,7 @@ reasons('an unknown or suspended processor cannot authorize', async () => {
 });
 
 reasons.after(() => {
-  // Intent reasons are covered in intents.test; concurrency in concurrency.test.
+  // Intent reasons are covered in intents.test; concurrency in concurrency.test; stand-ins in stand-in.test.
   const elsewhere = new Set([
     'intent_not_found',
     'intent_not_approved',
@@ -184,6 +184,7 @@ reasons.after(() => {
     'intent_consumed',
     'limit_exceeded_concurrent',
     'authority_not_found',
+    'stand_in_store_unavailable',
   ]);
   const missing = Object.keys(REASON_CODES).filter((c) => !seen.has(c) && !elsewhere.has(c));
   assert.equal(missing, [], `reason codes never produced here: ${missing}`);

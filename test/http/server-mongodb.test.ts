@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +94,7 @@ cli('serves on MongoDB; credentials live in the database and survive a restart',
     ALLOWANCE_MASTER_KEY: randomBytes(32).toString('hex'),
     ALLOWANCE_OPERATOR_KEY_ID: OPERATOR.key_id,
     ALLOWANCE_OPERATOR_SECRET: OPERATOR.secret,
+    ALLOWANCE_SPOOL_DIR: await mkdtemp(join(tmpdir(), 'allowance-spool-')),
   };
   const client = new MongoClient(uri);
   let server = await startCli(env);

@@ -20,6 +20,8 @@ export interface StartMongoServerOptions {
 
 export interface RunningMongoServer {
   uri: string;
+  /** The server's process id (fault tests pause it); undefined for an external MONGODB_URI. */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -107,7 +109,7 @@ async function launch(jar: string, port: number, dataDir: string | undefined): P
       await client.db('admin').command({ ping: 1 });
       await client.close();
       detach(child);
-      return { uri, stop: stopper(child, exitPromise) };
+      return { uri, ...(child.pid !== undefined ? { pid: child.pid } : {}), stop: stopper(child, exitPromise) };
     } catch (err) {
       lastPingError = err instanceof Error ? err.message : String(err);
       await client.close().catch(() => {});

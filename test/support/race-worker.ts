@@ -42,9 +42,11 @@ const engine = createEngine({
   store,
   clock: new ManualClock(Date.parse(env('RACE_NOW')) + Number(process.env.RACE_SKEW_MS ?? 0)),
   policy: await defaultPolicy(),
+  // Twins in the other process may take a while under this load; a processor would retry too. The race
+  // is about money, not latency: the slow test server gets an authorize budget as long as that wait.
   config: {
-    // Twins in the other process may take a while under this load; a processor would retry too.
     duplicateWaitMs: Number(process.env.RACE_WAIT_MS ?? 30_000),
+    authorizeDeadlineMs: Number(process.env.RACE_WAIT_MS ?? 30_000),
     ...(lease ? { claimLeaseMs: Number(lease) } : {}),
   },
   audit: { chainIntervalMs: 5 },

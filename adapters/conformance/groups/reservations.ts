@@ -43,6 +43,33 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     }
   });
 
+  g.it('a forced reservation (no limits) is recorded past a full window, once, and released like any', async (t) => {
+    const b = await budget(t);
+    const limits = { daily: { amount: 1000, count: 1 } };
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1000, limits)), {
+      status: 'reserved',
+    });
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, limits)), {
+      status: 'limit_exceeded',
+      window: 'daily',
+      kind: 'amount',
+    });
+    // What a stand-in approval recorded when the store was back: the window is already full.
+    const forced = makeReservation(700);
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, forced), { status: 'reserved' });
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, { ...forced }), { status: 'already_applied' });
+    for (const [spent, count] of spentOf(await b.usage())) {
+      assert.is(spent, 1700);
+      assert.is(count, 2);
+    }
+    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, forced.reservation_id), {
+      status: 'released',
+      amount: 700,
+    });
+    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, { ...forced }), { status: 'already_applied' });
+    assert.is((await b.usage()).daily.spent, 1000);
+  });
+
   g.it('release gives back exactly what was reserved', async (t) => {
     const b = await budget(t);
     await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(300));

@@ -8,6 +8,12 @@ import { isStorageError } from '../../storage/index.js';
 import { type Clock, isoTime } from '../../util/clock.js';
 import { newId } from '../../util/ids.js';
 
+interface CacheEntry {
+  resolved: ResolvedKey;
+  checkedAt: number;
+  version: number;
+}
+
 /** A credential as shown after creation: the one time the secret appears. */
 export type CreatedCredential = CredentialView & { secret: string };
 
@@ -37,6 +43,9 @@ export interface ResolvedKey {
 const KEY_PREFIX: Record<CredentialRole, string> = { enterprise: 'ek', processor: 'pk', operator: 'op' };
 /** How long a cached credential's status is trusted before it is read again (a revocation elsewhere). */
 const STATUS_TTL_MS = 30_000;
+
+/** How long a request waits for the store to confirm a status checked before, once its TTL is over. */
+const STALE_WAIT_MS = 200;
 /** last_used_at is written at most this often per credential. */
 const TOUCH_INTERVAL_MS = 60_000;
 
@@ -63,7 +72,7 @@ function view(c: ApiCredential): CredentialView {
  * verify client-signed tokens. The operator credential from the environment lives only in memory.
  */
 export class CredentialService {
-  private readonly cache = new Map<string, { resolved: ResolvedKey; checkedAt: number; version: number }>();
+  private readonly cache = new Map<string, CacheEntry>();
   private readonly touched = new Map<string, number>();
   private readonly operator: { resolved: ResolvedKey; sha: Buffer } | null;
 
@@ -192,6 +201,29 @@ export class CredentialService {
     const now = this.clock.now();
     const hit = this.cache.get(keyId);
     if (hit && now - hit.checkedAt < STATUS_TTL_MS) return hit.resolved;
+    const read = this.read(keyId, hit);
+    if (!hit) return read;
+    // A status checked before: the store gets STALE_WAIT_MS to confirm it. When it is down or slow, nothing
+    // newer can be learned in time, so what was last checked stands (the read, if it lands, refreshes the
+    // cache): a processor keeps authenticating, and getting stand-in decisions, through an outage.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<ResolvedKey>((resolve) => {
+      timer = setTimeout(() => resolve(hit.resolved), STALE_WAIT_MS);
+    });
+    try {
+      return await Promise.race([
+        read.catch((err: unknown) => {
+          if (isStorageError(err, 'unavailable')) return hit.resolved;
+          throw err;
+        }),
+        late,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async read(keyId: string, hit: CacheEntry | undefined): Promise<ResolvedKey | null> {
     const row = await this.storage.getCredential(keyId);
     if (!row) {
       this.cache.delete(keyId);

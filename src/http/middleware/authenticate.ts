@@ -1,5 +1,7 @@
 import type { Middleware, Next } from 'koa';
 import koaJwt from 'koa-jwt';
+import { AppError, isAppError } from '../../errors/index.js';
+import { isStorageError } from '../../storage/index.js';
 import type { Clock } from '../../util/clock.js';
 import { AuthError } from '../auth/auth-error.js';
 import type { CredentialService, ResolvedKey } from '../auth/credential-service.js';
@@ -25,8 +27,12 @@ interface PendingAuth {
 
 const BEARER = /^Bearer +([A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]*\.[A-Za-z0-9_=-]*) *$/;
 
-function mapFailure(err: unknown): AuthError {
+function mapFailure(err: unknown): AppError {
   if (err instanceof AuthError) return err;
+  // A credential that could not be read is not a bad token: the store is unavailable (503).
+  if (isStorageError(err, 'unavailable') || isAppError(err, 'storage_unavailable')) {
+    return new AppError('storage_unavailable', 'storage unavailable', { cause: err });
+  }
   if ((err as { name?: string } | null)?.name === 'TokenExpiredError') return new AuthError('token_expired');
   return new AuthError('invalid_token');
 }

@@ -18,12 +18,13 @@ export function authorizationRoutes(s: Services): RouteSpec[] {
       method: 'post',
       path: '/v1/authorize',
       operationId: 'authorize',
-      summary: 'Decide a payment in flight; idempotent per authorization_id',
+      summary:
+        'Decide a payment in flight; idempotent per authorization_id. Answers within ALLOWANCE_AUTHORIZE_DEADLINE_MS: when the store is unavailable or slow, with a signed stand-in decision (stand_in: true), or 503 storage_unavailable when none can be made',
       tag: 'authorizations',
       roles: ['processor'],
       body: { schema: authorizeRequestSchema },
       success: { status: 200, schema: decisionSchema },
-      errors: [403, 409, 422],
+      errors: [403, 409, 422, 503],
       async handle(i) {
         const started = process.hrtime.bigint();
         const decision = await e.authorize(ownerOf(i), i.body, actorOf(i));

@@ -3,6 +3,18 @@ import { healthSchema, jwksSchema } from '../../schemas/index.js';
 import type { RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
+/** /readyz answers within a second: a ping that takes longer counts as a store that does not answer. */
+export const READY_TIMEOUT_MS = 600;
+
+/** Resolves when `ping` does, rejects when it fails or takes longer than `ms`. */
+function within<T>(ms: number, ping: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([ping, late]).finally(() => clearTimeout(timer));
+}
+
 const openApiSchema = { $id: 'OpenApiDocument', type: 'object' } as const;
 const metricsSchema = { $id: 'PrometheusText', type: 'string' } as const;
 
@@ -53,14 +65,14 @@ export function publicRoutes(s: Services, openapi: () => object): RouteSpec[] {
       method: 'get',
       path: '/readyz',
       operationId: 'readyz',
-      summary: 'Readiness: the store answers a ping',
+      summary: 'Readiness: the store answers a ping within 600 ms (else 503 storage_unavailable)',
       tag: 'public',
       roles: 'public',
       success: { status: 200, schema: healthSchema },
       errors: [503],
       async handle() {
         try {
-          await s.engine.ping();
+          await within(READY_TIMEOUT_MS, s.engine.ping());
         } catch (err) {
           throw new AppError('storage_unavailable', 'the store does not answer', { cause: err });
         }

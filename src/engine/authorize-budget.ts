@@ -1,0 +1,175 @@
+import { AppError, isAppError } from '../errors/index.js';
+import type { ClaimResult, StorageAdapter } from '../storage/index.js';
+import type { Agent, AuthorizationRecord, CredentialBinding, Decision, SpendingAuthority } from '../types.js';
+import { sha256Hex } from '../util/hash.js';
+import type { Actor } from './audit-drafts.js';
+import { authorize } from './authorize.js';
+import { canonicalRequest, type NormalizedAuthorizeRequest, parseAuthorizeRequest } from './authorize-request.js';
+import type { EngineContext } from './context.js';
+import type { ObservedReads, StandIn } from './stand-in.js';
+
+/**
+ * Kept back from the deadline for the stand-in answer itself: signing, the spool's fsync, and the event
+ * loop delays of a busy server. The store calls get the rest (1250 ms of the default 1500).
+ */
+export function standInReserveMs(deadlineMs: number): number {
+  return Math.min(250, Math.floor(deadlineMs / 5));
+}
+
+function deadlineError(): AppError {
+  return new AppError('storage_unavailable', 'the store did not answer within the authorize deadline');
+}
+
+/** The budget of one authorize: `expiry` rejects when it runs out (or when the authorize is over). */
+class Budget {
+  expired = false;
+  readonly expiry: Promise<never>;
+  private fail: (err: AppError) => void = () => {};
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(ms: number) {
+    this.expiry = new Promise<never>((_, reject) => {
+      this.fail = reject;
+    });
+    this.expiry.catch(() => {});
+    this.timer = setTimeout(() => this.end(), ms);
+  }
+
+  end(): void {
+    if (this.expired) return;
+    this.expired = true;
+    clearTimeout(this.timer);
+    this.fail(deadlineError());
+  }
+}
+
+/** Notes what a settled store call tells about the resolution and about a twin request. */
+function note(seen: ObservedReads, method: string, result: unknown): void {
+  if (method === 'findBinding') seen.binding = result as CredentialBinding | null;
+  else if (method === 'getAgent') seen.agent = result as Agent | null;
+  else if (method === 'getAuthority') seen.authority = result as SpendingAuthority | null;
+  else if (method === 'getAuthorization') {
+    seen.pendingTwin = (result as AuthorizationRecord | null)?.status === 'pending';
+  } else if (method === 'claimAuthorization') {
+    const claim = result as ClaimResult;
+    seen.pendingTwin = !claim.created && claim.existing.status === 'pending';
+  }
+}
+
+interface BudgetedView {
+  budget: Budget;
+  seen: ObservedReads;
+}
+
+/** Per store: the methods of a budgeted view, built once (a view per authorize only sets its state). */
+const viewPrototypes = new WeakMap<StorageAdapter, object>();
+
+function viewPrototype(store: StorageAdapter): object {
+  let proto = viewPrototypes.get(store);
+  if (proto) return proto;
+  proto = {};
+  for (const method of Object.keys(store)) {
+    const fn = (store as unknown as Record<string, unknown>)[method];
+    if (typeof fn !== 'function') continue;
+    (proto as Record<string, unknown>)[method] = function (this: BudgetedView, ...args: unknown[]) {
+      const { budget, seen } = this;
+      if (budget.expired) return Promise.reject(deadlineError());
+      return (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args).then((result) => {
+        note(seen, method, result);
+        return result;
+      });
+    };
+  }
+  viewPrototypes.set(store, proto);
+  return proto;
+}
+
+/**
+ * A view of the store for one authorize: once the budget has run out, a call fails at once with
+ * `storage_unavailable` and reaches no store, so the cut-off attempt writes nothing more. A call already
+ * running is left to finish (nothing can recall what was sent; the driver's own timeouts end it); the
+ * answer does not wait for it. Reads of the resolution are noted for the stand-in cache, and a pending
+ * twin for the duplicate wait.
+ */
+function budgetedStore(store: StorageAdapter, budget: Budget, seen: ObservedReads): StorageAdapter {
+  const view = Object.create(viewPrototype(store)) as BudgetedView;
+  view.budget = budget;
+  view.seen = seen;
+  return view as unknown as StorageAdapter;
+}
+
+type Outcome = { decision: Decision } | { error: unknown } | 'expired';
+
+/** What the resolution cache is keyed by, from a body authorize has validated. */
+function lookupOf(body: unknown): { binding_id: string | null; credential_reference: string | null } {
+  const b = body as { binding_id?: string; credential_reference?: string };
+  return { binding_id: b.binding_id ?? null, credential_reference: b.credential_reference ?? null };
+}
+
+function parse(body: unknown): { req: NormalizedAuthorizeRequest; requestSha: string } {
+  const req = parseAuthorizeRequest(body);
+  return { req, requestSha: sha256Hex(canonicalRequest(req)) };
+}
+
+/**
+ * authorize inside one time budget (`authorizeDeadlineMs`). A replay of an authorization id answered by
+ * a stand-in that is still spooled gets that decision without the store. Otherwise the authorization runs
+ * against the store; when the budget runs out or the store is unavailable, the answer is the stand-in
+ * decision (signed, spooled durably before it is returned), or `storage_unavailable` when the engine has
+ * no spool.
+ */
+export async function authorizeWithinBudget(
+  ctx: EngineContext,
+  standIn: StandIn | null,
+  processorId: string,
+  body: unknown,
+  actor?: Actor,
+): Promise<Decision> {
+  // The body is validated by authorize; it is parsed here only when a stand-in path needs it.
+  const rawId = (body as { authorization_id?: unknown } | null)?.authorization_id;
+  const spooled = typeof rawId === 'string' ? standIn?.spooled(processorId, rawId) : undefined;
+  if (spooled) {
+    const { req, requestSha } = parse(body);
+    if (spooled.request_sha256 !== requestSha) {
+      throw new AppError('idempotency_mismatch', 'authorization_id was already used with a different request', {
+        details: { authorization_id: req.authorization_id },
+      });
+    }
+    return spooled.decision;
+  }
+  const deadlineMs = ctx.config.authorizeDeadlineMs;
+  const budget = new Budget(deadlineMs - (standIn ? standInReserveMs(deadlineMs) : 0));
+  const seen: ObservedReads = { pendingTwin: false };
+  const scoped: EngineContext = { ...ctx, store: budgetedStore(ctx.store, budget, seen) };
+  const work = authorize(scoped, processorId, body, actor);
+  let outcome: Outcome;
+  try {
+    outcome = await Promise.race([
+      work.then(
+        (decision) => ({ decision }),
+        (error: unknown) => ({ error }),
+      ),
+      budget.expiry.catch((): 'expired' => 'expired'),
+    ]);
+  } finally {
+    budget.end();
+  }
+  if (outcome !== 'expired') {
+    if ('decision' in outcome) {
+      standIn?.remember(processorId, lookupOf(body), seen);
+      return outcome.decision;
+    }
+    if (!standIn || !isAppError(outcome.error, 'storage_unavailable')) throw outcome.error;
+  } else {
+    // The cut-off attempt unwinds on its own (its next store call fails); its outcome is no answer.
+    work.catch((err: unknown) => ctx.logger.warn('authorize_cut_off', { authorization_id: rawId, error: String(err) }));
+    if (seen.pendingTwin && !standIn?.decided(processorId, rawId as string)) {
+      // The time went waiting for a twin request (here or on another server) still deciding this
+      // authorization id: it answers, not a stand-in made beside it.
+      throw new AppError('idempotency_in_progress', 'a request with this authorization_id is still being decided');
+    }
+    if (!standIn) throw deadlineError();
+  }
+  const { req, requestSha } = parse(body);
+  return standIn.decide(processorId, req, requestSha, actor);
+}

@@ -1,0 +1,168 @@
+import type { FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Reservation } from '../storage/index.js';
+import type { Decision } from '../types.js';
+import type { Actor } from './audit-drafts.js';
+import type { NormalizedAuthorizeRequest } from './authorize-request.js';
+
+/** One stand-in decision as spooled: everything the drainer needs to write it into the store. */
+export interface SpooledDecision {
+  kind: 'decision';
+  processor_id: string;
+  /** The validated request, without its credential reference (null here). */
+  request: NormalizedAuthorizeRequest;
+  request_sha256: string;
+  decision: Decision;
+  /** The hold to record when the decision approves (limits null: recorded without a limit check). */
+  reservation: Reservation | null;
+  actor: Actor | null;
+}
+
+/** Written once a spooled decision is in the store. */
+interface DrainedMark {
+  kind: 'drained';
+  decision_id: string;
+}
+
+const FILE = 'stand-in.jsonl';
+
+function keyOf(processorId: string, authorizationId: string): string {
+  return `${processorId}\u0000${authorizationId}`;
+}
+
+/**
+ * The local spool of stand-in decisions: an append-only JSON-lines file. A decision is appended and
+ * fsynced before it is answered; once the drainer has written it into the store, a `drained` mark is
+ * appended. On open, decisions without a mark are pending again (draining is idempotent, so a crash
+ * between the store write and the mark repeats nothing). A torn last line (a crash mid-append) was never
+ * answered and is dropped. When nothing is pending, the file is replaced by an empty one.
+ */
+export class StandInSpool {
+  private readonly path: string;
+  private file: FileHandle | null = null;
+  private readonly pending = new Map<string, SpooledDecision>();
+  private queue: string[] = [];
+  private flushing: Promise<void> | null = null;
+  private writeChain: Promise<void> = Promise.resolve();
+
+  constructor(readonly dir: string) {
+    this.path = join(dir, FILE);
+  }
+
+  /** Creates the directory, reads what an earlier process left pending and opens the file for appends. */
+  async open(): Promise<void> {
+    if (this.file) return;
+    await mkdir(this.dir, { recursive: true });
+    let text = '';
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const lines = text.split('\n');
+    const drained = new Set<string>();
+    const decisions: SpooledDecision[] = [];
+    for (const line of lines) {
+      if (line === '') continue;
+      let entry: SpooledDecision | DrainedMark;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        continue; // a torn append: never answered
+      }
+      if (entry.kind === 'drained') drained.add(entry.decision_id);
+      else if (entry.kind === 'decision') decisions.push(entry);
+    }
+    for (const d of decisions) {
+      if (!drained.has(d.decision.decision_id)) this.pending.set(keyOf(d.processor_id, d.request.authorization_id), d);
+    }
+    // A torn line must not glue itself to the next append.
+    if (text !== '' && !text.endsWith('\n')) {
+      const fixed = await open(this.path, 'a');
+      await fixed.write('\n');
+      await fixed.sync();
+      await fixed.close();
+    }
+    this.file = await open(this.path, 'a');
+  }
+
+  /** The pending decision of an authorization id, if one is spooled and not yet drained. */
+  find(processorId: string, authorizationId: string): SpooledDecision | undefined {
+    return this.pending.get(keyOf(processorId, authorizationId));
+  }
+
+  /** Pending decisions, oldest first. */
+  list(): SpooledDecision[] {
+    return [...this.pending.values()];
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Appends a decision durably (fsync); resolves once it is on disk. Appends of one moment share an fsync. */
+  async append(entry: SpooledDecision): Promise<void> {
+    await this.write(JSON.stringify(entry));
+    this.pending.set(keyOf(entry.processor_id, entry.request.authorization_id), entry);
+  }
+
+  /** Records that a decision is in the store; compacts the file when nothing is pending any more. */
+  async markDrained(entry: SpooledDecision): Promise<void> {
+    const mark: DrainedMark = { kind: 'drained', decision_id: entry.decision.decision_id };
+    await this.write(JSON.stringify(mark));
+    const key = keyOf(entry.processor_id, entry.request.authorization_id);
+    if (this.pending.get(key) === entry) this.pending.delete(key);
+    if (this.pending.size === 0) await this.compact();
+  }
+
+  async close(): Promise<void> {
+    await this.flushing;
+    await this.writeChain;
+    const file = this.file;
+    this.file = null;
+    await file?.close();
+  }
+
+  private write(line: string): Promise<void> {
+    if (!this.file) return Promise.reject(new Error('the stand-in spool is not open'));
+    this.queue.push(`${line}\n`);
+    // Group commit: every line queued while an fsync runs goes out with the next one.
+    this.flushing ??= this.writeChain.then(() => this.flush());
+    return this.flushing;
+  }
+
+  private async flush(): Promise<void> {
+    const file = this.file;
+    const batch = this.queue.join('');
+    this.queue = [];
+    this.flushing = null;
+    if (!file) throw new Error('the stand-in spool is closed');
+    const done = (async () => {
+      await file.write(batch);
+      await file.sync();
+    })();
+    this.writeChain = done.catch(() => {});
+    await done;
+  }
+
+  /** Replaces the file by an empty one (atomically, by rename) when every decision in it is drained. */
+  private async compact(): Promise<void> {
+    const run = this.writeChain.then(async () => {
+      if (this.pending.size !== 0 || this.queue.length !== 0 || !this.file) return;
+      const tmp = `${this.path}.tmp`;
+      const empty = await open(tmp, 'w');
+      await empty.sync();
+      await empty.close();
+      await rename(tmp, this.path);
+      const dir = await open(this.dir, 'r');
+      await dir.sync().catch(() => {});
+      await dir.close();
+      const old = this.file;
+      this.file = await open(this.path, 'a');
+      await old.close();
+    });
+    this.writeChain = run.catch(() => {});
+    await run;
+  }
+}
