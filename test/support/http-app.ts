@@ -8,6 +8,7 @@ import {
   type MemoryCredentialStorage,
   type MemoryWebhookStorage,
 } from '../../adapters/memory/index.js';
+import type { SigningKey } from '../../src/crypto/index.js';
 import { createEngine } from '../../src/engine/index.js';
 import { type AllowanceApp, type AppDeps, createApp } from '../../src/http/index.js';
 import type { StorageAdapter } from '../../src/storage/index.js';
@@ -68,13 +69,17 @@ export interface TestApp {
  * the memory one built with the store (`TestApp.webhooks`), so webhook events land in its trail.
  */
 export async function startTestApp(
-  overrides: Partial<AppDeps> & { memoryWebhooks?: boolean } = {},
+  overrides: Partial<AppDeps> & { memoryWebhooks?: boolean; signingKeys?: SigningKey[] } = {},
   engineStore?: StorageAdapter,
 ): Promise<TestApp> {
   // One outbox for every store, as a server has: credential and webhook events land in the engine store's trail.
   const { store, credentials, webhooks } = createMemoryStores();
-  const { memoryWebhooks, ...deps } = overrides;
-  const engine = createEngine({ store: engineStore ?? store, policy: await defaultPolicy() });
+  const { memoryWebhooks, signingKeys, ...deps } = overrides;
+  const engine = createEngine({
+    store: engineStore ?? store,
+    policy: await defaultPolicy(),
+    ...(signingKeys ? { keys: signingKeys } : {}),
+  });
   await engine.init();
   const app = createApp({
     engine,
