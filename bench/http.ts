@@ -47,6 +47,7 @@ async function serve(auditOn: boolean): Promise<void> {
     credentials: new MemoryCredentialStorage(),
     masterKey: randomBytes(32),
     rateLimit: { perSecond: 10_000_000, burst: 10_000_000 },
+    addressRateLimit: { perSecond: 10_000_000, burst: 10_000_000 },
     benchRoute: true,
   });
   await app.start();

@@ -12,7 +12,8 @@ import { SessionTokens } from './auth/session-tokens.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { authenticate } from './middleware/authenticate.js';
-import { RateLimiter } from './middleware/rate-limit.js';
+import { addressLimitKey, clientAddress, type TrustedProxies } from './middleware/client-address.js';
+import { type CredentialLimiter, localCredentialLimiter, RateLimiter } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { buildOpenApi } from './openapi.js';
 import { type RouteSpec, routeHandler } from './route.js';
@@ -31,6 +32,7 @@ import { simulateRoutes } from './routes/simulate.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { Services } from './services.js';
+import type { AppContext } from './types.js';
 
 /** What {@link createApp} needs. */
 export interface AppDeps {
@@ -47,6 +49,20 @@ export interface AppDeps {
   clock?: Clock;
   /** Per-credential token bucket. Default 200/s sustained, 400 burst. */
   rateLimit?: { perSecond: number; burst: number };
+  /**
+   * The per-credential limit shared by servers (e.g. `createMongoCredentialLimiter` on MongoDB). Default: the
+   * `rateLimit` token bucket of this process.
+   */
+  credentialLimiter?: CredentialLimiter;
+  /**
+   * Per-client-address token bucket, taken before authentication on every authenticated route and on the
+   * public verification and token-exchange routes (a verify-batch costs one per token). Default 1000/s, 2000.
+   */
+  addressRateLimit?: { perSecond: number; burst: number };
+  /** Proxies whose X-Forwarded-For names the client address. Default none: the socket's address. */
+  trustedProxies?: TrustedProxies;
+  /** How long a key id unknown to the store is answered without reading it again, in ms. Default 2000. */
+  unknownKeyCacheMs?: number;
   /** Tolerated client clock difference for exp/iat, in seconds. Default 60. */
   clockSkewSeconds?: number;
   /** How often revocations made by other servers are read. Default 5 s. */
@@ -80,13 +96,17 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const logger = deps.logger ?? silentLogger;
   const metrics = new Metrics();
   const rate = deps.rateLimit ?? { perSecond: 200, burst: 400 };
+  const addressRate = deps.addressRateLimit ?? { perSecond: 1000, burst: 2000 };
+  const trustedProxies = deps.trustedProxies ?? [];
   const credentials = new CredentialService(
     deps.credentials,
     createSecretBox(deps.masterKey),
     clock,
     deps.operator ?? null,
     (spec) => auditDraft(deps.engine.context, spec),
+    deps.unknownKeyCacheMs,
   );
+  const rateLimiter = new RateLimiter(rate.perSecond, rate.burst, clock);
   const sessions = new SessionTokens(deps.masterKey);
   const services: Services = {
     engine: deps.engine,
@@ -94,7 +114,9 @@ export function createApp(deps: AppDeps): AllowanceApp {
     sessions,
     agentTokens: new AgentTokens(deps.engine, deps.credentials, clock),
     metrics,
-    rateLimiter: new RateLimiter(rate.perSecond, rate.burst, clock),
+    rateLimiter,
+    credentialLimiter: deps.credentialLimiter ?? localCredentialLimiter(rateLimiter),
+    addressLimiter: new RateLimiter(addressRate.perSecond, addressRate.burst, clock, 'client_address'),
     clock,
     webhooks: createWebhookService({
       engine: deps.engine,
@@ -126,7 +148,11 @@ export function createApp(deps: AppDeps): AllowanceApp {
 
   const hooks = {
     authenticate: authenticate({ credentials, sessions, clock, clockSkewSeconds: deps.clockSkewSeconds }),
-    rateLimit: (key: string) => services.rateLimiter.take(key),
+    rateLimit: (key: string) => services.credentialLimiter.consume(key),
+    limitAddress: (ctx: AppContext, cost: number) => {
+      const address = clientAddress(ctx.req.socket.remoteAddress, ctx.get('x-forwarded-for'), trustedProxies);
+      services.addressLimiter.take(addressLimitKey(address), cost);
+    },
   };
   const router = new Router();
   for (const spec of mounted) router[spec.method](spec.path, ...routeHandler(spec, hooks));

@@ -5,7 +5,7 @@ import type { AgentTokens } from './auth/agent-tokens.js';
 import type { CredentialService } from './auth/credential-service.js';
 import type { SessionTokens } from './auth/session-tokens.js';
 import type { Metrics } from './metrics.js';
-import type { RateLimiter } from './middleware/rate-limit.js';
+import type { CredentialLimiter, RateLimiter } from './middleware/rate-limit.js';
 
 /** What route handlers work with; built once by createApp. */
 export interface Services {
@@ -14,7 +14,12 @@ export interface Services {
   sessions: SessionTokens;
   agentTokens: AgentTokens;
   metrics: Metrics;
+  /** Token buckets of this process (the credential exchange's per-key-id limit). */
   rateLimiter: RateLimiter;
+  /** The per-credential limit of authenticated requests (shared by every server on MongoDB). */
+  credentialLimiter: CredentialLimiter;
+  /** Per client address, in front of authentication and on the public verification routes. */
+  addressLimiter: RateLimiter;
   clock: Clock;
   /** Webhook endpoints, their delivery log and the background dispatcher. */
   webhooks: WebhookService;

@@ -87,6 +87,7 @@ export async function startTestApp(
     masterKey: randomBytes(32),
     operator: OPERATOR,
     rateLimit: { perSecond: 10_000, burst: 10_000 },
+    addressRateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
     ...(memoryWebhooks ? { webhooks } : {}),
     ...deps,
   });

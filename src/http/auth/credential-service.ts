@@ -39,6 +39,10 @@ const KEY_PREFIX: Record<CredentialRole, string> = { enterprise: 'ek', processor
 const STATUS_TTL_MS = 30_000;
 /** last_used_at is written at most this often per credential. */
 const TOUCH_INTERVAL_MS = 60_000;
+/** How long a key id the store did not know is answered as unknown without reading the store again. */
+export const DEFAULT_UNKNOWN_KEY_TTL_MS = 2_000;
+/** The most unknown key ids remembered; the oldest is forgotten first. */
+export const UNKNOWN_KEY_CACHE_SIZE = 10_000;
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
@@ -64,6 +68,9 @@ function view(c: ApiCredential): CredentialView {
  */
 export class CredentialService {
   private readonly cache = new Map<string, { resolved: ResolvedKey; checkedAt: number; version: number }>();
+  /** Key ids the store did not know: key id -> when it was read (this server's clock). Insertion-ordered. */
+  private readonly unknown = new Map<string, number>();
+  private readonly unknownTtlMs: number;
   private readonly touched = new Map<string, number>();
   private readonly operator: { resolved: ResolvedKey; sha: Buffer } | null;
 
@@ -74,7 +81,10 @@ export class CredentialService {
     operator: { keyId: string; secret: string } | null,
     /** Builds audit drafts (the engine's); enterprise credentials are recorded in their org's trail. */
     private readonly drafts: (spec: DraftSpec) => AuditDraft[] | undefined = () => undefined,
+    /** How long an unknown key id is remembered (0: not at all). Default {@link DEFAULT_UNKNOWN_KEY_TTL_MS}. */
+    unknownKeyTtlMs: number = DEFAULT_UNKNOWN_KEY_TTL_MS,
   ) {
+    this.unknownTtlMs = unknownKeyTtlMs;
     this.operator = operator && {
       resolved: {
         keyId: operator.keyId,
@@ -112,6 +122,7 @@ export class CredentialService {
       version: 0,
     };
     await this.storage.insertCredential(row, this.credentialDraft(row, 'credential.created', actor, now));
+    this.unknown.delete(keyId);
     return { ...view(row), secret };
   }
 
@@ -179,7 +190,9 @@ export class CredentialService {
     if (this.operator && keyId === this.operator.resolved.keyId) {
       return timingSafeEqual(given, this.operator.sha) ? this.operator.resolved : null;
     }
+    if (this.knownUnknown(keyId)) return null;
     const row = await this.storage.getCredential(keyId);
+    if (!row) this.rememberUnknown(keyId);
     if (row?.status !== 'active') return null;
     if (!timingSafeEqual(given, Buffer.from(row.secret_sha256, 'hex'))) return null;
     this.touch(keyId);
@@ -192,12 +205,35 @@ export class CredentialService {
     const now = this.clock.now();
     const hit = this.cache.get(keyId);
     if (hit && now - hit.checkedAt < STATUS_TTL_MS) return hit.resolved;
+    if (!hit && this.knownUnknown(keyId)) return null;
     const row = await this.storage.getCredential(keyId);
     if (!row) {
       this.cache.delete(keyId);
+      this.rememberUnknown(keyId);
       return null;
     }
     return this.resolve(row, hit);
+  }
+
+  /** True while `keyId` is remembered as unknown to the store (read less than the TTL ago on this server). */
+  private knownUnknown(keyId: string): boolean {
+    const at = this.unknown.get(keyId);
+    if (at === undefined) return false;
+    const age = this.clock.now() - at;
+    if (age >= 0 && age < this.unknownTtlMs) return true;
+    this.unknown.delete(keyId);
+    return false;
+  }
+
+  /** Remembers that the store did not know `keyId`; bounded, the oldest entry goes first. */
+  private rememberUnknown(keyId: string): void {
+    if (this.unknownTtlMs <= 0) return;
+    this.unknown.delete(keyId);
+    if (this.unknown.size >= UNKNOWN_KEY_CACHE_SIZE) {
+      const oldest = this.unknown.keys().next();
+      if (!oldest.done) this.unknown.delete(oldest.value);
+    }
+    this.unknown.set(keyId, this.clock.now());
   }
 
   /** Notes a use of `keyId`; writes last_used_at at most once a minute per credential, in the background. */

@@ -28,6 +28,7 @@ export function authRoutes(s: Services): RouteSpec[] {
       body: { schema: tokenExchangeSchema, required: false },
       success: { status: 200, schema: sessionTokenSchema },
       errors: [401, 429],
+      addressCost: () => 1,
       async handle({ body, ctx }) {
         const basic = basicCredentials(ctx.get('authorization'));
         const hasBody = body && typeof body === 'object' && Object.keys(body).length > 0;
