@@ -57,6 +57,9 @@ export function credentialIndexPlan(): [keyof typeof CREDENTIAL_COLLECTION_NAMES
   ];
 }
 
+/** Draws of a revocation seq before giving up when each one is found taken. */
+const MAX_SEQ_ATTEMPTS = 10;
+
 /** Fields the storage adds to revocation documents besides the common ones; never part of a TokenRevocation. */
 const REVOCATION_INTERNAL = ['expires_at'] as const;
 
@@ -235,29 +238,53 @@ export class MongoCredentialStorage implements CredentialStorage {
   }
 
   /**
-   * Insert-if-absent by the revocation's identity, numbered from the counter document (`$inc`, atomic):
-   * recording one again leaves the first and stores none of its drafts. A repeat that races past the
-   * existence check, or a write that fails after taking its number, leaves that seq unused (readers wait
-   * for such a gap for a while, then skip it).
+   * Insert-if-absent by the revocation's identity, numbered from the counter document (`$inc`): recording
+   * one again leaves the first and stores none of its drafts. A duplicate key on insert is told apart: the
+   * identity taken means recorded already; otherwise the seq was taken (a counter that handed a number out
+   * twice), and a fresh one is drawn. A repeat that races past the existence check, or a write that fails
+   * after taking its number, leaves that seq unused (readers wait for such a gap for a while, then skip it).
    */
   insertRevokedToken(revocation: TokenRevocation, events?: readonly AuditDraft[]): Promise<void> {
     return this.run(async () => {
       const { seq: _ignored, ...value } = revocation;
       const id = revocationKey(value);
-      if (await this.revokedTokens.findOne({ _id: id } as Document, { projection: { _id: 1 } })) return;
-      const counter = await this.revocationCounter.findOneAndUpdate(
+      const recorded = async () =>
+        (await this.revokedTokens.findOne({ _id: id } as Document, { projection: { _id: 1 } })) !== null;
+      if (await recorded()) return;
+      for (let attempt = 1; ; attempt++) {
+        const seq = (await this.nextRevocationSeq())?.seq;
+        if (typeof seq !== 'number') throw new StorageError('internal', 'the revocation counter returned no seq');
+        try {
+          await this.revokedTokens.insertOne({ ...expiringDoc(value, id, events, Date.now()), seq });
+          return;
+        } catch (err) {
+          if (!isDuplicateKey(err)) throw err;
+          if (await recorded()) return;
+          if (attempt >= MAX_SEQ_ATTEMPTS) {
+            throw new StorageError('internal', `revocation seq ${seq} taken ${attempt} times in a row`, { cause: err });
+          }
+        }
+      }
+    });
+  }
+
+  /**
+   * `$inc` of the counter document, created by the first revocation. Two first revocations at once may both
+   * try to insert it: the one that loses gets a duplicate key and increments the document the other made.
+   */
+  private async nextRevocationSeq(): Promise<Document | null> {
+    const inc = () =>
+      this.revocationCounter.findOneAndUpdate(
         { _id: 'revocations' } as Document,
         { $inc: { seq: 1 } },
         { upsert: true, returnDocument: 'after' },
       );
-      const seq = counter?.seq;
-      if (typeof seq !== 'number') throw new StorageError('internal', 'the revocation counter returned no seq');
-      try {
-        await this.revokedTokens.insertOne({ ...expiringDoc(value, id, events, Date.now()), seq });
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-      }
-    });
+    try {
+      return await inc();
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      return inc();
+    }
   }
 
   listRevokedTokens(afterSeq: number): Promise<TokenRevocation[]> {
