@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { createSecretBox } from '../crypto/index.js';
@@ -57,8 +58,9 @@ export interface AppDeps {
   /**
    * Per-client-address token bucket, taken before authentication on every authenticated route and on the
    * public verification and token-exchange routes (a verify-batch costs one per token). Default 1000/s, 2000.
+   * `null`: no per-address limit (an embedding whose gateway limits per address already).
    */
-  addressRateLimit?: { perSecond: number; burst: number };
+  addressRateLimit?: { perSecond: number; burst: number } | null;
   /** Proxies whose X-Forwarded-For names the client address. Default none: the socket's address. */
   trustedProxies?: TrustedProxies;
   /** How long a key id unknown to the store is answered without reading it again, in ms. Default 2000. */
@@ -96,7 +98,8 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const logger = deps.logger ?? silentLogger;
   const metrics = new Metrics();
   const rate = deps.rateLimit ?? { perSecond: 200, burst: 400 };
-  const addressRate = deps.addressRateLimit ?? { perSecond: 1000, burst: 2000 };
+  const addressRate =
+    deps.addressRateLimit === null ? null : (deps.addressRateLimit ?? { perSecond: 1000, burst: 2000 });
   const trustedProxies = deps.trustedProxies ?? [];
   const credentials = new CredentialService(
     deps.credentials,
@@ -116,7 +119,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     metrics,
     rateLimiter,
     credentialLimiter: deps.credentialLimiter ?? localCredentialLimiter(rateLimiter),
-    addressLimiter: new RateLimiter(addressRate.perSecond, addressRate.burst, clock, 'client_address'),
+    addressLimiter: addressRate && new RateLimiter(addressRate.perSecond, addressRate.burst, clock, 'client_address'),
     clock,
     webhooks: createWebhookService({
       engine: deps.engine,
@@ -146,12 +149,20 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const openapi = buildOpenApi(routes, deps.version ?? '0.1.0');
   const mounted = deps.benchRoute ? [...routes, ...benchRoutes()] : routes;
 
+  const socketKeys = new WeakMap<Socket, string>();
   const hooks = {
     authenticate: authenticate({ credentials, sessions, clock, clockSkewSeconds: deps.clockSkewSeconds }),
     rateLimit: (key: string) => services.credentialLimiter.consume(key),
     limitAddress: (ctx: AppContext, cost: number) => {
-      const address = clientAddress(ctx.req.socket.remoteAddress, ctx.get('x-forwarded-for'), trustedProxies);
-      services.addressLimiter.take(addressLimitKey(address), cost);
+      if (!services.addressLimiter) return;
+      const socket = ctx.req.socket;
+      // Without trusted proxies the key depends on the connection only: computed once per connection.
+      let key = trustedProxies.length === 0 ? socketKeys.get(socket) : undefined;
+      if (key === undefined) {
+        key = addressLimitKey(clientAddress(socket.remoteAddress, ctx.get('x-forwarded-for'), trustedProxies));
+        if (trustedProxies.length === 0) socketKeys.set(socket, key);
+      }
+      services.addressLimiter.take(key, cost);
     },
   };
   const router = new Router();

@@ -18,8 +18,8 @@ export interface Services {
   rateLimiter: RateLimiter;
   /** The per-credential limit of authenticated requests (shared by every server on MongoDB). */
   credentialLimiter: CredentialLimiter;
-  /** Per client address, in front of authentication and on the public verification routes. */
-  addressLimiter: RateLimiter;
+  /** Per client address, in front of authentication and on the public verification routes; null when off. */
+  addressLimiter: RateLimiter | null;
   clock: Clock;
   /** Webhook endpoints, their delivery log and the background dispatcher. */
   webhooks: WebhookService;

@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 /** Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` is believed. */
@@ -15,6 +16,16 @@ export function parseTrustedProxies(entries: readonly string[]): TrustedProxies 
       throw new RangeError(`not an IP address or CIDR range: "${entry}"`);
     }
   });
+}
+
+const MAPPED_V4 = /^::ffff:([0-9.]+)$/i;
+
+/** `text` as an address string (IPv4-mapped IPv6 as IPv4); the common IPv4 cases without a full parse. */
+function normalize(text: string): string {
+  if (isIPv4(text)) return text;
+  const mapped = MAPPED_V4.exec(text);
+  if (mapped && isIPv4(mapped[1] as string)) return mapped[1] as string;
+  return parse(text)?.toString() ?? text;
 }
 
 function parse(text: string | undefined): ipaddr.IPv4 | ipaddr.IPv6 | null {
@@ -37,9 +48,11 @@ export function clientAddress(
   forwardedFor: string | undefined,
   trusted: TrustedProxies,
 ): string {
+  if (socketAddress === undefined) return 'unknown';
+  if (trusted.length === 0 || !forwardedFor) return normalize(socketAddress);
   const socket = parse(socketAddress);
-  if (!socket) return socketAddress ?? 'unknown';
-  if (trusted.length === 0 || !forwardedFor || !isTrusted(socket, trusted)) return socket.toString();
+  if (!socket) return socketAddress;
+  if (!isTrusted(socket, trusted)) return socket.toString();
   let client = socket;
   const hops = forwardedFor.split(',');
   for (let i = hops.length - 1; i >= 0; i--) {
@@ -56,6 +69,7 @@ export function clientAddress(
  * subscriber usually holds a whole /64, so per-address buckets would be free to multiply).
  */
 export function addressLimitKey(address: string): string {
+  if (isIPv4(address)) return address;
   const addr = parse(address);
   if (!addr) return address;
   if (addr.kind() === 'ipv4') return addr.toString();
