@@ -136,6 +136,18 @@ s('fresh unknown key ids are limited per client address before any store read', 
   }
 });
 
+s('addressRateLimit: null: no per-address bucket, and requests are still served', async () => {
+  const { t } = await startWith({ addressRateLimit: null, unknownKeyCacheMs: 0 });
+  try {
+    assert.is(t.app.services.addressLimiter, null);
+    const w = await makeWorld(t);
+    assert.is((await t.call('GET', '/v1/agents', { auth: w.enterprise })).status, 200);
+    for (let i = 0; i < 30; i++) assert.is((await t.call('GET', '/v1/agents', { auth: unknownToken() })).status, 401);
+  } finally {
+    await t.close();
+  }
+});
+
 s('behind a trusted proxy the forwarded address is limited, each client apart', async () => {
   const { t } = await startWith({
     addressRateLimit: { perSecond: 1, burst: 2 },
