@@ -178,4 +178,33 @@ gaps(
   },
 );
 
+gaps('a refresh asked for while a failing one runs still pulls', async () => {
+  let calls = 0;
+  let fail: (err: Error) => void = () => {};
+  let firstCalled: () => void = () => {};
+  const firstStarted = new Promise<void>((resolve) => (firstCalled = resolve));
+  const storage = {
+    listRevokedTokens: (after: number) => {
+      calls += 1;
+      if (calls === 1) {
+        firstCalled();
+        return new Promise((_, reject) => (fail = reject));
+      }
+      return Promise.resolve([revocation(1, 'jti_1')].filter((r) => (r.seq as number) > after));
+    },
+  } as unknown as CredentialStorage;
+  const tokens = new AgentTokens({} as never, storage, { now: () => Date.now() });
+  const first = tokens.refresh();
+  const second = tokens.refresh();
+  await firstStarted;
+  fail(new Error('store down'));
+  await first.then(
+    () => assert.unreachable('the first pull failed'),
+    () => {},
+  );
+  await second;
+  assert.is(calls, 2);
+  assert.is(tokens.revocationCursor, 1);
+});
+
 gaps.run();

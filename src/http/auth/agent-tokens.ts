@@ -17,8 +17,11 @@ const MAX_TTL_SECONDS = 86_400;
  * clock): a concurrent writer may still be storing it. Longer than any store write can take.
  */
 const DEFAULT_GAP_WAIT_MS = 120_000;
-/** Skipped seqs further than this below the newest seen are not waited for (dropped or long-failed writes). */
-const GAP_WINDOW = 1_000;
+/**
+ * Skipped seqs further than this below the newest seen are not waited for: more writes than that are never
+ * in progress at once, so such a seq belongs to an entry already dropped (expired) or a write that failed.
+ */
+const GAP_WINDOW = 100;
 
 /** Claims of an agent token. */
 export interface AgentTokenClaims {
@@ -105,11 +108,13 @@ export class AgentTokens {
   }
 
   /**
-   * Pulls revocations numbered after the cursor and forgets expired ones. A refresh already running is
-   * joined, so awaiting `refresh()` means every revocation stored before the call is applied.
+   * Pulls revocations numbered after the cursor and forgets expired ones. A call made while a pull runs
+   * queues a new pull after it (whether that one succeeds or fails), so awaiting `refresh()` means every
+   * revocation stored before the call is applied.
    */
   refresh(): Promise<void> {
-    const run = (this.refreshing ?? Promise.resolve()).then(() => this.pull());
+    const pull = () => this.pull();
+    const run = (this.refreshing ?? Promise.resolve()).then(pull, pull);
     const tracked = run.finally(() => {
       if (this.refreshing === tracked) this.refreshing = null;
     });
