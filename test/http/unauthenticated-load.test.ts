@@ -213,3 +213,37 @@ addresses('the socket address unless it is a trusted proxy; IPv6 limited by /64'
 });
 
 addresses.run();
+
+const status = suite('cached credential status');
+
+status('a revocation by another server is seen after 30 s, or at once when the clock stepped back', async () => {
+  const { t, storage, clock } = await startWith({});
+  try {
+    const w = await makeWorld(t);
+    const revokeElsewhere = async (keyId: string) => {
+      const row = await storage.getCredential(keyId);
+      await storage.updateCredential(keyId, row?.version as number, {
+        status: 'revoked',
+        revoked_at: new Date(clock.now()).toISOString(),
+      });
+    };
+    assert.is((await t.call('GET', '/v1/agents', { auth: w.enterprise })).status, 200);
+    await revokeElsewhere(w.enterprise.key_id);
+    assert.is((await t.call('GET', '/v1/agents', { auth: w.enterprise })).status, 200, 'cached within 30 s');
+    clock.advance(30_000);
+    assert.is((await t.call('GET', '/v1/agents', { auth: w.enterprise })).body.error.reason, 'token_revoked');
+
+    const second = await t.call('POST', `/v1/orgs/${w.orgId}/credentials`, {
+      auth: { key_id: 'op_test', secret: `sk_${'o'.repeat(40)}` },
+      body: { name: 'second' },
+    });
+    assert.is((await t.call('GET', '/v1/agents', { auth: second.body })).status, 200);
+    await revokeElsewhere(second.body.key_id);
+    clock.advance(-60_000);
+    assert.is((await t.call('GET', '/v1/agents', { auth: second.body })).body.error.reason, 'token_revoked');
+  } finally {
+    await t.close();
+  }
+});
+
+status.run();

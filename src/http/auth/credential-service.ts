@@ -204,7 +204,8 @@ export class CredentialService {
     if (this.operator && keyId === this.operator.resolved.keyId) return this.operator.resolved;
     const now = this.clock.now();
     const hit = this.cache.get(keyId);
-    if (hit && now - hit.checkedAt < STATUS_TTL_MS) return hit.resolved;
+    // Elapsed time on this server only; a clock stepped back (now before checkedAt) re-reads too.
+    if (hit && now >= hit.checkedAt && now - hit.checkedAt < STATUS_TTL_MS) return hit.resolved;
     if (!hit && this.knownUnknown(keyId)) return null;
     const row = await this.storage.getCredential(keyId);
     if (!row) {
