@@ -48,6 +48,12 @@ export interface ServerConfig {
   trustedProxies: string[];
   /** ALLOWANCE_UNKNOWN_KEY_CACHE_MS: how long a key id unknown to the store is not read again. Default 2000. */
   unknownKeyCacheMs: number;
+  /**
+   * ALLOWANCE_UNKNOWN_KEY_RATE_LIMIT_RPS / _BURST: per client address, store reads that found no credential
+   * (unknown key id, or a wrong secret on the exchange). Default 10/s, 20.
+   */
+  unknownKeyRateLimitPerSecond: number;
+  unknownKeyRateLimitBurst: number;
   /** ALLOWANCE_WEBHOOK_*: where webhooks may point and how deliveries are retried (see WebhookConfig). */
   webhooks: WebhookConfig;
 }
@@ -174,6 +180,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     addressRateLimitBurst,
     trustedProxies,
     unknownKeyCacheMs: unknownRaw === null ? 2000 : Number(unknownRaw),
+    unknownKeyRateLimitPerSecond: positiveInt(env, 'ALLOWANCE_UNKNOWN_KEY_RATE_LIMIT_RPS', 10, 10_000_000),
+    unknownKeyRateLimitBurst: positiveInt(env, 'ALLOWANCE_UNKNOWN_KEY_RATE_LIMIT_BURST', 20, 10_000_000),
     webhooks: webhookConfig(env),
   };
 }

@@ -65,6 +65,12 @@ export interface AppDeps {
   trustedProxies?: TrustedProxies;
   /** How long a key id unknown to the store is answered without reading it again, in ms. Default 2000. */
   unknownKeyCacheMs?: number;
+  /**
+   * Per client address: store reads that found no credential (an unknown key id; on the exchange also a wrong
+   * secret). Once the bucket is empty, reads of key ids this server does not hold are refused with 429 until
+   * it refills; credentials this server holds are not affected. Default 10/s, 20. `null`: off.
+   */
+  unknownKeyRateLimit?: { perSecond: number; burst: number } | null;
   /** Tolerated client clock difference for exp/iat, in seconds. Default 60. */
   clockSkewSeconds?: number;
   /** How often revocations made by other servers are read. Default 5 s. */
@@ -101,6 +107,21 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const addressRate =
     deps.addressRateLimit === null ? null : (deps.addressRateLimit ?? { perSecond: 1000, burst: 2000 });
   const trustedProxies = deps.trustedProxies ?? [];
+  const unknownRate =
+    deps.unknownKeyRateLimit === null ? null : (deps.unknownKeyRateLimit ?? { perSecond: 10, burst: 20 });
+  const socketKeys = new WeakMap<Socket, string>();
+  /** The limit key of the request's client address (per connection when no proxy is trusted). */
+  const addressKeyOf = (ctx: AppContext): string => {
+    const socket = ctx.req.socket;
+    let key = trustedProxies.length === 0 ? socketKeys.get(socket) : undefined;
+    if (key === undefined) {
+      key = addressLimitKey(clientAddress(socket.remoteAddress, ctx.get('x-forwarded-for'), trustedProxies));
+      if (trustedProxies.length === 0) socketKeys.set(socket, key);
+    }
+    return key;
+  };
+  const unknownKeyLimiter =
+    unknownRate && new RateLimiter(unknownRate.perSecond, unknownRate.burst, clock, 'client_address');
   const credentials = new CredentialService(
     deps.credentials,
     createSecretBox(deps.masterKey),
@@ -120,6 +141,12 @@ export function createApp(deps: AppDeps): AllowanceApp {
     rateLimiter,
     credentialLimiter: deps.credentialLimiter ?? localCredentialLimiter(rateLimiter),
     addressLimiter: addressRate && new RateLimiter(addressRate.perSecond, addressRate.burst, clock, 'client_address'),
+    unknownKeyLimiter,
+    readGuard(ctx) {
+      if (!unknownKeyLimiter) return undefined;
+      const key = addressKeyOf(ctx);
+      return { beforeRead: () => unknownKeyLimiter.check(key), onMiss: () => unknownKeyLimiter.drain(key) };
+    },
     clock,
     webhooks: createWebhookService({
       engine: deps.engine,
@@ -149,21 +176,16 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const openapi = buildOpenApi(routes, deps.version ?? '0.1.0');
   const mounted = deps.benchRoute ? [...routes, ...benchRoutes()] : routes;
 
-  const socketKeys = new WeakMap<Socket, string>();
   const hooks = {
-    authenticate: authenticate({ credentials, sessions, clock, clockSkewSeconds: deps.clockSkewSeconds }),
+    authenticate: authenticate({
+      credentials,
+      sessions,
+      clock,
+      clockSkewSeconds: deps.clockSkewSeconds,
+      readGuard: (ctx) => services.readGuard(ctx),
+    }),
     rateLimit: (key: string) => services.credentialLimiter.consume(key),
-    limitAddress: (ctx: AppContext, cost: number) => {
-      if (!services.addressLimiter) return;
-      const socket = ctx.req.socket;
-      // Without trusted proxies the key depends on the connection only: computed once per connection.
-      let key = trustedProxies.length === 0 ? socketKeys.get(socket) : undefined;
-      if (key === undefined) {
-        key = addressLimitKey(clientAddress(socket.remoteAddress, ctx.get('x-forwarded-for'), trustedProxies));
-        if (trustedProxies.length === 0) socketKeys.set(socket, key);
-      }
-      services.addressLimiter.take(key, cost);
-    },
+    limitAddress: (ctx: AppContext, cost: number) => services.addressLimiter?.take(addressKeyOf(ctx), cost),
   };
   const router = new Router();
   for (const spec of mounted) router[spec.method](spec.path, ...routeHandler(spec, hooks));

@@ -124,6 +124,7 @@ export async function startServer(
     addressRateLimit: { perSecond: config.addressRateLimitPerSecond, burst: config.addressRateLimitBurst },
     trustedProxies: parseTrustedProxies(config.trustedProxies),
     unknownKeyCacheMs: config.unknownKeyCacheMs,
+    unknownKeyRateLimit: { perSecond: config.unknownKeyRateLimitPerSecond, burst: config.unknownKeyRateLimitBurst },
     ...(webhooks ? { webhooks } : {}),
     webhookConfig: config.webhooks,
   });

@@ -7,8 +7,15 @@ const s = suite('limit configuration');
 s('defaults: 1000/s and 2000 per client address, no trusted proxy, unknown key ids kept 2 s', () => {
   const c = loadConfig({});
   assert.equal(
-    [c.addressRateLimitPerSecond, c.addressRateLimitBurst, c.trustedProxies, c.unknownKeyCacheMs],
-    [1000, 2000, [], 2000],
+    [
+      c.addressRateLimitPerSecond,
+      c.addressRateLimitBurst,
+      c.trustedProxies,
+      c.unknownKeyCacheMs,
+      c.unknownKeyRateLimitPerSecond,
+      c.unknownKeyRateLimitBurst,
+    ],
+    [1000, 2000, [], 2000, 10, 20],
   );
 });
 
@@ -32,6 +39,8 @@ s(
       { ALLOWANCE_TRUSTED_PROXIES: '10.0.0.0/33' },
       { ALLOWANCE_UNKNOWN_KEY_CACHE_MS: '-1' },
       { ALLOWANCE_UNKNOWN_KEY_CACHE_MS: '60001' },
+      { ALLOWANCE_UNKNOWN_KEY_RATE_LIMIT_RPS: '0' },
+      { ALLOWANCE_UNKNOWN_KEY_RATE_LIMIT_BURST: 'x' },
     ];
     for (const env of bad) {
       assert.throws(

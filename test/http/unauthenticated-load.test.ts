@@ -148,6 +148,31 @@ s('addressRateLimit: null: no per-address bucket, and requests are still served'
   }
 });
 
+s('store reads that find nothing are budgeted per address; credentials this server holds still pass', async () => {
+  const { t, counter, clock } = await startWith({ unknownKeyRateLimit: { perSecond: 1, burst: 3 } });
+  try {
+    const w = await makeWorld(t);
+    assert.is((await t.call('GET', '/v1/agents', { auth: w.enterprise })).status, 200);
+    const before = counter.reads;
+    for (let i = 0; i < 3; i++) {
+      assert.is((await t.call('GET', '/v1/agents', { auth: unknownToken() })).body.error.reason, 'unknown_key');
+    }
+    const refused = await t.call('GET', '/v1/agents', { auth: unknownToken() });
+    assert.is(refused.status, 429, refused.text);
+    assert.is(refused.body.error.details.limit, 'client_address');
+    assert.is(counter.reads - before, 3, 'the refused key id was not read');
+    // A credential this server holds is not held up by the misses of its address.
+    assert.is((await t.call('GET', '/v1/agents', { auth: w.enterprise })).status, 200);
+    // The exchange counts wrong secrets too.
+    clock.advance(1_000);
+    const wrong = { key_id: w.enterprise.key_id, secret: 'sk_wrong_wrong_wrong' };
+    assert.is((await t.call('POST', '/v1/auth/token', { body: wrong })).status, 401);
+    assert.is((await t.call('POST', '/v1/auth/token', { body: wrong })).status, 429);
+  } finally {
+    await t.close();
+  }
+});
+
 s('behind a trusted proxy the forwarded address is limited, each client apart', async () => {
   const { t } = await startWith({
     addressRateLimit: { perSecond: 1, burst: 2 },

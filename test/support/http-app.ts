@@ -88,6 +88,7 @@ export async function startTestApp(
     operator: OPERATOR,
     rateLimit: { perSecond: 10_000, burst: 10_000 },
     addressRateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
+    unknownKeyRateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
     ...(memoryWebhooks ? { webhooks } : {}),
     ...deps,
   });

@@ -8,6 +8,15 @@ import { isStorageError } from '../../storage/index.js';
 import { type Clock, isoTime } from '../../util/clock.js';
 import { newId } from '../../util/ids.js';
 
+/**
+ * Guards the store reads of one request's key id: `beforeRead` may refuse the read (throws `rate_limited`),
+ * `onMiss` counts a key id the store did not know (or, on the exchange, a wrong secret).
+ */
+export interface ReadGuard {
+  beforeRead(): void;
+  onMiss(): void;
+}
+
 /** A credential as shown after creation: the one time the secret appears. */
 export type CreatedCredential = CredentialView & { secret: string };
 
@@ -185,32 +194,41 @@ export class CredentialService {
   }
 
   /** The credential whose secret is `secret`, or null (unknown, revoked, or wrong secret). Constant-time compare. */
-  async exchange(keyId: string, secret: string): Promise<ResolvedKey | null> {
+  async exchange(keyId: string, secret: string, guard?: ReadGuard): Promise<ResolvedKey | null> {
     const given = sha256(secret);
     if (this.operator && keyId === this.operator.resolved.keyId) {
-      return timingSafeEqual(given, this.operator.sha) ? this.operator.resolved : null;
+      if (timingSafeEqual(given, this.operator.sha)) return this.operator.resolved;
+      guard?.onMiss();
+      return null;
     }
     if (this.knownUnknown(keyId)) return null;
+    guard?.beforeRead();
     const row = await this.storage.getCredential(keyId);
     if (!row) this.rememberUnknown(keyId);
-    if (row?.status !== 'active') return null;
-    if (!timingSafeEqual(given, Buffer.from(row.secret_sha256, 'hex'))) return null;
+    if (row?.status !== 'active' || !timingSafeEqual(given, Buffer.from(row.secret_sha256, 'hex'))) {
+      guard?.onMiss();
+      return null;
+    }
     this.touch(keyId);
     return this.resolve(row);
   }
 
   /** The key of `keyId` (null when unknown), from cache when its status was checked recently. */
-  async lookup(keyId: string): Promise<ResolvedKey | null> {
+  async lookup(keyId: string, guard?: ReadGuard): Promise<ResolvedKey | null> {
     if (this.operator && keyId === this.operator.resolved.keyId) return this.operator.resolved;
     const now = this.clock.now();
     const hit = this.cache.get(keyId);
     // Elapsed time on this server only; a clock stepped back (now before checkedAt) re-reads too.
     if (hit && now >= hit.checkedAt && now - hit.checkedAt < STATUS_TTL_MS) return hit.resolved;
     if (!hit && this.knownUnknown(keyId)) return null;
+    // Only a key id this server does not hold asks the guard: a known credential's status re-read never
+    // waits on another client's misses.
+    if (!hit) guard?.beforeRead();
     const row = await this.storage.getCredential(keyId);
     if (!row) {
       this.cache.delete(keyId);
       this.rememberUnknown(keyId);
+      guard?.onMiss();
       return null;
     }
     return this.resolve(row, hit);

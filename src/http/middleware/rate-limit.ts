@@ -28,6 +28,25 @@ export class RateLimiter {
    * `details.retry_after`. A cost above the burst can never pass.
    */
   take(key: string, cost = 1): void {
+    const b = this.bucket(key);
+    if (b.tokens < cost) throw rateLimited(this.scope, (cost - b.tokens) / this.perSecond);
+    b.tokens -= cost;
+  }
+
+  /** Throws `rate_limited` when `key` has less than one token, and takes none. */
+  check(key: string): void {
+    const b = this.buckets.has(key) ? this.bucket(key) : null;
+    if (b && b.tokens < 1) throw rateLimited(this.scope, (1 - b.tokens) / this.perSecond);
+  }
+
+  /** Takes one token of `key` if there is one; never throws (counts something that already happened). */
+  drain(key: string): void {
+    const b = this.bucket(key);
+    b.tokens = Math.max(0, b.tokens - 1);
+  }
+
+  /** The bucket of `key`, refilled for the time since it was last used. */
+  private bucket(key: string): { tokens: number; at: number } {
     const now = this.clock.now();
     let b = this.buckets.get(key);
     if (!b) {
@@ -38,8 +57,7 @@ export class RateLimiter {
       b.tokens = Math.min(this.burst, b.tokens + (Math.max(0, now - b.at) / 1000) * this.perSecond);
       b.at = now;
     }
-    if (b.tokens < cost) throw rateLimited(this.scope, (cost - b.tokens) / this.perSecond);
-    b.tokens -= cost;
+    return b;
   }
 
   private prune(now: number): void {
