@@ -3,7 +3,9 @@
 // trail on (default: drafts written with each decision, chained in the background) against a twin server
 // with audit off, interleaved. Servers run in child processes so autocannon does not share their event loop.
 // Usage: npm run bench:http   (BENCH_SECONDS=10 BENCH_CONNECTIONS=32 BENCH_AUDIT_ROUNDS=8 BENCH_AUDIT_SECONDS=5;
-// BENCH_PIN=1 pins the servers and the load generator to separate cores with taskset)
+// BENCH_PIN=1 pins the servers and the load generator to separate cores with taskset;
+// BENCH_COMPARE=address_limit runs the interleaved pairs with the per-address limit off and on instead of
+// the audit trail, both servers with audit on)
 import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -28,6 +30,8 @@ const AUDIT_ROUNDS = Number(process.env.BENCH_AUDIT_ROUNDS ?? 8);
 const AUDIT_SECONDS = Number(process.env.BENCH_AUDIT_SECONDS ?? 5);
 /** BENCH_PIN=1 pins servers to the last core and the load generator to the others (Linux taskset). */
 const PIN = process.env.BENCH_PIN === '1';
+/** What the interleaved twin servers differ in: the audit trail (default) or the per-address limit. */
+const COMPARE = process.env.BENCH_COMPARE === 'address_limit' ? 'address_limit' : 'audit';
 
 interface Ready {
   port: number;
@@ -36,7 +40,7 @@ interface Ready {
   reference: string;
 }
 
-async function serve(auditOn: boolean): Promise<void> {
+async function serve(auditOn: boolean, addressLimitOn: boolean): Promise<void> {
   const policy = await loadPolicy(new Uint8Array(await readFile(join(projectRoot(), 'build/policies/bundle.tar.gz'))));
   const store = new MemoryAdapter();
   const chainIntervalMs = process.env.BENCH_CHAIN_INTERVAL_MS ? Number(process.env.BENCH_CHAIN_INTERVAL_MS) : undefined;
@@ -47,6 +51,8 @@ async function serve(auditOn: boolean): Promise<void> {
     credentials: new MemoryCredentialStorage(),
     masterKey: randomBytes(32),
     rateLimit: { perSecond: 10_000_000, burst: 10_000_000 },
+    // Never reached, but counted on every request like a real limit; off (null) only in the comparison.
+    addressRateLimit: addressLimitOn ? { perSecond: 10_000_000, burst: 10_000_000 } : null,
     benchRoute: true,
   });
   await app.start();
@@ -107,8 +113,8 @@ interface Server {
   auditStats(): Promise<{ head_seq: number; backlog: number }>;
 }
 
-async function startServer(auditOn: boolean): Promise<Server> {
-  const args = ['--serve', ...(auditOn ? [] : ['--audit-off'])];
+async function startServer(auditOn: boolean, addressLimitOn = true): Promise<Server> {
+  const args = ['--serve', ...(auditOn ? [] : ['--audit-off']), ...(addressLimitOn ? [] : ['--address-limit-off'])];
   // BENCH_SERVER_NODE_ARGS: extra node flags for both servers alike (e.g. GC tuning).
   const execArgv = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = fork(fileURLToPath(import.meta.url), args, {
@@ -157,8 +163,10 @@ async function main(): Promise<void> {
   }
   // BENCH_AUDIT_AA=1 starts the "on" server with audit off too: an A/A run that shows the bias of the
   // comparison itself (two processes, same code).
-  const on = await startServer(process.env.BENCH_AUDIT_AA !== '1');
-  const off = await startServer(false);
+  const aa = process.env.BENCH_AUDIT_AA === '1';
+  const on = COMPARE === 'audit' ? await startServer(!aa) : await startServer(true, true);
+  const off = COMPARE === 'audit' ? await startServer(false) : await startServer(true, aa);
+  const what = COMPARE === 'audit' ? 'audit' : 'address limit';
   try {
     await on.load('/v1/_bench/echo', { duration: 2 });
     await on.load('/v1/authorize', { duration: 2 });
@@ -201,8 +209,8 @@ async function main(): Promise<void> {
       [`baseline at ${FIXED_RATE}/s`, FIXED_CONNECTIONS, fixedBaseline],
       [`POST /v1/authorize at ${FIXED_RATE}/s`, FIXED_CONNECTIONS, fixed],
       ...auditOff.flatMap((r, i) => [
-        [`authorize, audit off (${i + 1})`, CONNECTIONS, r] as const,
-        [`authorize, audit on (${i + 1})`, CONNECTIONS, auditOn[i]] as const,
+        [`authorize, ${what} off (${i + 1})`, CONNECTIONS, r] as const,
+        [`authorize, ${what} on (${i + 1})`, CONNECTIONS, auditOn[i]] as const,
       ]),
     ] as const;
     console.log('run                                    conns    req/s   p50 ms   p99 ms  non2xx  errors');
@@ -220,6 +228,7 @@ async function main(): Promise<void> {
     }
     const summary = {
       bench: 'http',
+      compare: COMPARE,
       seconds: SECONDS,
       connections: CONNECTIONS,
       fixed_rate_connections: FIXED_CONNECTIONS,
@@ -250,5 +259,6 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv.includes('--serve')) await serve(!process.argv.includes('--audit-off'));
-else await main();
+if (process.argv.includes('--serve')) {
+  await serve(!process.argv.includes('--audit-off'), !process.argv.includes('--address-limit-off'));
+} else await main();

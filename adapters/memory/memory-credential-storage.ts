@@ -1,5 +1,12 @@
 import type { AuditDraft } from '../../src/audit/types.js';
-import type { ApiCredential, CredentialStorage, ListQuery, Page, TokenRevocation } from '../../src/storage/index.js';
+import type {
+  ApiCredential,
+  CredentialStorage,
+  IssuedToken,
+  ListQuery,
+  Page,
+  TokenRevocation,
+} from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
 import { MemoryAuditOutbox } from './memory-audit-outbox.js';
 
@@ -17,7 +24,9 @@ export interface MemoryCredentialStorageOptions {
 
 /** The identity of a revocation: recording the same one again is one revocation. */
 function revocationKey(r: TokenRevocation): string {
-  return r.jti !== null ? `jti\u0000${r.jti}` : `agent\u0000${r.org_id}\u0000${r.agent_id}\u0000${r.revoked_at}`;
+  return r.jti !== null
+    ? `jti\u0000${r.org_id}\u0000${r.jti}`
+    : `agent\u0000${r.org_id}\u0000${r.agent_id}\u0000${r.revoked_at}`;
 }
 
 /**
@@ -32,6 +41,8 @@ function revocationKey(r: TokenRevocation): string {
 export class MemoryCredentialStorage implements CredentialStorage {
   private readonly credentials = new Map<string, ApiCredential>();
   private readonly revocations = new Map<string, TokenRevocation>();
+  private readonly issued = new Map<string, IssuedToken>();
+  private lastSeq = 0;
   private readonly now: () => number;
   /** Where the drafts of this storage's writes go (see {@link MemoryCredentialStorageOptions.outbox}). */
   readonly auditOutbox: MemoryAuditOutbox;
@@ -86,20 +97,39 @@ export class MemoryCredentialStorage implements CredentialStorage {
     return next;
   }
 
-  /** Insert-if-absent by the revocation's identity: recording one again keeps the first and stores no drafts. */
+  /** Insert-if-absent by (org_id, jti): recording one again keeps the first and stores no drafts. */
+  async insertIssuedToken(token: IssuedToken, events?: readonly AuditDraft[]): Promise<void> {
+    const now = new Date(this.now()).toISOString();
+    for (const [key, t] of this.issued) if (t.exp <= now) this.issued.delete(key);
+    const key = `${token.org_id}\u0000${token.jti}`;
+    if (this.issued.has(key)) return;
+    this.issued.set(key, Object.freeze({ ...token }));
+    this.auditOutbox.add(events);
+  }
+
+  async getIssuedToken(orgId: string, jti: string): Promise<IssuedToken | null> {
+    const token = this.issued.get(`${orgId}\u0000${jti}`);
+    return token && token.exp > new Date(this.now()).toISOString() ? token : null;
+  }
+
+  /**
+   * Insert-if-absent by the revocation's identity: recording one again keeps the first and stores no drafts.
+   * The next seq is taken in the same step, so seqs here have no gaps but those of dropped entries.
+   */
   async insertRevokedToken(revocation: TokenRevocation, events?: readonly AuditDraft[]): Promise<void> {
     const now = new Date(this.now()).toISOString();
     for (const [key, r] of this.revocations) if (r.exp <= now) this.revocations.delete(key);
     const key = revocationKey(revocation);
     if (this.revocations.has(key)) return;
-    this.revocations.set(key, Object.freeze({ ...revocation }));
+    this.lastSeq += 1;
+    this.revocations.set(key, Object.freeze({ ...revocation, seq: this.lastSeq }));
     this.auditOutbox.add(events);
   }
 
-  async listRevokedTokens(sinceIso: string): Promise<TokenRevocation[]> {
+  async listRevokedTokens(afterSeq: number): Promise<TokenRevocation[]> {
     const now = new Date(this.now()).toISOString();
     return [...this.revocations.values()]
-      .filter((r) => r.revoked_at >= sinceIso && r.exp > now)
-      .sort((a, b) => (a.revoked_at < b.revoked_at ? -1 : a.revoked_at > b.revoked_at ? 1 : 0));
+      .filter((r) => (r.seq as number) > afterSeq && r.exp > now)
+      .sort((a, b) => (a.seq as number) - (b.seq as number));
   }
 }

@@ -1,3 +1,4 @@
+import type { MongoClient } from 'mongodb';
 import { MongoAdapter, type MongoAdapterOptions } from './mongo-adapter.js';
 import { MongoCredentialStorage } from './mongo-credential-storage.js';
 import { MongoWebhookStorage } from './mongo-webhook-storage.js';
@@ -12,6 +13,8 @@ export interface MongoStores {
   store: MongoAdapter;
   credentials: MongoCredentialStorage;
   webhooks: MongoWebhookStorage;
+  /** The connection per-credential rate-limit counters are shared on (every server on the database). */
+  sharedLimits: { mongo: { client: MongoClient; dbName: string } };
 }
 
 /**
@@ -29,5 +32,10 @@ export function createMongoStores(options: MongoAdapterOptions & { now?: () => n
     ...(now ? { now } : {}),
   });
   const webhooks = new MongoWebhookStorage({ client: store.mongoClient, dbName: store.databaseName });
-  return { store, credentials, webhooks };
+  return {
+    store,
+    credentials,
+    webhooks,
+    sharedLimits: { mongo: { client: store.mongoClient, dbName: store.databaseName } },
+  };
 }

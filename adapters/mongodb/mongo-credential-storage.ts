@@ -1,6 +1,13 @@
 import type { Collection, Db, Document, IndexDescription, MongoClient } from 'mongodb';
 import type { AuditDraft } from '../../src/audit/types.js';
-import type { ApiCredential, CredentialStorage, ListQuery, Page, TokenRevocation } from '../../src/storage/index.js';
+import type {
+  ApiCredential,
+  CredentialStorage,
+  IssuedToken,
+  ListQuery,
+  Page,
+  TokenRevocation,
+} from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
 import { AUDIT_PENDING_INDEX, embedDrafts, PENDING_DRAFT_GRACE_MS, pushDrafts } from './audit-outbox.js';
 import { type ConnectionOptions, openConnection } from './connection.js';
@@ -17,7 +24,11 @@ export interface MongoCredentialStorageOptions extends ConnectionOptions {
 export const CREDENTIAL_COLLECTION_NAMES = {
   credentials: 'api_credentials',
   revokedTokens: 'revoked_tokens',
+  issuedTokens: 'issued_tokens',
 } as const;
+
+/** The collection of the revocation counter (one document, never deleted): the last seq handed out. */
+export const REVOCATION_COUNTER_COLLECTION = 'revocation_counter';
 
 /**
  * The indexes `init()` creates (all idempotent). A credential's `_id` is its key id and a revocation's
@@ -37,31 +48,51 @@ export function credentialIndexPlan(): [keyof typeof CREDENTIAL_COLLECTION_NAMES
     [
       'revokedTokens',
       [
-        { key: { revoked_at: 1, exp: 1 }, name: 'revoked_at_exp' },
+        { key: { seq: 1 }, name: 'seq_unique', unique: true, sparse: true },
         { key: { expires_at: 1 }, name: 'expires_at_ttl', expireAfterSeconds: 0 },
         AUDIT_PENDING_INDEX,
       ],
     ],
+    ['issuedTokens', [{ key: { expires_at: 1 }, name: 'expires_at_ttl', expireAfterSeconds: 0 }, AUDIT_PENDING_INDEX]],
   ];
 }
+
+/** Draws of a revocation seq before giving up when each one is found taken. */
+const MAX_SEQ_ATTEMPTS = 10;
 
 /** Fields the storage adds to revocation documents besides the common ones; never part of a TokenRevocation. */
 const REVOCATION_INTERNAL = ['expires_at'] as const;
 
 function revocationKey(r: TokenRevocation): string {
-  return r.jti !== null ? `jti\u0000${r.jti}` : `agent\u0000${r.org_id}\u0000${r.agent_id}\u0000${r.revoked_at}`;
+  return r.jti !== null
+    ? `jti\u0000${r.org_id}\u0000${r.jti}`
+    : `agent\u0000${r.org_id}\u0000${r.agent_id}\u0000${r.revoked_at}`;
 }
 
-/** The stored revocation; `nowMs` is the real time, the clock of the TTL monitor that `expires_at` is for. */
-function revocationDoc(r: TokenRevocation, events: readonly AuditDraft[] | undefined, nowMs: number): Document {
-  const doc = toStored(r) as Document;
-  doc._id = revocationKey(r);
-  let expires = new Date(r.exp);
+/**
+ * A stored revocation or issued token with its TTL date; `nowMs` is the real time, the clock of the TTL
+ * monitor that `expires_at` is for.
+ */
+function expiringDoc(
+  value: TokenRevocation | IssuedToken,
+  id: string,
+  events: readonly AuditDraft[] | undefined,
+  nowMs: number,
+): Document {
+  const doc = toStored(value) as Document;
+  doc._id = id;
+  let expires = new Date(value.exp);
   if (events && events.length > 0 && !(expires.getTime() >= nowMs + PENDING_DRAFT_GRACE_MS)) {
     expires = new Date(nowMs + PENDING_DRAFT_GRACE_MS);
   }
   if (!Number.isNaN(expires.getTime())) doc.expires_at = expires;
   return embedDrafts(doc, events);
+}
+
+function toIssuedToken(doc: Document): IssuedToken {
+  const out = toDomain<Record<string, unknown>>(doc);
+  for (const f of REVOCATION_INTERNAL) delete out[f];
+  return out as unknown as IssuedToken;
 }
 
 function toRevocation(doc: Document): TokenRevocation {
@@ -84,6 +115,8 @@ export class MongoCredentialStorage implements CredentialStorage {
   private readonly db: Db;
   private readonly credentials: Collection<Document>;
   private readonly revokedTokens: Collection<Document>;
+  private readonly issuedTokens: Collection<Document>;
+  private readonly revocationCounter: Collection<Document>;
   private readonly now: () => number;
   private closed = false;
 
@@ -94,6 +127,8 @@ export class MongoCredentialStorage implements CredentialStorage {
     this.db = connection.db;
     this.credentials = this.db.collection(CREDENTIAL_COLLECTION_NAMES.credentials);
     this.revokedTokens = this.db.collection(CREDENTIAL_COLLECTION_NAMES.revokedTokens);
+    this.issuedTokens = this.db.collection(CREDENTIAL_COLLECTION_NAMES.issuedTokens);
+    this.revocationCounter = this.db.collection(REVOCATION_COUNTER_COLLECTION);
     this.now = options.now ?? Date.now;
   }
 
@@ -181,26 +216,83 @@ export class MongoCredentialStorage implements CredentialStorage {
     });
   }
 
-  /**
-   * Insert-if-absent by the revocation's identity: recording one again leaves the first, and stores none
-   * of its drafts (the insert that would carry them fails).
-   */
-  insertRevokedToken(revocation: TokenRevocation, events?: readonly AuditDraft[]): Promise<void> {
+  /** Insert-if-absent by `_id` (org NUL jti); a repeat stores none of its drafts (the insert fails). */
+  insertIssuedToken(token: IssuedToken, events?: readonly AuditDraft[]): Promise<void> {
     return this.run(async () => {
       try {
-        await this.revokedTokens.insertOne(revocationDoc(revocation, events, Date.now()));
+        await this.issuedTokens.insertOne(expiringDoc(token, `${token.org_id}\u0000${token.jti}`, events, Date.now()));
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
       }
     });
   }
 
-  listRevokedTokens(sinceIso: string): Promise<TokenRevocation[]> {
+  getIssuedToken(orgId: string, jti: string): Promise<IssuedToken | null> {
+    return this.run(async () => {
+      const doc = await this.issuedTokens.findOne({
+        _id: `${orgId}\u0000${jti}`,
+        exp: { $gt: new Date(this.now()).toISOString() },
+      } as Document);
+      return doc ? toIssuedToken(doc) : null;
+    });
+  }
+
+  /**
+   * Insert-if-absent by the revocation's identity, numbered from the counter document (`$inc`): recording
+   * one again leaves the first and stores none of its drafts. A duplicate key on insert is told apart: the
+   * identity taken means recorded already; otherwise the seq was taken (a counter that handed a number out
+   * twice), and a fresh one is drawn. A repeat that races past the existence check, or a write that fails
+   * after taking its number, leaves that seq unused (readers wait for such a gap for a while, then skip it).
+   */
+  insertRevokedToken(revocation: TokenRevocation, events?: readonly AuditDraft[]): Promise<void> {
+    return this.run(async () => {
+      const { seq: _ignored, ...value } = revocation;
+      const id = revocationKey(value);
+      const recorded = async () =>
+        (await this.revokedTokens.findOne({ _id: id } as Document, { projection: { _id: 1 } })) !== null;
+      if (await recorded()) return;
+      for (let attempt = 1; ; attempt++) {
+        const seq = (await this.nextRevocationSeq())?.seq;
+        if (typeof seq !== 'number') throw new StorageError('internal', 'the revocation counter returned no seq');
+        try {
+          await this.revokedTokens.insertOne({ ...expiringDoc(value, id, events, Date.now()), seq });
+          return;
+        } catch (err) {
+          if (!isDuplicateKey(err)) throw err;
+          if (await recorded()) return;
+          if (attempt >= MAX_SEQ_ATTEMPTS) {
+            throw new StorageError('internal', `revocation seq ${seq} taken ${attempt} times in a row`, { cause: err });
+          }
+        }
+      }
+    });
+  }
+
+  /**
+   * `$inc` of the counter document, created by the first revocation. Two first revocations at once may both
+   * try to insert it: the one that loses gets a duplicate key and increments the document the other made.
+   */
+  private async nextRevocationSeq(): Promise<Document | null> {
+    const inc = () =>
+      this.revocationCounter.findOneAndUpdate(
+        { _id: 'revocations' } as Document,
+        { $inc: { seq: 1 } },
+        { upsert: true, returnDocument: 'after' },
+      );
+    try {
+      return await inc();
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      return inc();
+    }
+  }
+
+  listRevokedTokens(afterSeq: number): Promise<TokenRevocation[]> {
     return this.run(async () => {
       const nowIso = new Date(this.now()).toISOString();
       const docs = await this.revokedTokens
-        .find({ revoked_at: { $gte: sinceIso }, exp: { $gt: nowIso } })
-        .sort({ revoked_at: 1, _id: 1 })
+        .find({ seq: { $gt: afterSeq }, exp: { $gt: nowIso } })
+        .sort({ seq: 1 })
         .toArray();
       return docs.map(toRevocation);
     });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { parseTrustedProxies } from '../http/middleware/client-address.js';
 import { DEFAULT_WEBHOOK_CONFIG, type WebhookConfig } from '../webhooks/config.js';
 
 /** Log levels, most verbose first. */
@@ -36,6 +37,23 @@ export interface ServerConfig {
   rateLimitPerSecond: number;
   /** ALLOWANCE_RATE_LIMIT_BURST: bucket size per credential. Default 400. */
   rateLimitBurst: number;
+  /** ALLOWANCE_ADDRESS_RATE_LIMIT_RPS: sustained requests per second per client address. Default 1000. */
+  addressRateLimitPerSecond: number;
+  /** ALLOWANCE_ADDRESS_RATE_LIMIT_BURST: bucket size per client address. Default 2000 (at least 100). */
+  addressRateLimitBurst: number;
+  /**
+   * ALLOWANCE_TRUSTED_PROXIES: comma-separated addresses or CIDR ranges of reverse proxies whose
+   * X-Forwarded-For names the client address. Default none: the socket's address is the client's.
+   */
+  trustedProxies: string[];
+  /** ALLOWANCE_UNKNOWN_KEY_CACHE_MS: how long a key id unknown to the store is not read again. Default 2000. */
+  unknownKeyCacheMs: number;
+  /**
+   * ALLOWANCE_UNKNOWN_KEY_RATE_LIMIT_RPS / _BURST: per client address, store reads that found no credential
+   * (unknown key id, or a wrong secret on the exchange). Default 10/s, 20.
+   */
+  unknownKeyRateLimitPerSecond: number;
+  unknownKeyRateLimitBurst: number;
   /** ALLOWANCE_WEBHOOK_*: where webhooks may point and how deliveries are retried (see WebhookConfig). */
   webhooks: WebhookConfig;
   /**
@@ -185,6 +203,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   }
   const mongodbUri = optional(env, 'MONGODB_URI');
   if (mongodbUri !== null) checkMongoUri(mongodbUri, authorizeDeadlineMs);
+  const trustedProxies = (optional(env, 'ALLOWANCE_TRUSTED_PROXIES') ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  try {
+    parseTrustedProxies(trustedProxies);
+  } catch (err) {
+    throw new ConfigError(`ALLOWANCE_TRUSTED_PROXIES: ${(err as Error).message}`);
+  }
+  const addressRateLimitBurst = positiveInt(env, 'ALLOWANCE_ADDRESS_RATE_LIMIT_BURST', 2000, 10_000_000);
+  if (addressRateLimitBurst < 100) {
+    // A verify-batch of 100 tokens takes 100 at once: a smaller bucket could never let one through.
+    throw new ConfigError(`ALLOWANCE_ADDRESS_RATE_LIMIT_BURST must be at least 100, got "${addressRateLimitBurst}"`);
+  }
+  const unknownRaw = optional(env, 'ALLOWANCE_UNKNOWN_KEY_CACHE_MS');
+  if (unknownRaw !== null && (!/^[0-9]+$/.test(unknownRaw) || Number(unknownRaw) > 60_000)) {
+    throw new ConfigError(`ALLOWANCE_UNKNOWN_KEY_CACHE_MS must be an integer between 0 and 60000, got "${unknownRaw}"`);
+  }
   return {
     port,
     host: optional(env, 'HOST') ?? '0.0.0.0',
@@ -198,6 +234,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     operator: opKeyId !== null && opSecret !== null ? { keyId: opKeyId, secret: opSecret } : null,
     rateLimitPerSecond: positiveInt(env, 'ALLOWANCE_RATE_LIMIT_RPS', 200, 10_000_000),
     rateLimitBurst: positiveInt(env, 'ALLOWANCE_RATE_LIMIT_BURST', 400, 10_000_000),
+    addressRateLimitPerSecond: positiveInt(env, 'ALLOWANCE_ADDRESS_RATE_LIMIT_RPS', 1000, 10_000_000),
+    addressRateLimitBurst,
+    trustedProxies,
+    unknownKeyCacheMs: unknownRaw === null ? 2000 : Number(unknownRaw),
+    unknownKeyRateLimitPerSecond: positiveInt(env, 'ALLOWANCE_UNKNOWN_KEY_RATE_LIMIT_RPS', 10, 10_000_000),
+    unknownKeyRateLimitBurst: positiveInt(env, 'ALLOWANCE_UNKNOWN_KEY_RATE_LIMIT_BURST', 20, 10_000_000),
     webhooks: webhookConfig(env),
     authorizeDeadlineMs,
     spoolDir: optional(env, 'ALLOWANCE_SPOOL_DIR') ?? './data/spool',

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { createSecretBox } from '../crypto/index.js';
@@ -12,7 +13,8 @@ import { SessionTokens } from './auth/session-tokens.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { authenticate } from './middleware/authenticate.js';
-import { RateLimiter } from './middleware/rate-limit.js';
+import { addressLimitKey, clientAddress, type TrustedProxies } from './middleware/client-address.js';
+import { type CredentialLimiter, localCredentialLimiter, RateLimiter } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { buildOpenApi } from './openapi.js';
 import { type RouteSpec, routeHandler } from './route.js';
@@ -31,6 +33,7 @@ import { simulateRoutes } from './routes/simulate.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { Services } from './services.js';
+import type { AppContext } from './types.js';
 
 /** What {@link createApp} needs. */
 export interface AppDeps {
@@ -47,6 +50,27 @@ export interface AppDeps {
   clock?: Clock;
   /** Per-credential token bucket. Default 200/s sustained, 400 burst. */
   rateLimit?: { perSecond: number; burst: number };
+  /**
+   * The per-credential limit shared by servers (e.g. `createMongoCredentialLimiter` on MongoDB). Default: the
+   * `rateLimit` token bucket of this process.
+   */
+  credentialLimiter?: CredentialLimiter;
+  /**
+   * Per-client-address token bucket, taken before authentication on every authenticated route and on the
+   * public verification and token-exchange routes (a verify-batch costs one per token). Default 1000/s, 2000.
+   * `null`: no per-address limit (an embedding whose gateway limits per address already).
+   */
+  addressRateLimit?: { perSecond: number; burst: number } | null;
+  /** Proxies whose X-Forwarded-For names the client address. Default none: the socket's address. */
+  trustedProxies?: TrustedProxies;
+  /** How long a key id unknown to the store is answered without reading it again, in ms. Default 2000. */
+  unknownKeyCacheMs?: number;
+  /**
+   * Per client address: store reads that found no credential (an unknown key id; on the exchange also a wrong
+   * secret). Once the bucket is empty, reads of key ids this server does not hold are refused with 429 until
+   * it refills; credentials this server holds are not affected. Default 10/s, 20. `null`: off.
+   */
+  unknownKeyRateLimit?: { perSecond: number; burst: number } | null;
   /** Tolerated client clock difference for exp/iat, in seconds. Default 60. */
   clockSkewSeconds?: number;
   /** How often revocations made by other servers are read. Default 5 s. */
@@ -80,13 +104,33 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const logger = deps.logger ?? silentLogger;
   const metrics = new Metrics();
   const rate = deps.rateLimit ?? { perSecond: 200, burst: 400 };
+  const addressRate =
+    deps.addressRateLimit === null ? null : (deps.addressRateLimit ?? { perSecond: 1000, burst: 2000 });
+  const trustedProxies = deps.trustedProxies ?? [];
+  const unknownRate =
+    deps.unknownKeyRateLimit === null ? null : (deps.unknownKeyRateLimit ?? { perSecond: 10, burst: 20 });
+  const socketKeys = new WeakMap<Socket, string>();
+  /** The limit key of the request's client address (per connection when no proxy is trusted). */
+  const addressKeyOf = (ctx: AppContext): string => {
+    const socket = ctx.req.socket;
+    let key = trustedProxies.length === 0 ? socketKeys.get(socket) : undefined;
+    if (key === undefined) {
+      key = addressLimitKey(clientAddress(socket.remoteAddress, ctx.get('x-forwarded-for'), trustedProxies));
+      if (trustedProxies.length === 0) socketKeys.set(socket, key);
+    }
+    return key;
+  };
+  const unknownKeyLimiter =
+    unknownRate && new RateLimiter(unknownRate.perSecond, unknownRate.burst, clock, 'client_address');
   const credentials = new CredentialService(
     deps.credentials,
     createSecretBox(deps.masterKey),
     clock,
     deps.operator ?? null,
     (spec) => auditDraft(deps.engine.context, spec),
+    deps.unknownKeyCacheMs,
   );
+  const rateLimiter = new RateLimiter(rate.perSecond, rate.burst, clock);
   const sessions = new SessionTokens(deps.masterKey);
   const services: Services = {
     engine: deps.engine,
@@ -94,7 +138,15 @@ export function createApp(deps: AppDeps): AllowanceApp {
     sessions,
     agentTokens: new AgentTokens(deps.engine, deps.credentials, clock),
     metrics,
-    rateLimiter: new RateLimiter(rate.perSecond, rate.burst, clock),
+    rateLimiter,
+    credentialLimiter: deps.credentialLimiter ?? localCredentialLimiter(rateLimiter),
+    addressLimiter: addressRate && new RateLimiter(addressRate.perSecond, addressRate.burst, clock, 'client_address'),
+    unknownKeyLimiter,
+    readGuard(ctx) {
+      if (!unknownKeyLimiter) return undefined;
+      const key = addressKeyOf(ctx);
+      return { beforeRead: () => unknownKeyLimiter.check(key), onMiss: () => unknownKeyLimiter.drain(key) };
+    },
     clock,
     webhooks: createWebhookService({
       engine: deps.engine,
@@ -125,8 +177,15 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const mounted = deps.benchRoute ? [...routes, ...benchRoutes()] : routes;
 
   const hooks = {
-    authenticate: authenticate({ credentials, sessions, clock, clockSkewSeconds: deps.clockSkewSeconds }),
-    rateLimit: (key: string) => services.rateLimiter.take(key),
+    authenticate: authenticate({
+      credentials,
+      sessions,
+      clock,
+      clockSkewSeconds: deps.clockSkewSeconds,
+      readGuard: (ctx) => services.readGuard(ctx),
+    }),
+    rateLimit: (key: string) => services.credentialLimiter.consume(key),
+    limitAddress: (ctx: AppContext, cost: number) => services.addressLimiter?.take(addressKeyOf(ctx), cost),
   };
   const router = new Router();
   for (const spec of mounted) router[spec.method](spec.path, ...routeHandler(spec, hooks));

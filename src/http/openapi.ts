@@ -13,7 +13,7 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Body larger than 64 KB',
   415: 'Body is not application/json',
   422: 'Schema or semantic validation failed; error.details lists every problem',
-  429: 'Rate limited per credential; see Retry-After',
+  429: 'Rate limited per credential or per client address (`details.limit`); see Retry-After',
   500: 'Internal error (message hidden)',
   503: 'Storage or policy unavailable',
 };

@@ -56,6 +56,11 @@ export interface RouteSpec {
   errors?: number[];
   /** Not rate limited per credential (public and health routes). */
   noRateLimit?: boolean;
+  /**
+   * Public routes only: limited per client address, at this many tokens of the address bucket for a valid
+   * body (one is taken before the body is read). Authenticated routes always take one before authentication.
+   */
+  addressCost?: (body: unknown) => number;
   handle(input: RouteInput): Promise<unknown> | unknown;
 }
 
@@ -88,7 +93,13 @@ export function parseQuery(
 /** The final middleware of a route: role check, rate limit, body, query, handler, response. */
 export function routeHandler(
   spec: RouteSpec,
-  hooks: { authenticate: Middleware[]; rateLimit: (key: string) => void },
+  hooks: {
+    authenticate: Middleware[];
+    /** The per-credential limit (may ask a shared store). */
+    rateLimit: (key: string) => Promise<void> | void;
+    /** Takes `cost` tokens of the client address's bucket, or throws `rate_limited`. */
+    limitAddress: (ctx: AppContext, cost: number) => void;
+  },
 ): Middleware[] {
   const validateBody = spec.body?.validate ? validatorFor(spec.body.schema) : null;
   const validateQuery = spec.query ? validatorFor(spec.query) : null;
@@ -101,7 +112,9 @@ export function routeHandler(
       if (!roles.includes(principal.role)) {
         throw new AppError('forbidden', `this route is for ${roles.join(' or ')} credentials`);
       }
-      if (!spec.noRateLimit) hooks.rateLimit(principal.keyId);
+      if (!spec.noRateLimit) await hooks.rateLimit(principal.keyId);
+    } else if (spec.addressCost) {
+      hooks.limitAddress(ctx, 1);
     }
     let body: unknown;
     if (spec.body) {
@@ -111,6 +124,10 @@ export function routeHandler(
         body = {};
       }
       if (validateBody) validateBody(body);
+    }
+    if (roles === 'public' && spec.addressCost) {
+      const extra = spec.addressCost(body) - 1;
+      if (extra > 0) hooks.limitAddress(ctx, extra);
     }
     const query = validateQuery
       ? (validateQuery(parseQuery(ctx.query, spec.query as never)) as Record<string, unknown>)
@@ -130,5 +147,10 @@ export function routeHandler(
     (c as AppContext).state.route = spec.path;
     await next();
   };
-  return roles === 'public' ? [mark, handler] : [mark, ...hooks.authenticate, handler];
+  // In front of authentication: a flood of unknown key ids or bad tokens is cut off before any store read.
+  const addressGate: Middleware = async (c, next) => {
+    hooks.limitAddress(c as AppContext, 1);
+    await next();
+  };
+  return roles === 'public' ? [mark, handler] : [mark, addressGate, ...hooks.authenticate, handler];
 }

@@ -2,10 +2,11 @@ import type { Engine } from '../engine/index.js';
 import type { Clock } from '../util/clock.js';
 import type { WebhookService } from '../webhooks/index.js';
 import type { AgentTokens } from './auth/agent-tokens.js';
-import type { CredentialService } from './auth/credential-service.js';
+import type { CredentialService, ReadGuard } from './auth/credential-service.js';
 import type { SessionTokens } from './auth/session-tokens.js';
 import type { Metrics } from './metrics.js';
-import type { RateLimiter } from './middleware/rate-limit.js';
+import type { CredentialLimiter, RateLimiter } from './middleware/rate-limit.js';
+import type { AppContext } from './types.js';
 
 /** What route handlers work with; built once by createApp. */
 export interface Services {
@@ -14,7 +15,16 @@ export interface Services {
   sessions: SessionTokens;
   agentTokens: AgentTokens;
   metrics: Metrics;
+  /** Token buckets of this process (the credential exchange's per-key-id limit). */
   rateLimiter: RateLimiter;
+  /** The per-credential limit of authenticated requests (shared by every server on MongoDB). */
+  credentialLimiter: CredentialLimiter;
+  /** Per client address, in front of authentication and on the public verification routes; null when off. */
+  addressLimiter: RateLimiter | null;
+  /** Store reads of key ids this server does not hold that found nothing, per client address; null when off. */
+  unknownKeyLimiter: RateLimiter | null;
+  /** The guard of a request's key-id reads: the client address's budget of unknown key ids. */
+  readGuard(ctx: AppContext): ReadGuard | undefined;
   clock: Clock;
   /** Webhook endpoints, their delivery log and the background dispatcher. */
   webhooks: WebhookService;

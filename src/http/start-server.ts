@@ -7,8 +7,12 @@ import { createEngine } from '../engine/index.js';
 import { loadPolicy } from '../policy/index.js';
 import { projectRoot } from '../policy/project-root.js';
 import type { CredentialStorage, StorageAdapter, WebhookStorage } from '../storage/index.js';
+import { systemClock } from '../util/clock.js';
 import { type AllowanceApp, createApp } from './create-app.js';
 import type { Logger } from './logger.js';
+import { parseTrustedProxies } from './middleware/client-address.js';
+import { localCredentialLimiter, RateLimiter } from './middleware/rate-limit.js';
+import { mongoCredentialLimiter } from './middleware/shared-rate-limit.js';
 
 /** The stores a server runs on. */
 export interface StoreSet {
@@ -16,6 +20,8 @@ export interface StoreSet {
   credentials: CredentialStorage;
   /** Webhook endpoints and deliveries; without it the webhook routes answer 503. */
   webhooks?: WebhookStorage;
+  /** Where per-credential rate-limit counters are shared by servers (MongoDB); without it each server counts. */
+  sharedLimits?: { mongo: { client: unknown; dbName: string } };
 }
 
 /** Builds the stores from the configuration (e.g. MongoDB from MONGODB_URI). */
@@ -71,7 +77,7 @@ export async function startServer(
     );
   }
   const policy = await loadPolicy(bundle);
-  const { store, credentials, webhooks } = await options.stores(config);
+  const { store, credentials, webhooks, sharedLimits } = await options.stores(config);
   const engine = createEngine({
     store,
     policy,
@@ -109,13 +115,27 @@ export async function startServer(
     );
   }
 
+  const rateLimit = { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst };
   const app = createApp({
     engine,
     credentials,
     masterKey: config.masterKey,
     operator,
     logger,
-    rateLimit: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },
+    rateLimit,
+    ...(sharedLimits
+      ? {
+          credentialLimiter: mongoCredentialLimiter({
+            ...sharedLimits.mongo,
+            ...rateLimit,
+            fallback: localCredentialLimiter(new RateLimiter(rateLimit.perSecond, rateLimit.burst, systemClock)),
+          }),
+        }
+      : {}),
+    addressRateLimit: { perSecond: config.addressRateLimitPerSecond, burst: config.addressRateLimitBurst },
+    trustedProxies: parseTrustedProxies(config.trustedProxies),
+    unknownKeyCacheMs: config.unknownKeyCacheMs,
+    unknownKeyRateLimit: { perSecond: config.unknownKeyRateLimitPerSecond, burst: config.unknownKeyRateLimitBurst },
     ...(webhooks ? { webhooks } : {}),
     webhookConfig: config.webhooks,
   });

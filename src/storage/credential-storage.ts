@@ -30,8 +30,9 @@ export interface ApiCredential {
 }
 
 /**
- * A revoked agent token (`jti` set) or every token of an agent issued up to `revoked_at` (`jti` null).
- * Kept until `exp`: after that no token it covers can verify anyway.
+ * A revoked agent token (`jti` set) or every token of an agent issued up to `revoked_at` (`jti` null), of
+ * the org `org_id`: a token is covered only when its own `org_id` claim is this org. Kept until `exp`: after
+ * that no token it covers can verify anyway.
  */
 export interface TokenRevocation {
   jti: string | null;
@@ -40,6 +41,23 @@ export interface TokenRevocation {
   /** RFC 3339: when the entry may be forgotten. */
   exp: string;
   revoked_at: string;
+  /**
+   * Set by the store when it records the revocation (ignored on input): 1, 2, 3, … in the order the store
+   * numbered them, shared by every server on the backend. Servers pull revocations by this number, never by
+   * comparing clocks. A number may be skipped (a write that failed after taking it, an entry already
+   * dropped), and with concurrent writers an entry can become visible shortly after a higher one.
+   */
+  seq?: number;
+}
+
+/** An agent token as issued (its claims that tie it to an org), so a revocation by jti can check the issuer. */
+export interface IssuedToken {
+  jti: string;
+  org_id: string;
+  agent_id: string;
+  /** RFC 3339: the token's expiry; the record may be forgotten after it. */
+  exp: string;
+  issued_at: string;
 }
 
 /**
@@ -48,8 +66,8 @@ export interface TokenRevocation {
  * outbox of the StorageAdapter on the same backend (its `listAuditOutbox` returns them). Same rules as StorageAdapter: async, `null` on a miss, throws only
  * StorageError (`conflict` for a taken key id or a stale version), returns copies or frozen objects.
  *
- * Indexes: credentials unique by key_id and by (owner_id, key_id order) for lists; revocations by revoked_at
- * (and a TTL on exp where the backend has one). Implementations live in adapters/memory and adapters/mongodb,
+ * Indexes: credentials unique by key_id and by (owner_id, key_id order) for lists; revocations unique by seq
+ * (and a TTL on exp where the backend has one); issued tokens by (org_id, jti). Implementations live in adapters/memory and adapters/mongodb,
  * and the conformance suite checks them (its `credentials` group).
  */
 export interface CredentialStorage {
@@ -68,8 +86,21 @@ export interface CredentialStorage {
     patch: Partial<ApiCredential>,
     events?: readonly AuditDraft[],
   ): Promise<ApiCredential | null>;
-  /** Records a revocation; recording the same one again is harmless. */
+  /**
+   * Records an issued agent token (with the `token.issued` drafts, atomically). Identity: (org_id, jti);
+   * recording the same one again is harmless and stores no drafts.
+   */
+  insertIssuedToken(token: IssuedToken, events?: readonly AuditDraft[]): Promise<void>;
+  /** The token `jti` issued by `orgId`, or null (unknown, issued by another org, or forgotten after its exp). */
+  getIssuedToken(orgId: string, jti: string): Promise<IssuedToken | null>;
+  /**
+   * Records a revocation and gives it the next `seq`. Identity: (org_id, jti) for one token, (org_id,
+   * agent_id, revoked_at) for an agent-wide one; recording the same one again is harmless and stores no drafts.
+   */
   insertRevokedToken(revocation: TokenRevocation, events?: readonly AuditDraft[]): Promise<void>;
-  /** Revocations with `revoked_at >= sinceIso` whose `exp` is still ahead, oldest first. */
-  listRevokedTokens(sinceIso: string): Promise<TokenRevocation[]>;
+  /**
+   * Revocations with `seq > afterSeq`, ascending by seq, each with its `seq`. Entries past their `exp` may be
+   * left out (or still be listed until the backend drops them).
+   */
+  listRevokedTokens(afterSeq: number): Promise<TokenRevocation[]>;
 }

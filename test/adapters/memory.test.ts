@@ -74,7 +74,7 @@ memory('the credential storage writes drafts into the outbox it is given; old ca
     exp: '2026-01-01T00:00:01.000Z',
     revoked_at: '2025-12-31T23:59:00.000Z',
   });
-  assert.is((await timed.listRevokedTokens('2025-01-01T00:00:00.000Z')).length, 1);
+  assert.is((await timed.listRevokedTokens(0)).length, 1);
 });
 
 memory('a long outbox drains in order, out-of-order writes included, and stays compact', async () => {

@@ -127,7 +127,7 @@ s('a revocation recorded by another server is picked up by the refresh', async (
     exp: new Date((tok.exp as number) * 1000).toISOString(),
     revoked_at: new Date().toISOString(),
   });
-  await new Promise((r) => setTimeout(r, 150));
+  await t.app.services.agentTokens.refresh();
   assert.is((await t.call('POST', '/v1/tokens/verify', { body: { token: tok.token } })).body.reason, 'revoked');
 });
 

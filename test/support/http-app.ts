@@ -8,6 +8,7 @@ import {
   type MemoryCredentialStorage,
   type MemoryWebhookStorage,
 } from '../../adapters/memory/index.js';
+import type { SigningKey } from '../../src/crypto/index.js';
 import { createEngine, type EngineConfig } from '../../src/engine/index.js';
 import { type AllowanceApp, type AppDeps, createApp } from '../../src/http/index.js';
 import type { StorageAdapter } from '../../src/storage/index.js';
@@ -68,16 +69,21 @@ export interface TestApp {
  * the memory one built with the store (`TestApp.webhooks`), so webhook events land in its trail.
  */
 export async function startTestApp(
-  overrides: Partial<AppDeps> & { memoryWebhooks?: boolean; engineConfig?: Partial<EngineConfig> } = {},
+  overrides: Partial<AppDeps> & {
+    memoryWebhooks?: boolean;
+    engineConfig?: Partial<EngineConfig>;
+    signingKeys?: SigningKey[];
+  } = {},
   engineStore?: StorageAdapter,
 ): Promise<TestApp> {
   // One outbox for every store, as a server has: credential and webhook events land in the engine store's trail.
   const { store, credentials, webhooks } = createMemoryStores();
-  const { memoryWebhooks, engineConfig, ...deps } = overrides;
+  const { memoryWebhooks, engineConfig, signingKeys, ...deps } = overrides;
   const engine = createEngine({
     store: engineStore ?? store,
     policy: await defaultPolicy(),
     ...(engineConfig ? { config: engineConfig } : {}),
+    ...(signingKeys ? { keys: signingKeys } : {}),
   });
   await engine.init();
   const app = createApp({
@@ -86,6 +92,8 @@ export async function startTestApp(
     masterKey: randomBytes(32),
     operator: OPERATOR,
     rateLimit: { perSecond: 10_000, burst: 10_000 },
+    addressRateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
+    unknownKeyRateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
     ...(memoryWebhooks ? { webhooks } : {}),
     ...deps,
   });

@@ -584,7 +584,7 @@ export const auditGroup: ConformanceGroup = (g) => {
     assert.equal(await credentials.getCredential(cred.key_id), revoked);
     assert.equal((await credentials.listCredentials(org.id, { limit: 10 })).items, [revoked]);
     assert.equal(
-      (await credentials.listRevokedTokens(timeAt(0))).filter((r) => r.agent_id === rev.agent_id),
+      (await credentials.listRevokedTokens(0)).filter((r) => r.agent_id === rev.agent_id).map(({ seq: _s, ...r }) => r),
       [rev],
     );
 
@@ -597,7 +597,7 @@ export const auditGroup: ConformanceGroup = (g) => {
     assert.equal(await adapter.listAuditOutbox(100), []);
     assert.equal(await credentials.getCredential(cred.key_id), used);
     assert.equal(
-      (await credentials.listRevokedTokens(timeAt(0))).filter((r) => r.agent_id === rev.agent_id),
+      (await credentials.listRevokedTokens(0)).filter((r) => r.agent_id === rev.agent_id).map(({ seq: _s, ...r }) => r),
       [rev],
     );
   });

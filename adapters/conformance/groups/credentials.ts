@@ -131,39 +131,87 @@ export const credentialsGroup: ConformanceGroup = (g) => {
     assert.is((await storage.getCredential(c.key_id))?.version, 1);
   });
 
-  g.it('revocations: listed from a time on, oldest first, while their exp is ahead', async (t) => {
+  g.it(
+    'revocations: numbered by the store in insertion order, listed after a seq, while their exp is ahead',
+    async (t) => {
+      const storage = storageOf(t);
+      const live = fromNow(3_600_000);
+      const before = await storage.listRevokedTokens(0);
+      const base = before.reduce((m, r) => Math.max(m, r.seq as number), 0);
+      const r1 = makeRevocation(fromNow(-30_000), live);
+      const r2 = makeRevocation(fromNow(-20_000), live);
+      // Recorded after r2 with an earlier revoked_at: the seq, not the time, orders them.
+      const agentWide = makeRevocation(fromNow(-40_000), live, { jti: null });
+      const expired = makeRevocation(fromNow(-15_000), fromNow(-1_000));
+      for (const r of [r1, r2, expired, agentWide]) await storage.insertRevokedToken(r);
+      const mine = (list: TokenRevocation[]) =>
+        list.filter((r) => [r1, r2, agentWide, expired].some((x) => x.agent_id === r.agent_id));
+      const listed = mine(await storage.listRevokedTokens(base));
+      assert.equal(
+        listed.map(({ seq: _s, ...r }) => r),
+        [r1, r2, agentWide],
+      );
+      const seqs = listed.map((r) => r.seq as number);
+      assert.ok(
+        seqs.every((seq, i) => Number.isSafeInteger(seq) && seq > base && (i === 0 || seq > (seqs[i - 1] as number))),
+        `seqs ascend: ${seqs}`,
+      );
+      const after = mine(await storage.listRevokedTokens(seqs[0] as number));
+      assert.equal(
+        after.map((r) => r.agent_id),
+        [r2.agent_id, agentWide.agent_id],
+      );
+      assert.equal(mine(await storage.listRevokedTokens(seqs[2] as number)), []);
+    },
+  );
+
+  g.it('revocations: concurrent writers get distinct seqs', async (t) => {
     const storage = storageOf(t);
     const live = fromNow(3_600_000);
-    const r1 = makeRevocation(fromNow(-30_000), live);
-    const r2 = makeRevocation(fromNow(-20_000), live);
-    const agentWide = makeRevocation(fromNow(-10_000), live, { jti: null });
-    const expired = makeRevocation(fromNow(-15_000), fromNow(-1_000));
-    for (const r of [agentWide, expired, r2, r1]) await storage.insertRevokedToken(r);
-    const listed = (await storage.listRevokedTokens(fromNow(-60_000))).filter((r) =>
-      [r1, r2, agentWide, expired].some((x) => x.agent_id === r.agent_id),
-    );
-    assert.equal(listed, [r1, r2, agentWide]);
-    const since = (await storage.listRevokedTokens(r2.revoked_at)).filter((r) =>
-      [r1, r2, agentWide].some((x) => x.agent_id === r.agent_id),
-    );
-    assert.equal(since, [r2, agentWide]);
-    assert.equal(await storage.listRevokedTokens(fromNow(60_000)), []);
+    const n = Math.min(g.concurrency, 20);
+    const rs = Array.from({ length: n }, () => makeRevocation(fromNow(0), live));
+    await inParallel(n, (i) => storage.insertRevokedToken(rs[i] as TokenRevocation));
+    const listed = (await storage.listRevokedTokens(0)).filter((r) => rs.some((x) => x.jti === r.jti));
+    assert.is(listed.length, n);
+    assert.is(new Set(listed.map((r) => r.seq)).size, n);
   });
 
-  g.it('revocations: recording one again is harmless; agent-wide ones of two agents are both kept', async (t) => {
+  g.it('revocations: recording one again is harmless; the same jti of two orgs is two revocations', async (t) => {
     const storage = storageOf(t);
     const live = fromNow(3_600_000);
     const at = fromNow(-5_000);
     const token = makeRevocation(at, live);
+    const sameJtiOtherOrg = makeRevocation(at, live, { jti: token.jti, org_id: orderedId('org') });
     const orgId = orderedId('org');
     const agentA: TokenRevocation = makeRevocation(at, live, { jti: null, org_id: orgId });
     const agentB: TokenRevocation = makeRevocation(at, live, { jti: null, org_id: orgId });
-    for (const r of [token, token, agentA, agentB, agentA]) await storage.insertRevokedToken(r);
-    const listed = await storage.listRevokedTokens(at);
-    for (const r of [token, agentA, agentB]) {
+    for (const r of [token, token, agentA, agentB, agentA, sameJtiOtherOrg]) await storage.insertRevokedToken(r);
+    const listed = await storage.listRevokedTokens(0);
+    for (const r of [token, agentA, agentB, sameJtiOtherOrg]) {
       const copies = listed.filter((x) => x.agent_id === r.agent_id);
-      assert.ok(copies.length >= 1, `revocation of ${r.agent_id} missing`);
-      for (const copy of copies) assert.equal(copy, r);
+      assert.is(copies.length, 1, `revocation of ${r.agent_id} listed once`);
+      const { seq: _s, ...copy } = copies[0] as TokenRevocation;
+      assert.equal(copy, r);
     }
+  });
+
+  g.it('issued tokens: found by (org, jti) only, recorded once, forgotten after exp', async (t) => {
+    const storage = storageOf(t);
+    const orgId = orderedId('org');
+    const token = {
+      jti: orderedId('jti'),
+      org_id: orgId,
+      agent_id: orderedId('agt'),
+      exp: fromNow(3_600_000),
+      issued_at: fromNow(0),
+    };
+    await storage.insertIssuedToken(token);
+    await storage.insertIssuedToken({ ...token, agent_id: orderedId('agt') });
+    assert.equal(await storage.getIssuedToken(orgId, token.jti), token);
+    assert.is(await storage.getIssuedToken(orderedId('org'), token.jti), null);
+    assert.is(await storage.getIssuedToken(orgId, orderedId('jti')), null);
+    const expired = { ...token, jti: orderedId('jti'), exp: fromNow(-1_000) };
+    await storage.insertIssuedToken(expired);
+    assert.is(await storage.getIssuedToken(orgId, expired.jti), null);
   });
 };

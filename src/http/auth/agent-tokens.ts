@@ -12,8 +12,16 @@ export const AGENT_TOKEN_TYP = 'agent_token';
 
 /** The longest agent-token lifetime; an agent-wide revocation is kept this long. */
 const MAX_TTL_SECONDS = 86_400;
-/** Revocations recorded by another server within this margin before the last refresh are read again. */
-const REFRESH_OVERLAP_MS = 10_000;
+/**
+ * How long a skipped revocation seq is waited for (time elapsed on this server, never compared with another
+ * clock): a concurrent writer may still be storing it. Longer than any store write can take.
+ */
+const DEFAULT_GAP_WAIT_MS = 120_000;
+/**
+ * Skipped seqs further than this below the newest seen are not waited for: more writes than that are never
+ * in progress at once, so such a seq belongs to an entry already dropped (expired) or a write that failed.
+ */
+const GAP_WINDOW = 100;
 
 /** Claims of an agent token. */
 export interface AgentTokenClaims {
@@ -47,23 +55,43 @@ interface IssueBody {
 
 const validateIssue = compileValidator<IssueBody>(issueAgentTokenSchema);
 
+/** `org NUL id`: revocations are keyed by the org that owns the token or agent. */
+function orgKey(orgId: string, id: string): string {
+  return `${orgId}\u0000${id}`;
+}
+
+/** A monotonic millisecond clock of this process (elapsed time only). */
+const monotonicMs = (): number => performance.now();
+
 /**
  * Agent tokens: Ed25519 JWS signed with the engine's key and verified offline against its JWKS. Verification
- * reads no store: revocations live in memory, updated at once on a local revoke and refreshed periodically
- * from CredentialStorage for revocations made by other servers.
+ * reads no store: revocations live in memory, keyed by (org, jti) and (org, agent), updated at once on a
+ * local revoke and pulled periodically from CredentialStorage by the store's revocation seq (every entry
+ * numbered after the last one seen), so no server's clock decides what another server has seen.
  */
 export class AgentTokens {
+  /** org NUL jti -> exp (ms). */
   private readonly revokedJti = new Map<string, number>();
-  /** agent id -> revoked at (ms): tokens issued at or before are dead. */
+  /** org NUL agent id -> revoked at (ms): tokens issued at or before are dead. */
   private readonly revokedAgents = new Map<string, { at: number; exp: number }>();
-  private lastRefresh = 0;
+  /** Every revocation numbered up to here has been applied (or its seq given up as unused). */
+  private cursor = 0;
+  /** Seqs above the cursor not seen yet while a higher one was: seq -> when first missed (monotonic ms). */
+  private readonly gaps = new Map<number, number>();
+  private refreshing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly engine: Engine,
     private readonly storage: CredentialStorage,
     private readonly clock: Clock,
+    private readonly options: { gapWaitMs?: number; monotonic?: () => number } = {},
   ) {}
+
+  /** The revocation seq up to which this server has applied every revocation (for tests and metrics). */
+  get revocationCursor(): number {
+    return this.cursor;
+  }
 
   /** Loads every live revocation, then refreshes every `intervalMs` (unref'd timer). */
   async start(intervalMs: number): Promise<void> {
@@ -79,13 +107,43 @@ export class AgentTokens {
     this.timer = undefined;
   }
 
-  /** Reads revocations recorded since the last refresh (with overlap) and forgets expired ones. */
-  async refresh(): Promise<void> {
+  /**
+   * Pulls revocations numbered after the cursor and forgets expired ones. A call made while a pull runs
+   * queues a new pull after it (whether that one succeeds or fails), so awaiting `refresh()` means every
+   * revocation stored before the call is applied.
+   */
+  refresh(): Promise<void> {
+    const pull = () => this.pull();
+    const run = (this.refreshing ?? Promise.resolve()).then(pull, pull);
+    const tracked = run.finally(() => {
+      if (this.refreshing === tracked) this.refreshing = null;
+    });
+    this.refreshing = tracked;
+    return tracked;
+  }
+
+  private async pull(): Promise<void> {
+    const entries = await this.storage.listRevokedTokens(this.cursor);
+    const mono = (this.options.monotonic ?? monotonicMs)();
+    let expected = this.cursor + 1;
+    for (const r of entries) {
+      const seq = r.seq as number;
+      this.apply(r);
+      this.gaps.delete(seq);
+      for (let missing = Math.max(expected, seq - GAP_WINDOW); missing < seq; missing++) {
+        if (!this.gaps.has(missing)) this.gaps.set(missing, mono);
+      }
+      if (seq >= expected) expected = seq + 1;
+    }
+    const newest = expected - 1;
+    const wait = this.options.gapWaitMs ?? DEFAULT_GAP_WAIT_MS;
+    for (const [seq, since] of this.gaps) {
+      if (mono - since >= wait || seq <= newest - GAP_WINDOW) this.gaps.delete(seq);
+    }
+    let lowestGap = Number.POSITIVE_INFINITY;
+    for (const seq of this.gaps.keys()) lowestGap = Math.min(lowestGap, seq);
+    this.cursor = Math.max(this.cursor, Math.min(newest, lowestGap - 1));
     const now = this.clock.now();
-    const since = isoTime(Math.max(0, this.lastRefresh - REFRESH_OVERLAP_MS));
-    const entries = await this.storage.listRevokedTokens(since);
-    for (const r of entries) this.apply(r);
-    this.lastRefresh = now;
     for (const [jti, exp] of this.revokedJti) if (exp <= now) this.revokedJti.delete(jti);
     for (const [agent, r] of this.revokedAgents) if (r.exp <= now) this.revokedAgents.delete(agent);
   }
@@ -115,6 +173,7 @@ export class AgentTokens {
     };
     const token = this.engine.context.sign(claims);
     // Recorded before the token is handed out (the claims only: the token itself is a bearer secret).
+    // The issuance record ties the jti to its org for revocation by jti; the drafts are written with it.
     const drafts = auditDraft(this.engine.context, {
       orgId,
       type: 'token.issued',
@@ -124,7 +183,16 @@ export class AgentTokens {
       actor,
       atMs: nowMs,
     });
-    if (drafts) await this.engine.context.store.appendAuditDrafts(drafts);
+    await this.storage.insertIssuedToken(
+      {
+        jti: claims.jti,
+        org_id: orgId,
+        agent_id: agent.id,
+        exp: isoTime(claims.exp * 1000),
+        issued_at: isoTime(nowMs),
+      },
+      drafts,
+    );
     return { token, token_type: 'Bearer', ...claims, expires_in: input.ttl_seconds };
   }
 
@@ -143,15 +211,18 @@ export class AgentTokens {
     }
     const nowMs = this.clock.now();
     if (c.exp * 1000 <= nowMs) return { valid: false, reason: 'expired' };
-    if (this.revokedJti.has(c.jti)) return { valid: false, reason: 'revoked' };
-    const agent = this.revokedAgents.get(c.agent_id);
+    if (typeof c.org_id !== 'string' || typeof c.agent_id !== 'string')
+      return { valid: false, reason: 'not_agent_token' };
+    if (this.revokedJti.has(orgKey(c.org_id, c.jti))) return { valid: false, reason: 'revoked' };
+    const agent = this.revokedAgents.get(orgKey(c.org_id, c.agent_id));
     if (agent && c.iat * 1000 <= agent.at) return { valid: false, reason: 'agent_revoked' };
     return { valid: true, claims: c };
   }
 
   /**
    * Revokes one token (given as the token itself, or as jti + agent_id) or every token of an agent
-   * (agent_id alone). The agent must belong to the org (`not_found` otherwise).
+   * (agent_id alone). The agent must belong to the org, and a jti must have been issued by the org to that
+   * agent (`not_found` otherwise: another org's jti is never revoked, nor disclosed).
    */
   async revoke(
     orgId: string,
@@ -171,6 +242,11 @@ export class AgentTokens {
     }
     if (agentId === undefined) throw new AppError('validation_failed', 'agent_id or token is required');
     await this.engine.getAgent(orgId, agentId);
+    if (body.token === undefined && jti !== null) {
+      const issued = await this.storage.getIssuedToken(orgId, jti);
+      if (!issued || issued.agent_id !== agentId) throw new AppError('not_found', 'token not found');
+      exp = Math.floor(Date.parse(issued.exp) / 1000);
+    }
     await this.record(
       {
         jti,
@@ -218,11 +294,12 @@ export class AgentTokens {
   private apply(r: TokenRevocation): void {
     const exp = Date.parse(r.exp);
     if (r.jti !== null) {
-      this.revokedJti.set(r.jti, exp);
+      this.revokedJti.set(orgKey(r.org_id, r.jti), exp);
       return;
     }
     const at = Date.parse(r.revoked_at);
-    const seen = this.revokedAgents.get(r.agent_id);
-    if (!seen || seen.at < at) this.revokedAgents.set(r.agent_id, { at, exp: Math.max(exp, seen?.exp ?? 0) });
+    const key = orgKey(r.org_id, r.agent_id);
+    const seen = this.revokedAgents.get(key);
+    if (!seen || seen.at < at) this.revokedAgents.set(key, { at, exp: Math.max(exp, seen?.exp ?? 0) });
   }
 }

@@ -14,6 +14,15 @@ interface CacheEntry {
   version: number;
 }
 
+/**
+ * Guards the store reads of one request's key id: `beforeRead` may refuse the read (throws `rate_limited`),
+ * `onMiss` counts a key id the store did not know (or, on the exchange, a wrong secret).
+ */
+export interface ReadGuard {
+  beforeRead(): void;
+  onMiss(): void;
+}
+
 /** A credential as shown after creation: the one time the secret appears. */
 export type CreatedCredential = CredentialView & { secret: string };
 
@@ -48,6 +57,10 @@ const STATUS_TTL_MS = 30_000;
 const STALE_WAIT_MS = 200;
 /** last_used_at is written at most this often per credential. */
 const TOUCH_INTERVAL_MS = 60_000;
+/** How long a key id the store did not know is answered as unknown without reading the store again. */
+export const DEFAULT_UNKNOWN_KEY_TTL_MS = 2_000;
+/** The most unknown key ids remembered; the oldest is forgotten first. */
+export const UNKNOWN_KEY_CACHE_SIZE = 10_000;
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
@@ -73,6 +86,9 @@ function view(c: ApiCredential): CredentialView {
  */
 export class CredentialService {
   private readonly cache = new Map<string, CacheEntry>();
+  /** Key ids the store did not know: key id -> when it was read (this server's clock). Insertion-ordered. */
+  private readonly unknown = new Map<string, number>();
+  private readonly unknownTtlMs: number;
   private readonly touched = new Map<string, number>();
   private readonly operator: { resolved: ResolvedKey; sha: Buffer } | null;
 
@@ -83,7 +99,10 @@ export class CredentialService {
     operator: { keyId: string; secret: string } | null,
     /** Builds audit drafts (the engine's); enterprise credentials are recorded in their org's trail. */
     private readonly drafts: (spec: DraftSpec) => AuditDraft[] | undefined = () => undefined,
+    /** How long an unknown key id is remembered (0: not at all). Default {@link DEFAULT_UNKNOWN_KEY_TTL_MS}. */
+    unknownKeyTtlMs: number = DEFAULT_UNKNOWN_KEY_TTL_MS,
   ) {
+    this.unknownTtlMs = unknownKeyTtlMs;
     this.operator = operator && {
       resolved: {
         keyId: operator.keyId,
@@ -121,6 +140,7 @@ export class CredentialService {
       version: 0,
     };
     await this.storage.insertCredential(row, this.credentialDraft(row, 'credential.created', actor, now));
+    this.unknown.delete(keyId);
     return { ...view(row), secret };
   }
 
@@ -183,25 +203,37 @@ export class CredentialService {
   }
 
   /** The credential whose secret is `secret`, or null (unknown, revoked, or wrong secret). Constant-time compare. */
-  async exchange(keyId: string, secret: string): Promise<ResolvedKey | null> {
+  async exchange(keyId: string, secret: string, guard?: ReadGuard): Promise<ResolvedKey | null> {
     const given = sha256(secret);
     if (this.operator && keyId === this.operator.resolved.keyId) {
-      return timingSafeEqual(given, this.operator.sha) ? this.operator.resolved : null;
+      if (timingSafeEqual(given, this.operator.sha)) return this.operator.resolved;
+      guard?.onMiss();
+      return null;
     }
+    if (this.knownUnknown(keyId)) return null;
+    guard?.beforeRead();
     const row = await this.storage.getCredential(keyId);
-    if (row?.status !== 'active') return null;
-    if (!timingSafeEqual(given, Buffer.from(row.secret_sha256, 'hex'))) return null;
+    if (!row) this.rememberUnknown(keyId);
+    if (row?.status !== 'active' || !timingSafeEqual(given, Buffer.from(row.secret_sha256, 'hex'))) {
+      guard?.onMiss();
+      return null;
+    }
     this.touch(keyId);
     return this.resolve(row);
   }
 
   /** The key of `keyId` (null when unknown), from cache when its status was checked recently. */
-  async lookup(keyId: string): Promise<ResolvedKey | null> {
+  async lookup(keyId: string, guard?: ReadGuard): Promise<ResolvedKey | null> {
     if (this.operator && keyId === this.operator.resolved.keyId) return this.operator.resolved;
     const now = this.clock.now();
     const hit = this.cache.get(keyId);
-    if (hit && now - hit.checkedAt < STATUS_TTL_MS) return hit.resolved;
-    const read = this.read(keyId, hit);
+    // Elapsed time on this server only; a clock stepped back (now before checkedAt) re-reads too.
+    if (hit && now >= hit.checkedAt && now - hit.checkedAt < STATUS_TTL_MS) return hit.resolved;
+    if (!hit && this.knownUnknown(keyId)) return null;
+    // Only a key id this server does not hold asks the guard: a known credential's status re-read never
+    // waits on another client's misses.
+    if (!hit) guard?.beforeRead();
+    const read = this.read(keyId, hit, guard);
     if (!hit) return read;
     // A status checked before: the store gets STALE_WAIT_MS to confirm it. When it is down or slow, nothing
     // newer can be learned in time, so what was last checked stands (the read, if it lands, refreshes the
@@ -223,13 +255,36 @@ export class CredentialService {
     }
   }
 
-  private async read(keyId: string, hit: CacheEntry | undefined): Promise<ResolvedKey | null> {
+  private async read(keyId: string, hit: CacheEntry | undefined, guard?: ReadGuard): Promise<ResolvedKey | null> {
     const row = await this.storage.getCredential(keyId);
     if (!row) {
       this.cache.delete(keyId);
+      this.rememberUnknown(keyId);
+      guard?.onMiss();
       return null;
     }
     return this.resolve(row, hit);
+  }
+
+  /** True while `keyId` is remembered as unknown to the store (read less than the TTL ago on this server). */
+  private knownUnknown(keyId: string): boolean {
+    const at = this.unknown.get(keyId);
+    if (at === undefined) return false;
+    const age = this.clock.now() - at;
+    if (age >= 0 && age < this.unknownTtlMs) return true;
+    this.unknown.delete(keyId);
+    return false;
+  }
+
+  /** Remembers that the store did not know `keyId`; bounded, the oldest entry goes first. */
+  private rememberUnknown(keyId: string): void {
+    if (this.unknownTtlMs <= 0) return;
+    this.unknown.delete(keyId);
+    if (this.unknown.size >= UNKNOWN_KEY_CACHE_SIZE) {
+      const oldest = this.unknown.keys().next();
+      if (!oldest.done) this.unknown.delete(oldest.value);
+    }
+    this.unknown.set(keyId, this.clock.now());
   }
 
   /** Notes a use of `keyId`; writes last_used_at at most once a minute per credential, in the background. */

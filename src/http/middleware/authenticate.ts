@@ -4,7 +4,7 @@ import { AppError, isAppError } from '../../errors/index.js';
 import { isStorageError } from '../../storage/index.js';
 import type { Clock } from '../../util/clock.js';
 import { AuthError } from '../auth/auth-error.js';
-import type { CredentialService, ResolvedKey } from '../auth/credential-service.js';
+import type { CredentialService, ReadGuard, ResolvedKey } from '../auth/credential-service.js';
 import { SESSION_KID, SESSION_TYP, type SessionTokens } from '../auth/session-tokens.js';
 import type { AppContext, Principal } from '../types.js';
 
@@ -18,6 +18,8 @@ export interface AuthenticateOptions {
   clock: Clock;
   /** Tolerated clock difference with clients, in seconds, for exp and iat. Default 60. */
   clockSkewSeconds?: number;
+  /** Guards the store read of a key id this server does not hold (e.g. a per-address budget of misses). */
+  readGuard?: (ctx: AppContext) => ReadGuard | undefined;
 }
 
 interface PendingAuth {
@@ -48,19 +50,20 @@ export function authenticate(options: AuthenticateOptions): Middleware[] {
   const { credentials, sessions, clock } = options;
   const skew = options.clockSkewSeconds ?? 60;
 
-  const provider = (pending: PendingAuth) => async (header: { kid?: unknown }, payload: unknown) => {
-    if (header?.kid === SESSION_KID) {
-      pending.kind = 'session_token';
-      return sessions.key;
-    }
-    const keyId = (payload as { key_id?: unknown } | null)?.key_id;
-    if (typeof keyId !== 'string' || keyId === '') throw new AuthError('missing_claim');
-    const resolved = await credentials.lookup(keyId);
-    if (!resolved) throw new AuthError('unknown_key');
-    if (resolved.status !== 'active') throw new AuthError('token_revoked');
-    pending.resolved = resolved;
-    return resolved.key;
-  };
+  const provider =
+    (pending: PendingAuth, guard: ReadGuard | undefined) => async (header: { kid?: unknown }, payload: unknown) => {
+      if (header?.kid === SESSION_KID) {
+        pending.kind = 'session_token';
+        return sessions.key;
+      }
+      const keyId = (payload as { key_id?: unknown } | null)?.key_id;
+      if (typeof keyId !== 'string' || keyId === '') throw new AuthError('missing_claim');
+      const resolved = await credentials.lookup(keyId, guard);
+      if (!resolved) throw new AuthError('unknown_key');
+      if (resolved.status !== 'active') throw new AuthError('token_revoked');
+      pending.resolved = resolved;
+      return resolved.key;
+    };
 
   const prepare = async (ctx: AppContext, next: Next) => {
     const header = ctx.get('authorization');
@@ -72,7 +75,7 @@ export function authenticate(options: AuthenticateOptions): Middleware[] {
     state.bearer = match[1];
     state.pendingAuth = pending;
     // koa-jwt takes a per-request secret provider from ctx.state.secret.
-    state.secret = provider(pending);
+    state.secret = provider(pending, options.readGuard?.(ctx));
     await next();
   };
 
@@ -99,6 +102,8 @@ export function authenticate(options: AuthenticateOptions): Middleware[] {
     const pending = state.pendingAuth;
     state.secret = undefined;
     state.bearer = undefined;
+    // A refused store read (the per-address budget of unknown key ids) is a 429, not a bad token.
+    if (isAppError(failure, 'rate_limited')) throw failure;
     if (failure !== undefined || !claims) throw mapFailure(failure);
     const nowSec = Math.floor(clock.now() / 1000);
     let principal: Principal;

@@ -28,6 +28,7 @@ export function authRoutes(s: Services): RouteSpec[] {
       body: { schema: tokenExchangeSchema, required: false },
       success: { status: 200, schema: sessionTokenSchema },
       errors: [401, 429],
+      addressCost: () => 1,
       async handle({ body, ctx }) {
         const basic = basicCredentials(ctx.get('authorization'));
         const hasBody = body && typeof body === 'object' && Object.keys(body).length > 0;
@@ -35,7 +36,7 @@ export function authRoutes(s: Services): RouteSpec[] {
           throw new AppError('malformed_request', 'send {key_id, secret} or HTTP Basic credentials');
         const creds = hasBody ? validateExchange(body) : (basic as { key_id: string; secret: string });
         s.rateLimiter.take(`exchange:${creds.key_id}`);
-        const resolved = await s.credentials.exchange(creds.key_id, creds.secret);
+        const resolved = await s.credentials.exchange(creds.key_id, creds.secret, s.readGuard(ctx));
         if (!resolved) throw new AuthError('invalid_credentials');
         return s.sessions.issue(resolved.keyId, resolved.role, s.clock.now());
       },
