@@ -36,6 +36,11 @@ export interface ServerConfig {
   rateLimitPerSecond: number;
   /** ALLOWANCE_RATE_LIMIT_BURST: bucket size per credential. Default 400. */
   rateLimitBurst: number;
+  /**
+   * ALLOWANCE_SHUTDOWN_GRACE_MS: on SIGTERM, how long requests already taken may run before their
+   * connections are closed. Default 10000.
+   */
+  shutdownGraceMs: number;
   /** ALLOWANCE_WEBHOOK_*: where webhooks may point and how deliveries are retried (see WebhookConfig). */
   webhooks: WebhookConfig;
 }
@@ -140,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     operator: opKeyId !== null && opSecret !== null ? { keyId: opKeyId, secret: opSecret } : null,
     rateLimitPerSecond: positiveInt(env, 'ALLOWANCE_RATE_LIMIT_RPS', 200, 10_000_000),
     rateLimitBurst: positiveInt(env, 'ALLOWANCE_RATE_LIMIT_BURST', 400, 10_000_000),
+    shutdownGraceMs: positiveInt(env, 'ALLOWANCE_SHUTDOWN_GRACE_MS', 10_000, 600_000),
     webhooks: webhookConfig(env),
   };
 }

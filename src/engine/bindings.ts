@@ -8,6 +8,7 @@ import { ID_PREFIX, newId } from '../util/ids.js';
 import { getAgent } from './agents.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
 import { getAuthority } from './authorities.js';
+import { cloneInput } from './clone-input.js';
 import type { EngineContext } from './context.js';
 import { parseListQuery } from './list-query.js';
 
@@ -28,7 +29,7 @@ export async function createBinding(
   body: unknown,
   actor?: Actor,
 ): Promise<CredentialBinding> {
-  const input = validateCreate(structuredClone(body));
+  const input = validateCreate(cloneInput(body));
   const agent = await getAgent(ctx, orgId, input.agent_id);
   if (agent.status === 'revoked') throw new AppError('invalid_state', 'the agent is revoked');
   const authority = await getAuthority(ctx, orgId, input.authority_id);

@@ -70,7 +70,7 @@ export type AllowanceApp = Koa & {
   routes: RouteSpec[];
   /** Loads revocations and starts their refresh; call before serving. */
   start(): Promise<void>;
-  /** Stops background timers and waits for webhook attempts in progress. */
+  /** Stops background timers and waits for webhook attempts and last_used_at writes in progress. */
   stop(): Promise<void>;
 };
 
@@ -147,10 +147,11 @@ export function createApp(deps: AppDeps): AllowanceApp {
     deps.engine.startBackground();
     await services.webhooks.start();
   };
-  app.stop = () => {
+  app.stop = async () => {
     services.agentTokens.stop();
     void deps.engine.audit.chainer.stop();
-    return services.webhooks.stop();
+    await services.webhooks.stop();
+    await credentials.settled();
   };
   return app;
 }
