@@ -19,6 +19,11 @@ export interface ServerConfig {
    */
   masterKey: Buffer;
   masterKeyEphemeral: boolean;
+  /**
+   * ALLOWANCE_PREVIOUS_MASTER_KEYS: comma-separated master keys rotated out. Secrets sealed under them still
+   * open; new secrets are sealed under ALLOWANCE_MASTER_KEY only.
+   */
+  previousMasterKeys: Buffer[];
   /** ALLOWANCE_SIGNING_KEY_FILE: PKCS#8 PEM Ed25519 key that signs decisions, mandates and agent tokens. */
   signingKeyFile: string | null;
   /**
@@ -50,11 +55,11 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-function parseKey(raw: string): Buffer {
+function parseKey(raw: string, name = 'ALLOWANCE_MASTER_KEY'): Buffer {
   const text = raw.trim();
   const bytes = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
   if (bytes.length !== 32) {
-    throw new ConfigError('ALLOWANCE_MASTER_KEY must be 32 bytes, as 64 hex digits or base64');
+    throw new ConfigError(`${name} must be 32 bytes, as 64 hex digits or base64`);
   }
   return bytes;
 }
@@ -132,12 +137,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       'ALLOWANCE_PREVIOUS_SIGNING_KEY_FILES needs ALLOWANCE_SIGNING_KEY_FILE (the key that signs now)',
     );
   }
+  const mongodbUri = optional(env, 'MONGODB_URI');
+  if (mongodbUri !== null && rawMaster === null) {
+    throw new ConfigError(
+      'MONGODB_URI is set, so ALLOWANCE_MASTER_KEY is required: every server of the database and every restart ' +
+        'must open the same sealed secrets (a random key of this process would make them unreadable)',
+    );
+  }
+  if (mongodbUri !== null && signingKeyFile === null) {
+    throw new ConfigError(
+      'MONGODB_URI is set, so ALLOWANCE_SIGNING_KEY_FILE is required: decisions, mandates and agent tokens must ' +
+        'verify on every server and after a restart (a random key of this process would not)',
+    );
+  }
+  const previousMasterKeys = (optional(env, 'ALLOWANCE_PREVIOUS_MASTER_KEYS') ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '')
+    .map((k) => parseKey(k, 'every key of ALLOWANCE_PREVIOUS_MASTER_KEYS'));
+  if (previousMasterKeys.length > 0 && rawMaster === null) {
+    throw new ConfigError('ALLOWANCE_PREVIOUS_MASTER_KEYS needs ALLOWANCE_MASTER_KEY (the key that seals now)');
+  }
   return {
     port,
     host: optional(env, 'HOST') ?? '0.0.0.0',
-    mongodbUri: optional(env, 'MONGODB_URI'),
+    mongodbUri,
     masterKey: rawMaster === null ? randomBytes(32) : parseKey(rawMaster),
     masterKeyEphemeral: rawMaster === null,
+    previousMasterKeys,
     signingKeyFile,
     previousSigningKeyFiles,
     logLevel: logLevel as LogLevel,

@@ -40,6 +40,8 @@ export interface AppDeps {
   credentials: CredentialStorage;
   /** 32 bytes: seals credential secrets and derives the session-token key (same on every server). */
   masterKey: Buffer;
+  /** Master keys rotated out: secrets they sealed still open; nothing new is sealed with them. */
+  previousMasterKeys?: Buffer[];
   /** The operator credential, held in memory only. */
   operator?: { keyId: string; secret: string } | null;
   logger?: Logger;
@@ -82,7 +84,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const rate = deps.rateLimit ?? { perSecond: 200, burst: 400 };
   const credentials = new CredentialService(
     deps.credentials,
-    createSecretBox(deps.masterKey),
+    createSecretBox(deps.masterKey, deps.previousMasterKeys),
     clock,
     deps.operator ?? null,
     (spec) => auditDraft(deps.engine.context, spec),
@@ -99,7 +101,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     webhooks: createWebhookService({
       engine: deps.engine,
       storage: deps.webhooks ?? null,
-      box: createSecretBox(deps.masterKey),
+      box: createSecretBox(deps.masterKey, deps.previousMasterKeys),
       clock,
       logger,
       config: deps.webhookConfig,

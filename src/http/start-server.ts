@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { isAbsolute, resolve } from 'node:path';
 import { loadSigningKeys, type ServerConfig } from '../config/index.js';
+import { masterKeyId } from '../crypto/index.js';
 import { createEngine } from '../engine/index.js';
 import { loadPolicy } from '../policy/index.js';
 import { projectRoot } from '../policy/project-root.js';
@@ -69,6 +70,12 @@ export async function startServer(
         'ALLOWANCE_MASTER_KEY is unset: credential secrets are sealed with a random key of this process; every credential and session token is lost on restart. Set it in production.',
     });
   }
+  if (!config.masterKeyEphemeral) {
+    logger.info('master_key', {
+      key_id: masterKeyId(config.masterKey),
+      previous_key_ids: config.previousMasterKeys.map(masterKeyId),
+    });
+  }
   const { keys, ephemeral } = await loadSigningKeys(config);
   if (ephemeral) {
     logger.warn('signing_key_ephemeral', {
@@ -120,6 +127,7 @@ export async function startServer(
     engine,
     credentials,
     masterKey: config.masterKey,
+    previousMasterKeys: config.previousMasterKeys,
     operator,
     logger,
     rateLimit: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },
