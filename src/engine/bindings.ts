@@ -86,6 +86,40 @@ function bindingPayload(b: CredentialBinding): Record<string, unknown> {
   };
 }
 
+/** A binding's credential as shown after creation: no reference, only hints to recognise it. */
+export type MaskedCredential = Omit<CredentialBinding['credential'], 'reference'> & {
+  reference_last4: string | null;
+  reference_sha256_prefix: string;
+};
+
+/** How many leading hex digits of the reference's SHA-256 a read shows. */
+const REFERENCE_HASH_PREFIX = 12;
+/** References shorter than this show no last four characters (they would give most of it away). */
+const MIN_REFERENCE_FOR_LAST4 = 8;
+
+function referenceHints(reference: string): { reference_last4: string | null; reference_sha256_prefix: string } {
+  return {
+    reference_last4: reference.length >= MIN_REFERENCE_FOR_LAST4 ? reference.slice(-4) : null,
+    reference_sha256_prefix: sha256Hex(reference).slice(0, REFERENCE_HASH_PREFIX),
+  };
+}
+
+/**
+ * A binding as the API shows it on every read: the credential reference (a processor's card or token
+ * reference, a secret of sorts) replaced by its last four characters and a prefix of its SHA-256.
+ */
+export function maskedBinding(b: CredentialBinding): Omit<CredentialBinding, 'credential'> & {
+  credential: MaskedCredential;
+} {
+  const { reference, ...credential } = b.credential;
+  return { ...b, credential: { ...credential, ...referenceHints(reference) } };
+}
+
+/** A binding as returned once, on creation: the reference and the hints later reads show. */
+export function createdBinding(b: CredentialBinding): CredentialBinding & { credential: MaskedCredential } {
+  return { ...b, credential: { ...b.credential, ...referenceHints(b.credential.reference) } };
+}
+
 /** The binding, or `not_found`. */
 export async function getBinding(ctx: EngineContext, orgId: string, id: string): Promise<CredentialBinding> {
   const binding = await ctx.store.getBinding(orgId, id);
