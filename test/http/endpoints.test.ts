@@ -85,7 +85,8 @@ operator('credentials: create, list masked, delete; rotation', async () => {
 
 operator('last_used_at is recorded', async () => {
   await t.call('GET', '/v1/agents', { auth: w.enterprise });
-  await new Promise((r) => setTimeout(r, 20));
+  // last_used_at is written in the background: await that write rather than guessing how long it takes.
+  await t.app.services.credentials.settled();
   const list = await t.call('GET', '/v1/credentials', { auth: w.enterprise });
   const mine = list.body.items.find((c: { key_id: string }) => c.key_id === w.enterprise.key_id);
   assert.ok(mine.last_used_at);
