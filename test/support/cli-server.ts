@@ -4,11 +4,14 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { generateSigningKey, signingKeyToPem } from '../../src/crypto/index.js';
 import { authorizeBody, clientToken, type TestCredential } from './http-app.js';
 
 const SERVER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'server.js');
@@ -238,9 +241,43 @@ export function keepAliveAuthorizeLoad(options: {
 }
 
 /**
- * The requests a server took and did not answer: those sent before `cutoff` (performance.now(), e.g. when a
- * SIGTERM was sent) that got no response, and those the server logged yet got no response.
+ * The requests reset: every request that got no response other than by a refused connection (the listener
+ * closed). A reset hits a request the server had read, or had in its socket's receive buffer: either way
+ * the client sent it on a connection the server had accepted, and got no answer.
  */
-export function requestsReset(results: LoadResult[], cutoff: number, logged: Set<string>): LoadResult[] {
-  return results.filter((r) => r.status === null && (r.startedAt < cutoff || logged.has(r.requestId)));
+export function requestsReset(results: LoadResult[]): LoadResult[] {
+  return results.filter((r) => r.status === null && r.error !== 'ECONNREFUSED');
+}
+
+/** `uri` with its database replaced by `dbName` (options kept). */
+export function withDatabase(uri: string, dbName: string): string {
+  const m = /^(mongodb(?:\+srv)?:\/\/[^/?]+)(?:\/[^?]*)?(\?.*)?$/.exec(uri);
+  if (!m) throw new Error(`unexpected MongoDB URI ${uri}`);
+  return `${m[1]}/${dbName}${m[2] ?? ''}`;
+}
+
+/**
+ * The environment of servers sharing one MongoDB database: the same master key, signing key and operator
+ * credential (the signing key written to a fresh temporary file).
+ */
+export async function sharedServerEnv(
+  uri: string,
+  dbName: string,
+): Promise<{ env: Record<string, string>; operator: TestCredential }> {
+  const dir = await mkdtemp(join(tmpdir(), 'allowance-server-'));
+  const signingKeyFile = join(dir, 'signing.pem');
+  await writeFile(signingKeyFile, signingKeyToPem(generateSigningKey()));
+  const operator: TestCredential = { key_id: 'op_faults', secret: `sk_${randomBytes(24).toString('hex')}` };
+  return {
+    operator,
+    env: {
+      MONGODB_URI: withDatabase(uri, dbName),
+      ALLOWANCE_MASTER_KEY: randomBytes(32).toString('hex'),
+      ALLOWANCE_SIGNING_KEY_FILE: signingKeyFile,
+      ALLOWANCE_OPERATOR_KEY_ID: operator.key_id,
+      ALLOWANCE_OPERATOR_SECRET: operator.secret,
+      ALLOWANCE_RATE_LIMIT_RPS: '1000000',
+      ALLOWANCE_RATE_LIMIT_BURST: '1000000',
+    },
+  };
 }
