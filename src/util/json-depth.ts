@@ -16,7 +16,7 @@ const BACKSLASH = 0x5c; // \
  * recursion, brackets inside strings ignored; it does not validate the text (JSON.parse does).
  */
 export function jsonTextTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
-  if (text.length <= max) return false;
+  if (text.length <= max || fewOpenings(text, max)) return false;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
@@ -33,6 +33,17 @@ export function jsonTextTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
     }
   }
   return false;
+}
+
+/** True when the text has at most `max` opening brackets (so it cannot nest deeper): native searches only. */
+function fewOpenings(text: string, max: number): boolean {
+  let count = 0;
+  for (const open of ['{', '[']) {
+    for (let i = text.indexOf(open); i !== -1; i = text.indexOf(open, i + 1)) {
+      if (++count > max) return false;
+    }
+  }
+  return true;
 }
 
 /**
