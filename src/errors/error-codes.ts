@@ -8,6 +8,8 @@ export const ERROR_CODES = {
   nesting_too_deep: 400,
   /** The request's header section is larger than the server accepts (refused by the HTTP parser). */
   headers_too_large: 431,
+  /** The client did not send its request (headers or body) within the server's request timeout. */
+  request_timeout: 408,
   validation_failed: 422,
   unauthorized: 401,
   forbidden: 403,

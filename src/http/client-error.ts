@@ -5,12 +5,20 @@ import { ERROR_CODES } from '../errors/index.js';
 import type { Logger } from './logger.js';
 
 /** What a request Node's HTTP parser refused is answered with, by the parser's error code. */
-function refusal(code: string | undefined): { status: number; code: 'headers_too_large' | 'malformed_request' } {
+function refusal(code: string | undefined): {
+  status: number;
+  code: 'headers_too_large' | 'request_timeout' | 'malformed_request';
+} {
   if (code === 'HPE_HEADER_OVERFLOW') return { status: ERROR_CODES.headers_too_large, code: 'headers_too_large' };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: ERROR_CODES.request_timeout, code: 'request_timeout' };
   return { status: ERROR_CODES.malformed_request, code: 'malformed_request' };
 }
 
-const REASON: Record<number, string> = { 400: 'Bad Request', 431: 'Request Header Fields Too Large' };
+const REASON: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+};
 
 /**
  * Answers requests Node's HTTP parser refuses (headers too large, a bad method, a malformed request line
@@ -31,7 +39,12 @@ export function handleClientErrors(server: Server, logger: Logger): void {
     const requestId = `req_${randomBytes(12).toString('hex')}`;
     const { status, code } = refusal(err.code);
     const body = JSON.stringify({
-      error: { code, message: 'the HTTP request could not be parsed', request_id: requestId },
+      error: {
+        code,
+        message:
+          code === 'request_timeout' ? 'the request was not received in time' : 'the HTTP request could not be parsed',
+        request_id: requestId,
+      },
     });
     logger.info('request_refused', { request_id: requestId, status, code, parser_error: err.code ?? null });
     socket.end(

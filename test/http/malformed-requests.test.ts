@@ -1,6 +1,8 @@
-import { connect } from 'node:net';
+import { createServer } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { handleClientErrors, silentLogger } from '../../src/http/index.js';
 import { makeFixture } from '../support/engine-fixture.js';
 import { makeWorld, OPERATOR_CRED, startTestApp, type TestApp, type World } from '../support/http-app.js';
 import { assertMatches } from '../support/response-schemas.js';
@@ -160,6 +162,34 @@ refused('431 headers too large, bad method and a malformed request line carry Re
     assert.is(res.headers.get('connection'), 'close', name);
     assert.is(res.body.error?.code, code, name);
     assertMatches('ErrorResponse', res.body);
+  }
+});
+
+refused('a request not received within the request timeout is 408 request_timeout with a Request-Id', async () => {
+  const server = createServer({ requestTimeout: 100, connectionsCheckingInterval: 20 }, (_req, res) => res.end());
+  handleClientErrors(server, silentLogger);
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      let received = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (c: string) => {
+        received += c;
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve(received));
+      // The headers never end: the server's request timeout runs out.
+      socket.write('POST /v1/agents HTTP/1.1\r\nHost: x\r\n');
+    });
+    const res = parse(text);
+    assert.is(res.status, 408);
+    assert.is(res.body.error?.code, 'request_timeout');
+    assert.match(res.headers.get('request-id') ?? '', /^req_[0-9a-f]{24}$/);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((ok) => server.close(() => ok()));
   }
 });
 
