@@ -106,42 +106,45 @@ async function gatedApp(): Promise<{
 
 const drain = suite('graceful drain');
 
-drain('in-flight requests finish with Connection: close; the listener and idle sockets close at once', async () => {
-  const g = await gatedApp();
-  const busy = new Agent({ keepAlive: true });
-  const idle = new Agent({ keepAlive: true, maxSockets: 1 });
-  try {
-    // One kept-alive socket that is idle when the drain starts.
-    const warm = await fetchHealth(idle, g.t.url);
-    assert.is(warm, 200);
-    const idleSocket = Object.values(idle.freeSockets).flat()[0];
-    assert.ok(idleSocket, 'a kept-alive idle socket');
-    const idleClosed = new Promise<void>((r) => idleSocket.once('close', () => r()));
+drain(
+  'in-flight requests finish with Connection: close; the listener closes at once, idle sockets soon after',
+  async () => {
+    const g = await gatedApp();
+    const busy = new Agent({ keepAlive: true });
+    const idle = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      // One kept-alive socket that is idle when the drain starts.
+      const warm = await fetchHealth(idle, g.t.url);
+      assert.is(warm, 200);
+      const idleSocket = Object.values(idle.freeSockets).flat()[0];
+      assert.ok(idleSocket, 'a kept-alive idle socket');
+      const idleClosed = new Promise<void>((r) => idleSocket.once('close', () => r()));
 
-    const bodies = Array.from({ length: 4 }, () => authorizeBody(g.reference));
-    const answers = bodies.map((b) => authorizeOn(busy, g.t.url, g.w.processor, b));
-    await g.arrived(bodies.length);
-    const drained = g.t.graceful.drain(10_000);
-    assert.ok(g.t.graceful.closing);
-    await idleClosed;
-    // The listener is closed: a new connection is refused.
-    const refused = await authorizeOn(new Agent(), g.t.url, g.w.processor, authorizeBody(g.reference));
-    assert.is(refused.error, 'ECONNREFUSED');
-    assert.is(g.t.graceful.inFlight, bodies.length);
+      const bodies = Array.from({ length: 4 }, () => authorizeBody(g.reference));
+      const answers = bodies.map((b) => authorizeOn(busy, g.t.url, g.w.processor, b));
+      await g.arrived(bodies.length);
+      const drained = g.t.graceful.drain(10_000);
+      assert.ok(g.t.graceful.closing);
+      await idleClosed;
+      // The listener is closed: a new connection is refused.
+      const refused = await authorizeOn(new Agent(), g.t.url, g.w.processor, authorizeBody(g.reference));
+      assert.is(refused.error, 'ECONNREFUSED');
+      assert.is(g.t.graceful.inFlight, bodies.length);
 
-    g.open();
-    for (const a of await Promise.all(answers)) {
-      assert.equal(a, { status: 200, connection: 'close', error: null });
+      g.open();
+      for (const a of await Promise.all(answers)) {
+        assert.equal(a, { status: 200, connection: 'close', error: null });
+      }
+      assert.equal(await drained, { forcedConnections: 0, handlersTimedOut: false });
+      assert.equal(await g.pending(bodies.map((b) => b.authorization_id as string)), []);
+    } finally {
+      busy.destroy();
+      idle.destroy();
+      g.open();
+      await g.t.close().catch(() => {});
     }
-    assert.equal(await drained, { forcedConnections: 0, handlersTimedOut: false });
-    assert.equal(await g.pending(bodies.map((b) => b.authorization_id as string)), []);
-  } finally {
-    busy.destroy();
-    idle.destroy();
-    g.open();
-    await g.t.close().catch(() => {});
-  }
-});
+  },
+);
 
 drain('past the grace the connections close, but the drain still awaits the requests it took', async () => {
   const g = await gatedApp();
@@ -157,7 +160,9 @@ drain('past the grace the connections close, but the drain still awaits the requ
     );
     await g.arrived(bodies.length);
     const drained = await g.t.graceful.drain(50);
-    assert.equal(drained, { forcedConnections: bodies.length, handlersTimedOut: false });
+    // The held requests' connections, and any kept-alive connection of the set-up calls not idle for long.
+    assert.ok(drained.forcedConnections >= bodies.length, String(drained.forcedConnections));
+    assert.is(drained.handlersTimedOut, false);
     for (const a of await Promise.all(answers)) assert.is(a.status, null);
     // Every handler finished before the drain resolved: no claim is left pending for the store to keep.
     assert.is(g.t.graceful.inFlight, 0);
