@@ -3,6 +3,7 @@ import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
 import {
   keepAliveAuthorizeLoad,
   type LoadResult,
@@ -185,6 +186,17 @@ function fetchHealth(agent: Agent, url: string): Promise<number | null> {
     req.end();
   });
 }
+
+drain('ALLOWANCE_SHUTDOWN_GRACE_MS: 10 s by default, a positive integer of milliseconds', () => {
+  assert.is(loadConfig({}).shutdownGraceMs, 10_000);
+  assert.is(loadConfig({ ALLOWANCE_SHUTDOWN_GRACE_MS: '2500' }).shutdownGraceMs, 2500);
+  for (const bad of ['0', '-1', '1.5', 'soon', '600001']) {
+    assert.throws(
+      () => loadConfig({ ALLOWANCE_SHUTDOWN_GRACE_MS: bad }),
+      (err: unknown) => err instanceof ConfigError,
+    );
+  }
+});
 
 drain.run();
 
