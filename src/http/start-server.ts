@@ -32,8 +32,8 @@ export interface RunningServer {
   /** The operator credential, when it was generated at start. */
   generatedOperator: { keyId: string; secret: string } | null;
   /**
-   * Stops accepting at once (listener closed, `Connection: close` on every response from now on, idle
-   * connections closed), lets requests already taken finish (connections still open after `graceMs` are
+   * Stops accepting at once (listener closed, `Connection: close` on every response from now on,
+   * connections closed once idle for a second), lets requests already taken finish (connections still open after `graceMs` are
    * closed), then stops background work and closes the stores. Default `graceMs`: the configured grace.
    */
   shutdown(graceMs?: number): Promise<void>;
