@@ -20,6 +20,11 @@ export interface ServerConfig {
    */
   masterKey: Buffer;
   masterKeyEphemeral: boolean;
+  /**
+   * ALLOWANCE_PREVIOUS_MASTER_KEYS: comma-separated master keys rotated out. Secrets sealed under them still
+   * open; new secrets are sealed under ALLOWANCE_MASTER_KEY only.
+   */
+  previousMasterKeys: Buffer[];
   /** ALLOWANCE_SIGNING_KEY_FILE: PKCS#8 PEM Ed25519 key that signs decisions, mandates and agent tokens. */
   signingKeyFile: string | null;
   /**
@@ -54,6 +59,11 @@ export interface ServerConfig {
    */
   unknownKeyRateLimitPerSecond: number;
   unknownKeyRateLimitBurst: number;
+  /**
+   * ALLOWANCE_SHUTDOWN_GRACE_MS: on SIGTERM, how long requests already taken may run before their
+   * connections are closed. Default 10000.
+   */
+  shutdownGraceMs: number;
   /** ALLOWANCE_WEBHOOK_*: where webhooks may point and how deliveries are retried (see WebhookConfig). */
   webhooks: WebhookConfig;
   /**
@@ -113,11 +123,11 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-function parseKey(raw: string): Buffer {
+function parseKey(raw: string, name = 'ALLOWANCE_MASTER_KEY'): Buffer {
   const text = raw.trim();
   const bytes = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
   if (bytes.length !== 32) {
-    throw new ConfigError('ALLOWANCE_MASTER_KEY must be 32 bytes, as 64 hex digits or base64');
+    throw new ConfigError(`${name} must be 32 bytes, as 64 hex digits or base64`);
   }
   return bytes;
 }
@@ -221,12 +231,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   if (unknownRaw !== null && (!/^[0-9]+$/.test(unknownRaw) || Number(unknownRaw) > 60_000)) {
     throw new ConfigError(`ALLOWANCE_UNKNOWN_KEY_CACHE_MS must be an integer between 0 and 60000, got "${unknownRaw}"`);
   }
+  if (mongodbUri !== null && rawMaster === null) {
+    throw new ConfigError(
+      'MONGODB_URI is set, so ALLOWANCE_MASTER_KEY is required: every server of the database and every restart ' +
+        'must open the same sealed secrets (a random key of this process would make them unreadable)',
+    );
+  }
+  if (mongodbUri !== null && signingKeyFile === null) {
+    throw new ConfigError(
+      'MONGODB_URI is set, so ALLOWANCE_SIGNING_KEY_FILE is required: decisions, mandates and agent tokens must ' +
+        'verify on every server and after a restart (a random key of this process would not)',
+    );
+  }
+  const previousMasterKeys = (optional(env, 'ALLOWANCE_PREVIOUS_MASTER_KEYS') ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '')
+    .map((k) => parseKey(k, 'every key of ALLOWANCE_PREVIOUS_MASTER_KEYS'));
+  if (previousMasterKeys.length > 0 && rawMaster === null) {
+    throw new ConfigError('ALLOWANCE_PREVIOUS_MASTER_KEYS needs ALLOWANCE_MASTER_KEY (the key that seals now)');
+  }
   return {
     port,
     host: optional(env, 'HOST') ?? '0.0.0.0',
     mongodbUri,
     masterKey: rawMaster === null ? randomBytes(32) : parseKey(rawMaster),
     masterKeyEphemeral: rawMaster === null,
+    previousMasterKeys,
     signingKeyFile,
     previousSigningKeyFiles,
     logLevel: logLevel as LogLevel,
@@ -240,6 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     unknownKeyCacheMs: unknownRaw === null ? 2000 : Number(unknownRaw),
     unknownKeyRateLimitPerSecond: positiveInt(env, 'ALLOWANCE_UNKNOWN_KEY_RATE_LIMIT_RPS', 10, 10_000_000),
     unknownKeyRateLimitBurst: positiveInt(env, 'ALLOWANCE_UNKNOWN_KEY_RATE_LIMIT_BURST', 20, 10_000_000),
+    shutdownGraceMs: positiveInt(env, 'ALLOWANCE_SHUTDOWN_GRACE_MS', 10_000, 600_000),
     webhooks: webhookConfig(env),
     authorizeDeadlineMs,
     spoolDir: optional(env, 'ALLOWANCE_SPOOL_DIR') ?? './data/spool',

@@ -5,6 +5,7 @@ import type { Agent } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { ID_PREFIX, newId } from '../util/ids.js';
 import { type Actor, auditDraft, entityPayload } from './audit-drafts.js';
+import { cloneInput } from './clone-input.js';
 import type { EngineContext } from './context.js';
 import { parseListQuery } from './list-query.js';
 import { requireOrg } from './processors.js';
@@ -19,7 +20,7 @@ const validateUpdate = compileValidator<Partial<AgentInput> & { status?: 'active
 
 /** Registers an agent in an org. */
 export async function createAgent(ctx: EngineContext, orgId: string, body: unknown, actor?: Actor): Promise<Agent> {
-  const input = validateCreate(structuredClone(body));
+  const input = validateCreate(cloneInput(body));
   await requireOrg(ctx, orgId);
   const now = ctx.clock.now();
   const agent: Agent = {
@@ -72,7 +73,7 @@ export async function updateAgent(
   body: unknown,
   actor?: Actor,
 ): Promise<Agent> {
-  const patch = validateUpdate(structuredClone(body));
+  const patch = validateUpdate(cloneInput(body));
   const agent = await getAgent(ctx, orgId, id);
   if (agent.status === 'revoked') throw new AppError('invalid_state', 'a revoked agent cannot change');
   const now = ctx.clock.now();

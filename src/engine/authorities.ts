@@ -6,6 +6,7 @@ import { isoTime, parseTime } from '../util/clock.js';
 import { ID_PREFIX, newId } from '../util/ids.js';
 import { getAgent } from './agents.js';
 import { type Actor, auditDraft, entityPayload } from './audit-drafts.js';
+import { cloneInput } from './clone-input.js';
 import type { EngineContext } from './context.js';
 import { parseListQuery } from './list-query.js';
 import { isValidTimeZone, periodsAt, WINDOWS, type Window } from './windows.js';
@@ -129,7 +130,7 @@ export async function createAuthority(
   body: unknown,
   actor?: Actor,
 ): Promise<SpendingAuthority> {
-  const input = validateCreate(structuredClone(body));
+  const input = validateCreate(cloneInput(body));
   const agent = await getAgent(ctx, orgId, input.agent_id);
   if (agent.status === 'revoked') throw new AppError('invalid_state', 'the agent is revoked');
   const now = ctx.clock.now();
@@ -187,7 +188,7 @@ export async function updateAuthority(
   expectVersion?: number,
   actor?: Actor,
 ): Promise<SpendingAuthority> {
-  const input = validateUpdate(structuredClone(body));
+  const input = validateUpdate(cloneInput(body));
   const current = await getAuthority(ctx, orgId, id);
   if (current.status === 'revoked') throw new AppError('invalid_state', 'a revoked authority cannot change');
   if (expectVersion !== undefined && expectVersion !== current.version) {

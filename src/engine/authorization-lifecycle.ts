@@ -4,6 +4,7 @@ import type { Page } from '../storage/index.js';
 import type { AuthorizationRecord, AuthorizationStatus } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
+import { cloneInput } from './clone-input.js';
 import type { EngineContext } from './context.js';
 import { parseListQuery } from './list-query.js';
 
@@ -161,7 +162,7 @@ export async function capture(
   body: unknown = {},
   actor?: Actor,
 ): Promise<AuthorizationView> {
-  const input = validateCapture(structuredClone(body ?? {}));
+  const input = validateCapture(cloneInput(body ?? {}));
   const rec = await requireRecord(ctx, processorId, authorizationId);
   const amount = input.amount ?? rec.approved_amount;
   if (rec.status === 'captured' && rec.captured_amount === amount) return authorizationView(await finishHold(ctx, rec));

@@ -8,6 +8,7 @@ import { ID_PREFIX, newId } from '../util/ids.js';
 import { getAgent } from './agents.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
 import { getAuthority } from './authorities.js';
+import { cloneInput } from './clone-input.js';
 import type { EngineContext } from './context.js';
 import { parseListQuery } from './list-query.js';
 
@@ -28,7 +29,7 @@ export async function createBinding(
   body: unknown,
   actor?: Actor,
 ): Promise<CredentialBinding> {
-  const input = validateCreate(structuredClone(body));
+  const input = validateCreate(cloneInput(body));
   const agent = await getAgent(ctx, orgId, input.agent_id);
   if (agent.status === 'revoked') throw new AppError('invalid_state', 'the agent is revoked');
   const authority = await getAuthority(ctx, orgId, input.authority_id);
@@ -83,6 +84,40 @@ function bindingPayload(b: CredentialBinding): Record<string, unknown> {
     status: b.status,
     created_at: b.created_at,
   };
+}
+
+/** A binding's credential as shown after creation: no reference, only hints to recognise it. */
+export type MaskedCredential = Omit<CredentialBinding['credential'], 'reference'> & {
+  reference_last4: string | null;
+  reference_sha256_prefix: string;
+};
+
+/** How many leading hex digits of the reference's SHA-256 a read shows. */
+const REFERENCE_HASH_PREFIX = 12;
+/** References shorter than this show no last four characters (they would give most of it away). */
+const MIN_REFERENCE_FOR_LAST4 = 8;
+
+function referenceHints(reference: string): { reference_last4: string | null; reference_sha256_prefix: string } {
+  return {
+    reference_last4: reference.length >= MIN_REFERENCE_FOR_LAST4 ? reference.slice(-4) : null,
+    reference_sha256_prefix: sha256Hex(reference).slice(0, REFERENCE_HASH_PREFIX),
+  };
+}
+
+/**
+ * A binding as the API shows it on every read: the credential reference (a processor's card or token
+ * reference, a secret of sorts) replaced by its last four characters and a prefix of its SHA-256.
+ */
+export function maskedBinding(b: CredentialBinding): Omit<CredentialBinding, 'credential'> & {
+  credential: MaskedCredential;
+} {
+  const { reference, ...credential } = b.credential;
+  return { ...b, credential: { ...credential, ...referenceHints(reference) } };
+}
+
+/** A binding as returned once, on creation: the reference and the hints later reads show. */
+export function createdBinding(b: CredentialBinding): CredentialBinding & { credential: MaskedCredential } {
+  return { ...b, credential: { ...b.credential, ...referenceHints(b.credential.reference) } };
 }
 
 /** The binding, or `not_found`. */

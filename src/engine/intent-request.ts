@@ -2,6 +2,7 @@ import { AppError } from '../errors/index.js';
 import { compileValidator, intentRequestSchema } from '../schemas/index.js';
 import type { Intent, Merchant } from '../types.js';
 import { isoTime, parseTime } from '../util/clock.js';
+import { cloneInput } from './clone-input.js';
 
 /** An intent request after validation, with defaults filled in and times normalized: the fields it gives an intent. */
 export type NormalizedIntentRequest = Pick<
@@ -22,7 +23,7 @@ const validateIntent = compileValidator<{
 
 /** Validates an intent body (throws `validation_failed`) and returns its normalized form. */
 export function parseIntentRequest(body: unknown): NormalizedIntentRequest {
-  const raw = validateIntent(structuredClone(body));
+  const raw = validateIntent(cloneInput(body));
   const expires = parseTime(raw.expires_at);
   if (Number.isNaN(expires)) {
     throw new AppError('validation_failed', '/expires_at is not a valid time between the years 0000 and 9999 (UTC)', {

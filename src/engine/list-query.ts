@@ -1,5 +1,6 @@
 import { compileValidator } from '../schemas/index.js';
 import type { ListQuery } from '../storage/index.js';
+import { cloneInput } from './clone-input.js';
 
 const validateList = compileValidator<{ limit: number; cursor?: string; status?: string; agent_id?: string }>({
   $id: 'ListQuery',
@@ -15,5 +16,5 @@ const validateList = compileValidator<{ limit: number; cursor?: string; status?:
 
 /** Validates paging and filter options of a list call (`validation_failed` otherwise). */
 export function parseListQuery(query: unknown = {}): ListQuery {
-  return validateList(structuredClone(query ?? {}));
+  return validateList(cloneInput(query ?? {}));
 }

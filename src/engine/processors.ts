@@ -4,6 +4,7 @@ import type { Org, Processor } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { ID_PREFIX, newId } from '../util/ids.js';
 import { type Actor, auditDraft, entityPayload } from './audit-drafts.js';
+import { cloneInput } from './clone-input.js';
 import type { EngineContext } from './context.js';
 
 const validateNamed = compileValidator<{ name: string }>(createNamedSchema);
@@ -34,7 +35,7 @@ export async function assertProcessorActive(ctx: EngineContext, processorId: str
 
 /** Creates an enterprise tenant (operator). */
 export async function createOrg(ctx: EngineContext, body: unknown, actor?: Actor): Promise<Org> {
-  const { name } = validateNamed(structuredClone(body));
+  const { name } = validateNamed(cloneInput(body));
   const now = ctx.clock.now();
   const org: Org = { id: newId(ID_PREFIX.org, now), name, status: 'active', created_at: isoTime(now) };
   await ctx.store.insertOrg(
@@ -54,7 +55,7 @@ export async function createOrg(ctx: EngineContext, body: unknown, actor?: Actor
 
 /** Creates a processor (operator). */
 export async function createProcessor(ctx: EngineContext, body: unknown): Promise<Processor> {
-  const { name } = validateNamed(structuredClone(body));
+  const { name } = validateNamed(cloneInput(body));
   const now = ctx.clock.now();
   const processor: Processor = {
     id: newId(ID_PREFIX.processor, now),

@@ -4,6 +4,12 @@
  */
 export const ERROR_CODES = {
   malformed_request: 400,
+  /** Objects and arrays nested deeper than the accepted limit (a body or an engine input). */
+  nesting_too_deep: 400,
+  /** The request's header section is larger than the server accepts (refused by the HTTP parser). */
+  headers_too_large: 431,
+  /** The client did not send its request (headers or body) within the server's request timeout. */
+  request_timeout: 408,
   validation_failed: 422,
   unauthorized: 401,
   forbidden: 403,

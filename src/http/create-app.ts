@@ -43,6 +43,8 @@ export interface AppDeps {
   credentials: CredentialStorage;
   /** 32 bytes: seals credential secrets and derives the session-token key (same on every server). */
   masterKey: Buffer;
+  /** Master keys rotated out: secrets they sealed still open; nothing new is sealed with them. */
+  previousMasterKeys?: Buffer[];
   /** The operator credential, held in memory only. */
   operator?: { keyId: string; secret: string } | null;
   logger?: Logger;
@@ -94,7 +96,7 @@ export type AllowanceApp = Koa & {
   routes: RouteSpec[];
   /** Loads revocations and starts their refresh; call before serving. */
   start(): Promise<void>;
-  /** Stops background timers and waits for webhook attempts in progress. */
+  /** Stops background timers and waits for webhook attempts and last_used_at writes in progress. */
   stop(): Promise<void>;
 };
 
@@ -124,7 +126,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     unknownRate && new RateLimiter(unknownRate.perSecond, unknownRate.burst, clock, 'client_address');
   const credentials = new CredentialService(
     deps.credentials,
-    createSecretBox(deps.masterKey),
+    createSecretBox(deps.masterKey, deps.previousMasterKeys),
     clock,
     deps.operator ?? null,
     (spec) => auditDraft(deps.engine.context, spec),
@@ -151,7 +153,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     webhooks: createWebhookService({
       engine: deps.engine,
       storage: deps.webhooks ?? null,
-      box: createSecretBox(deps.masterKey),
+      box: createSecretBox(deps.masterKey, deps.previousMasterKeys),
       clock,
       logger,
       config: deps.webhookConfig,
@@ -206,10 +208,11 @@ export function createApp(deps: AppDeps): AllowanceApp {
     deps.engine.startBackground();
     await services.webhooks.start();
   };
-  app.stop = () => {
+  app.stop = async () => {
     services.agentTokens.stop();
     void deps.engine.audit.chainer.stop();
-    return services.webhooks.stop();
+    await services.webhooks.stop();
+    await credentials.settled();
   };
   return app;
 }

@@ -4,7 +4,7 @@ import type { RouteSpec } from './route.js';
 type Json = Record<string, unknown>;
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Malformed request (bad JSON)',
+  400: 'Malformed request (bad JSON, or objects and arrays nested too deep: nesting_too_deep)',
   401: 'Not authenticated; error.reason says why',
   403: 'Authenticated, but the role may not call this route',
   404: 'Not found (also for resources of another org)',

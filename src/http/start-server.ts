@@ -3,12 +3,15 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { isAbsolute, resolve } from 'node:path';
 import { loadSigningKeys, type ServerConfig } from '../config/index.js';
+import { masterKeyId } from '../crypto/index.js';
 import { createEngine } from '../engine/index.js';
 import { loadPolicy } from '../policy/index.js';
 import { projectRoot } from '../policy/project-root.js';
 import type { CredentialStorage, StorageAdapter, WebhookStorage } from '../storage/index.js';
 import { systemClock } from '../util/clock.js';
+import { handleClientErrors } from './client-error.js';
 import { type AllowanceApp, createApp } from './create-app.js';
+import { type GracefulServer, serveGracefully } from './graceful.js';
 import type { Logger } from './logger.js';
 import { parseTrustedProxies } from './middleware/client-address.js';
 import { localCredentialLimiter, RateLimiter } from './middleware/rate-limit.js';
@@ -34,8 +37,24 @@ export interface RunningServer {
   port: number;
   /** The operator credential, when it was generated at start. */
   generatedOperator: { keyId: string; secret: string } | null;
-  /** Stops accepting, waits for in-flight requests (at most `graceMs`), then closes the stores. */
+  /**
+   * Stops accepting at once (listener closed, `Connection: close` on every response from now on,
+   * connections closed once idle for a second), lets requests already taken finish (connections still open after `graceMs` are
+   * closed), then stops background work and closes the stores. Default `graceMs`: the configured grace.
+   */
   shutdown(graceMs?: number): Promise<void>;
+}
+
+/**
+ * The HTTP server of an app (not listening yet): requests tracked for a graceful drain, requests Node's
+ * parser refuses answered with an error envelope and a Request-Id.
+ */
+export function createAppServer(app: AllowanceApp, logger: Logger): { server: Server; graceful: GracefulServer } {
+  const server = createServer();
+  const graceful = serveGracefully(server, app.callback());
+  handleClientErrors(server, logger);
+  server.keepAliveTimeout = 65_000;
+  return { server, graceful };
 }
 
 /** How often approvals past their hold period are released. */
@@ -55,6 +74,12 @@ export async function startServer(
     logger.warn('master_key_ephemeral', {
       message:
         'ALLOWANCE_MASTER_KEY is unset: credential secrets are sealed with a random key of this process; every credential and session token is lost on restart. Set it in production.',
+    });
+  }
+  if (!config.masterKeyEphemeral) {
+    logger.info('master_key', {
+      key_id: masterKeyId(config.masterKey),
+      previous_key_ids: config.previousMasterKeys.map(masterKeyId),
     });
   }
   const { keys, ephemeral } = await loadSigningKeys(config);
@@ -120,6 +145,7 @@ export async function startServer(
     engine,
     credentials,
     masterKey: config.masterKey,
+    previousMasterKeys: config.previousMasterKeys,
     operator,
     logger,
     rateLimit,
@@ -145,8 +171,7 @@ export async function startServer(
   }, HOLD_SWEEP_MS);
   sweep.unref();
 
-  const server = createServer(app.callback());
-  server.keepAliveTimeout = 65_000;
+  const { server, graceful } = createAppServer(app, logger);
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(config.port, config.host, () => ok());
@@ -156,18 +181,21 @@ export async function startServer(
   logger.info('listening', { port, host: config.host, store: config.mongodbUri ? 'mongodb' : 'memory' });
 
   let closing: Promise<void> | undefined;
-  const shutdown = (graceMs = 10_000) => {
+  const shutdown = (graceMs = config.shutdownGraceMs) => {
     closing ??= (async () => {
       clearInterval(sweep);
-      const stopped = app.stop();
-      const closed = new Promise<void>((ok) => server.close(() => ok()));
-      server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-      await closed;
-      clearTimeout(timer);
-      // Webhook attempts in flight finish (bounded by their timeout); audit drafts not yet linked stay in
-      // the outbox for the next start.
-      await stopped;
+      const drained = await graceful.drain(graceMs);
+      if (drained.forcedConnections > 0 || drained.handlersTimedOut) {
+        logger.warn('shutdown_grace_exceeded', {
+          grace_ms: graceMs,
+          connections_closed: drained.forcedConnections,
+          handlers_abandoned: drained.handlersTimedOut,
+        });
+      }
+      // Only now that no request runs: background timers, webhook attempts in flight (bounded by their
+      // timeout) and pending bookkeeping writes; audit drafts not yet linked stay in the outbox for the
+      // next start.
+      await app.stop();
       await engine.close();
       await credentials.close();
       await webhooks?.close();

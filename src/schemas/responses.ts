@@ -162,22 +162,64 @@ export const authorityUsageSchema = object('AuthorityUsage', {
   },
 });
 
-export const bindingSchema = object('Binding', {
+const bindingFields = {
   id: str,
   org_id: str,
   agent_id: str,
   authority_id: str,
   processor_id: str,
-  credential: {
-    type: 'object',
-    required: ['type', 'reference'],
-    properties: { type: str, reference: str, last4: str, fingerprint: str },
-  },
   status: { enum: ['active', 'suspended', 'revoked'] },
   version: int,
   created_at: time,
   updated_at: time,
-});
+} as const;
+
+/**
+ * A binding as read back: the credential reference is never shown again after creation, only its last four
+ * characters (null for references shorter than 8) and the first 12 hex digits of its SHA-256 (the audit
+ * trail's `reference_sha256` starts with them).
+ */
+export const bindingSchema = object(
+  'Binding',
+  {
+    ...bindingFields,
+    credential: {
+      type: 'object',
+      required: ['type', 'reference_last4', 'reference_sha256_prefix'],
+      additionalProperties: false,
+      properties: {
+        type: str,
+        reference_last4: nullableStr,
+        reference_sha256_prefix: { type: 'string', pattern: '^[0-9a-f]{12}$' },
+        last4: str,
+        fingerprint: str,
+      },
+    },
+  },
+  'A credential binding; the credential reference itself is shown only once, when the binding is created.',
+);
+
+/** The binding as created: the only response that carries the credential reference. */
+export const createdBindingSchema = object(
+  'CreatedBinding',
+  {
+    ...bindingFields,
+    credential: {
+      type: 'object',
+      required: ['type', 'reference', 'reference_last4', 'reference_sha256_prefix'],
+      additionalProperties: false,
+      properties: {
+        type: str,
+        reference: str,
+        reference_last4: nullableStr,
+        reference_sha256_prefix: { type: 'string', pattern: '^[0-9a-f]{12}$' },
+        last4: str,
+        fingerprint: str,
+      },
+    },
+  },
+  'The binding just created, with its credential reference: shown this once, never on reads.',
+);
 
 const intentStatus = { enum: ['approved', 'denied', 'pending_approval', 'consumed', 'cancelled', 'expired'] } as const;
 const action = { enum: ['ALLOW', 'ALLOW_WITH_LIMITS', 'DENY', 'STEP_UP'] } as const;

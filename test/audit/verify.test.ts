@@ -423,21 +423,40 @@ exp('backpressure: an export reads the store only as fast as its reader takes by
   const big = new MemoryAdapter();
   await big.appendAuditEvents('org_big', makeLinkedEvents('org_big', 20_000));
   let calls = 0;
+  const reads = new Set<Promise<unknown>>();
   const list = big.listAuditEvents.bind(big);
   big.listAuditEvents = (orgId, query) => {
     calls++;
-    return list(orgId, query);
+    const read = list(orgId, query);
+    reads.add(read);
+    void read.finally(() => reads.delete(read));
+    return read;
+  };
+  /**
+   * Awaits the export's store reads until it has none in flight and starts none on the next turn of the
+   * event loop (it waits for its reader); an export that kept reading is caught by the bound.
+   */
+  const settled = async () => {
+    for (let turn = 0; turn < 100; turn++) {
+      await Promise.allSettled([...reads]);
+      // A page pushed into the stream may make it read the next one on a later tick.
+      await new Promise<void>((r) => setImmediate(r));
+      if (reads.size === 0) return;
+    }
+    assert.unreachable(`the export kept reading (${calls} pages)`);
   };
   const opened = await openAuditExport({ store: big, orgId: 'org_big', format: 'json', sign, now: Date.now });
   assert.is(calls, 0, 'nothing read before the consumer reads');
   const it = opened.stream[Symbol.asyncIterator]();
   await it.next();
-  await new Promise((r) => setTimeout(r, 50));
+  await settled();
   assert.ok(calls <= 2, `${calls} pages read for one chunk`);
+  const closed = new Promise<void>((r) => opened.stream.once('close', () => r()));
   opened.stream.destroy();
-  await new Promise((r) => setTimeout(r, 20));
+  await closed;
+  await settled();
   const after = calls;
-  await new Promise((r) => setTimeout(r, 50));
+  await settled();
   assert.is(calls, after, 'a destroyed export stops reading');
   assert.ok(after < 20);
 });

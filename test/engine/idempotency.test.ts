@@ -98,12 +98,18 @@ idem('a pending claim of a live server makes a twin wait, then fail with idempot
   const gate = new Promise<void>((r) => {
     release = r;
   });
+  let reached!: () => void;
+  const holding = new Promise<void>((r) => {
+    reached = r;
+  });
   faults.wrap('reserveUsage', async (original, ...args) => {
+    reached();
     await gate;
     return original(...args);
   });
   const first = f.engine.authorize(f.processor.id, req);
-  await new Promise((r) => setTimeout(r, 5));
+  // The first attempt holds its claim (it is past the claim, waiting in the reservation).
+  await holding;
   await rejectsWithCode(f.engine.authorize(f.processor.id, req), 'idempotency_in_progress');
   release();
   const d = await first;

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { faultyStore } from '../support/faulty-store.js';
@@ -84,7 +85,8 @@ operator('credentials: create, list masked, delete; rotation', async () => {
 
 operator('last_used_at is recorded', async () => {
   await t.call('GET', '/v1/agents', { auth: w.enterprise });
-  await new Promise((r) => setTimeout(r, 20));
+  // last_used_at is written in the background: await that write rather than guessing how long it takes.
+  await t.app.services.credentials.settled();
   const list = await t.call('GET', '/v1/credentials', { auth: w.enterprise });
   const mine = list.body.items.find((c: { key_id: string }) => c.key_id === w.enterprise.key_id);
   assert.ok(mine.last_used_at);
@@ -176,6 +178,72 @@ setupRoutes('bindings: create, get, list, suspend, resume, revoke; duplicate ref
   assert.is(revoked.body.status, 'revoked');
   expectError(await t.call('POST', `/v1/bindings/${s.bindingId}/resume`, { auth: w.enterprise }), 409, 'invalid_state');
 });
+
+setupRoutes(
+  'bindings: the credential reference is shown once, on create; reads show last4 and a hash prefix',
+  async () => {
+    const s = await setupSpending(w);
+    const reference = `tok_${randomBytes(8).toString('hex')}`;
+    const created = await t.call('POST', '/v1/bindings', {
+      auth: w.enterprise,
+      body: {
+        agent_id: s.agentId,
+        authority_id: s.authorityId,
+        processor_id: w.processorId,
+        credential: { type: 'card', reference, last4: '1111' },
+      },
+    });
+    ok(created, 201, 'CreatedBinding');
+    const hash = createHash('sha256').update(reference).digest('hex');
+    assert.equal(created.body.credential, {
+      type: 'card',
+      reference,
+      last4: '1111',
+      reference_last4: reference.slice(-4),
+      reference_sha256_prefix: hash.slice(0, 12),
+    });
+    const id = created.body.id as string;
+    const reads = [
+      await t.call('GET', `/v1/bindings/${id}`, { auth: w.enterprise }),
+      await t.call('POST', `/v1/bindings/${id}/suspend`, { auth: w.enterprise }),
+      await t.call('POST', `/v1/bindings/${id}/resume`, { auth: w.enterprise }),
+    ];
+    for (const res of reads) {
+      ok(res, 200, 'Binding');
+      assert.equal(res.body.credential, {
+        type: 'card',
+        last4: '1111',
+        reference_last4: reference.slice(-4),
+        reference_sha256_prefix: hash.slice(0, 12),
+      });
+      assert.not.ok(res.text.includes(reference), res.text);
+    }
+    const list = await t.call('GET', '/v1/bindings?limit=100', { auth: w.enterprise });
+    ok(list, 200, 'BindingPage');
+    assert.ok(list.body.items.some((b: { id: string }) => b.id === id));
+    assert.not.ok(list.text.includes(reference));
+    assert.not.ok(list.text.includes(s.reference));
+    // The audit trail's full hash starts with the prefix a read shows.
+    await t.app.services.engine.audit.chainer.drain();
+    const audit = await t.call('GET', `/v1/audit?subject_id=${id}`, { auth: w.enterprise });
+    const event = audit.body.items.find((e: { type: string }) => e.type === 'binding.created');
+    assert.is(event?.payload.binding.credential.reference_sha256, hash, audit.text);
+    // A short reference shows no last four characters.
+    const short = await t.call('POST', '/v1/bindings', {
+      auth: w.enterprise,
+      body: {
+        agent_id: s.agentId,
+        authority_id: s.authorityId,
+        processor_id: w.processorId,
+        credential: { type: 'card', reference: 'r123' },
+      },
+    });
+    ok(short, 201, 'CreatedBinding');
+    const shortRead = await t.call('GET', `/v1/bindings/${short.body.id}`, { auth: w.enterprise });
+    assert.is(shortRead.body.credential.reference_last4, null);
+    assert.not.ok('reference' in shortRead.body.credential);
+  },
+);
 
 setupRoutes.run();
 

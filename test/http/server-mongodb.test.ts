@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -9,6 +9,7 @@ import { MongoClient } from 'mongodb';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CREDENTIAL_COLLECTION_NAMES } from '../../adapters/mongodb/index.js';
+import { generateSigningKey, signingKeyToPem } from '../../src/crypto/index.js';
 import { clientToken, type TestCredential } from '../support/http-app.js';
 import { freshDbName, testMongoServer } from '../support/mongo-target.js';
 
@@ -86,12 +87,16 @@ const cli = suite('server CLI on MongoDB (MONGODB_URI)');
 cli('serves on MongoDB; credentials live in the database and survive a restart', async () => {
   const { uri } = await testMongoServer();
   const dbName = freshDbName('allowance_cli');
+  // MONGODB_URI needs both keys: every restart must open the same secrets and sign with the same key.
+  const signingKeyFile = join(await mkdtemp(join(tmpdir(), 'allowance-cli-')), 'signing.pem');
+  await writeFile(signingKeyFile, signingKeyToPem(generateSigningKey()));
   const env = {
     MONGODB_URI: withDatabase(uri, dbName),
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
     ALLOWANCE_MASTER_KEY: randomBytes(32).toString('hex'),
+    ALLOWANCE_SIGNING_KEY_FILE: signingKeyFile,
     ALLOWANCE_OPERATOR_KEY_ID: OPERATOR.key_id,
     ALLOWANCE_OPERATOR_SECRET: OPERATOR.secret,
     ALLOWANCE_SPOOL_DIR: await mkdtemp(join(tmpdir(), 'allowance-spool-')),

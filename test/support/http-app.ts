@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
 import {
@@ -10,7 +10,14 @@ import {
 } from '../../adapters/memory/index.js';
 import type { SigningKey } from '../../src/crypto/index.js';
 import { createEngine, type EngineConfig } from '../../src/engine/index.js';
-import { type AllowanceApp, type AppDeps, createApp } from '../../src/http/index.js';
+import {
+  type AllowanceApp,
+  type AppDeps,
+  createApp,
+  createAppServer,
+  type GracefulServer,
+  silentLogger,
+} from '../../src/http/index.js';
 import type { StorageAdapter } from '../../src/storage/index.js';
 import { defaultPolicy } from './engine-fixture.js';
 
@@ -50,6 +57,8 @@ export interface TestApp {
   url: string;
   app: AllowanceApp;
   server: Server;
+  /** The server's graceful drain, as a SIGTERM runs it. */
+  graceful: GracefulServer;
   /** The memory store, unless startTestApp got another one. */
   store: MemoryAdapter;
   credentials: MemoryCredentialStorage;
@@ -98,13 +107,14 @@ export async function startTestApp(
     ...deps,
   });
   await app.start();
-  const server = createServer(app.callback());
+  const { server, graceful } = createAppServer(app, silentLogger);
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
     app,
     server,
+    graceful,
     store,
     credentials,
     webhooks,

@@ -194,17 +194,20 @@ mongo(
         const agent = await server.t.call('POST', '/v1/agents', { auth: enterprise, body: { name: `bot-${i}` } });
         assert.is(agent.status, 201, agent.text);
       }
-      // Wait until every event so far has a delivery and each was tried (and refused) at least once.
-      const deadline = Date.now() + 15_000;
-      for (;;) {
+      // Link every event so far and run dispatch passes (awaited, no sleeping) until each event has a delivery
+      // and each was tried (and refused) at least once.
+      await server.t.app.services.engine.audit.chainer.drain();
+      const dispatcher = server.t.app.services.webhooks.dispatcher;
+      assert.ok(dispatcher);
+      for (let pass = 0; ; pass++) {
+        await dispatcher.runOnce({ full: true });
         const log = await server.t.call('GET', `/v1/webhooks/${endpointId}/deliveries?limit=100`, { auth: enterprise });
         const items = log.body.items as { attempts: number; attempt_log: { error: string | null }[] }[];
         if (items.length >= 4 && items.every((d) => d.attempt_log.length >= 1)) {
           assert.ok(items.every((d) => d.attempt_log.every((a) => /ECONNREFUSED/.test(a.error ?? ''))));
           break;
         }
-        if (Date.now() > deadline) throw new Error(`deliveries were not attempted: ${log.text}`);
-        await new Promise((r) => setTimeout(r, 50));
+        if (pass >= 20) throw new Error(`deliveries were not attempted: ${log.text}`);
       }
 
       // The restart: this server stops (pending deliveries stay in the database), another starts on it.

@@ -90,6 +90,7 @@ export class CredentialService {
   private readonly unknown = new Map<string, number>();
   private readonly unknownTtlMs: number;
   private readonly touched = new Map<string, number>();
+  private readonly writes = new Set<Promise<void>>();
   private readonly operator: { resolved: ResolvedKey; sha: Buffer } | null;
 
   constructor(
@@ -294,7 +295,14 @@ export class CredentialService {
     const last = this.touched.get(keyId);
     if (last !== undefined && now - last < TOUCH_INTERVAL_MS) return;
     this.touched.set(keyId, now);
-    void this.writeLastUsed(keyId, isoTime(now)).catch(() => {});
+    const write = this.writeLastUsed(keyId, isoTime(now)).catch(() => {});
+    this.writes.add(write);
+    void write.then(() => this.writes.delete(write));
+  }
+
+  /** Resolves once every last_used_at write started so far has finished (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.writes.size > 0) await Promise.all([...this.writes]);
   }
 
   private async writeLastUsed(keyId: string, at: string): Promise<void> {

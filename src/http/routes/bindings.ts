@@ -1,8 +1,18 @@
-import { bindingSchema, createBindingSchema, listQuerySchema, pageSchema } from '../../schemas/index.js';
+import { createdBinding, maskedBinding } from '../../engine/index.js';
+import {
+  bindingSchema,
+  createBindingSchema,
+  createdBindingSchema,
+  listQuerySchema,
+  pageSchema,
+} from '../../schemas/index.js';
 import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
-/** Credential bindings of the caller's org. */
+/**
+ * Credential bindings of the caller's org. The credential reference is returned once, by the create;
+ * every other response shows its last four characters and a prefix of its SHA-256.
+ */
 export function bindingRoutes(s: Services): RouteSpec[] {
   const e = s.engine;
   const transition = (name: 'suspend' | 'resume' | 'revoke', summary: string): RouteSpec => ({
@@ -14,12 +24,12 @@ export function bindingRoutes(s: Services): RouteSpec[] {
     roles: ['enterprise'],
     success: { status: 200, schema: bindingSchema },
     errors: [404, 409],
-    handle: (i) => {
+    handle: async (i) => {
       const org = ownerOf(i);
       const id = i.params.id as string;
-      if (name === 'suspend') return e.suspendBinding(org, id, actorOf(i));
-      if (name === 'resume') return e.resumeBinding(org, id, actorOf(i));
-      return e.revokeBinding(org, id, actorOf(i));
+      if (name === 'suspend') return maskedBinding(await e.suspendBinding(org, id, actorOf(i)));
+      if (name === 'resume') return maskedBinding(await e.resumeBinding(org, id, actorOf(i)));
+      return maskedBinding(await e.revokeBinding(org, id, actorOf(i)));
     },
   });
   return [
@@ -31,9 +41,9 @@ export function bindingRoutes(s: Services): RouteSpec[] {
       tag: 'bindings',
       roles: ['enterprise'],
       body: { schema: createBindingSchema },
-      success: { status: 201, schema: bindingSchema },
+      success: { status: 201, schema: createdBindingSchema },
       errors: [404, 409, 422],
-      handle: (i) => e.createBinding(ownerOf(i), i.body, actorOf(i)),
+      handle: async (i) => createdBinding(await e.createBinding(ownerOf(i), i.body, actorOf(i))),
     },
     {
       method: 'get',
@@ -44,7 +54,10 @@ export function bindingRoutes(s: Services): RouteSpec[] {
       roles: ['enterprise'],
       query: listQuerySchema,
       success: { status: 200, schema: pageSchema('Binding') },
-      handle: (i) => e.listBindings(ownerOf(i), i.query),
+      handle: async (i) => {
+        const page = await e.listBindings(ownerOf(i), i.query);
+        return { ...page, items: page.items.map(maskedBinding) };
+      },
     },
     {
       method: 'get',
@@ -55,7 +68,7 @@ export function bindingRoutes(s: Services): RouteSpec[] {
       roles: ['enterprise'],
       success: { status: 200, schema: bindingSchema },
       errors: [404],
-      handle: (i) => e.getBinding(ownerOf(i), i.params.id as string),
+      handle: async (i) => maskedBinding(await e.getBinding(ownerOf(i), i.params.id as string)),
     },
     transition('suspend', 'Suspend a binding'),
     transition('resume', 'Resume a suspended binding'),
