@@ -107,8 +107,8 @@ export async function evaluateAuthorization(
       });
     }
   }
-  const hard = hardReasons(now, req, agent.status, binding.status, authority);
-  const verdict = combine(decision, hard, req, authority, usage);
+  const hard = hardReasons(now, req, agent, binding.status, authority, usage, intent);
+  const verdict = combine(decision, hard, req, authority, usage, req.intent_id !== null);
   return {
     action: verdict.action,
     reasons: verdict.reasons,

@@ -7,6 +7,7 @@ import { ID_PREFIX, newId } from '../util/ids.js';
 import { getAgent } from './agents.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
 import type { EngineContext } from './context.js';
+import { combineIntent, intentHardReasons } from './decide.js';
 import { type NormalizedIntentRequest, parseIntentRequest } from './intent-request.js';
 import { parseListQuery } from './list-query.js';
 import { buildIntentInput } from './policy-input.js';
@@ -85,21 +86,6 @@ async function resolveAuthority(
   return fallback;
 }
 
-function intentHardReasons(
-  now: string,
-  agent: Agent,
-  authority: SpendingAuthority,
-  req: NormalizedIntentRequest,
-): string[] {
-  const reasons: string[] = [];
-  if (agent.status !== 'active') reasons.push('agent_not_active');
-  if (authority.status !== 'active') reasons.push('authority_not_active');
-  if (authority.valid_until !== null && now >= authority.valid_until) reasons.push('authority_expired');
-  if (req.currency !== authority.currency) reasons.push('currency_not_allowed');
-  if (req.expires_at <= now) reasons.push('intent_expired');
-  return reasons;
-}
-
 async function decideIntent(
   ctx: EngineContext,
   orgId: string,
@@ -127,11 +113,8 @@ async function decideIntent(
     if (err instanceof AppError) throw err;
     throw new AppError('policy_evaluation_failed', 'policy evaluation failed', { cause: err });
   }
-  const hard = intentHardReasons(now, agent, authority, req);
-  if (hard.length > 0) {
-    const fromPolicy = decision.action === 'DENY' ? decision.reasons : [];
-    decision = { action: 'DENY', reasons: [...new Set([...fromPolicy, ...hard])].sort() };
-  }
+  const hard = intentHardReasons(now, agent.status, authority, req, usage);
+  decision = combineIntent(decision, hard, authority, req.max_amount);
   return { decision, authority, revision: policies.active.revision };
 }
 
