@@ -1,5 +1,6 @@
 import { MongoAdapter, type MongoAdapterOptions } from './mongo-adapter.js';
 import { MongoCredentialStorage } from './mongo-credential-storage.js';
+import { MongoPolicyStorage } from './mongo-policy-storage.js';
 import { MongoWebhookStorage } from './mongo-webhook-storage.js';
 
 /** Builds a {@link MongoAdapter}; call `init()` (or `engine.init()`) before use. */
@@ -12,6 +13,7 @@ export interface MongoStores {
   store: MongoAdapter;
   credentials: MongoCredentialStorage;
   webhooks: MongoWebhookStorage;
+  policies: MongoPolicyStorage;
 }
 
 /**
@@ -29,5 +31,6 @@ export function createMongoStores(options: MongoAdapterOptions & { now?: () => n
     ...(now ? { now } : {}),
   });
   const webhooks = new MongoWebhookStorage({ client: store.mongoClient, dbName: store.databaseName });
-  return { store, credentials, webhooks };
+  const policies = new MongoPolicyStorage({ client: store.mongoClient, dbName: store.databaseName });
+  return { store, credentials, webhooks, policies };
 }

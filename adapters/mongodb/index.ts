@@ -17,6 +17,12 @@ export {
   type MongoCredentialStorageOptions,
 } from './mongo-credential-storage.js';
 export {
+  MongoPolicyStorage,
+  POLICY_COLLECTION_NAMES,
+  POLICY_DRAFT_CARRIERS,
+  policyIndexPlan,
+} from './mongo-policy-storage.js';
+export {
   createMongoWebhookStorage,
   MongoWebhookStorage,
   type MongoWebhookStorageOptions,
