@@ -167,6 +167,8 @@ export interface Decision {
   binding_id: string | null;
   intent_id: string | null;
   policy_revision: string | null;
+  /** The org policy revision layered on the base for this decision; null when the base alone decided. */
+  org_policy_revision: string | null;
   simulated: boolean;
   created_at: string;
   /** When the hold of an approval lapses; null when nothing is held. */

@@ -27,7 +27,7 @@ export function signDecision(
   requestSha: string,
   ev: Pick<
     AuthorizationEvaluation,
-    'action' | 'reasons' | 'approvedAmount' | 'orgId' | 'agentId' | 'policyRevision'
+    'action' | 'reasons' | 'approvedAmount' | 'orgId' | 'agentId' | 'policyRevision' | 'orgPolicyRevision'
   > & {
     bindingId: string | null;
     authorityId: string | null;
@@ -56,6 +56,7 @@ export function signDecision(
     expires_at: allowed && !simulated ? isoTime(nowMs + ctx.config.holdPeriodMs) : null,
     intent_id: ev.intentId,
     org_id: ev.orgId,
+    org_policy_revision: ev.orgPolicyRevision,
     policy_revision: ev.policyRevision,
     processor_id: processorId,
     reason_codes: ev.reasons,
@@ -79,6 +80,7 @@ export function signDecision(
     expires_at: body.expires_at,
     intent_id: body.intent_id,
     org_id: body.org_id,
+    org_policy_revision: body.org_policy_revision,
     policy_revision: body.policy_revision,
     processor_id: body.processor_id,
     proof,

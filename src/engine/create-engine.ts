@@ -90,6 +90,7 @@ export function createEngine(options: EngineOptions) {
     config: { ...DEFAULT_ENGINE_CONFIG, ...options.config },
     logger: options.logger ?? silentLogger,
     auditEnabled: options.audit?.enabled !== false,
+    stats: { orgPolicyErrors: 0 },
   };
   const chainer = new AuditChainer({
     store: ctx.store,

@@ -6,9 +6,10 @@ import { isoTime } from '../util/clock.js';
 import { ID_PREFIX, newId } from '../util/ids.js';
 import { getAgent } from './agents.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
-import type { EngineContext } from './context.js';
+import { type EngineContext, type PolicySet, toPolicySet } from './context.js';
 import { combineIntent, intentHardReasons } from './decide.js';
 import { type NormalizedIntentRequest, parseIntentRequest } from './intent-request.js';
+import { evaluateOrgPolicy, layerDecisions } from './layering.js';
 import { parseListQuery } from './list-query.js';
 import { buildIntentInput } from './policy-input.js';
 import { periodsAt } from './windows.js';
@@ -91,11 +92,11 @@ async function decideIntent(
   orgId: string,
   req: NormalizedIntentRequest,
   nowMs: number,
-  policyOverride?: LoadedPolicy,
+  policyOverride?: LoadedPolicy | PolicySet,
 ): Promise<{ decision: PolicyDecision; authority: SpendingAuthority | null; revision: string }> {
   const agent = await getAgent(ctx, orgId, req.agent_id);
   const authority = await resolveAuthority(ctx, orgId, agent, req);
-  const policies = policyOverride ? { active: policyOverride } : ctx.policies.forOrg(orgId);
+  const policies: PolicySet = toPolicySet(policyOverride) ?? ctx.policies.forOrg(orgId);
   if (!authority) {
     return {
       decision: { action: 'DENY', reasons: ['authority_not_found'] },
@@ -106,13 +107,18 @@ async function decideIntent(
   const usage = await ctx.store.getUsage(orgId, authority.id, periodsAt(nowMs, authority.time_zone));
   const now = isoTime(nowMs);
   const input = buildIntentInput({ now, orgId, request: req, agent, authority, usage });
-  let decision: PolicyDecision;
+  let base: PolicyDecision;
   try {
-    decision = policies.active.evaluateIntent(input);
+    base = policies.active.evaluateIntent(input);
   } catch (err) {
     if (err instanceof AppError) throw err;
     throw new AppError('policy_evaluation_failed', 'policy evaluation failed', { cause: err });
   }
+  const org = policies.org ?? null;
+  let decision = layerDecisions(
+    base,
+    org ? evaluateOrgPolicy(ctx, orgId, org, 'intent', () => org.evaluateIntent(input)) : null,
+  );
   const hard = intentHardReasons(now, agent.status, authority, req, usage);
   decision = combineIntent(decision, hard, authority, req.max_amount);
   return { decision, authority, revision: policies.active.revision };
@@ -201,7 +207,7 @@ export async function simulateIntent(
   ctx: EngineContext,
   orgId: string,
   body: unknown,
-  policy?: LoadedPolicy,
+  policy?: LoadedPolicy | PolicySet,
   actor?: Actor,
 ): Promise<{ action: Action; reason_codes: string[]; status: IntentStatus; policy_revision: string; simulated: true }> {
   const req = parseIntentRequest(body);

@@ -3,7 +3,8 @@ import Koa from 'koa';
 import { createSecretBox } from '../crypto/index.js';
 import { auditDraft } from '../engine/audit-drafts.js';
 import type { Engine } from '../engine/index.js';
-import type { CredentialStorage, WebhookStorage } from '../storage/index.js';
+import type { PolicyRegistry } from '../policy/index.js';
+import type { CredentialStorage, PolicyStorage, WebhookStorage } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { createWebhookService, type WebhookConfig } from '../webhooks/index.js';
 import { AgentTokens } from './auth/agent-tokens.js';
@@ -15,6 +16,7 @@ import { authenticate } from './middleware/authenticate.js';
 import { RateLimiter } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { buildOpenApi } from './openapi.js';
+import { PolicyService } from './policy-service.js';
 import { type RouteSpec, routeHandler } from './route.js';
 import { agentRoutes } from './routes/agents.js';
 import { auditRoutes } from './routes/audit.js';
@@ -26,6 +28,7 @@ import { bindingRoutes } from './routes/bindings.js';
 import { credentialRoutes } from './routes/credentials.js';
 import { intentRoutes } from './routes/intents.js';
 import { operatorRoutes } from './routes/operator.js';
+import { policyRoutes } from './routes/policies.js';
 import { publicRoutes } from './routes/public.js';
 import { simulateRoutes } from './routes/simulate.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -62,6 +65,18 @@ export interface AppDeps {
   webhooks?: WebhookStorage;
   /** Webhook delivery settings (ALLOWANCE_WEBHOOK_*); defaults: DEFAULT_WEBHOOK_CONFIG. */
   webhookConfig?: Partial<WebhookConfig>;
+  /**
+   * Per-org policies: the storage of bundles and states on the engine's backend and the registry the engine
+   * resolves policies with (built on the same storage). Without them the policy routes answer 503.
+   */
+  policies?: {
+    storage: PolicyStorage;
+    registry: PolicyRegistry;
+    /** Largest bundle upload (ALLOWANCE_POLICY_MAX_BYTES). Default 10 MiB. */
+    maxBytes?: number;
+    /** SHA-256 of the base bundle file the server started with. */
+    fileBaseSha256?: string | null;
+  };
 }
 
 /** The Koa app with its services, and what to stop on shutdown. */
@@ -79,6 +94,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? silentLogger;
   const metrics = new Metrics();
+  metrics.orgPolicyErrors = () => deps.engine.context.stats.orgPolicyErrors;
   const rate = deps.rateLimit ?? { perSecond: 200, burst: 400 };
   const credentials = new CredentialService(
     deps.credentials,
@@ -104,6 +120,14 @@ export function createApp(deps: AppDeps): AllowanceApp {
       logger,
       config: deps.webhookConfig,
     }),
+    policies: new PolicyService({
+      engine: deps.engine,
+      storage: deps.policies?.storage ?? null,
+      registry: deps.policies?.registry ?? null,
+      clock,
+      ...(deps.policies?.maxBytes !== undefined ? { maxBytes: deps.policies.maxBytes } : {}),
+      fileBaseSha256: deps.policies?.fileBaseSha256 ?? null,
+    }),
   };
 
   const routes: RouteSpec[] = [
@@ -120,6 +144,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     ...authorizationRoutes(services),
     ...auditRoutes(services),
     ...webhookRoutes(services),
+    ...policyRoutes(services),
   ];
   const openapi = buildOpenApi(routes, deps.version ?? '0.1.0');
   const mounted = deps.benchRoute ? [...routes, ...benchRoutes()] : routes;

@@ -97,6 +97,19 @@ export function buildOpenApi(routes: RouteSpec[], version: string): Json {
         content: { 'application/json': { schema: ref(r.body.schema.$id) } },
       };
     }
+    if (r.rawBody) {
+      for (const st of [413, 415, 422]) {
+        usedStatuses.add(st);
+        responses[String(st)] = { $ref: `#/components/responses/E${st}` };
+      }
+      op.requestBody = {
+        required: true,
+        description: r.rawBody.description,
+        content: Object.fromEntries(
+          r.rawBody.contentTypes.map((t) => [t, { schema: { type: 'string', format: 'binary' } }]),
+        ),
+      };
+    }
     const item = (paths[path] ?? {}) as Json;
     item[r.method] = op;
     paths[path] = item;

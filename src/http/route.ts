@@ -34,7 +34,7 @@ export interface RouteInput {
  * with the same schema objects.
  */
 export interface RouteSpec {
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Koa path, e.g. /v1/agents/:id */
   path: string;
   operationId: string;
@@ -43,6 +43,11 @@ export interface RouteSpec {
   /** Roles allowed to call it, or public. */
   roles: CredentialRole[] | 'public';
   body?: { schema: { $id: string }; validate?: boolean; required?: boolean };
+  /**
+   * A body that is not JSON, read by the handler itself (documented in /openapi.json with these media
+   * types as binary).
+   */
+  rawBody?: { contentTypes: string[]; description: string };
   query?: { $id: string; properties: Record<string, object> };
   success: {
     status: number;
@@ -122,9 +127,10 @@ export function routeHandler(
       query,
       ctx,
     });
-    ctx.status = spec.success.status;
+    const status = ctx.state.status ?? spec.success.status;
+    ctx.status = status;
     if (spec.success.contentType) ctx.type = spec.success.contentType;
-    ctx.body = spec.success.status === 204 ? null : result;
+    ctx.body = status === 204 ? null : result;
   };
   const mark: Middleware = async (c, next) => {
     (c as AppContext).state.route = spec.path;

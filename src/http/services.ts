@@ -6,6 +6,7 @@ import type { CredentialService } from './auth/credential-service.js';
 import type { SessionTokens } from './auth/session-tokens.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './middleware/rate-limit.js';
+import type { PolicyService } from './policy-service.js';
 
 /** What route handlers work with; built once by createApp. */
 export interface Services {
@@ -18,4 +19,6 @@ export interface Services {
   clock: Clock;
   /** Webhook endpoints, their delivery log and the background dispatcher. */
   webhooks: WebhookService;
+  /** Per-org policy bundles and the base policy (503 when the server keeps no policy storage). */
+  policies: PolicyService;
 }

@@ -1,12 +1,12 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { isAbsolute, resolve } from 'node:path';
 import { loadSigningKeys, type ServerConfig } from '../config/index.js';
 import { createEngine } from '../engine/index.js';
-import { loadPolicy } from '../policy/index.js';
+import { loadPolicy, PolicyRegistry } from '../policy/index.js';
 import { projectRoot } from '../policy/project-root.js';
-import type { CredentialStorage, StorageAdapter, WebhookStorage } from '../storage/index.js';
+import type { CredentialStorage, PolicyStorage, StorageAdapter, WebhookStorage } from '../storage/index.js';
 import { type AllowanceApp, createApp } from './create-app.js';
 import type { Logger } from './logger.js';
 
@@ -16,6 +16,8 @@ export interface StoreSet {
   credentials: CredentialStorage;
   /** Webhook endpoints and deliveries; without it the webhook routes answer 503. */
   webhooks?: WebhookStorage;
+  /** Per-org policy bundles and states; without it the base bundle alone decides and the policy routes answer 503. */
+  policies?: PolicyStorage;
 }
 
 /** Builds the stores from the configuration (e.g. MongoDB from MONGODB_URI). */
@@ -70,11 +72,17 @@ export async function startServer(
       `cannot read the policy bundle ${bundlePath} (${(err as Error).message}); build it with \`npm run build:policies\` or set ALLOWANCE_POLICY_BUNDLE`,
     );
   }
-  const policy = await loadPolicy(bundle);
-  const { store, credentials, webhooks } = await options.stores(config);
-  const engine = createEngine({ store, policy, keys, logger });
+  const basePolicy = await loadPolicy(bundle);
+  const { store, credentials, webhooks, policies } = await options.stores(config);
+  const registry = policies ? new PolicyRegistry({ storage: policies, base: basePolicy, logger }) : null;
+  const engine = createEngine({ store, policy: registry ?? basePolicy, keys, logger });
   await engine.init();
   await credentials.init();
+  if (policies && registry) {
+    await policies.init();
+    await registry.refresh();
+    registry.start(config.policyPollMs);
+  }
 
   let operator = config.operator;
   let generatedOperator: RunningServer['generatedOperator'] = null;
@@ -107,6 +115,16 @@ export async function startServer(
     rateLimit: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },
     ...(webhooks ? { webhooks } : {}),
     webhookConfig: config.webhooks,
+    ...(policies && registry
+      ? {
+          policies: {
+            storage: policies,
+            registry,
+            maxBytes: config.policyMaxBytes,
+            fileBaseSha256: createHash('sha256').update(bundle).digest('hex'),
+          },
+        }
+      : {}),
   });
   await app.start();
   const sweep = setInterval(() => {
@@ -128,6 +146,7 @@ export async function startServer(
   const shutdown = (graceMs = 10_000) => {
     closing ??= (async () => {
       clearInterval(sweep);
+      await registry?.stop();
       const stopped = app.stop();
       const closed = new Promise<void>((ok) => server.close(() => ok()));
       server.closeIdleConnections();
@@ -140,6 +159,7 @@ export async function startServer(
       await engine.close();
       await credentials.close();
       await webhooks?.close();
+      await policies?.close();
       logger.info('stopped', {});
     })();
     return closing;

@@ -6,6 +6,7 @@ export { encodePolicyInput } from './encode-input.js';
 export { isPolicyError, PolicyError, type PolicyErrorCode } from './errors.js';
 export { findOpa, type OpaResult, type RunOpaOptions, runOpa } from './opa-cli.js';
 export { PolicyHolder, type PolicySnapshot } from './policy-holder.js';
+export { PolicyRegistry, type PolicyRegistryOptions } from './registry.js';
 export { contentHash, policyRevision } from './revision.js';
 export {
   INTENT_ENTRYPOINT,

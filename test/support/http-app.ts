@@ -6,10 +6,12 @@ import {
   createMemoryStores,
   type MemoryAdapter,
   type MemoryCredentialStorage,
+  type MemoryPolicyStorage,
   type MemoryWebhookStorage,
 } from '../../adapters/memory/index.js';
 import { createEngine } from '../../src/engine/index.js';
 import { type AllowanceApp, type AppDeps, createApp } from '../../src/http/index.js';
+import { PolicyRegistry } from '../../src/policy/index.js';
 import type { StorageAdapter } from '../../src/storage/index.js';
 import { defaultPolicy } from './engine-fixture.js';
 
@@ -54,11 +56,20 @@ export interface TestApp {
   credentials: MemoryCredentialStorage;
   /** The memory webhook storage sharing the store's outbox; the app uses it only with `memoryWebhooks`. */
   webhooks: MemoryWebhookStorage;
+  /** The memory policy storage the app's policy routes and registry use. */
+  policies: MemoryPolicyStorage;
+  /** The registry the engine resolves policies with (`refresh()` applies store changes now). */
+  registry: PolicyRegistry;
   /** Sends a request; `token` may be a credential (a fresh client token is signed) or a raw bearer string. */
   call(
     method: string,
     path: string,
-    options?: { auth?: TestCredential | string | null; body?: unknown; raw?: string; headers?: Record<string, string> },
+    options?: {
+      auth?: TestCredential | string | null;
+      body?: unknown;
+      raw?: string | Uint8Array;
+      headers?: Record<string, string>;
+    },
   ): Promise<TestResponse>;
   close(): Promise<void>;
 }
@@ -72,9 +83,10 @@ export async function startTestApp(
   engineStore?: StorageAdapter,
 ): Promise<TestApp> {
   // One outbox for every store, as a server has: credential and webhook events land in the engine store's trail.
-  const { store, credentials, webhooks } = createMemoryStores();
+  const { store, credentials, webhooks, policies } = createMemoryStores();
   const { memoryWebhooks, ...deps } = overrides;
-  const engine = createEngine({ store: engineStore ?? store, policy: await defaultPolicy() });
+  const registry = new PolicyRegistry({ storage: policies, base: await defaultPolicy() });
+  const engine = createEngine({ store: engineStore ?? store, policy: registry });
   await engine.init();
   const app = createApp({
     engine,
@@ -83,6 +95,7 @@ export async function startTestApp(
     operator: OPERATOR,
     rateLimit: { perSecond: 10_000, burst: 10_000 },
     ...(memoryWebhooks ? { webhooks } : {}),
+    policies: { storage: policies, registry },
     ...deps,
   });
   await app.start();
@@ -96,13 +109,15 @@ export async function startTestApp(
     store,
     credentials,
     webhooks,
+    policies,
+    registry,
     async call(method, path, options = {}) {
       const headers: Record<string, string> = { ...options.headers };
       if (options.auth) {
         headers.authorization =
           typeof options.auth === 'string' ? `Bearer ${options.auth}` : `Bearer ${clientToken(options.auth)}`;
       }
-      let body: string | undefined;
+      let body: string | Uint8Array | undefined;
       if (options.raw !== undefined) body = options.raw;
       else if (options.body !== undefined) {
         body = JSON.stringify(options.body);
