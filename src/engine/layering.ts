@@ -15,12 +15,13 @@ export function orgReason(code: string): string {
 /**
  * The most restrictive of the base decision and the org decision: DENY > STEP_UP > ALLOW_WITH_LIMITS (the
  * lower amount) > ALLOW. The reasons are those of every layer that reached the combined action (a DENY
- * explains itself with the denials of both, not with the other layer's step-up), org reasons prefixed
- * `policy:`. With no org decision the base decision stands.
+ * explains itself with the denials of both, not with the other layer's step-up); the org decision comes
+ * from {@link evaluateOrgPolicy}, its reasons already prefixed `policy:`. With no org decision the base
+ * decision stands.
  */
 export function layerDecisions(base: PolicyDecision, org: PolicyDecision | null): PolicyDecision {
   if (org === null) return base;
-  const orgTagged: PolicyDecision = { ...org, reasons: org.reasons.map(orgReason) };
+  const orgTagged = org;
   const action = RANK[orgTagged.action] > RANK[base.action] ? orgTagged.action : base.action;
   const reasons = new Set<string>();
   for (const d of [base, orgTagged]) if (d.action === action) for (const r of d.reasons) reasons.add(r);
@@ -35,8 +36,9 @@ export function layerDecisions(base: PolicyDecision, org: PolicyDecision | null)
 }
 
 /**
- * Evaluates an org policy; a policy that throws or returns an invalid decision is a DENY `policy_error`
- * (logged with its revision and counted), never an approval and never an error of the request.
+ * Evaluates an org policy, its reason codes prefixed `policy:`; a policy that throws or returns an invalid
+ * decision is a DENY `policy_error` (logged with its revision and counted), never an approval and never an
+ * error of the request.
  */
 export function evaluateOrgPolicy(
   ctx: EngineContext,
@@ -46,7 +48,8 @@ export function evaluateOrgPolicy(
   evaluate: () => PolicyDecision,
 ): PolicyDecision {
   try {
-    return evaluate();
+    const decision = evaluate();
+    return { ...decision, reasons: decision.reasons.map(orgReason) };
   } catch (err) {
     ctx.stats.orgPolicyErrors++;
     ctx.logger.error('org_policy_error', {
