@@ -69,6 +69,7 @@ export class PolicyRegistry implements PolicyResolver {
   #running: Promise<void> | null = null;
   #queued: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
+  #swapWaiters: (() => void)[] = [];
 
   constructor(options: PolicyRegistryOptions) {
     this.#storage = options.storage;
@@ -95,6 +96,11 @@ export class PolicyRegistry implements PolicyResolver {
   /** The base state promoted in the store, or null when the file's bundle is the base. */
   baseState(): PolicyState | null {
     return this.#snapshot.baseState;
+  }
+
+  /** Resolves after the next snapshot swap (a refresh, by the poll timer or a call, that finished). */
+  nextSwap(): Promise<void> {
+    return new Promise((resolve) => this.#swapWaiters.push(resolve));
   }
 
   /** Revisions held loaded now (scope NUL revision), for tests and diagnostics. */
@@ -203,5 +209,8 @@ export class PolicyRegistry implements PolicyResolver {
     this.#seq = seq;
     this.#lastFull = now;
     if (before.base !== base) this.#logger.info('base_policy_swapped', { revision: base.revision });
+    const waiters = this.#swapWaiters;
+    this.#swapWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 }
