@@ -34,6 +34,7 @@ export const REASON_CODES = {
   intent_consumed: 'The intent is single-use and already used, or was used concurrently.',
   step_up_required: 'The amount is above the step-up threshold and needs human confirmation.',
   partially_approved: 'Only part of the amount was approved (approved_amount).',
+  policy_error: "The org's own policy threw or returned an invalid decision; it never approves.",
 } as const;
 
 /** A built-in reason code. */

@@ -174,7 +174,8 @@ reasons('an unknown or suspended processor cannot authorize', async () => {
 });
 
 reasons.after(() => {
-  // Intent reasons are covered in intents.test; concurrency in concurrency.test.
+  // Intent reasons are covered in intents.test; concurrency in concurrency.test; policy_error (an org policy
+  // failing at run time) in engine/org-policy.test.
   const elsewhere = new Set([
     'intent_not_found',
     'intent_not_approved',
@@ -184,6 +185,7 @@ reasons.after(() => {
     'intent_consumed',
     'limit_exceeded_concurrent',
     'authority_not_found',
+    'policy_error',
   ]);
   const missing = Object.keys(REASON_CODES).filter((c) => !seen.has(c) && !elsewhere.has(c));
   assert.equal(missing, [], `reason codes never produced here: ${missing}`);
