@@ -76,6 +76,8 @@ export interface AppDeps {
     maxBytes?: number;
     /** SHA-256 of the base bundle file the server started with. */
     fileBaseSha256?: string | null;
+    /** Time limit of the checks of one upload. Default 10 s. */
+    checkTimeoutMs?: number;
   };
 }
 
@@ -127,6 +129,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
       clock,
       ...(deps.policies?.maxBytes !== undefined ? { maxBytes: deps.policies.maxBytes } : {}),
       fileBaseSha256: deps.policies?.fileBaseSha256 ?? null,
+      ...(deps.policies?.checkTimeoutMs !== undefined ? { checkTimeoutMs: deps.policies.checkTimeoutMs } : {}),
     }),
   };
 

@@ -3,8 +3,8 @@ import type { Engine, PolicySet } from '../engine/index.js';
 import { AppError } from '../errors/index.js';
 import {
   BundleRejection,
-  type CheckedBundle,
-  checkBundleUpload,
+  checkBundleIsolated,
+  type IsolatedCheck,
   loadPolicy,
   type PolicyRegistry,
   parseSigningKey,
@@ -56,6 +56,8 @@ export interface PolicyServiceDeps {
   maxBytes?: number;
   /** SHA-256 of the bundle file the server started with (GET /v1/base-policy before any promotion). */
   fileBaseSha256?: string | null;
+  /** Time limit of the checks of one upload (they run in a worker). Default 10 s. */
+  checkTimeoutMs?: number;
 }
 
 function view(meta: PolicyBundleMeta, state: PolicyState): PolicyView {
@@ -155,14 +157,19 @@ export class PolicyService {
     return new Uint8Array(Buffer.concat(chunks));
   }
 
-  async #check(bytes: Uint8Array, signingKey: string | null): Promise<CheckedBundle> {
+  async #check(bytes: Uint8Array, signingKey: string | null): Promise<IsolatedCheck> {
     if (bytes.length === 0) {
       throw new AppError('policy_bundle_invalid', 'the body is empty', {
         details: { problem: 'not_gzip', detail: 'the body is empty' },
       });
     }
     try {
-      return await checkBundleUpload(bytes, { maxUnpackedBytes: this.maxBytes * 8, signingKey });
+      // In a worker with a time limit: the uploaded module is untrusted code.
+      return await checkBundleIsolated(
+        bytes,
+        { maxUnpackedBytes: this.maxBytes * 8, signingKey },
+        this.#deps.checkTimeoutMs,
+      );
     } catch (err) {
       if (err instanceof BundleRejection) {
         if (err.problem === 'too_large') {

@@ -25,7 +25,9 @@ export {
   type BundleCheckOptions,
   bundlePath,
   type CheckedBundle,
+  checkBundleIsolated,
   checkBundleUpload,
+  type IsolatedCheck,
   REVISION_PATTERN,
   runtimeBuiltins,
 } from './upload-check.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { gunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { ENTRYPOINTS } from './build.js';
@@ -279,4 +280,50 @@ export async function checkBundleUpload(bytes: Uint8Array, options: BundleCheckO
     bundle,
     policy,
   };
+}
+
+/** What {@link checkBundleIsolated} reports for a bundle that passed. */
+export type IsolatedCheck = Pick<CheckedBundle, 'revision' | 'sha256' | 'size_bytes' | 'entrypoints'>;
+
+/**
+ * {@link checkBundleUpload} in a worker thread, stopped after `timeoutMs` (then `smoke_failed`): the
+ * module of an uploaded bundle is untrusted code, and one that never returns must not hold the server's
+ * event loop. Throws {@link BundleRejection}.
+ */
+export function checkBundleIsolated(
+  bytes: Uint8Array,
+  options: BundleCheckOptions,
+  timeoutMs = 10_000,
+): Promise<IsolatedCheck> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./upload-worker.js', import.meta.url), {
+      workerData: { bytes, options },
+      resourceLimits: { maxOldGenerationSizeMb: 512 },
+    });
+    let done = false;
+    const finish = (fn: () => void) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      void worker.terminate();
+      fn();
+    };
+    const timer = setTimeout(
+      () =>
+        finish(() => reject(new BundleRejection('smoke_failed', `the checks did not finish within ${timeoutMs} ms`))),
+      timeoutMs,
+    );
+    worker.on(
+      'message',
+      (m: ({ ok: true } & IsolatedCheck) | { ok: false; problem: BundleRejection['problem']; detail: string }) => {
+        finish(() => (m.ok ? resolve(m) : reject(new BundleRejection(m.problem, m.detail))));
+      },
+    );
+    worker.on('error', (err) =>
+      finish(() => reject(new BundleRejection('wasm_invalid', `the checks failed: ${err.message}`))),
+    );
+    worker.on('exit', (code) =>
+      finish(() => reject(new BundleRejection('wasm_invalid', `the checks stopped (exit ${code})`))),
+    );
+  });
 }

@@ -15,6 +15,8 @@ import {
 import { bundleFrom } from '../support/policy-bundle.js';
 import {
   ALLOW_INTENT,
+  loopingWasm,
+  signedBundle,
   spendOnlyBundle,
   tarGz,
   trappingBundle,
@@ -400,6 +402,36 @@ base('with a registered key only signed bundles are accepted', async () => {
     assert.is(bad.body.error.code, 'validation_failed');
     await t.call('PUT', '/v1/policy-signing-key', { auth: w.enterprise, body: { public_key: null } });
     assert.is((await upload(w, await vendorPolicy('unsigned', []))).status, 201);
+  } finally {
+    await t.close();
+  }
+});
+
+base('a bundle signed with the registered key is accepted; one signed with another key is not', async () => {
+  const { t, w } = await world();
+  try {
+    const mine = await signedBundle('signed-1');
+    const theirs = await signedBundle('signed-2');
+    await t.call('PUT', '/v1/policy-signing-key', { auth: w.enterprise, body: { public_key: mine.publicKey } });
+    const ok = await upload(w, mine.bytes);
+    assert.is(ok.status, 201, ok.text);
+    await refused(w, theirs.bytes, 'signature_invalid');
+  } finally {
+    await t.close();
+  }
+});
+
+bad('a module that never returns is stopped by the time limit of the checks and refused', async () => {
+  const t = await startTestApp({ policyCheckTimeoutMs: 1500 });
+  try {
+    const w = await makeWorld(t);
+    const bytes = await tarGz([
+      { name: '.manifest', data: '{"revision":"loops"}' },
+      { name: 'policy.wasm', data: loopingWasm() },
+    ]);
+    await refused(w, bytes, 'smoke_failed');
+    // The server still answers.
+    assert.is((await t.call('GET', '/v1/policies', { auth: w.enterprise })).status, 200);
   } finally {
     await t.close();
   }

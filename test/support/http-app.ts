@@ -79,12 +79,12 @@ export interface TestApp {
  * the memory one built with the store (`TestApp.webhooks`), so webhook events land in its trail.
  */
 export async function startTestApp(
-  overrides: Partial<AppDeps> & { memoryWebhooks?: boolean } = {},
+  overrides: Partial<AppDeps> & { memoryWebhooks?: boolean; policyCheckTimeoutMs?: number } = {},
   engineStore?: StorageAdapter,
 ): Promise<TestApp> {
   // One outbox for every store, as a server has: credential and webhook events land in the engine store's trail.
   const { store, credentials, webhooks, policies } = createMemoryStores();
-  const { memoryWebhooks, ...deps } = overrides;
+  const { memoryWebhooks, policyCheckTimeoutMs, ...deps } = overrides;
   const registry = new PolicyRegistry({ storage: policies, base: await defaultPolicy() });
   const engine = createEngine({ store: engineStore ?? store, policy: registry });
   await engine.init();
@@ -95,7 +95,11 @@ export async function startTestApp(
     operator: OPERATOR,
     rateLimit: { perSecond: 10_000, burst: 10_000 },
     ...(memoryWebhooks ? { webhooks } : {}),
-    policies: { storage: policies, registry },
+    policies: {
+      storage: policies,
+      registry,
+      ...(policyCheckTimeoutMs !== undefined ? { checkTimeoutMs: policyCheckTimeoutMs } : {}),
+    },
     ...deps,
   });
   await app.start();
