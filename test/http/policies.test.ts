@@ -23,6 +23,7 @@ import {
   unsupportedBuiltinBundle,
   vendorPolicy,
 } from '../support/policy-uploads.js';
+import { assertMatches } from '../support/response-schemas.js';
 
 const GZIP = { 'content-type': 'application/gzip' };
 
@@ -58,6 +59,7 @@ lifecycle('an org policy tightens live decisions, names its revision in the proo
     assert.is(up.body.org_id, w.orgId);
     assert.is(up.body.uploaded_by, w.enterprise.key_id);
     assert.ok(/^[0-9a-f]{64}$/.test(up.body.sha256));
+    assertMatches('Policy', up.body);
     const again = await upload(w, await vendorPolicy('rev-1', ['mer_3c7a1b9f']));
     assert.is(again.status, 200, 'the same revision and content again is 200');
     assert.equal(again.body, up.body);
@@ -71,11 +73,13 @@ lifecycle('an org policy tightens live decisions, names its revision in the proo
     assert.is(promoted.body.active_revision, 'rev-1');
     assert.is(promoted.body.previous_revision, null);
     assert.is(promoted.body.rollback_available, true);
+    assertMatches('PolicyState', promoted.body);
 
     const denied = await t.call('POST', '/v1/authorize', { auth: w.processor, body: authorizeBody(reference) });
     assert.is(denied.body.action, 'DENY');
     assert.equal(denied.body.reason_codes, ['policy:no_vendor']);
     assert.is(denied.body.org_policy_revision, 'rev-1');
+    assertMatches('Decision', denied.body);
     assert.is(jwsPayload(denied.body.proof).org_policy_revision, 'rev-1', 'inside the signed proof');
     const other = await t.call('POST', '/v1/authorize', {
       auth: w.processor,
@@ -85,6 +89,7 @@ lifecycle('an org policy tightens live decisions, names its revision in the proo
 
     const list = await t.call('GET', '/v1/policies', { auth: w.enterprise });
     assert.is(list.status, 200);
+    assertMatches('PolicyList', list.body);
     assert.is(list.body.active_revision, 'rev-1');
     assert.is(list.body.items[0].status, 'active');
     assert.ok(list.body.items[0].activated_at);
@@ -231,6 +236,7 @@ async function refused(w: World, bytes: Uint8Array, problem: string) {
   assert.is(r.body.error.code, 'policy_bundle_invalid');
   assert.is(r.body.error.details.problem, problem);
   assert.type(r.body.error.details.detail, 'string');
+  assertMatches('ErrorResponse', r.body);
 }
 
 bad('garbage, non-tar, traversal, absolute paths, links, missing parts are 422 with the problem', async () => {
@@ -361,6 +367,7 @@ base('the operator replaces the base policy on the server; enterprises cannot', 
     const initial = await t.call('GET', '/v1/base-policy', { auth: OPERATOR_CRED });
     assert.is(initial.status, 200, initial.text);
     assert.is(initial.body.activated_at, null);
+    assertMatches('BasePolicy', initial.body);
     const strict = await bundleFrom(
       {
         'spend.rego': 'package allowance.spend\n\ndecision := {"action": "DENY", "reasons": ["platform_closed"]}\n',
