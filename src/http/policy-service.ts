@@ -123,8 +123,12 @@ export class PolicyService {
     return s;
   }
 
+  /**
+   * Applies a state change on this server before answering. The change is stored either way: when the
+   * refresh fails (the store hiccups), the registry's poll applies it, so the caller is not told to retry.
+   */
   async #refresh(): Promise<void> {
-    await this.#deps.registry?.refresh();
+    await this.#deps.registry?.refresh().catch(() => {});
   }
 
   /**
@@ -415,11 +419,16 @@ export class PolicyService {
   /** Base + an uploaded org revision, for a simulation (loaded for the call, not kept). */
   async simulationPolicies(orgId: string, revision: string): Promise<PolicySet> {
     await this.#bundle(orgId, revision);
-    const bytes = await this.#storage().getBundleBytes(orgId, revision);
-    if (!bytes) throw new AppError('not_found', `policy revision ${revision} not found`);
-    const registry = this.#deps.registry;
-    const base = registry ? registry.base() : this.#deps.engine.context.policies.forOrg(orgId).active;
-    return { active: base, shadow: null, org: await loadPolicy(bytes), orgShadow: null };
+    const current = this.#deps.engine.context.policies.forOrg(orgId);
+    // The active or shadow revision is loaded already; any other is loaded for this call only.
+    const loaded = [current.org, current.orgShadow].find((p) => p?.revision === revision);
+    let org = loaded ?? null;
+    if (!org) {
+      const bytes = await this.#storage().getBundleBytes(orgId, revision);
+      if (!bytes) throw new AppError('not_found', `policy revision ${revision} not found`);
+      org = await loadPolicy(bytes);
+    }
+    return { active: current.active, shadow: null, org, orgShadow: null };
   }
 
   /** The platform base policy in force on this server. */
