@@ -47,6 +47,13 @@ export function runAdapterConformance(
             await target.policiesPeer?.init();
           } else if (group === 'audit' && target.credentials) {
             await target.credentials.init();
+          } else if (group === 'policy_analysis') {
+            if (!target.policyAnalysis) {
+              throw new Error(
+                "the target has no policy analysis storage: provide `policyAnalysis` or skip: ['policy_analysis']",
+              );
+            }
+            await target.policyAnalysis.init();
           }
           cases++;
           await body(target);

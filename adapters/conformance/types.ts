@@ -1,5 +1,10 @@
 import type { AuditDraft, AuditEvent } from '../../src/audit/types.js';
-import type { CredentialStorage, PolicyStorage, StorageAdapter } from '../../src/storage/index.js';
+import type {
+  CredentialStorage,
+  PolicyAnalysisStorage,
+  PolicyStorage,
+  StorageAdapter,
+} from '../../src/storage/index.js';
 import type { AuthorizationRecord, WindowUsage } from '../../src/types.js';
 
 /** The usage windows of an authority. */
@@ -51,6 +56,12 @@ export interface ConformanceTarget {
   policies?: PolicyStorage;
   /** A second policy storage on the same backend (another server); the race case uses it when present. */
   policiesPeer?: PolicyStorage;
+  /**
+   * The policy analysis storage of the same backend, reading the adapter's authorizations and writing its
+   * audit drafts into the adapter's outbox. The `policy_analysis` group runs on it (a target without one
+   * must skip that group; the runner calls its `init()`).
+   */
+  policyAnalysis?: PolicyAnalysisStorage;
   /** Optional direct reader of the backing store; cases check writes through it when present. */
   inspect?: DirectInspector;
   /** Called after each case (close connections, drop the database). */
@@ -69,7 +80,8 @@ export type GroupName =
   | 'errors'
   | 'credentials'
   | 'audit'
-  | 'policies';
+  | 'policies'
+  | 'policy_analysis';
 
 /** Options of `runAdapterConformance`. */
 export interface ConformanceOptions {

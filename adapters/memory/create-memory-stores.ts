@@ -1,5 +1,6 @@
 import { MemoryAdapter } from './memory-adapter.js';
 import { MemoryCredentialStorage } from './memory-credential-storage.js';
+import { MemoryPolicyAnalysisStorage } from './memory-policy-analysis-storage.js';
 import { MemoryPolicyStorage } from './memory-policy-storage.js';
 import { MemoryWebhookStorage } from './memory-webhook-storage.js';
 
@@ -9,6 +10,7 @@ export interface MemoryStores {
   credentials: MemoryCredentialStorage;
   webhooks: MemoryWebhookStorage;
   policies: MemoryPolicyStorage;
+  policyAnalysis: MemoryPolicyAnalysisStorage;
 }
 
 /**
@@ -28,5 +30,6 @@ export function createMemoryStores(options: { now?: () => number } = {}): Memory
     credentials,
     webhooks: new MemoryWebhookStorage({ outbox: store.auditOutbox }),
     policies: new MemoryPolicyStorage({ outbox: store.auditOutbox }),
+    policyAnalysis: new MemoryPolicyAnalysisStorage(store),
   };
 }

@@ -1,5 +1,6 @@
 import { MongoAdapter, type MongoAdapterOptions } from './mongo-adapter.js';
 import { MongoCredentialStorage } from './mongo-credential-storage.js';
+import { MongoPolicyAnalysisStorage } from './mongo-policy-analysis-storage.js';
 import { MongoPolicyStorage } from './mongo-policy-storage.js';
 import { MongoWebhookStorage } from './mongo-webhook-storage.js';
 
@@ -14,6 +15,7 @@ export interface MongoStores {
   credentials: MongoCredentialStorage;
   webhooks: MongoWebhookStorage;
   policies: MongoPolicyStorage;
+  policyAnalysis: MongoPolicyAnalysisStorage;
 }
 
 /**
@@ -32,5 +34,6 @@ export function createMongoStores(options: MongoAdapterOptions & { now?: () => n
   });
   const webhooks = new MongoWebhookStorage({ client: store.mongoClient, dbName: store.databaseName });
   const policies = new MongoPolicyStorage({ client: store.mongoClient, dbName: store.databaseName });
-  return { store, credentials, webhooks, policies };
+  const policyAnalysis = new MongoPolicyAnalysisStorage({ client: store.mongoClient, dbName: store.databaseName });
+  return { store, credentials, webhooks, policies, policyAnalysis };
 }

@@ -32,6 +32,7 @@ import {
 import { type Collections, DRAFT_CARRIERS, indexPlan, openCollections } from './collections.js';
 import { type ConnectionOptions, openConnection } from './connection.js';
 import { CREDENTIAL_COLLECTION_NAMES } from './mongo-credential-storage.js';
+import { POLICY_ANALYSIS_DRAFT_CARRIERS } from './mongo-policy-analysis-storage.js';
 import { POLICY_DRAFT_CARRIERS } from './mongo-policy-storage.js';
 import { WEBHOOK_DRAFT_CARRIERS } from './mongo-webhook-storage.js';
 import { type Attempt, withRetries } from './retry.js';
@@ -128,6 +129,7 @@ export class MongoAdapter implements StorageAdapter {
       ...Object.values(CREDENTIAL_COLLECTION_NAMES).map((name) => this.db.collection(name)),
       ...WEBHOOK_DRAFT_CARRIERS.map((name) => this.db.collection(name)),
       ...POLICY_DRAFT_CARRIERS.map((name) => this.db.collection(name)),
+      ...POLICY_ANALYSIS_DRAFT_CARRIERS.map((name) => this.db.collection(name)),
     ];
   }
 
@@ -150,11 +152,13 @@ export class MongoAdapter implements StorageAdapter {
       for (const [name, indexes] of indexPlan(this.retentionSeconds)) {
         await this.c[name].createIndexes(indexes);
       }
-      // The credential and webhook storages' collections carry drafts too; the outbox read needs their marker index.
+      // The credential, webhook, policy and policy analysis storages' collections carry drafts too; the outbox
+      // read needs their marker index.
       for (const name of [
         ...Object.values(CREDENTIAL_COLLECTION_NAMES),
         ...WEBHOOK_DRAFT_CARRIERS,
         ...POLICY_DRAFT_CARRIERS,
+        ...POLICY_ANALYSIS_DRAFT_CARRIERS,
       ]) {
         await this.db.collection(name).createIndexes([AUDIT_PENDING_INDEX]);
       }

@@ -16,6 +16,7 @@ import {
   type MongoAdapterOptions,
   type MongoCredentialStorage,
   MongoPolicyStorage,
+  POLICY_ANALYSIS_DRAFT_CARRIERS,
   POLICY_DRAFT_CARRIERS,
   readUsage,
   usageKey,
@@ -53,6 +54,7 @@ const DRAFT_COLLECTIONS = [
   ...DRAFT_CARRIERS.map((k) => COLLECTION_NAMES[k]),
   ...Object.values(CREDENTIAL_COLLECTION_NAMES),
   ...POLICY_DRAFT_CARRIERS,
+  ...POLICY_ANALYSIS_DRAFT_CARRIERS,
 ];
 
 /** Reads the adapter's collections with a client of its own. */
@@ -176,7 +178,7 @@ export async function mongoTarget(
 > {
   const { uri } = await testMongoServer();
   const dbName = freshDbName();
-  const { store: adapter, credentials, policies } = createMongoStores({ uri, dbName, ...options });
+  const { store: adapter, credentials, policies, policyAnalysis } = createMongoStores({ uri, dbName, ...options });
   const client = new MongoClient(uri);
   // Another server on the same database: its own client.
   const policiesPeer = new MongoPolicyStorage({ uri, dbName });
@@ -185,11 +187,13 @@ export async function mongoTarget(
     credentials,
     policies,
     policiesPeer,
+    policyAnalysis,
     dbName,
     uri,
     inspect: mongoInspector(client, dbName),
     async cleanup() {
       await policiesPeer.close();
+      await policyAnalysis.close();
       await credentials.close();
       await adapter.close();
       await client
