@@ -291,7 +291,9 @@ async function decideAndRecord(
       abandoned,
       decisionDraft(ctx, decision.org_id, decision, req, nowMs, actor),
     );
-    return 'claimed' in written ? { decision } : written;
+    if (!('claimed' in written)) return written;
+    if (ev.shadow) ctx.shadow?.observe(ev.shadow);
+    return { decision };
   }
 
   // Claim first, so exactly one server holds budget for this authorization id.
@@ -346,6 +348,7 @@ async function decideAndRecord(
       decisionDraft(ctx, decision.org_id, decision, req, nowMs, actor),
     );
     if (!stored) throw new AppError('storage_internal', 'claimed authorization disappeared');
+    if (ev.shadow) ctx.shadow?.observe(ev.shadow);
     return { decision };
   } catch (err) {
     if (isAppError(err, 'conflict')) {

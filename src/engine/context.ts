@@ -2,6 +2,7 @@ import type { Jwks, SigningKey } from '../crypto/index.js';
 import type { LoadedPolicy } from '../policy/index.js';
 import type { StorageAdapter } from '../storage/index.js';
 import type { Clock } from '../util/clock.js';
+import type { ShadowRecorder } from './shadow-recorder.js';
 
 /** Where the engine gets the policy to evaluate for an org. */
 export interface PolicyResolver {
@@ -67,6 +68,8 @@ export interface EngineContext {
   /** False when audit drafts are not written (EngineOptions.audit.enabled). */
   auditEnabled: boolean;
   stats: EngineStats;
+  /** Compares shadow candidates with live decisions; absent without policy analysis storage. */
+  shadow?: ShadowRecorder;
 }
 
 /** A policy override as a {@link PolicySet}: one policy replaces the base (no org layer). */

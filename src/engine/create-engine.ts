@@ -2,7 +2,7 @@ import { AuditChainer } from '../audit/chainer.js';
 import { createJwsSigner, generateSigningKey, type Jwks, type SigningKey, toJwks } from '../crypto/index.js';
 import { AppError } from '../errors/index.js';
 import { type LoadedPolicy, PolicyHolder } from '../policy/index.js';
-import type { StorageAdapter } from '../storage/index.js';
+import type { PolicyAnalysisStorage, StorageAdapter } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import * as agents from './agents.js';
 import * as authorities from './authorities.js';
@@ -18,7 +18,9 @@ import {
 } from './context.js';
 import { guardStore } from './guard-store.js';
 import * as intents from './intents.js';
+import { PolicyReplays, type ReplayPolicies, type ReplayWindow } from './policy-replay.js';
 import * as processors from './processors.js';
+import { ShadowRecorder } from './shadow-recorder.js';
 import { simulateAuthorization } from './simulate.js';
 
 /** Options of {@link createEngine}. */
@@ -45,6 +47,16 @@ export interface EngineOptions {
    * `enabled: false` writes no drafts: for hosts that keep their own trail, and for benchmarks.
    */
   audit?: { enabled?: boolean; chainIntervalMs?: number };
+  /**
+   * Policy analysis: where shadow comparisons and replay jobs are stored. Without it a shadow candidate is
+   * not evaluated and replay is unavailable. `onDivergence` and `onCandidateError` feed metrics.
+   */
+  analysis?: {
+    storage: PolicyAnalysisStorage;
+    shadowFlushMs?: number;
+    onDivergence?: (transition: string) => void;
+    onCandidateError?: (revision: string) => void;
+  };
 }
 
 const silentLogger: EngineLogger = { info() {}, warn() {}, error() {} };
@@ -92,6 +104,21 @@ export function createEngine(options: EngineOptions) {
     auditEnabled: options.audit?.enabled !== false,
     stats: { orgPolicyErrors: 0 },
   };
+  const analysis = options.analysis;
+  if (analysis) {
+    ctx.shadow = new ShadowRecorder({
+      storage: analysis.storage,
+      logger: ctx.logger,
+      ...(analysis.shadowFlushMs !== undefined ? { flushIntervalMs: analysis.shadowFlushMs } : {}),
+      ...(analysis.onDivergence ? { onDivergence: analysis.onDivergence } : {}),
+      ...(analysis.onCandidateError ? { onCandidateError: analysis.onCandidateError } : {}),
+    });
+  }
+  const replays = analysis ? new PolicyReplays(ctx, analysis.storage) : undefined;
+  const needAnalysis = () => {
+    if (!analysis || !replays) throw new AppError('policy_unavailable', 'policy analysis storage is not configured');
+    return { storage: analysis.storage, replays };
+  };
   const chainer = new AuditChainer({
     store: ctx.store,
     now: () => ctx.clock.now(),
@@ -101,10 +128,15 @@ export function createEngine(options: EngineOptions) {
   return {
     context: ctx,
     init: () => ctx.store.init(),
-    /** Starts background work: linking audit drafts into the chain. */
-    startBackground: () => chainer.start(),
-    /** Stops background work and closes the store. */
+    /** Starts background work: linking audit drafts into the chain, writing shadow counters. */
+    startBackground: () => {
+      chainer.start();
+      ctx.shadow?.start();
+    },
+    /** Stops background work (writing what shadow counted, finishing replays) and closes the store. */
     close: async () => {
+      await ctx.shadow?.stop();
+      await replays?.drain();
       await chainer.stop();
       await ctx.store.close();
     },
@@ -113,6 +145,22 @@ export function createEngine(options: EngineOptions) {
     ping: () => ctx.store.ping(),
     /** The JWKS that verifies decision proofs and mandates. */
     jwks: (): Jwks => ctx.jwks,
+
+    /**
+     * Shadow and replay (need `options.analysis`). `flushShadow()` evaluates every queued shadow comparison
+     * and writes the counters; `shadowStats` reads them; `replay` re-decides stored authorizations of a
+     * window with base + candidate (at once, or as a job for a large window); `whenReplayDone` awaits a job.
+     */
+    policyAnalysis: {
+      flushShadow: async () => {
+        await ctx.shadow?.flush();
+      },
+      shadowStats: (orgId: string, revision: string) => needAnalysis().storage.getShadowStats(orgId, revision),
+      replay: (orgId: string, policies: ReplayPolicies, window: ReplayWindow, actor?: string) =>
+        needAnalysis().replays.start(orgId, policies, window, actor),
+      getReplay: (orgId: string, id: string) => needAnalysis().replays.get(orgId, id),
+      whenReplayDone: (id: string) => needAnalysis().replays.whenDone(id),
+    },
 
     createOrg: bind(ctx, processors.createOrg),
     createProcessor: bind(ctx, processors.createProcessor),

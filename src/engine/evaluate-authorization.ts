@@ -6,7 +6,9 @@ import type { NormalizedAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext, PolicySet } from './context.js';
 import { combine, hardReasons } from './decide.js';
 import { evaluateOrgPolicy, layerDecisions } from './layering.js';
+import { outcomeOf } from './policy-comparison.js';
 import { buildSpendInput } from './policy-input.js';
+import type { ShadowObservation } from './shadow-recorder.js';
 import { type Periods, periodsAt } from './windows.js';
 
 /** Everything decided about an authorization before anything is written. */
@@ -24,6 +26,8 @@ export interface AuthorizationEvaluation {
   /** The org revision layered on the base for this decision, or null when the base alone decided. */
   orgPolicyRevision: string | null;
   policyInput: SpendPolicyInput | null;
+  /** The comparison to queue once the decision is final, when the org has a shadow candidate. */
+  shadow: ShadowObservation | null;
 }
 
 function early(action: Action, reason: string, extra: Partial<AuthorizationEvaluation> = {}): AuthorizationEvaluation {
@@ -40,6 +44,7 @@ function early(action: Action, reason: string, extra: Partial<AuthorizationEvalu
     policyRevision: null,
     orgPolicyRevision: null,
     policyInput: null,
+    shadow: null,
     ...extra,
   };
 }
@@ -95,8 +100,9 @@ function logShadow(
 
 /**
  * Steps 2–5 of DESIGN §1, with no write: resolves binding → agent → authority → intent, snapshots usage,
- * builds the policy input, evaluates the active policy (and the shadow one, whose result is only
- * logged) and applies the engine's own checks.
+ * builds the policy input, evaluates the base policy and the org's layered on it, and applies the engine's
+ * own checks. When the org has a shadow candidate, the result carries the comparison for the caller to
+ * queue (ShadowRecorder); a base shadow is only logged.
  */
 export async function evaluateAuthorization(
   ctx: EngineContext,
@@ -133,9 +139,26 @@ export async function evaluateAuthorization(
     base,
     org ? evaluateOrgPolicy(ctx, orgId, org, 'spend', () => org.evaluateSpend(input)) : null,
   );
-  logShadow(ctx, orgId, req, input, policies, base, decision);
   const hard = hardReasons(now, req, agent, binding.status, authority, usage, intent);
   const verdict = combine(decision, hard, req, authority, usage, req.intent_id !== null);
+  // An org candidate is compared later, off this path (see ShadowRecorder), never for a simulation; without
+  // a recorder (or for a base shadow) the comparison is only logged.
+  const candidate = policies.orgShadow ?? null;
+  const shadow: ShadowObservation | null =
+    candidate && ctx.shadow && !policyOverride
+      ? {
+          orgId,
+          activeRevision: org?.revision ?? null,
+          candidate,
+          input,
+          baseDecision: base,
+          active: outcomeOf(verdict),
+          processorId,
+          authorizationId: req.authorization_id,
+          at: now,
+        }
+      : null;
+  if (shadow === null) logShadow(ctx, orgId, req, input, policies, base, decision);
   return {
     action: verdict.action,
     reasons: verdict.reasons,
@@ -149,5 +172,6 @@ export async function evaluateAuthorization(
     policyRevision: policies.active.revision,
     orgPolicyRevision: org?.revision ?? null,
     policyInput: input,
+    shadow,
   };
 }

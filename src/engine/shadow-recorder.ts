@@ -1,0 +1,199 @@
+import type { LoadedPolicy, PolicyDecision, SpendPolicyInput } from '../policy/index.js';
+import {
+  type DecisionOutcome,
+  type PolicyAnalysisStorage,
+  SHADOW_SAMPLE_LIMIT,
+  type ShadowBatch,
+} from '../storage/index.js';
+import type { EngineLogger } from './context.js';
+import { layerDecisions } from './layering.js';
+import { DivergenceTally, evaluateOrgSpend, outcomeOf, verdictFromInput } from './policy-comparison.js';
+
+/** One live authorization to compare against a shadow candidate. */
+export interface ShadowObservation {
+  orgId: string;
+  /** The org revision that decided (null: base only). */
+  activeRevision: string | null;
+  candidate: LoadedPolicy;
+  input: SpendPolicyInput;
+  /** The base policy's decision on `input`, reused: the candidate only replaces the org layer. */
+  baseDecision: PolicyDecision;
+  /** What the engine decided (before reservation). */
+  active: DecisionOutcome;
+  processorId: string;
+  authorizationId: string;
+  at: string;
+}
+
+/** Options of {@link ShadowRecorder}. */
+export interface ShadowRecorderOptions {
+  storage: PolicyAnalysisStorage;
+  logger: EngineLogger;
+  /** How often buffered counters are written. Default 1 s. */
+  flushIntervalMs?: number;
+  /** Observations waiting to be evaluated beyond which new ones are dropped (and counted). Default 10,000. */
+  maxQueued?: number;
+  /** Called once per diverged comparison with its transition (the metrics counter). */
+  onDivergence?: (transition: string) => void;
+  /** Called once per candidate evaluation that failed (it then counts as a `policy_error` DENY). */
+  onCandidateError?: (revision: string) => void;
+}
+
+interface Pending {
+  orgId: string;
+  revision: string;
+  activeRevision: string | null;
+  firstAt: string;
+  lastAt: string;
+  tally: DivergenceTally;
+}
+
+const MAX_FAILED_BATCHES = 1000;
+
+/**
+ * Runs shadow candidates beside live decisions, off the decision's path: `observe` only queues (the
+ * candidate is evaluated on a later turn of the event loop, after the live answer went out), evaluation
+ * adds to per-(org, revision) counters in memory, and a timer writes them as one batch per (org,
+ * revision) with `recordShadow` (atomic increments, so every server's batches add up). Nothing here can
+ * change or fail a live decision: every error is logged and swallowed. `flush()` evaluates and writes
+ * everything observed so far (tests and shutdown await it).
+ */
+export class ShadowRecorder {
+  private readonly storage: PolicyAnalysisStorage;
+  private readonly logger: EngineLogger;
+  private readonly intervalMs: number;
+  private readonly maxQueued: number;
+  private readonly onDivergence: ((transition: string) => void) | undefined;
+  private readonly onCandidateError: ((revision: string) => void) | undefined;
+  private queue: ShadowObservation[] = [];
+  private drainScheduled = false;
+  private pending = new Map<string, Pending>();
+  private failed: ShadowBatch[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  /** Observations dropped because the queue was full. */
+  dropped = 0;
+
+  constructor(options: ShadowRecorderOptions) {
+    this.storage = options.storage;
+    this.logger = options.logger;
+    this.intervalMs = options.flushIntervalMs ?? 1000;
+    this.maxQueued = options.maxQueued ?? 10_000;
+    this.onDivergence = options.onDivergence;
+    this.onCandidateError = options.onCandidateError;
+  }
+
+  /** Queues a comparison; never throws, never evaluates on the caller's turn. */
+  observe(observation: ShadowObservation): void {
+    if (this.queue.length >= this.maxQueued) {
+      this.dropped++;
+      return;
+    }
+    this.queue.push(observation);
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  /** Evaluates every queued observation into the in-memory counters. */
+  private drain(): void {
+    this.drainScheduled = false;
+    const queue = this.queue;
+    this.queue = [];
+    for (const o of queue) {
+      try {
+        this.compare(o);
+      } catch (err) {
+        this.logger.error('shadow_compare_failed', {
+          org_id: o.orgId,
+          revision: o.candidate.revision,
+          error: String(err),
+        });
+      }
+    }
+  }
+
+  private compare(o: ShadowObservation): void {
+    const revision = o.candidate.revision;
+    const orgDecision = evaluateOrgSpend(o.candidate, o.input, (err) => {
+      this.onCandidateError?.(revision);
+      this.logger.error('shadow_policy_error', { org_id: o.orgId, revision, error: String(err) });
+    });
+    const candidate = outcomeOf(verdictFromInput(o.input, layerDecisions(o.baseDecision, orgDecision)));
+    const key = `${o.orgId}\u0000${revision}`;
+    let p = this.pending.get(key);
+    if (!p) {
+      p = {
+        orgId: o.orgId,
+        revision,
+        activeRevision: o.activeRevision,
+        firstAt: o.at,
+        lastAt: o.at,
+        tally: new DivergenceTally(SHADOW_SAMPLE_LIMIT),
+      };
+      this.pending.set(key, p);
+    }
+    if (o.at < p.firstAt) p.firstAt = o.at;
+    if (o.at >= p.lastAt) {
+      p.lastAt = o.at;
+      p.activeRevision = o.activeRevision;
+    }
+    const transition = p.tally.add({
+      processor_id: o.processorId,
+      authorization_id: o.authorizationId,
+      at: o.at,
+      agent_id: o.input.agent.id,
+      merchant_id: o.input.request.merchant.id ?? null,
+      active: o.active,
+      candidate,
+    });
+    if (transition !== null) this.onDivergence?.(transition);
+  }
+
+  /** Evaluates what is queued and writes every buffered counter; resolves once written (or logged as failed). */
+  flush(): Promise<void> {
+    this.drain();
+    const batches = [...this.failed];
+    this.failed = [];
+    for (const p of this.pending.values()) {
+      batches.push({
+        org_id: p.orgId,
+        revision: p.revision,
+        active_revision: p.activeRevision,
+        first_at: p.firstAt,
+        last_at: p.lastAt,
+        counts: p.tally.counts(),
+        samples: p.tally.latestSamples(),
+      });
+    }
+    this.pending = new Map();
+    const write = this.writing.then(async () => {
+      for (const b of batches) {
+        try {
+          await this.storage.recordShadow(b);
+        } catch (err) {
+          this.logger.error('shadow_record_failed', { org_id: b.org_id, revision: b.revision, error: String(err) });
+          // Kept for the next flush: batches only add, so writing one later counts it once.
+          if (this.failed.length < MAX_FAILED_BATCHES) this.failed.push(b);
+        }
+      }
+    });
+    this.writing = write;
+    return write;
+  }
+
+  /** Starts the periodic flush. */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.flush(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the periodic flush and writes what is left. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+}
