@@ -20,7 +20,7 @@ import { guardStore } from './guard-store.js';
 import * as intents from './intents.js';
 import { PolicyReplays, type ReplayPolicies, type ReplayWindow } from './policy-replay.js';
 import * as processors from './processors.js';
-import { ShadowRecorder } from './shadow-recorder.js';
+import { type ShadowHooks, ShadowRecorder } from './shadow-recorder.js';
 import { simulateAuthorization } from './simulate.js';
 
 /** Options of {@link createEngine}. */
@@ -160,6 +160,10 @@ export function createEngine(options: EngineOptions) {
         needAnalysis().replays.start(orgId, policies, window, actor),
       getReplay: (orgId: string, id: string) => needAnalysis().replays.get(orgId, id),
       whenReplayDone: (id: string) => needAnalysis().replays.whenDone(id),
+      /** Observes shadow divergences and candidate failures (no-op without analysis storage). */
+      listen: (hooks: ShadowHooks) => ctx.shadow?.listen(hooks),
+      /** True when shadow and replay have storage. */
+      enabled: analysis !== undefined,
     },
 
     createOrg: bind(ctx, processors.createOrg),

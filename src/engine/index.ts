@@ -16,5 +16,10 @@ export {
   SYNC_REPLAY_MAX,
 } from './policy-replay.js';
 export * from './reason-codes.js';
-export { type ShadowObservation, ShadowRecorder, type ShadowRecorderOptions } from './shadow-recorder.js';
+export {
+  type ShadowHooks,
+  type ShadowObservation,
+  ShadowRecorder,
+  type ShadowRecorderOptions,
+} from './shadow-recorder.js';
 export * from './windows.js';

@@ -39,6 +39,14 @@ export interface ShadowRecorderOptions {
   onCandidateError?: (revision: string) => void;
 }
 
+/** Observers of a {@link ShadowRecorder}. */
+export interface ShadowHooks {
+  /** Once per diverged comparison, with its transition (`ALLOW->DENY`, …). */
+  onDivergence?: ((transition: string) => void) | undefined;
+  /** Once per candidate evaluation that failed (it then counts as a `policy_error` DENY). */
+  onCandidateError?: ((revision: string) => void) | undefined;
+}
+
 interface Pending {
   orgId: string;
   revision: string;
@@ -63,8 +71,7 @@ export class ShadowRecorder {
   private readonly logger: EngineLogger;
   private readonly intervalMs: number;
   private readonly maxQueued: number;
-  private readonly onDivergence: ((transition: string) => void) | undefined;
-  private readonly onCandidateError: ((revision: string) => void) | undefined;
+  private readonly hooks: ShadowHooks[] = [];
   private queue: ShadowObservation[] = [];
   private drainScheduled = false;
   private pending = new Map<string, Pending>();
@@ -79,8 +86,12 @@ export class ShadowRecorder {
     this.logger = options.logger;
     this.intervalMs = options.flushIntervalMs ?? 1000;
     this.maxQueued = options.maxQueued ?? 10_000;
-    this.onDivergence = options.onDivergence;
-    this.onCandidateError = options.onCandidateError;
+    this.hooks.push({ onDivergence: options.onDivergence, onCandidateError: options.onCandidateError });
+  }
+
+  /** Adds observers of divergences and candidate failures (metrics). */
+  listen(hooks: ShadowHooks): void {
+    this.hooks.push(hooks);
   }
 
   /** Queues a comparison; never throws, never evaluates on the caller's turn. */
@@ -117,7 +128,7 @@ export class ShadowRecorder {
   private compare(o: ShadowObservation): void {
     const revision = o.candidate.revision;
     const orgDecision = evaluateOrgSpend(o.candidate, o.input, (err) => {
-      this.onCandidateError?.(revision);
+      for (const h of this.hooks) h.onCandidateError?.(revision);
       this.logger.error('shadow_policy_error', { org_id: o.orgId, revision, error: String(err) });
     });
     const candidate = outcomeOf(verdictFromInput(o.input, layerDecisions(o.baseDecision, orgDecision)));
@@ -148,7 +159,7 @@ export class ShadowRecorder {
       active: o.active,
       candidate,
     });
-    if (transition !== null) this.onDivergence?.(transition);
+    if (transition !== null) for (const h of this.hooks) h.onDivergence?.(transition);
   }
 
   /** Evaluates what is queued and writes every buffered counter; resolves once written (or logged as failed). */

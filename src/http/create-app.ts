@@ -16,6 +16,7 @@ import { authenticate } from './middleware/authenticate.js';
 import { RateLimiter } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { buildOpenApi } from './openapi.js';
+import { PolicyCandidates } from './policy-candidates.js';
 import { PolicyService } from './policy-service.js';
 import { type RouteSpec, routeHandler } from './route.js';
 import { agentRoutes } from './routes/agents.js';
@@ -29,6 +30,7 @@ import { credentialRoutes } from './routes/credentials.js';
 import { intentRoutes } from './routes/intents.js';
 import { operatorRoutes } from './routes/operator.js';
 import { policyRoutes } from './routes/policies.js';
+import { policyAnalysisRoutes } from './routes/policy-analysis.js';
 import { publicRoutes } from './routes/public.js';
 import { simulateRoutes } from './routes/simulate.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -131,7 +133,14 @@ export function createApp(deps: AppDeps): AllowanceApp {
       fileBaseSha256: deps.policies?.fileBaseSha256 ?? null,
       ...(deps.policies?.checkTimeoutMs !== undefined ? { checkTimeoutMs: deps.policies.checkTimeoutMs } : {}),
     }),
+    ...(deps.policies && deps.engine.policyAnalysis.enabled
+      ? { policyCandidates: new PolicyCandidates(deps.engine, deps.policies.storage) }
+      : {}),
   };
+  deps.engine.policyAnalysis.listen({
+    onDivergence: (transition) => metrics.shadowDivergences.inc({ transition }),
+    onCandidateError: () => metrics.shadowErrors.inc(),
+  });
 
   const routes: RouteSpec[] = [
     ...publicRoutes(services, () => openapi),
@@ -148,6 +157,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     ...auditRoutes(services),
     ...webhookRoutes(services),
     ...policyRoutes(services),
+    ...policyAnalysisRoutes(services),
   ];
   const openapi = buildOpenApi(routes, deps.version ?? '0.1.0');
   const mounted = deps.benchRoute ? [...routes, ...benchRoutes()] : routes;

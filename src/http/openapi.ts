@@ -77,6 +77,13 @@ export function buildOpenApi(routes: RouteSpec[], version: string): Json {
       description: r.success.description ?? 'Success',
       ...(Object.keys(content).length > 0 ? { content } : {}),
     };
+    if (r.otherSuccess) {
+      add(r.otherSuccess.schema);
+      responses[String(r.otherSuccess.status)] = {
+        description: r.otherSuccess.description,
+        content: { 'application/json': { schema: ref(r.otherSuccess.schema.$id) } },
+      };
+    }
     for (const s of [...statuses].sort()) {
       usedStatuses.add(s);
       responses[String(s)] = { $ref: `#/components/responses/E${s}` };

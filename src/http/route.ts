@@ -57,6 +57,11 @@ export interface RouteSpec {
     /** Other media types of the success response, documented in /openapi.json (the handler sets `ctx.type`). */
     alternatives?: Record<string, { $id: string }>;
   };
+  /**
+   * Another success status the handler may answer with (it sets `ctx.state.status`), documented in
+   * /openapi.json with its own schema.
+   */
+  otherSuccess?: { status: number; schema: { $id: string }; description: string };
   /** Error statuses beyond the ones every route of its kind has. */
   errors?: number[];
   /** Not rate limited per credential (public and health routes). */

@@ -6,6 +6,7 @@ import type { CredentialService } from './auth/credential-service.js';
 import type { SessionTokens } from './auth/session-tokens.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './middleware/rate-limit.js';
+import type { PolicyCandidates } from './policy-candidates.js';
 import type { PolicyService } from './policy-service.js';
 
 /** What route handlers work with; built once by createApp. */
@@ -21,4 +22,6 @@ export interface Services {
   webhooks: WebhookService;
   /** Per-org policy bundles and the base policy (503 when the server keeps no policy storage). */
   policies: PolicyService;
+  /** The org revisions shadow reports and replays read; absent without policy storage (503). */
+  policyCandidates?: PolicyCandidates;
 }

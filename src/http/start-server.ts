@@ -6,7 +6,13 @@ import { loadSigningKeys, type ServerConfig } from '../config/index.js';
 import { createEngine } from '../engine/index.js';
 import { loadPolicy, PolicyRegistry } from '../policy/index.js';
 import { projectRoot } from '../policy/project-root.js';
-import type { CredentialStorage, PolicyStorage, StorageAdapter, WebhookStorage } from '../storage/index.js';
+import type {
+  CredentialStorage,
+  PolicyAnalysisStorage,
+  PolicyStorage,
+  StorageAdapter,
+  WebhookStorage,
+} from '../storage/index.js';
 import { type AllowanceApp, createApp } from './create-app.js';
 import type { Logger } from './logger.js';
 
@@ -16,8 +22,10 @@ export interface StoreSet {
   credentials: CredentialStorage;
   /** Webhook endpoints and deliveries; without it the webhook routes answer 503. */
   webhooks?: WebhookStorage;
-  /** Per-org policy bundles and states; without it the base bundle alone decides and the policy routes answer 503. */
+  /** Org policy bundles and states; without it the policy routes answer 503. */
   policies?: PolicyStorage;
+  /** Shadow counters and replay jobs; without it shadow candidates are not evaluated and replay answers 503. */
+  policyAnalysis?: PolicyAnalysisStorage;
 }
 
 /** Builds the stores from the configuration (e.g. MongoDB from MONGODB_URI). */
@@ -73,11 +81,18 @@ export async function startServer(
     );
   }
   const basePolicy = await loadPolicy(bundle);
-  const { store, credentials, webhooks, policies } = await options.stores(config);
+  const { store, credentials, webhooks, policies, policyAnalysis } = await options.stores(config);
   const registry = policies ? new PolicyRegistry({ storage: policies, base: basePolicy, logger }) : null;
-  const engine = createEngine({ store, policy: registry ?? basePolicy, keys, logger });
+  const engine = createEngine({
+    store,
+    policy: registry ?? basePolicy,
+    keys,
+    logger,
+    ...(policyAnalysis ? { analysis: { storage: policyAnalysis } } : {}),
+  });
   await engine.init();
   await credentials.init();
+  await policyAnalysis?.init();
   if (policies && registry) {
     await policies.init();
     await registry.refresh();
@@ -160,6 +175,7 @@ export async function startServer(
       await credentials.close();
       await webhooks?.close();
       await policies?.close();
+      await policyAnalysis?.close();
       logger.info('stopped', {});
     })();
     return closing;

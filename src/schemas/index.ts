@@ -7,6 +7,7 @@ export * from './http.js';
 export * from './intent.js';
 export * from './org.js';
 export * from './policy.js';
+export * from './policy-analysis.js';
 export * from './responses.js';
 export * from './validator.js';
 export * from './webhook.js';

@@ -83,10 +83,14 @@ export async function startTestApp(
   engineStore?: StorageAdapter,
 ): Promise<TestApp> {
   // One outbox for every store, as a server has: credential and webhook events land in the engine store's trail.
-  const { store, credentials, webhooks, policies } = createMemoryStores();
+  const { store, credentials, webhooks, policies, policyAnalysis } = createMemoryStores();
   const { memoryWebhooks, policyCheckTimeoutMs, ...deps } = overrides;
   const registry = new PolicyRegistry({ storage: policies, base: await defaultPolicy() });
-  const engine = createEngine({ store: engineStore ?? store, policy: registry });
+  const engine = createEngine({
+    store: engineStore ?? store,
+    policy: registry,
+    ...(engineStore ? {} : { analysis: { storage: policyAnalysis } }),
+  });
   await engine.init();
   const app = createApp({
     engine,
