@@ -1,19 +1,28 @@
-// Replay benchmark: decisions replayed per second on the memory store (100,000 stored decisions by default),
-// and authorize latency with policy layers against base only, measured in the same run in interleaved rounds
-// (each round runs every mode on a fresh authorization id range; percentiles over all rounds per mode).
-// Usage: npm run bench:replay   (BENCH_REPLAY_N=100000 BENCH_AUTH_N=4000 BENCH_ROUNDS=6)
+// Replay benchmark, three parts:
+// 1. decisions replayed per second on the memory store (100,000 stored decisions by default), with the same
+//    two policy evaluations over the same inputs (no storage, no comparison) as the same-run baseline;
+// 2. engine.authorize latency on the memory store with base only (twice: an A/A control), with an org policy
+//    layered on the base, and with an org policy plus a shadow candidate, in interleaved rounds of one run;
+// 3. promotion-to-effect across two servers on MongoDB: server A promotes through the policy service, the
+//    time until server B's registry (polling every 250 ms) resolves the new revision.
+// Usage: npm run bench:replay
+//   (BENCH_REPLAY_N=100000 BENCH_AUTH_N=6000 BENCH_ROUNDS=6 BENCH_PROMOTIONS=8 BENCH_MONGODB_URI=...)
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMemoryStores } from '../adapters/memory/index.js';
-import { createEngine, replayAuthorizations } from '../src/engine/index.js';
-import { buildPolicyBundle, type LoadedPolicy, loadPolicy, PolicyHolder } from '../src/policy/index.js';
+import { createMongoStores } from '../adapters/mongodb/index.js';
+import { createEngine, type PolicyResolver, replayAuthorizations } from '../src/engine/index.js';
+import { PolicyService } from '../src/http/policy-service.js';
+import { buildPolicyBundle, type LoadedPolicy, loadPolicy, PolicyRegistry } from '../src/policy/index.js';
 import { projectRoot } from '../src/policy/project-root.js';
-import { ManualClock } from '../src/util/clock.js';
+import { ManualClock, systemClock } from '../src/util/clock.js';
+import { type RunningMongoServer, startMongoServer } from '../test/support/mongo-server.js';
 import { printTable, summarize } from './stats.js';
 
 const REPLAY_N = Number(process.env.BENCH_REPLAY_N ?? 100_000);
-const AUTH_N = Number(process.env.BENCH_AUTH_N ?? 4_000);
+const AUTH_N = Number(process.env.BENCH_AUTH_N ?? 6_000);
+const PROMOTIONS = Number(process.env.BENCH_PROMOTIONS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const WARMUP = 1_000;
 
@@ -47,6 +56,22 @@ const ORG_DATA = {
 };
 
 async function orgPolicy(revision: string): Promise<LoadedPolicy> {
+  return loadPolicy(await orgBundle(revision));
+}
+
+let base: Promise<LoadedPolicy> | undefined;
+/** The platform base bundle of this checkout, built once. */
+function basePolicy(): Promise<LoadedPolicy> {
+  base ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'allowance-bench-base-'));
+    const built = await buildPolicyBundle({ outFile: join(dir, 'bundle.tar.gz') });
+    return loadPolicy(new Uint8Array(await readFile(built.outFile)));
+  })();
+  return base;
+}
+
+/** The org policy bundle (archive bytes) under `revision`. */
+async function orgBundle(revision: string): Promise<Uint8Array> {
   const src = await mkdtemp(join(tmpdir(), 'allowance-bench-org-'));
   await writeFile(join(src, 'spend.rego'), ORG_SPEND);
   await writeFile(join(src, 'intent.rego'), ORG_INTENT);
@@ -54,10 +79,10 @@ async function orgPolicy(revision: string): Promise<LoadedPolicy> {
   const out = join(await mkdtemp(join(tmpdir(), 'allowance-bench-out-')), 'bundle.tar.gz');
   const capabilities = join(projectRoot(), 'policies', 'capabilities.json');
   const { outFile } = await buildPolicyBundle({ sourceDir: src, outFile: out, revision, capabilities });
-  return loadPolicy(new Uint8Array(await readFile(outFile)));
+  return new Uint8Array(await readFile(outFile));
 }
 
-async function world(policy: PolicyHolder, withAnalysis: boolean) {
+async function world(policy: PolicyResolver, withAnalysis: boolean) {
   const stores = createMemoryStores();
   const clock = new ManualClock('2026-11-23T10:00:00.000Z');
   const engine = createEngine({
@@ -91,6 +116,7 @@ async function world(policy: PolicyHolder, withAnalysis: boolean) {
     agents.push(agent);
   }
   const mccs = ['5734', '5411', '5812', '7995'];
+  // A mix the candidate changes: blocked vendors, amounts over its caps, the base's blocked mcc.
   const request = (i: number) => ({
     authorization_id: `pa_${String(i).padStart(8, '0')}`,
     credential_reference: `tok_bench_${i % 8}`,
@@ -100,7 +126,83 @@ async function world(policy: PolicyHolder, withAnalysis: boolean) {
     channel: 'online',
     partial_approval_supported: true,
   });
-  return { engine, stores, clock, org, processorId: processor.id, request };
+  // What the latency part sends: every policy combination approves it, so every mode does the same writes.
+  const approvable = (i: number) => ({
+    authorization_id: `pl_${String(i).padStart(8, '0')}`,
+    credential_reference: `tok_bench_${i % 8}`,
+    amount: 100 + ((i * 7919) % 2_000),
+    currency: 'USD',
+    merchant: { id: `mer_ok_${i % 5}`, mcc: i % 2 ? '5734' : '5411', country: 'US' },
+    channel: 'online',
+    partial_approval_supported: true,
+  });
+  return { engine, stores, clock, org, processorId: processor.id, request, approvable };
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+/**
+ * Two servers on one MongoDB database: A promotes alternately two revisions of the org through the policy
+ * service (which refreshes A at once); B only polls its store every 250 ms like a server does. Returns the
+ * milliseconds from the promote call until B resolves the promoted revision, per promotion.
+ */
+async function promotionToEffect(): Promise<{ ms: number[]; server: string }> {
+  let server: RunningMongoServer | null = null;
+  let uri = process.env.BENCH_MONGODB_URI;
+  let name = uri ? 'BENCH_MONGODB_URI' : 'test wire server (mongo-java-server)';
+  if (!uri) {
+    try {
+      server = await startMongoServer();
+      uri = server.uri;
+    } catch (err) {
+      return { ms: [], server: `skipped: ${(err as Error).message}` };
+    }
+  }
+  const dbName = `bench_promotion_${process.pid}`;
+  const a = createMongoStores({ uri, dbName });
+  const b = createMongoStores({ uri, dbName });
+  const out: number[] = [];
+  try {
+    for (const s of [a, b]) {
+      await s.store.init();
+      await s.policies.init();
+    }
+    const registryA = new PolicyRegistry({ storage: a.policies, base: await basePolicy() });
+    const registryB = new PolicyRegistry({ storage: b.policies, base: await basePolicy() });
+    await registryA.refresh();
+    await registryB.refresh();
+    registryA.start(250);
+    registryB.start(250);
+    const engine = createEngine({ store: a.store, policy: registryA, audit: { enabled: false } });
+    const service = new PolicyService({ engine, storage: a.policies, registry: registryA, clock: systemClock });
+    const org = await engine.createOrg({ name: 'Promotion Org' });
+    const revisions = ['bench-rev-a', 'bench-rev-b'];
+    for (const rev of revisions) await service.upload(org.id, await orgBundle(rev), 'key_bench');
+    for (let i = 0; i < PROMOTIONS; i++) {
+      const rev = revisions[i % 2] as string;
+      // Start between two polls of B, at a varying offset.
+      await new Promise((ok) => setTimeout(ok, 100 + ((i * 37) % 250)));
+      const t0 = performance.now();
+      await service.promote(org.id, rev, 'key_bench');
+      while (registryB.forOrg(org.id).org?.revision !== rev) {
+        if (performance.now() - t0 > 10_000) throw new Error('server B never saw the promotion');
+        await new Promise((ok) => setTimeout(ok, 2));
+      }
+      out.push(Math.round(performance.now() - t0));
+    }
+    registryA.stop();
+    registryB.stop();
+  } finally {
+    await b.policies.close();
+    await b.store.close();
+    await a.policies.close();
+    await a.store.close();
+    await server?.stop();
+  }
+  name = `${name}, B polls every 250 ms`;
+  return { ms: out, server: name };
 }
 
 /** BENCH_PROFILE_REPLAY=file: a CPU profile of the replay alone, written to that file. */
@@ -118,14 +220,13 @@ async function startProfile(): Promise<() => Promise<void>> {
 }
 
 async function main() {
-  const dir = await mkdtemp(join(tmpdir(), 'allowance-bench-base-'));
-  const built = await buildPolicyBundle({ outFile: join(dir, 'bundle.tar.gz') });
-  const base = await loadPolicy(new Uint8Array(await readFile(built.outFile)));
+  const base = await basePolicy();
   const candidate = await orgPolicy('bench-candidate');
   const rows: Record<string, string | number>[] = [];
 
   // 1. Replay throughput: REPLAY_N decisions stored by the engine, then replayed against the candidate.
-  const r = await world(new PolicyHolder(base), true);
+  const baseOnly: PolicyResolver = { forOrg: () => ({ active: base, shadow: null }) };
+  const r = await world(baseOnly, true);
   const fillStart = performance.now();
   for (let i = 0; i < REPLAY_N; i++) {
     r.clock.advance(5);
@@ -169,15 +270,25 @@ async function main() {
   });
 
   // 2. Authorize latency per mode, interleaved rounds on one engine per mode.
+  const orgActive: PolicyResolver = { forOrg: () => ({ active: base, shadow: null, org: candidate }) };
+  const shadowed = await orgPolicy('bench-shadow');
+  const orgAndShadow: PolicyResolver = {
+    forOrg: () => ({ active: base, shadow: null, org: candidate, orgShadow: shadowed }),
+  };
   const modes: Record<string, Awaited<ReturnType<typeof world>>> = {
-    base_only: await world(new PolicyHolder(base), true),
-    base_only_aa: await world(new PolicyHolder(base), true),
-    shadow_candidate: await world(new PolicyHolder(base, candidate), true),
+    base_only: await world(baseOnly, true),
+    base_only_aa: await world(baseOnly, true),
+    org_active: await world(orgActive, true),
+    org_active_shadow: await world(orgAndShadow, true),
   };
   const samples: Record<string, number[]> = Object.fromEntries(Object.keys(modes).map((k) => [k, []]));
   let next = 0;
-  for (const w of Object.values(modes)) {
-    for (let i = 0; i < WARMUP; i++) await w.engine.authorize(w.processorId, w.request(next++));
+  for (const [name, w] of Object.entries(modes)) {
+    for (let i = 0; i < WARMUP; i++) {
+      const d = await w.engine.authorize(w.processorId, w.approvable(next++));
+      if (d.action !== 'ALLOW') throw new Error(`bench setup: ${name} gave ${d.action} ${d.reason_codes}`);
+    }
+    await w.engine.policyAnalysis.flushShadow();
   }
   const perRound = Math.ceil(AUTH_N / ROUNDS);
   for (let round = 0; round < ROUNDS; round++) {
@@ -188,7 +299,7 @@ async function main() {
       const out = samples[name] as number[];
       for (let i = 0; i < perRound; i++) {
         w.clock.advance(5);
-        const req = w.request(next++);
+        const req = w.approvable(next++);
         const s = process.hrtime.bigint();
         await w.engine.authorize(w.processorId, req);
         out.push(Number(process.hrtime.bigint() - s));
@@ -207,6 +318,19 @@ async function main() {
       ms: '',
     });
   }
+  const promotion = await promotionToEffect();
+  if (promotion.ms.length > 0) {
+    const sorted = [...promotion.ms].sort((a, b) => a - b);
+    rows.push({
+      case: 'promotion_to_effect_mongodb',
+      what: `promote on server A until server B decides with it (${promotion.server})`,
+      n: sorted.length,
+      result: `p50 ${sorted[Math.floor(sorted.length / 2)]} ms / max ${sorted[sorted.length - 1]} ms`,
+      ms: '',
+    });
+  } else {
+    rows.push({ case: 'promotion_to_effect_mongodb', what: promotion.server, n: 0, result: 'skipped', ms: '' });
+  }
   printTable(rows);
   const p = (k: string, f: 'p50_us' | 'p99_us') => stats[k]?.[f] ?? null;
   console.log(
@@ -223,8 +347,14 @@ async function main() {
       authorize_base_p99_us: p('base_only', 'p99_us'),
       authorize_base_aa_p50_us: p('base_only_aa', 'p50_us'),
       authorize_base_aa_p99_us: p('base_only_aa', 'p99_us'),
-      authorize_shadow_p50_us: p('shadow_candidate', 'p50_us'),
-      authorize_shadow_p99_us: p('shadow_candidate', 'p99_us'),
+      authorize_org_p50_us: p('org_active', 'p50_us'),
+      authorize_org_p99_us: p('org_active', 'p99_us'),
+      authorize_org_shadow_p50_us: p('org_active_shadow', 'p50_us'),
+      authorize_org_shadow_p99_us: p('org_active_shadow', 'p99_us'),
+      org_layer_added_p50_us: round1((p('org_active', 'p50_us') ?? 0) - (p('base_only', 'p50_us') ?? 0)),
+      aa_difference_p50_us: round1((p('base_only_aa', 'p50_us') ?? 0) - (p('base_only', 'p50_us') ?? 0)),
+      promotion_to_effect_ms: promotion.ms,
+      promotion_to_effect_max_ms: promotion.ms.length > 0 ? Math.max(...promotion.ms) : null,
       targets: { replay_per_second: 10_000, org_layer_added_p50_us: 20, promotion_to_effect_ms: 1000 },
     }),
   );
