@@ -6,7 +6,7 @@ import type { NormalizedAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext, PolicySet } from './context.js';
 import { combine, hardReasons } from './decide.js';
 import { evaluateOrgPolicy, layerDecisions } from './layering.js';
-import { outcomeOf } from './policy-comparison.js';
+import { evaluateOrgSpend, outcomeOf, verdictFromInput } from './policy-comparison.js';
 import { buildSpendInput } from './policy-input.js';
 import type { ShadowObservation } from './shadow-recorder.js';
 import { type Periods, periodsAt } from './windows.js';
@@ -150,12 +150,18 @@ export async function evaluateAuthorization(
           orgId,
           activeRevision: org?.revision ?? null,
           candidate,
-          input,
-          baseDecision: base,
           active: outcomeOf(verdict),
-          processorId,
-          authorizationId: req.authorization_id,
-          at: now,
+          decide: (onError) =>
+            outcomeOf(verdictFromInput(input, layerDecisions(base, evaluateOrgSpend(candidate, input, onError)))),
+          sample: {
+            kind: 'authorization',
+            processor_id: processorId,
+            authorization_id: req.authorization_id,
+            intent_id: null,
+            at: now,
+            agent_id: agent.id,
+            merchant_id: req.merchant.id ?? null,
+          },
         }
       : null;
   if (shadow === null) logShadow(ctx, orgId, req, input, policies, base, decision);

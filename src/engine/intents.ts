@@ -11,7 +11,9 @@ import { combineIntent, intentHardReasons } from './decide.js';
 import { type NormalizedIntentRequest, parseIntentRequest } from './intent-request.js';
 import { evaluateOrgPolicy, layerDecisions } from './layering.js';
 import { parseListQuery } from './list-query.js';
+import { evaluateOrgIntent, intentOutcome } from './policy-comparison.js';
 import { buildIntentInput } from './policy-input.js';
+import type { ShadowObservation } from './shadow-recorder.js';
 import { periodsAt } from './windows.js';
 
 /** An intent as shown to callers (internal bookkeeping removed, expiry applied). */
@@ -93,7 +95,13 @@ async function decideIntent(
   req: NormalizedIntentRequest,
   nowMs: number,
   policyOverride?: LoadedPolicy | PolicySet,
-): Promise<{ decision: PolicyDecision; authority: SpendingAuthority | null; revision: string }> {
+): Promise<{
+  decision: PolicyDecision;
+  authority: SpendingAuthority | null;
+  revision: string;
+  /** Builds the shadow comparison of the intent once its id is known; null without a shadow candidate. */
+  shadow?: ((intentId: string) => ShadowObservation) | null;
+}> {
   const agent = await getAgent(ctx, orgId, req.agent_id);
   const authority = await resolveAuthority(ctx, orgId, agent, req);
   const policies: PolicySet = toPolicySet(policyOverride) ?? ctx.policies.forOrg(orgId);
@@ -121,7 +129,38 @@ async function decideIntent(
   );
   const hard = intentHardReasons(now, agent.status, authority, req, usage);
   decision = combineIntent(decision, hard, authority, req.max_amount);
-  return { decision, authority, revision: policies.active.revision };
+  // An org shadow candidate is compared later, off this path (ShadowRecorder); the caller queues it once
+  // the intent is stored, with its id.
+  const candidate = policies.orgShadow ?? null;
+  const shadow =
+    candidate && ctx.shadow && !policyOverride
+      ? (intentId: string): ShadowObservation => ({
+          orgId,
+          activeRevision: org?.revision ?? null,
+          candidate,
+          active: intentOutcome(decision, req.max_amount),
+          decide: (onError) =>
+            intentOutcome(
+              combineIntent(
+                layerDecisions(base, evaluateOrgIntent(candidate, input, onError)),
+                hard,
+                authority,
+                req.max_amount,
+              ),
+              req.max_amount,
+            ),
+          sample: {
+            kind: 'intent',
+            processor_id: null,
+            authorization_id: null,
+            intent_id: intentId,
+            at: now,
+            agent_id: agent.id,
+            merchant_id: req.merchant.id ?? null,
+          },
+        })
+      : null;
+  return { decision, authority, revision: policies.active.revision, shadow };
 }
 
 function newIntent(
@@ -170,7 +209,7 @@ export async function validateIntent(
 ): Promise<IntentResult> {
   const req = parseIntentRequest(body);
   const nowMs = ctx.clock.now();
-  const { decision, authority, revision } = await decideIntent(ctx, orgId, req, nowMs);
+  const { decision, authority, revision, shadow } = await decideIntent(ctx, orgId, req, nowMs);
   const intent = newIntent(orgId, req, decision, authority, revision, nowMs);
   await ctx.store.insertIntent(
     intent,
@@ -184,6 +223,7 @@ export async function validateIntent(
       atMs: nowMs,
     }),
   );
+  if (shadow) ctx.shadow?.observe(shadow(intent.id));
   const view = intentView(intent, nowMs);
   return {
     intent: view,

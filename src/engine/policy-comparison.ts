@@ -1,4 +1,4 @@
-import type { LoadedPolicy, PolicyDecision, SpendPolicyInput } from '../policy/index.js';
+import type { IntentPolicyInput, LoadedPolicy, PolicyDecision, SpendPolicyInput } from '../policy/index.js';
 import type { DecisionOutcome, DivergenceCounts, DivergenceSample } from '../storage/index.js';
 import type { Intent, SpendingAuthority, UsageSnapshot } from '../types.js';
 import type { NormalizedAuthorizeRequest } from './authorize-request.js';
@@ -28,6 +28,32 @@ export function evaluateOrgSpend(
     onError?.(err);
     return POLICY_ERROR_DECISION;
   }
+}
+
+/** {@link evaluateOrgSpend} for the intent entry point. */
+export function evaluateOrgIntent(
+  policy: LoadedPolicy,
+  input: IntentPolicyInput,
+  onError?: (err: unknown) => void,
+): PolicyDecision {
+  try {
+    const decision = policy.evaluateIntent(input);
+    return { ...decision, reasons: decision.reasons.map(orgReason) };
+  } catch (err) {
+    onError?.(err);
+    return POLICY_ERROR_DECISION;
+  }
+}
+
+/** An intent decision as compared: its approved amount is the maximum the intent would allow (0 unless allowed). */
+export function intentOutcome(decision: PolicyDecision, maxAmount: number): DecisionOutcome {
+  const approved =
+    decision.action === 'ALLOW'
+      ? maxAmount
+      : decision.action === 'ALLOW_WITH_LIMITS'
+        ? Math.min(decision.approved_amount ?? maxAmount, maxAmount)
+        : 0;
+  return { action: decision.action, reasons: [...decision.reasons].sort(), approved_amount: approved };
 }
 
 /** The request as the engine checks it, rebuilt from a stored policy input. */

@@ -111,6 +111,8 @@ export async function replayAuthorizations(
       let candidate = redecide(policies, input);
       if (lostRace(active, candidate)) candidate = active;
       tally.add({
+        kind: 'authorization',
+        intent_id: null,
         processor_id: rec.processor_id,
         authorization_id: rec.authorization_id,
         at: rec.created_at,

@@ -1,28 +1,29 @@
-import type { LoadedPolicy, PolicyDecision, SpendPolicyInput } from '../policy/index.js';
+import type { LoadedPolicy } from '../policy/index.js';
 import {
   type DecisionOutcome,
+  type DivergenceSample,
   type PolicyAnalysisStorage,
   SHADOW_SAMPLE_LIMIT,
   type ShadowBatch,
 } from '../storage/index.js';
 import type { EngineLogger } from './context.js';
-import { layerDecisions } from './layering.js';
-import { DivergenceTally, evaluateOrgSpend, outcomeOf, verdictFromInput } from './policy-comparison.js';
+import { DivergenceTally } from './policy-comparison.js';
 
-/** One live authorization to compare against a shadow candidate. */
+/** One live decision (authorization or intent) to compare with a shadow candidate. */
 export interface ShadowObservation {
   orgId: string;
   /** The org revision that decided (null: base only). */
   activeRevision: string | null;
   candidate: LoadedPolicy;
-  input: SpendPolicyInput;
-  /** The base policy's decision on `input`, reused: the candidate only replaces the org layer. */
-  baseDecision: PolicyDecision;
-  /** What the engine decided (before reservation). */
+  /** What the engine decided (for an authorization: before reservation). */
   active: DecisionOutcome;
-  processorId: string;
-  authorizationId: string;
-  at: string;
+  /**
+   * The candidate's final outcome on the same input: the base decision already made, the candidate as org
+   * layer, the engine's checks. Called later by the recorder; a candidate failure goes to `onError`.
+   */
+  decide(onError: (err: unknown) => void): DecisionOutcome;
+  /** Who and what the decision was about, for a sample. */
+  sample: Omit<DivergenceSample, 'active' | 'candidate'>;
 }
 
 /** Options of {@link ShadowRecorder}. */
@@ -59,7 +60,7 @@ interface Pending {
 const MAX_FAILED_BATCHES = 1000;
 
 /**
- * Runs shadow candidates beside live decisions, off the decision's path: `observe` only queues (the
+ * Runs shadow candidates beside live authorizations and intents, off the decision's path: `observe` only queues (the
  * candidate is evaluated on a later turn of the event loop, after the live answer went out), evaluation
  * adds to per-(org, revision) counters in memory, and a timer writes them as one batch per (org,
  * revision) with `recordShadow` (atomic increments, so every server's batches add up). Nothing here can
@@ -127,11 +128,11 @@ export class ShadowRecorder {
 
   private compare(o: ShadowObservation): void {
     const revision = o.candidate.revision;
-    const orgDecision = evaluateOrgSpend(o.candidate, o.input, (err) => {
+    const candidate = o.decide((err) => {
       for (const h of this.hooks) h.onCandidateError?.(revision);
       this.logger.error('shadow_policy_error', { org_id: o.orgId, revision, error: String(err) });
     });
-    const candidate = outcomeOf(verdictFromInput(o.input, layerDecisions(o.baseDecision, orgDecision)));
+    const at = o.sample.at;
     const key = `${o.orgId}\u0000${revision}`;
     let p = this.pending.get(key);
     if (!p) {
@@ -139,26 +140,18 @@ export class ShadowRecorder {
         orgId: o.orgId,
         revision,
         activeRevision: o.activeRevision,
-        firstAt: o.at,
-        lastAt: o.at,
+        firstAt: at,
+        lastAt: at,
         tally: new DivergenceTally(SHADOW_SAMPLE_LIMIT),
       };
       this.pending.set(key, p);
     }
-    if (o.at < p.firstAt) p.firstAt = o.at;
-    if (o.at >= p.lastAt) {
-      p.lastAt = o.at;
+    if (at < p.firstAt) p.firstAt = at;
+    if (at >= p.lastAt) {
+      p.lastAt = at;
       p.activeRevision = o.activeRevision;
     }
-    const transition = p.tally.add({
-      processor_id: o.processorId,
-      authorization_id: o.authorizationId,
-      at: o.at,
-      agent_id: o.input.agent.id,
-      merchant_id: o.input.request.merchant.id ?? null,
-      active: o.active,
-      candidate,
-    });
+    const transition = p.tally.add({ ...o.sample, active: o.active, candidate });
     if (transition !== null) for (const h of this.hooks) h.onDivergence?.(transition);
   }
 

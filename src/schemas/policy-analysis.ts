@@ -34,10 +34,24 @@ const outcome = {
 
 const sample = {
   type: 'object',
-  required: ['processor_id', 'authorization_id', 'at', 'agent_id', 'merchant_id', 'active', 'candidate'],
+  required: [
+    'kind',
+    'processor_id',
+    'authorization_id',
+    'intent_id',
+    'at',
+    'agent_id',
+    'merchant_id',
+    'active',
+    'candidate',
+  ],
+  description:
+    'An authorization (processor_id, authorization_id) or an intent declaration (intent_id; approved_amount is the maximum the intent allows).',
   properties: {
-    processor_id: str,
-    authorization_id: str,
+    kind: { enum: ['authorization', 'intent'] },
+    processor_id: nullableStr,
+    authorization_id: nullableStr,
+    intent_id: nullableStr,
     at: respTime,
     agent_id: nullableStr,
     merchant_id: nullableStr,

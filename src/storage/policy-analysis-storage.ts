@@ -10,8 +10,11 @@ export interface DecisionOutcome {
 
 /** One decision on which a candidate policy disagreed with the one that decided. */
 export interface DivergenceSample {
-  processor_id: string;
-  authorization_id: string;
+  /** An authorization (processor_id and authorization_id set) or an intent declaration (intent_id set). */
+  kind: 'authorization' | 'intent';
+  processor_id: string | null;
+  authorization_id: string | null;
+  intent_id: string | null;
   /** When the decision was made (RFC 3339). */
   at: string;
   agent_id: string | null;

@@ -139,6 +139,52 @@ shadow('a failing candidate changes nothing live and counts as a policy_error DE
   assert.equal(w.candidateErrors, ['rev-broken']);
 });
 
+shadow('intent declarations are compared too, with the intent id in the sample', async () => {
+  const strictIntents = await loadPolicy(
+    await bundleFrom(
+      {
+        'spend.rego': 'package allowance.spend\n\ndecision := {"action": "ALLOW", "reasons": []}\n',
+        'intent.rego':
+          'package allowance.intent\n\n' +
+          'decision := {"action": "DENY", "reasons": ["no_software"]} if input.request.merchant.mcc == "5734"\n' +
+          'else := {"action": "ALLOW", "reasons": []}\n',
+      },
+      'rev-strict-intents',
+    ),
+  );
+  const w = await world({ shadow: strictIntents });
+  const intent = (mcc: string) =>
+    w.engine.validateIntent(w.org.id, {
+      agent_id: w.agent.id,
+      description: 'licences',
+      max_amount: 4000,
+      currency: 'USD',
+      merchant: { id: `mer_${mcc}`, mcc },
+      expires_at: '2026-11-24T10:00:00.000Z',
+    });
+  const software = await intent('5734');
+  const grocery = await intent('5411');
+  assert.equal([software.action, grocery.action], ['ALLOW', 'ALLOW'], 'the live answers are the active policy’s');
+  await w.engine.simulateIntent(w.org.id, {
+    agent_id: w.agent.id,
+    description: 'simulated',
+    max_amount: 100,
+    currency: 'USD',
+    merchant: { mcc: '5734' },
+    expires_at: '2026-11-24T10:00:00.000Z',
+  });
+  await w.engine.policyAnalysis.flushShadow();
+  const stats = await w.engine.policyAnalysis.shadowStats(w.org.id, 'rev-strict-intents');
+  assert.is(stats?.evaluated, 2, 'the simulation is not compared');
+  assert.equal(stats?.transitions, { 'ALLOW->DENY': 1 });
+  assert.equal(stats?.approved_amount_delta, { sum: -4000, min: -4000, max: -4000 });
+  const sample = stats?.samples[0];
+  assert.is(sample?.kind, 'intent');
+  assert.is(sample?.intent_id, software.intent.id);
+  assert.is(sample?.authorization_id, null);
+  assert.equal(sample?.candidate.reasons, ['policy:no_software']);
+});
+
 shadow('simulations are not compared', async () => {
   const w = await world({ shadow: await noSoftwarePolicy() });
   await w.engine.simulate(w.org.id, {

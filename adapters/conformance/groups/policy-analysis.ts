@@ -18,7 +18,22 @@ function storageOf(target: ConformanceTarget): PolicyAnalysisStorage {
 }
 
 function sample(i: number): DivergenceSample {
+  if (i % 5 === 4) {
+    return {
+      kind: 'intent',
+      processor_id: null,
+      authorization_id: null,
+      intent_id: `int_${String(i).padStart(4, '0')}`,
+      at: timeAt(i * 1000),
+      agent_id: 'agt_1',
+      merchant_id: null,
+      active: { action: 'STEP_UP', reasons: ['step_up_required'], approved_amount: 0 },
+      candidate: { action: 'ALLOW', reasons: [], approved_amount: 5000 },
+    };
+  }
   return {
+    kind: 'authorization',
+    intent_id: null,
     processor_id: 'prc_1',
     authorization_id: `pa_${String(i).padStart(4, '0')}`,
     at: timeAt(i * 1000),
