@@ -16,7 +16,7 @@ import {
   type EngineLogger,
   type PolicyResolver,
 } from './context.js';
-import { guardStore } from './guard-store.js';
+import { guardAnalysisStorage, guardStore } from './guard-store.js';
 import * as intents from './intents.js';
 import { PolicyReplays, type ReplayPolicies, type ReplayWindow } from './policy-replay.js';
 import * as processors from './processors.js';
@@ -104,7 +104,9 @@ export function createEngine(options: EngineOptions) {
     auditEnabled: options.audit?.enabled !== false,
     stats: { orgPolicyErrors: 0 },
   };
-  const analysis = options.analysis;
+  const analysis = options.analysis
+    ? { ...options.analysis, storage: guardAnalysisStorage(options.analysis.storage) }
+    : undefined;
   if (analysis) {
     ctx.shadow = new ShadowRecorder({
       storage: analysis.storage,

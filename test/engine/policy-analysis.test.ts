@@ -1,10 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMemoryStores } from '../../adapters/memory/index.js';
-import { createEngine, redecide, SYNC_REPLAY_MAX } from '../../src/engine/index.js';
+import { createEngine, redecide, ShadowRecorder, SYNC_REPLAY_MAX } from '../../src/engine/index.js';
 import { layerDecisions, POLICY_ERROR_REASON } from '../../src/engine/layering.js';
 import { type LoadedPolicy, loadPolicy, type SpendPolicyInput } from '../../src/policy/index.js';
-import type { ReplayReport } from '../../src/storage/index.js';
+import { type PolicyAnalysisStorage, type ReplayReport, StorageError } from '../../src/storage/index.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { defaultPolicy } from '../support/engine-fixture.js';
 import { bundleFrom } from '../support/policy-bundle.js';
@@ -29,7 +29,14 @@ function noSoftwarePolicy(): Promise<LoadedPolicy> {
   return noSoftware;
 }
 
-async function world(options: { shadow?: LoadedPolicy; authority?: Record<string, unknown> } = {}) {
+async function world(
+  options: {
+    shadow?: LoadedPolicy;
+    authority?: Record<string, unknown>;
+    /** Wraps the policy analysis storage the engine gets (fault injection). */
+    wrap?: (s: PolicyAnalysisStorage) => PolicyAnalysisStorage;
+  } = {},
+) {
   const stores = createMemoryStores();
   const clock = new ManualClock('2026-11-23T10:00:00.000Z');
   const divergences: string[] = [];
@@ -41,7 +48,7 @@ async function world(options: { shadow?: LoadedPolicy; authority?: Record<string
     policy: { forOrg: () => ({ active: base, shadow: null, org: null, orgShadow: options.shadow ?? null }) },
     clock,
     analysis: {
-      storage: stores.policyAnalysis,
+      storage: options.wrap ? options.wrap(stores.policyAnalysis) : stores.policyAnalysis,
       onDivergence: (t) => divergences.push(t),
       onCandidateError: (r) => candidateErrors.push(r),
     },
@@ -183,6 +190,72 @@ shadow('intent declarations are compared too, with the intent id in the sample',
   assert.is(sample?.intent_id, software.intent.id);
   assert.is(sample?.authorization_id, null);
   assert.equal(sample?.candidate.reasons, ['policy:no_software']);
+});
+
+/** The storage with one method failing (unavailable) while `failing()` says so. */
+function failingWhile(method: keyof PolicyAnalysisStorage, failing: () => boolean) {
+  return (s: PolicyAnalysisStorage): PolicyAnalysisStorage =>
+    new Proxy(s, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (prop !== method || typeof value !== 'function')
+          return typeof value === 'function' ? value.bind(target) : value;
+        return (...args: unknown[]) =>
+          failing()
+            ? Promise.reject(new StorageError('unavailable', `${String(method)} down`))
+            : value.apply(target, args);
+      },
+    });
+}
+
+shadow('a failed counter write never touches the live answer and is written at the next flush, once', async () => {
+  let down = true;
+  const w = await world({ shadow: await noSoftwarePolicy(), wrap: failingWhile('recordShadow', () => down) });
+  const d = await w.pay(700, '5734');
+  assert.is(d.action, 'ALLOW');
+  await w.engine.policyAnalysis.flushShadow();
+  assert.is(await w.stores.policyAnalysis.getShadowStats(w.org.id, 'rev-no-software'), null, 'the write failed');
+  down = false;
+  await w.engine.policyAnalysis.flushShadow();
+  await w.engine.policyAnalysis.flushShadow();
+  const stats = await w.stores.policyAnalysis.getShadowStats(w.org.id, 'rev-no-software');
+  assert.is(stats?.evaluated, 1, 'kept and written once');
+  assert.equal(stats?.transitions, { 'ALLOW->DENY': 1 });
+});
+
+shadow('comparisons beyond the queue bound are dropped and counted, never blocking', async () => {
+  const stores = createMemoryStores();
+  const recorder = new ShadowRecorder({
+    storage: stores.policyAnalysis,
+    logger: { info() {}, warn() {}, error() {} },
+    maxQueued: 2,
+  });
+  let decided = 0;
+  const observation = (i: number) => ({
+    orgId: 'org_1',
+    activeRevision: null,
+    candidate: { revision: 'rev-x' } as LoadedPolicy,
+    active: { action: 'ALLOW' as const, reasons: [], approved_amount: 10 },
+    decide: () => {
+      decided++;
+      return { action: 'DENY' as const, reasons: ['policy:x'], approved_amount: 0 };
+    },
+    sample: {
+      kind: 'authorization' as const,
+      processor_id: 'prc_1',
+      authorization_id: `pa_${i}`,
+      intent_id: null,
+      at: '2026-11-23T10:00:00.000Z',
+      agent_id: null,
+      merchant_id: null,
+    },
+  });
+  for (let i = 0; i < 3; i++) recorder.observe(observation(i));
+  assert.is(decided, 0, 'nothing is evaluated on the caller’s turn');
+  assert.is(recorder.dropped, 1);
+  await recorder.flush();
+  assert.is(decided, 2);
+  assert.is((await stores.policyAnalysis.getShadowStats('org_1', 'rev-x'))?.diverged, 2);
 });
 
 shadow('simulations are not compared', async () => {
@@ -329,6 +402,28 @@ replay('a window larger than the immediate bound runs as a job with progress and
   const other = await w.engine.createOrg({ name: 'Other' });
   const err = await w.engine.policyAnalysis.getReplay(other.id, job.id).catch((e) => e);
   assert.is(err.code, 'not_found', 'another org’s job is not found');
+});
+
+replay('a job whose storage fails ends failed, with the error and no audit event', async () => {
+  let down = false;
+  const w = await world({ wrap: failingWhile('scanAuthorizations', () => down) });
+  for (let i = 0; i <= SYNC_REPLAY_MAX; i++) {
+    w.clock.advance(10);
+    await w.pay(100, '5411');
+  }
+  down = true;
+  const res = await w.engine.policyAnalysis.replay(
+    w.org.id,
+    { base: w.base, candidate: await noSoftwarePolicy() },
+    window('2026-11-23T00:00:00.000Z', '2026-11-24T00:00:00.000Z'),
+  );
+  const job = (res as { job: { id: string } }).job;
+  await w.engine.policyAnalysis.whenReplayDone(job.id);
+  const failed = await w.engine.policyAnalysis.getReplay(w.org.id, job.id);
+  assert.is(failed.status, 'failed');
+  assert.is(failed.error?.code, 'storage_unavailable');
+  assert.is(failed.report, null);
+  assert.is(w.stores.store.inspectAuditOutbox().filter((d) => d.type === 'policy.replay.completed').length, 0);
 });
 
 replay('a window whose start is not before its end is refused', async () => {
