@@ -1,6 +1,4 @@
-#!/usr/bin/env node
 // Verifies an audit export offline: nothing but the file (and, to prove who wrote it, the public JWKS).
-// Usage: node build/src/cli/audit.js verify <export-file> [--jwks <jwks.json>] [--json]
 // Exit status: 0 intact; 1 tampered, truncated or not signed by a key of the JWKS; 2 usage or format error.
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -84,7 +82,8 @@ function human(file: string, r: ExportVerifyResult): string {
   return out.join('\n');
 }
 
-async function main(argv: string[]): Promise<number> {
+/** Runs `audit <argv…>` and returns the exit status. */
+export async function runAuditCommand(argv: string[]): Promise<number> {
   let args: Args;
   try {
     args = parseArgs(argv);
@@ -109,13 +108,3 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
 }
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`audit: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exitCode = 2;
-  },
-);
