@@ -327,7 +327,9 @@ async function cmdTest(argv: string[], io: CliIo): Promise<number> {
     throw new CliError(EXIT.usage, (err as Error).message);
   }
   const dir = policyDir(positionals[0]);
+  // The files the bundle leaves out are left out of the tests too (schemas would load as data).
   const extra = ['--capabilities', capabilitiesFile(), '--ignore', '*.tar.gz', '--ignore', '.*'];
+  extra.push('--ignore', 'schemas', '--ignore', 'capabilities.json');
   if (typeof values.run === 'string') extra.push('--run', values.run);
   let tests: Awaited<ReturnType<typeof runPolicyTests>>;
   try {
@@ -365,7 +367,7 @@ async function cmdTest(argv: string[], io: CliIo): Promise<number> {
     return ok ? EXIT.ok : EXIT.failure;
   }
   if (tests.policyPercent === null) {
-    io.out(tests.failureOutput);
+    io.out(tests.failureOutput.endsWith('\n') ? tests.failureOutput : `${tests.failureOutput}\n`);
     io.err('policy test: opa test failed\n');
     return EXIT.failure;
   }

@@ -12,6 +12,7 @@ import * as assert from 'uvu/assert';
 import { runPolicyCommand } from '../../src/cli/policy-command.js';
 import { readPolicyBundle } from '../../src/policy/bundle.js';
 import { loadPolicy } from '../../src/policy/runtime.js';
+import { POLICY_DIR } from '../support/policy-bundle.js';
 import {
   captureIo,
   copyExampleRepo,
@@ -87,6 +88,12 @@ s('policy test passes on the example repository with full coverage and the confo
   // Nothing was written into the policy folder or the shipped example.
   assert.not.ok((await readdir(repo.policyDir, { recursive: true })).some((f) => f.endsWith('.tar.gz')));
   assert.not.ok((await readdir(EXAMPLE_REPO, { recursive: true })).some((f) => f.endsWith('.tar.gz')));
+});
+
+s('policy test runs the platform base policies too (schemas and capabilities are not loaded as data)', async () => {
+  const r = await cli(['test', POLICY_DIR, '--json']);
+  assert.is(r.code, 0, r.out + r.err);
+  assert.is(JSON.parse(r.out).conformance.passed, true);
 });
 
 s('policy test fails on a failing Rego test, and on the coverage gate', async () => {
