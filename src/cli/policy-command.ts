@@ -243,8 +243,8 @@ function git(args: string[], cwd: string): Promise<{ ok: boolean; stdout: string
  */
 export async function resolveRevision(dir: string, values: Values): Promise<string> {
   if (typeof values.revision === 'string') {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$/.test(values.revision)) {
-      throw new CliError(EXIT.usage, `--revision: letters, digits and . _ : + - only, at most 128: ${values.revision}`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(values.revision)) {
+      throw new CliError(EXIT.usage, `--revision: letters, digits and . _ - only, at most 128: ${values.revision}`);
     }
     return values.revision;
   }

@@ -192,6 +192,8 @@ s('usage errors exit 2 with the command help', async () => {
     [],
     ['frobnicate'],
     ['build', repo.policyDir],
+    ['build', repo.policyDir, '--out', join(tmpdir(), 'x.tar.gz'), '--revision', 'v1:bad'],
+    ['build', repo.policyDir, '--out', join(tmpdir(), 'x.tar.gz'), '--revision', '../up'],
     ['test', repo.policyDir, '--coverage-min', '200'],
     ['test', repo.policyDir, '--no-such-option'],
     ['test', '/nonexistent/policy/dir'],
