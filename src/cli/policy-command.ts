@@ -7,11 +7,12 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { buildPolicyBundle } from '../policy/build.js';
+import { BundleRejection } from '../policy/bundle-rejection.js';
 import { checkPolicyConformance, INTENT_CONFORMANCE_CASES, SPEND_CONFORMANCE_CASES } from '../policy/conformance.js';
 import { isPolicyError } from '../policy/errors.js';
 import { coverageLines, parseCoveragePercent, runPolicyTests } from '../policy/opa-test.js';
 import { projectRoot } from '../policy/project-root.js';
-import { loadPolicy } from '../policy/runtime.js';
+import { checkBundleUpload, REVISION_PATTERN } from '../policy/upload-check.js';
 import { ApiClient, CliError, EXIT } from './api-client.js';
 
 /** Where the CLI writes: stdout and stderr, replaceable in tests. */
@@ -72,7 +73,8 @@ exit status: 0 passed, 1 a test, the coverage gate or a conformance case failed,
 
 Builds DIR into an OPA bundle (.tar.gz with policy.wasm, data.json, .manifest) with the pinned opa,
 restricted to the engine's capabilities (a builtin the runtime lacks fails here), entry points
-allowance/spend/decision and allowance/intent/decision, and checks it against the conformance cases.
+allowance/spend/decision and allowance/intent/decision, and checks it as the server checks an upload
+(entry points, builtins, smoke inputs) and against the conformance cases.
 FILE must lie outside DIR (opa test would load a bundle found there).
 
   --out FILE        where to write the bundle (required)
@@ -243,7 +245,7 @@ function git(args: string[], cwd: string): Promise<{ ok: boolean; stdout: string
  */
 export async function resolveRevision(dir: string, values: Values): Promise<string> {
   if (typeof values.revision === 'string') {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(values.revision)) {
+    if (!REVISION_PATTERN.test(values.revision)) {
       throw new CliError(EXIT.usage, `--revision: letters, digits and . _ - only, at most 128: ${values.revision}`);
     }
     return values.revision;
@@ -263,6 +265,9 @@ export async function resolveRevision(dir: string, values: Values): Promise<stri
     `uncommitted changes in ${dir}; commit them (the revision is the commit) or pass --allow-dirty:\n  ${files}`,
   );
 }
+
+/** Unpacked size accepted by the local check: the server's default (8 × its 10 MiB upload limit). */
+const LOCAL_MAX_UNPACKED_BYTES = 80 * 1024 * 1024;
 
 /** The engine's capabilities: the builtins its WASM runtime implements. */
 function capabilitiesFile(): string {
@@ -293,13 +298,17 @@ async function buildChecked(dir: string, revision: string): Promise<Built> {
       throw err;
     }
     const bytes = new Uint8Array(await readFile(outFile));
-    let problems: ReturnType<typeof checkPolicyConformance>;
+    // The checks the server runs on an upload (entry points, builtins, smoke inputs), then the conformance cases.
+    let checked: Awaited<ReturnType<typeof checkBundleUpload>>;
     try {
-      problems = checkPolicyConformance(await loadPolicy(bytes));
+      checked = await checkBundleUpload(bytes, { maxUnpackedBytes: LOCAL_MAX_UNPACKED_BYTES });
     } catch (err) {
-      if (isPolicyError(err)) throw new CliError(EXIT.failure, `the bundle does not load: ${err.code}: ${err.message}`);
+      if (err instanceof BundleRejection) {
+        throw new CliError(EXIT.failure, `the server would refuse this bundle: ${err.message}`);
+      }
       throw err;
     }
+    const problems = checkPolicyConformance(checked.policy);
     if (problems.length > 0) {
       throw new CliError(
         EXIT.failure,

@@ -141,6 +141,20 @@ s('policy test names the conformance input a policy fails on, and refuses builti
   assert.match(c.out + c.err, 'time.now_ns');
 });
 
+s('policy build runs the upload checks of the server too: a policy its smoke inputs break is refused', async () => {
+  // Fine on every conformance input, no decision on the server's fixed smoke date.
+  const picky = await policyRepoFrom({
+    'allowance/spend.rego':
+      'package allowance.spend\n\ndecision := {"action": "ALLOW", "reasons": []} if not startswith(input.now, "2026-01-15")\n',
+    'allowance/intent.rego': 'package allowance.intent\n\ndecision := {"action": "ALLOW", "reasons": []}\n',
+  });
+  const out = join(await mkdtemp(join(tmpdir(), 'allowance-out-')), 'b.tar.gz');
+  const r = await cli(['build', picky.policyDir, '--out', out]);
+  assert.is(r.code, 1);
+  assert.match(r.err, 'smoke_failed');
+  assert.not.ok(existsSync(out));
+});
+
 s('policy build stamps the git commit, refuses uncommitted changes unless allowed', async () => {
   const out = join(await mkdtemp(join(tmpdir(), 'allowance-out-')), 'acme.tar.gz');
   const built = await cli(['build', repo.policyDir, '--out', out, '--json']);
