@@ -1,5 +1,5 @@
 // The example policy repository driven end to end with the CLI against a started server:
-// test, push, shadow, promote, decide, roll back.
+// test, push, shadow, replay over stored decisions, promote, decide, roll back.
 import { readdir } from 'node:fs/promises';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -60,7 +60,9 @@ async function authorize(merchant: Record<string, string>, amount = 1850) {
   return res.body;
 }
 
-s('test, push, shadow, promote, decide, roll back', async () => {
+s('test, push, shadow, replay, promote, decide, roll back', async () => {
+  const start = new Date(Date.now() - 60_000).toISOString();
+
   // Decisions under the base policy only: all approved.
   for (const [merchant, amount] of [
     [UNAPPROVED, 1850],
@@ -92,6 +94,28 @@ s('test, push, shadow, promote, decide, roll back', async () => {
   const live = await authorize(UNAPPROVED);
   assert.is(live.action, 'ALLOW');
   assert.is(live.org_policy_revision, null);
+
+  // The shadow recorder writes in batches: flush it, then read the report as the CLI prints it.
+  await t.engine.policyAnalysis.flushShadow();
+  const shadowReport = await policy('report', rev);
+  assert.is(shadowReport.code, 0, shadowReport.err);
+  assert.is(shadowReport.json.evaluated, 1);
+  assert.is(shadowReport.json.diverged, 1);
+  assert.equal(shadowReport.json.transitions, { 'ALLOW->DENY': 1 });
+  assert.equal(shadowReport.json.reasons, { 'policy:vendor_not_approved': 1 });
+  assert.is(shadowReport.json.samples[0].authorization_id, live.authorization_id);
+
+  const end = new Date(Date.now() + 60_000).toISOString();
+  const replay = await policy('replay', rev, '--from', start, '--to', end, '--wait');
+  assert.is(replay.code, 0, replay.err);
+  const report = replay.json.report ?? replay.json;
+  assert.is(report.replayed, 4);
+  assert.is(report.changed, 3);
+  assert.equal(report.transitions, { 'ALLOW->DENY': 3 });
+  assert.is(report.top_merchants.find((m: { merchant_id: string }) => m.merchant_id === UNAPPROVED.id)?.changed, 2);
+
+  const printed = await policy('replay', rev, '--from', start, '--to', end, '--no-json');
+  assert.match(printed.out, 'replayed 4, changed 3');
 
   const promoted = await policy('promote', rev);
   assert.is(promoted.code, 0, promoted.err);

@@ -9,7 +9,7 @@ import {
   type MemoryPolicyStorage,
   type MemoryWebhookStorage,
 } from '../../adapters/memory/index.js';
-import { createEngine } from '../../src/engine/index.js';
+import { createEngine, type Engine } from '../../src/engine/index.js';
 import { type AllowanceApp, type AppDeps, createApp } from '../../src/http/index.js';
 import { PolicyRegistry } from '../../src/policy/index.js';
 import type { StorageAdapter } from '../../src/storage/index.js';
@@ -60,6 +60,8 @@ export interface TestApp {
   policies: MemoryPolicyStorage;
   /** The registry the engine resolves policies with (`refresh()` applies store changes now). */
   registry: PolicyRegistry;
+  /** The app's engine (e.g. `policyAnalysis.flushShadow()` to await the shadow recorder). */
+  engine: Engine;
   /** Sends a request; `token` may be a credential (a fresh client token is signed) or a raw bearer string. */
   call(
     method: string,
@@ -119,6 +121,7 @@ export async function startTestApp(
     webhooks,
     policies,
     registry,
+    engine,
     async call(method, path, options = {}) {
       const headers: Record<string, string> = { ...options.headers };
       if (options.auth) {
