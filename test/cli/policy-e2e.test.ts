@@ -8,11 +8,13 @@ import { type Jwks, verifyJws } from '../../src/crypto/index.js';
 import {
   authorizeBody,
   makeWorld,
+  OPERATOR,
   setupSpending,
   startTestApp,
   type TestApp,
   type World,
 } from '../support/http-app.js';
+import { POLICY_DIR } from '../support/policy-bundle.js';
 import { captureIo, copyExampleRepo, type TempPolicyRepo } from '../support/policy-repo.js';
 
 const s = suite('policy repository end to end');
@@ -165,6 +167,24 @@ s('test, push, shadow, replay, promote, decide, roll back', async () => {
   });
   assert.is(await runPolicyCommand(['promote', rev, '--json'], io), 1);
   assert.is(JSON.parse(io.stdout.join('')).error.code, 'not_found');
+});
+
+s('the operator pushes the platform base policy with --base; decisions name its revision', async () => {
+  const io = captureIo({
+    ALLOWANCE_SERVER: t.url,
+    ALLOWANCE_KEY_ID: OPERATOR.keyId,
+    ALLOWANCE_SECRET: OPERATOR.secret,
+  });
+  const code = await runPolicyCommand(['push', POLICY_DIR, '--base', '--revision', 'base-e2e-1', '--json'], io);
+  assert.is(code, 0, io.stderr.join(''));
+  assert.is(JSON.parse(io.stdout.join('')).revision, 'base-e2e-1');
+  const status = captureIo(io.env);
+  assert.is(await runPolicyCommand(['status', '--base', '--json'], status), 0, status.stderr.join(''));
+  assert.is(JSON.parse(status.stdout.join('')).revision, 'base-e2e-1');
+  const d = await authorize(APPROVED);
+  assert.is(d.policy_revision, 'base-e2e-1');
+  // An enterprise credential cannot.
+  assert.is((await policy('push', POLICY_DIR, '--base', '--revision', 'base-e2e-2')).code, 1);
 });
 
 s.run();
