@@ -562,7 +562,7 @@ function sampleLines(samples: Json[] | undefined, max: number): string[] {
 
 function deltaLine(delta: Json): string {
   if (!delta) return 'approved amount delta: -';
-  return `approved amount delta: sum ${delta.sum}, min ${delta.min}, max ${delta.max}`;
+  return `approved amount delta: sum ${delta.sum ?? 0}, min ${delta.min ?? '-'}, max ${delta.max ?? '-'}`;
 }
 
 /** The human form of a shadow report or a replay report. */

@@ -332,6 +332,13 @@ s('lifecycle commands call the agreed routes; replay --wait polls the job to its
         : [200, { id: 'rpl_1', status: 'completed', progress: { done: 3, total: 3 }, report, error: null }];
     }
     if (req.url === '/v1/policies/r2/replay') return [200, report];
+    if (req.url === '/v1/policies/r2/shadow-report') {
+      const delta = { sum: 0, min: null, max: null };
+      return [
+        200,
+        { revision: 'r2', active_revision: null, since: null, evaluated: 0, diverged: 0, approved_amount_delta: delta },
+      ];
+    }
     return [200, { active_revision: 'r2', shadow_revision: null, previous_revision: 'r1' }];
   });
   try {
@@ -349,6 +356,9 @@ s('lifecycle commands call the agreed routes; replay --wait polls the job to its
       assert.is(server.seen.at(-1)?.method, method);
       assert.is(server.seen.at(-1)?.url, path);
     }
+    // An empty shadow report (nothing evaluated yet) prints without made-up numbers.
+    const empty = await cli(['report', 'r2'], env);
+    assert.match(empty.out, 'approved amount delta: sum 0, min -, max -');
     const small = await cli(['replay', 'r2', '--from', report.from, '--to', report.to, '--limit', '10'], env);
     assert.is(small.code, 0, small.err);
     assert.equal(JSON.parse((server.seen.at(-1) as Recorded).body.toString()), {
