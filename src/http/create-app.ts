@@ -87,6 +87,8 @@ export interface AppDeps {
 export type AllowanceApp = Koa & {
   services: Services;
   routes: RouteSpec[];
+  /** The OpenAPI 3.1 document served at /openapi.json (also the source of the typed client's types). */
+  openapi: Record<string, unknown>;
   /** Loads revocations and starts their refresh; call before serving. */
   start(): Promise<void>;
   /** Stops background timers and waits for webhook attempts in progress. */
@@ -178,6 +180,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
   let revocationsStarted = false;
   app.services = services;
   app.routes = routes;
+  app.openapi = openapi;
   app.start = async () => {
     if (revocationsStarted) return;
     revocationsStarted = true;
