@@ -10,6 +10,7 @@ import { createWebhookService, type WebhookConfig } from '../webhooks/index.js';
 import { AgentTokens } from './auth/agent-tokens.js';
 import { CredentialService } from './auth/credential-service.js';
 import { SessionTokens } from './auth/session-tokens.js';
+import { apiExplorer } from './docs.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { authenticate } from './middleware/authenticate.js';
@@ -174,6 +175,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const app = new Koa({ proxy: false }) as AllowanceApp;
   app.silent = true;
   app.use(requestContext(logger, metrics) as Koa.Middleware);
+  app.use(apiExplorer() as Koa.Middleware);
   app.use(router.routes());
   app.use(router.allowedMethods());
 
