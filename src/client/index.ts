@@ -7,6 +7,8 @@ import createFetchClient, { type Client, type Middleware } from 'openapi-fetch';
 import { verifyJws } from '../crypto/jws.js';
 import type { Jwks } from '../crypto/signing-keys.js';
 import type { components, operations, paths } from './generated/api.js';
+// Routes without authentication (from the same document): no token is made or sent for them.
+import { PUBLIC_PATHS } from './generated/public-paths.js';
 
 export type { components, operations, paths };
 /** Every schema of the API by name, e.g. `Schemas['Decision']`. */
@@ -178,7 +180,8 @@ export function createAllowanceClient(options: AllowanceClientOptions): Allowanc
   };
 
   const authMiddleware: Middleware = {
-    async onRequest({ request }) {
+    async onRequest({ request, schemaPath }) {
+      if (PUBLIC_PATHS.has(schemaPath)) return request;
       const token = await bearer();
       if (token && !request.headers.has('authorization')) request.headers.set('authorization', `Bearer ${token}`);
       return request;

@@ -150,10 +150,16 @@ client('retries stop after the configured attempts and throw the last error', as
 });
 
 client('the JWKS is cached, fetched again for an unknown kid; a forged or edited decision is refused', async () => {
-  const rec = recordingFetch();
+  const tokens: Record<string, boolean> = {};
+  const rec = recordingFetch((req, forward) => {
+    tokens[new URL(req.url).pathname] = req.headers.has('authorization');
+    return forward();
+  });
   const processor = processorClient({ fetch: rec.fetch });
   const decision = await processor.authorize(request());
   await processor.verifyDecision(decision);
+  // A public route gets no token; an authenticated one does.
+  assert.equal(tokens, { '/v1/authorize': true, '/.well-known/jwks.json': false });
   await processor.verifyDecision(decision);
   const jwksCalls = () => rec.calls.filter((c) => c === 'GET /.well-known/jwks.json').length;
   assert.is(jwksCalls(), 1);
