@@ -1,5 +1,5 @@
 /**
- * The domain model of Allowance (DESIGN §2). Amounts are integers in minor units of an ISO-4217
+ * The domain model of Allowance (docs/architecture.md). Amounts are integers in minor units of an ISO-4217
  * currency; times are RFC 3339 UTC strings with millisecond precision; ids are prefixed and random.
  *
  *   Org ──< Agent ──< SpendingAuthority

@@ -182,7 +182,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * `POST /v1/authorize` as a function (DESIGN §1). Idempotent per (processor, authorization_id):
+ * `POST /v1/authorize` as a function (docs/architecture.md, the data flow of one authorization). Idempotent per (processor, authorization_id):
  * the same body returns the stored decision, another body fails with `idempotency_mismatch`.
  * An approval holds budget atomically; losing a race is a DENY (`limit_exceeded_concurrent`), never
  * an overspend. Order of writes: claim the id (pending) → reserve usage → consume the intent → store the

@@ -83,7 +83,7 @@ function bind<F extends (ctx: EngineContext, ...rest: never[]) => unknown>(ctx: 
 }
 
 /**
- * Builds the embeddable engine: every use case of DESIGN §1–2 as a method, no HTTP. Call `init()`
+ * Builds the embeddable engine: every use case of docs/api-processors.md and docs/api-enterprises.md as a method, no HTTP. Call `init()`
  * before use (it initializes the store) and `close()` when done.
  */
 export function createEngine(options: EngineOptions) {

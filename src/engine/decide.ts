@@ -71,7 +71,7 @@ export function intentReasons(
 }
 
 /**
- * Checks the engine enforces whatever the policy says (DESIGN §1: a policy can only tighten): statuses,
+ * Checks the engine enforces whatever the policy says (docs/architecture.md, step 7: a policy can only tighten): statuses,
  * validity, currency, amount, per-transaction limit, merchant rules, velocity, and every rule of the intent
  * (required, found, approved, unexpired, unused, amount, merchant). A permissive custom policy can never
  * spend through any of them.

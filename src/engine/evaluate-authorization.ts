@@ -99,7 +99,7 @@ function logShadow(
 }
 
 /**
- * Steps 2–5 of DESIGN §1, with no write: resolves binding → agent → authority → intent, snapshots usage,
+ * Steps 4–7 of the data flow in docs/architecture.md, with no write: resolves binding → agent → authority → intent, snapshots usage,
  * builds the policy input, evaluates the base policy and the org's layered on it, and applies the engine's
  * own checks. When the org has a shadow candidate, the result carries the comparison for the caller to
  * queue (ShadowRecorder); a base shadow is only logged.

@@ -96,7 +96,7 @@ export type AllowanceApp = Koa & {
   stop(): Promise<void>;
 };
 
-/** Builds the HTTP API of DESIGN §3 around an engine (no listen). */
+/** Builds the HTTP API (docs/api-processors.md, docs/api-enterprises.md) around an engine (no listen). */
 export function createApp(deps: AppDeps): AllowanceApp {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? silentLogger;
