@@ -10,6 +10,7 @@ import {
 } from '../../src/client/index.js';
 import { createJwsSigner } from '../../src/crypto/jws.js';
 import { generateSigningKey } from '../../src/crypto/signing-keys.js';
+import { ManualClock } from '../../src/util/clock.js';
 import {
   authorizeBody,
   makeWorld,
@@ -137,6 +138,35 @@ client('a lost response and a 503 are retried with the same authorization_id: on
   const mine = list.body.items.filter((d: Decision) => d.authorization_id === body.authorization_id);
   assert.is(mine.length, 1);
   assert.is(mine[0].decision_id, decision.decision_id);
+});
+
+client('a 429 from the server is retried after its Retry-After, on the server clock', async () => {
+  const clock = new ManualClock(Date.now());
+  const limited = await startTestApp({ clock, rateLimit: { perSecond: 1, burst: 4 } });
+  try {
+    const lw = await makeWorld(limited);
+    const { reference: ref } = await setupSpending(lw);
+    const sleeps: number[] = [];
+    const rec = recordingFetch();
+    const processor = createAllowanceClient({
+      baseUrl: limited.url,
+      credential: { keyId: lw.processor.key_id, secret: lw.processor.secret },
+      fetch: rec.fetch,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        clock.advance(ms);
+      },
+    });
+    for (let i = 0; i < 5; i++) {
+      const d = await processor.authorize(authorizeBody(ref) as unknown as AuthorizeRequest);
+      assert.is(d.action, 'ALLOW');
+    }
+    // The burst of 4, then one 429 (Retry-After: 1) and the retry a second later by the server's clock.
+    assert.is(rec.calls.length, 6);
+    assert.equal(sleeps, [1000]);
+  } finally {
+    await limited.close();
+  }
 });
 
 client('retries stop after the configured attempts and throw the last error', async () => {
