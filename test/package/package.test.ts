@@ -205,6 +205,12 @@ pack('npm pack → fresh project → every entry point imports, npx allowance --
     assert.is(help.code, 0, help.err);
     for (const command of ['serve', 'demo', 'keys', 'policy', 'audit'])
       assert.match(help.out, new RegExp(`\\n  ${command} `));
+    // The installed bin runs a server from the installed files (its policy bundle, its dependencies).
+    const demo = await exec('npm', ['exec', '--offline', '--no', '--', 'allowance', 'demo', '--json'], project);
+    assert.is(demo.code, 0, demo.err);
+    const story = JSON.parse(demo.out);
+    assert.is(story.decision.action, 'ALLOW');
+    assert.is(story.proof.verified, true);
 
     await writeFile(join(project, 'check.ts'), CHECK_TS);
     const tsc = await exec(
