@@ -85,6 +85,8 @@ export interface AllowanceClientOptions {
   retry?: Partial<RetryOptions>;
   /** Time of one authorize attempt in ms before it is aborted and retried. Default 10,000. */
   timeoutMs?: number;
+  /** Least time between two JWKS fetches caused by an unknown kid, in ms. Default 10,000. */
+  jwksRefreshMs?: number;
   /** Sends one Request. Default: the global fetch. */
   fetch?: (request: Request) => Promise<Response>;
   /** Clock of token claims and session expiry, in ms. Default Date.now. */
@@ -107,7 +109,8 @@ export interface AllowanceClient {
   authorize(body: AuthorizeRequest): Promise<Decision>;
   /**
    * Verifies a decision's proof against the server's JWKS (cached; fetched again once when the proof names
-   * an unknown kid) and that the proof signs exactly this decision. Returns the signed payload and kid.
+   * an unknown kid, at most every `jwksRefreshMs`) and that the proof signs exactly this decision. Returns
+   * the signed payload and kid.
    */
   verifyDecision(decision: Decision): Promise<{ payload: Record<string, unknown>; kid: string }>;
   /** The JWKS (cached after the first call; `refresh` fetches it again). */
@@ -145,6 +148,7 @@ export function createAllowanceClient(options: AllowanceClientOptions): Allowanc
   const random = options.random ?? Math.random;
   const lifetime = options.tokenLifetimeSeconds ?? 300;
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const jwksRefreshMs = options.jwksRefreshMs ?? 10_000;
   const retry: RetryOptions = { attempts: 4, baseMs: 100, capMs: 2_000, ...options.retry };
   const credential = options.credential;
   const secretKey = credential ? createSecretKey(Buffer.from(credential.secret, 'utf8')) : null;
@@ -196,8 +200,10 @@ export function createAllowanceClient(options: AllowanceClientOptions): Allowanc
   };
 
   let jwksCache: Promise<Jwks> | null = null;
+  let jwksFetchedAt = Number.NEGATIVE_INFINITY;
   const jwks = (refresh = false): Promise<Jwks> => {
     if (refresh || !jwksCache) {
+      jwksFetchedAt = now();
       const loading = api.GET('/.well-known/jwks.json').then((r) => unwrap(r) as Jwks);
       jwksCache = loading;
       loading.catch(() => {
@@ -235,8 +241,11 @@ export function createAllowanceClient(options: AllowanceClientOptions): Allowanc
     },
     async verifyDecision(decision) {
       let result = verifyJws(decision.proof, await jwks());
-      // A key rotated in after the JWKS was cached: fetch it once more before refusing.
-      if (!result.ok && result.reason === 'unknown_kid') result = verifyJws(decision.proof, await jwks(true));
+      // A key rotated in after the JWKS was cached: fetch it once more before refusing, but not more often
+      // than jwksRefreshMs, so proofs naming a kid the server does not publish cannot flood it.
+      if (!result.ok && result.reason === 'unknown_kid' && now() - jwksFetchedAt >= jwksRefreshMs) {
+        result = verifyJws(decision.proof, await jwks(true));
+      }
       if (!result.ok) throw new ProofVerificationError(result.reason);
       const { proof: _proof, ...fields } = decision;
       if (!isDeepStrictEqual(result.payload, fields)) throw new ProofVerificationError('payload_mismatch');

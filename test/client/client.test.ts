@@ -185,7 +185,8 @@ client('the JWKS is cached, fetched again for an unknown kid; a forged or edited
     tokens[new URL(req.url).pathname] = req.headers.has('authorization');
     return forward();
   });
-  const processor = processorClient({ fetch: rec.fetch });
+  let nowMs = Date.now();
+  const processor = processorClient({ fetch: rec.fetch, now: () => nowMs });
   const decision = await processor.authorize(request());
   await processor.verifyDecision(decision);
   // A public route gets no token; an authenticated one does.
@@ -202,9 +203,19 @@ client('the JWKS is cached, fetched again for an unknown kid; a forged or edited
 
   const { proof: _proof, ...fields } = decision;
   const forged = { ...decision, proof: createJwsSigner(generateSigningKey())(fields) };
+  // An unknown kid just after a fetch is refused without fetching again.
+  assert.is(((await rejects(() => processor.verifyDecision(forged))) as ProofVerificationError).reason, 'unknown_kid');
+  assert.is(jwksCalls(), 1);
+  nowMs += 10_000;
   const unknown = await rejects(() => processor.verifyDecision(forged));
   assert.is((unknown as ProofVerificationError).reason, 'unknown_kid');
   assert.is(jwksCalls(), 2);
+  // Another unknown kid at once does not fetch again; after the refresh interval it does.
+  assert.is(((await rejects(() => processor.verifyDecision(forged))) as ProofVerificationError).reason, 'unknown_kid');
+  assert.is(jwksCalls(), 2);
+  nowMs += 10_000;
+  assert.is(((await rejects(() => processor.verifyDecision(forged))) as ProofVerificationError).reason, 'unknown_kid');
+  assert.is(jwksCalls(), 3);
 });
 
 client('session auth exchanges the credential once and reuses the token until it nears its end', async () => {
