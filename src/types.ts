@@ -1,5 +1,5 @@
 /**
- * The domain model of Allowance (DESIGN §2). Amounts are integers in minor units of an ISO-4217
+ * The domain model of Allowance (docs/architecture.md). Amounts are integers in minor units of an ISO-4217
  * currency; times are RFC 3339 UTC strings with millisecond precision; ids are prefixed and random.
  *
  *   Org ──< Agent ──< SpendingAuthority
@@ -181,6 +181,8 @@ export interface Decision {
   binding_id: string | null;
   intent_id: string | null;
   policy_revision: string | null;
+  /** The org policy revision layered on the base for this decision; null when the base alone decided. */
+  org_policy_revision: string | null;
   simulated: boolean;
   /**
    * True for a stand-in decision: answered from the authority last seen, without the store, because the
@@ -242,6 +244,8 @@ export interface AuthorizationRecord {
     authority_id: string | null;
     intent_id: string | null;
     reservation_id: string;
+    /** The attempt the replaced record was at: attempts 1..n may each hold (a taker that died mid-way). */
+    attempt?: number;
   } | null;
   version: number;
   created_at: string;

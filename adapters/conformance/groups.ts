@@ -6,6 +6,8 @@ import { idempotencyGroup } from './groups/idempotency.js';
 import { intentsGroup } from './groups/intents.js';
 import { lookupsGroup } from './groups/lookups.js';
 import { paginationGroup } from './groups/pagination.js';
+import { policiesGroup } from './groups/policies.js';
+import { policyAnalysisGroup } from './groups/policy-analysis.js';
 import { reservationsGroup } from './groups/reservations.js';
 import { tenancyGroup } from './groups/tenancy.js';
 import type { ConformanceGroup, GroupName } from './types.js';
@@ -27,4 +29,6 @@ export const GROUPS: Readonly<Record<GroupName, ConformanceGroup>> = {
   errors: errorsGroup,
   credentials: credentialsGroup,
   audit: auditGroup,
+  policies: policiesGroup,
+  policy_analysis: policyAnalysisGroup,
 };

@@ -39,8 +39,21 @@ export function runAdapterConformance(
               throw new Error("the target has no credential storage: provide `credentials` or skip: ['credentials']");
             }
             await target.credentials.init();
+          } else if (group === 'policies') {
+            if (!target.policies) {
+              throw new Error("the target has no policy storage: provide `policies` or skip: ['policies']");
+            }
+            await target.policies.init();
+            await target.policiesPeer?.init();
           } else if (group === 'audit' && target.credentials) {
             await target.credentials.init();
+          } else if (group === 'policy_analysis') {
+            if (!target.policyAnalysis) {
+              throw new Error(
+                "the target has no policy analysis storage: provide `policyAnalysis` or skip: ['policy_analysis']",
+              );
+            }
+            await target.policyAnalysis.init();
           }
           cases++;
           await body(target);

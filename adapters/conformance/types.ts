@@ -1,5 +1,10 @@
 import type { AuditDraft, AuditEvent } from '../../src/audit/types.js';
-import type { CredentialStorage, StorageAdapter } from '../../src/storage/index.js';
+import type {
+  CredentialStorage,
+  PolicyAnalysisStorage,
+  PolicyStorage,
+  StorageAdapter,
+} from '../../src/storage/index.js';
 import type { AuthorizationRecord, WindowUsage } from '../../src/types.js';
 
 /** The usage windows of an authority. */
@@ -44,6 +49,19 @@ export interface ConformanceTarget {
    * `audit` group also checks its drafts when there is one (the runner calls its `init()` in both).
    */
   credentials?: CredentialStorage;
+  /**
+   * The policy storage of the same backend, over an empty store, writing its audit drafts into the adapter's
+   * outbox. The `policies` group runs on it (a target without one must skip that group).
+   */
+  policies?: PolicyStorage;
+  /** A second policy storage on the same backend (another server); the race case uses it when present. */
+  policiesPeer?: PolicyStorage;
+  /**
+   * The policy analysis storage of the same backend, reading the adapter's authorizations and writing its
+   * audit drafts into the adapter's outbox. The `policy_analysis` group runs on it (a target without one
+   * must skip that group; the runner calls its `init()`).
+   */
+  policyAnalysis?: PolicyAnalysisStorage;
   /** Optional direct reader of the backing store; cases check writes through it when present. */
   inspect?: DirectInspector;
   /** Called after each case (close connections, drop the database). */
@@ -61,7 +79,9 @@ export type GroupName =
   | 'intents'
   | 'errors'
   | 'credentials'
-  | 'audit';
+  | 'audit'
+  | 'policies'
+  | 'policy_analysis';
 
 /** Options of `runAdapterConformance`. */
 export interface ConformanceOptions {

@@ -1,5 +1,7 @@
 import { MemoryAdapter } from './memory-adapter.js';
 import { MemoryCredentialStorage } from './memory-credential-storage.js';
+import { MemoryPolicyAnalysisStorage } from './memory-policy-analysis-storage.js';
+import { MemoryPolicyStorage } from './memory-policy-storage.js';
 import { MemoryWebhookStorage } from './memory-webhook-storage.js';
 
 /** The stores of a server on the memory backend. */
@@ -7,10 +9,12 @@ export interface MemoryStores {
   store: MemoryAdapter;
   credentials: MemoryCredentialStorage;
   webhooks: MemoryWebhookStorage;
+  policies: MemoryPolicyStorage;
+  policyAnalysis: MemoryPolicyAnalysisStorage;
 }
 
 /**
- * Builds the engine's adapter, the API credential storage and the webhook storage sharing one audit outbox,
+ * Builds the engine's adapter, the API credential, webhook and policy storages sharing one audit outbox,
  * so the adapter's `listAuditOutbox` returns the drafts of credential and webhook endpoint writes too (the
  * memory twin of `createMongoStores`).
  * `now` is the credential storage's clock for revocation expiry.
@@ -21,5 +25,11 @@ export function createMemoryStores(options: { now?: () => number } = {}): Memory
     outbox: store.auditOutbox,
     ...(options.now ? { now: options.now } : {}),
   });
-  return { store, credentials, webhooks: new MemoryWebhookStorage({ outbox: store.auditOutbox }) };
+  return {
+    store,
+    credentials,
+    webhooks: new MemoryWebhookStorage({ outbox: store.auditOutbox }),
+    policies: new MemoryPolicyStorage({ outbox: store.auditOutbox }),
+    policyAnalysis: new MemoryPolicyAnalysisStorage(store),
+  };
 }

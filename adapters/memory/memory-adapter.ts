@@ -143,6 +143,8 @@ export class MemoryAdapter implements StorageAdapter {
   private readonly intents = new Table<Intent>(this.auditOutbox);
   private readonly authorizations = new Map<string, AuthorizationRecord>();
   private readonly usage = new Map<string, UsageState>();
+  /** Per org: authorization keys sorted by their list order, rebuilt when an authorization was added. */
+  private readonly authorizationOrder = new Map<string, { size: number; keys: [string, string][] }>();
 
   async init(): Promise<void> {}
   async ping(): Promise<void> {}
@@ -512,6 +514,59 @@ export class MemoryAdapter implements StorageAdapter {
   }
 
   /** Test hook: the stored authorization record, or null. */
+  /** The org's authorizations as `[order key, map key]`, oldest first; cached until one is added. */
+  private orderedAuthorizations(orgId: string): [string, string][] {
+    const cached = this.authorizationOrder.get(orgId);
+    if (cached && cached.size === this.authorizations.size) return cached.keys;
+    const keys: [string, string][] = [];
+    for (const [key, r] of this.authorizations) {
+      if (r.org_id === orgId) keys.push([authorizationOrderKey(r), key]);
+    }
+    keys.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    this.authorizationOrder.set(orgId, { size: this.authorizations.size, keys });
+    return keys;
+  }
+
+  /**
+   * The org's authorizations created in [from, to), oldest first, after the position `after` (an order key
+   * returned as `next`), at most `limit`: the read behind MemoryPolicyAnalysisStorage.scanAuthorizations.
+   */
+  scanAuthorizations(
+    orgId: string,
+    scan: { from: string; to: string; after?: string; limit: number },
+  ): { items: AuthorizationRecord[]; next: string | null } {
+    const keys = this.orderedAuthorizations(orgId);
+    const lower = scan.after !== undefined && scan.after >= scan.from ? scan.after : scan.from;
+    // First order key > after (or >= from): binary search.
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const k = (keys[mid] as [string, string])[0];
+      if (scan.after !== undefined && scan.after >= scan.from ? k <= lower : k < lower) lo = mid + 1;
+      else hi = mid;
+    }
+    const items: AuthorizationRecord[] = [];
+    let last: string | null = null;
+    for (let i = lo; i < keys.length && items.length < scan.limit; i++) {
+      const [order, key] = keys[i] as [string, string];
+      if (order >= scan.to) break;
+      items.push(this.authorizations.get(key) as AuthorizationRecord);
+      last = order;
+    }
+    const more = last !== null && items.length === scan.limit;
+    return { items, next: more ? last : null };
+  }
+
+  /** How many of the org's authorizations were created in [from, to), counting at most `cap`. */
+  countAuthorizations(orgId: string, from: string, to: string, cap: number): number {
+    let n = 0;
+    for (const r of this.authorizations.values()) {
+      if (r.org_id === orgId && r.created_at >= from && r.created_at < to && ++n >= cap) break;
+    }
+    return n;
+  }
+
   inspectAuthorization(processorId: string, authorizationId: string): AuthorizationRecord | null {
     return this.authorizations.get(this.authKey(processorId, authorizationId)) ?? null;
   }

@@ -1,6 +1,8 @@
 import type { MongoClient } from 'mongodb';
 import { MongoAdapter, type MongoAdapterOptions } from './mongo-adapter.js';
 import { MongoCredentialStorage } from './mongo-credential-storage.js';
+import { MongoPolicyAnalysisStorage } from './mongo-policy-analysis-storage.js';
+import { MongoPolicyStorage } from './mongo-policy-storage.js';
 import { MongoWebhookStorage } from './mongo-webhook-storage.js';
 
 /** Builds a {@link MongoAdapter}; call `init()` (or `engine.init()`) before use. */
@@ -15,6 +17,8 @@ export interface MongoStores {
   webhooks: MongoWebhookStorage;
   /** The connection per-credential rate-limit counters are shared on (every server on the database). */
   sharedLimits: { mongo: { client: MongoClient; dbName: string } };
+  policies: MongoPolicyStorage;
+  policyAnalysis: MongoPolicyAnalysisStorage;
 }
 
 /**
@@ -32,10 +36,14 @@ export function createMongoStores(options: MongoAdapterOptions & { now?: () => n
     ...(now ? { now } : {}),
   });
   const webhooks = new MongoWebhookStorage({ client: store.mongoClient, dbName: store.databaseName });
+  const policies = new MongoPolicyStorage({ client: store.mongoClient, dbName: store.databaseName });
+  const policyAnalysis = new MongoPolicyAnalysisStorage({ client: store.mongoClient, dbName: store.databaseName });
   return {
     store,
     credentials,
     webhooks,
+    policies,
+    policyAnalysis,
     sharedLimits: { mongo: { client: store.mongoClient, dbName: store.databaseName } },
   };
 }

@@ -17,6 +17,18 @@ export {
   type MongoCredentialStorageOptions,
 } from './mongo-credential-storage.js';
 export {
+  MongoPolicyAnalysisStorage,
+  POLICY_ANALYSIS_COLLECTION_NAMES,
+  POLICY_ANALYSIS_DRAFT_CARRIERS,
+  policyAnalysisIndexPlan,
+} from './mongo-policy-analysis-storage.js';
+export {
+  MongoPolicyStorage,
+  POLICY_COLLECTION_NAMES,
+  POLICY_DRAFT_CARRIERS,
+  policyIndexPlan,
+} from './mongo-policy-storage.js';
+export {
   createMongoWebhookStorage,
   MongoWebhookStorage,
   type MongoWebhookStorageOptions,

@@ -32,6 +32,8 @@ import {
 import { type Collections, DRAFT_CARRIERS, indexPlan, openCollections } from './collections.js';
 import { type ConnectionOptions, openConnection } from './connection.js';
 import { CREDENTIAL_COLLECTION_NAMES } from './mongo-credential-storage.js';
+import { POLICY_ANALYSIS_DRAFT_CARRIERS } from './mongo-policy-analysis-storage.js';
+import { POLICY_DRAFT_CARRIERS } from './mongo-policy-storage.js';
 import { WEBHOOK_DRAFT_CARRIERS } from './mongo-webhook-storage.js';
 import { type Attempt, withRetries } from './retry.js';
 import { isDuplicateKey, runMapped } from './storage-errors.js';
@@ -126,6 +128,8 @@ export class MongoAdapter implements StorageAdapter {
       ...DRAFT_CARRIERS.map((name) => this.c[name]),
       ...Object.values(CREDENTIAL_COLLECTION_NAMES).map((name) => this.db.collection(name)),
       ...WEBHOOK_DRAFT_CARRIERS.map((name) => this.db.collection(name)),
+      ...POLICY_DRAFT_CARRIERS.map((name) => this.db.collection(name)),
+      ...POLICY_ANALYSIS_DRAFT_CARRIERS.map((name) => this.db.collection(name)),
     ];
   }
 
@@ -148,8 +152,14 @@ export class MongoAdapter implements StorageAdapter {
       for (const [name, indexes] of indexPlan(this.retentionSeconds)) {
         await this.c[name].createIndexes(indexes);
       }
-      // The credential and webhook storages' collections carry drafts too; the outbox read needs their marker index.
-      for (const name of [...Object.values(CREDENTIAL_COLLECTION_NAMES), ...WEBHOOK_DRAFT_CARRIERS]) {
+      // The credential, webhook, policy and policy analysis storages' collections carry drafts too; the outbox
+      // read needs their marker index.
+      for (const name of [
+        ...Object.values(CREDENTIAL_COLLECTION_NAMES),
+        ...WEBHOOK_DRAFT_CARRIERS,
+        ...POLICY_DRAFT_CARRIERS,
+        ...POLICY_ANALYSIS_DRAFT_CARRIERS,
+      ]) {
         await this.db.collection(name).createIndexes([AUDIT_PENDING_INDEX]);
       }
       await this.db.command({ ping: 1 });

@@ -35,6 +35,13 @@ export const AUDIT_EVENT_TYPES = [
   'webhook.created',
   'webhook.deleted',
   'webhook.disabled',
+  'policy.uploaded',
+  'policy.promoted',
+  'policy.rolled_back',
+  'policy.shadow_started',
+  'policy.shadow_stopped',
+  'policy.retired',
+  'policy.replay.completed',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

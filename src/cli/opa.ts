@@ -5,28 +5,9 @@
 // excluded) is below the minimum. Any other command is passed to opa unchanged.
 import { spawnSync } from 'node:child_process';
 import { isPolicyError } from '../policy/errors.js';
-import { findOpa, runOpa } from '../policy/opa-cli.js';
+import { findOpa } from '../policy/opa-cli.js';
+import { coverageLines, parseCoveragePercent, runPolicyTests } from '../policy/opa-test.js';
 import { projectRoot } from '../policy/project-root.js';
-
-interface Position {
-  row: number;
-}
-interface Range {
-  start: Position;
-  end: Position;
-}
-interface FileCoverage {
-  covered?: Range[];
-  not_covered?: Range[];
-  coverage?: number;
-}
-interface CoverageReport {
-  files?: Record<string, FileCoverage>;
-  coverage?: number;
-}
-
-const lines = (ranges: Range[] | undefined): number =>
-  (ranges ?? []).reduce((sum, r) => sum + r.end.row - r.start.row + 1, 0);
 
 function takeCoverageMin(args: string[]): { min: number; rest: string[] } {
   const rest: string[] = [];
@@ -34,9 +15,7 @@ function takeCoverageMin(args: string[]): { min: number; rest: string[] } {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     if (arg === '--coverage-min' || arg.startsWith('--coverage-min=')) {
-      const raw = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[++i];
-      min = Number(raw);
-      if (!Number.isFinite(min) || min < 0 || min > 100) throw new Error(`--coverage-min: not a percentage: ${raw}`);
+      min = parseCoveragePercent(arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[++i]);
     } else {
       rest.push(arg);
     }
@@ -46,34 +25,19 @@ function takeCoverageMin(args: string[]): { min: number; rest: string[] } {
 
 async function test(args: string[]): Promise<number> {
   const { min, rest } = takeCoverageMin(args);
-  const root = projectRoot();
-  const base = ['test', 'policies', '--ignore', 'schemas', '--ignore', 'capabilities.json', ...rest];
-  const run = await runOpa([...base, '--coverage', '--format', 'json'], { cwd: root, allowFailure: true });
-  if (run.exitCode !== 0) {
-    // The coverage report hides failures; rerun in the default format to show them.
-    const plain = await runOpa(base, { cwd: root, allowFailure: true });
-    process.stdout.write(plain.stdout);
-    process.stderr.write(plain.stderr || run.stderr);
-    return plain.exitCode || run.exitCode;
+  const result = await runPolicyTests({
+    cwd: projectRoot(),
+    paths: ['policies'],
+    coverageMin: min,
+    args: ['--ignore', 'schemas', '--ignore', 'capabilities.json', ...rest],
+  });
+  if (result.policyPercent === null) {
+    process.stdout.write(result.failureOutput);
+    return result.exitCode;
   }
-  const report = JSON.parse(run.stdout) as CoverageReport;
-  let covered = 0;
-  let total = 0;
-  for (const [file, cov] of Object.entries(report.files ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
-    const c = lines(cov.covered);
-    const n = c + lines(cov.not_covered);
-    if (!file.endsWith('_test.rego')) {
-      covered += c;
-      total += n;
-    }
-    const pct = n === 0 ? 100 : (100 * c) / n;
-    console.log(`${pct.toFixed(1).padStart(6)}%  ${file}`);
-  }
-  const policyPct = total === 0 ? 100 : (100 * covered) / total;
-  console.log(`${policyPct.toFixed(1).padStart(6)}%  policies (tests excluded)`);
-  console.log(`${(report.coverage ?? 0).toFixed(1).padStart(6)}%  total reported by opa`);
-  if (policyPct < min) {
-    console.error(`opa test: policy coverage ${policyPct.toFixed(1)}% is below the minimum of ${min}%`);
+  for (const line of coverageLines(result)) console.log(line);
+  if (result.belowMinimum) {
+    console.error(`opa test: policy coverage ${result.policyPercent.toFixed(1)}% is below the minimum of ${min}%`);
     return 1;
   }
   return 0;

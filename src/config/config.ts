@@ -36,6 +36,10 @@ export interface ServerConfig {
   logLevel: LogLevel;
   /** ALLOWANCE_POLICY_BUNDLE. Default build/policies/bundle.tar.gz (built by `npm run build:policies`). */
   policyBundle: string;
+  /** ALLOWANCE_POLICY_MAX_BYTES: the largest org or base bundle upload. Default 10 MiB. */
+  policyMaxBytes: number;
+  /** ALLOWANCE_POLICY_POLL_MS: how often the server looks for policy changes made on other servers. Default 250. */
+  policyPollMs: number;
   /** ALLOWANCE_OPERATOR_KEY_ID and ALLOWANCE_OPERATOR_SECRET, both or neither; generated at start when unset. */
   operator: { keyId: string; secret: string } | null;
   /** ALLOWANCE_RATE_LIMIT_RPS: sustained requests per second per credential. Default 200. */
@@ -262,6 +266,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     previousSigningKeyFiles,
     logLevel: logLevel as LogLevel,
     policyBundle: optional(env, 'ALLOWANCE_POLICY_BUNDLE') ?? 'build/policies/bundle.tar.gz',
+    policyMaxBytes: positiveInt(env, 'ALLOWANCE_POLICY_MAX_BYTES', 10 * 1024 * 1024, 256 * 1024 * 1024),
+    policyPollMs: positiveInt(env, 'ALLOWANCE_POLICY_POLL_MS', 250, 60_000),
     operator: opKeyId !== null && opSecret !== null ? { keyId: opKeyId, secret: opSecret } : null,
     rateLimitPerSecond: positiveInt(env, 'ALLOWANCE_RATE_LIMIT_RPS', 200, 10_000_000),
     rateLimitBurst: positiveInt(env, 'ALLOWANCE_RATE_LIMIT_BURST', 400, 10_000_000),

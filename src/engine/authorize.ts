@@ -27,7 +27,7 @@ export function signDecision(
   requestSha: string,
   ev: Pick<
     AuthorizationEvaluation,
-    'action' | 'reasons' | 'approvedAmount' | 'orgId' | 'agentId' | 'policyRevision'
+    'action' | 'reasons' | 'approvedAmount' | 'orgId' | 'agentId' | 'policyRevision' | 'orgPolicyRevision'
   > & {
     bindingId: string | null;
     authorityId: string | null;
@@ -57,6 +57,7 @@ export function signDecision(
     expires_at: allowed && !simulated ? isoTime(nowMs + ctx.config.holdPeriodMs) : null,
     intent_id: ev.intentId,
     org_id: ev.orgId,
+    org_policy_revision: ev.orgPolicyRevision,
     policy_revision: ev.policyRevision,
     processor_id: processorId,
     reason_codes: ev.reasons,
@@ -81,6 +82,7 @@ export function signDecision(
     expires_at: body.expires_at,
     intent_id: body.intent_id,
     org_id: body.org_id,
+    org_policy_revision: body.org_policy_revision,
     policy_revision: body.policy_revision,
     processor_id: body.processor_id,
     proof,
@@ -182,50 +184,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** How many pending claims one engine remembers having seen; the oldest sighting is forgotten first. */
-const MAX_SIGHTINGS = 10_000;
-
 /**
- * When this process first saw each pending claim in its current state, on its own monotonic clock.
- * A lease is judged only here: a claim may be taken over once this process has itself seen the same
- * (attempt, version) unchanged for the whole lease, however far the holder's wall clock is from ours.
- * Forgetting a sighting (eviction) only makes the next take-over wait longer.
- */
-class ClaimSightings {
-  private readonly seen = new Map<string, { attempt: number; version: number; firstMs: number }>();
-
-  /** Milliseconds this process has seen `rec` unchanged; 0 at its first sighting. */
-  unchangedFor(rec: AuthorizationRecord, nowMs: number): number {
-    const key = `${rec.processor_id}\u0000${rec.authorization_id}`;
-    const prev = this.seen.get(key);
-    if (prev && prev.attempt === rec.attempt && prev.version === rec.version) return nowMs - prev.firstMs;
-    this.seen.delete(key);
-    if (this.seen.size >= MAX_SIGHTINGS) {
-      const oldest = this.seen.keys().next();
-      if (!oldest.done) this.seen.delete(oldest.value);
-    }
-    this.seen.set(key, { attempt: rec.attempt, version: rec.version, firstMs: nowMs });
-    return 0;
-  }
-
-  forget(rec: AuthorizationRecord): void {
-    this.seen.delete(`${rec.processor_id}\u0000${rec.authorization_id}`);
-  }
-}
-
-const sightingsByEngine = new WeakMap<EngineContext, ClaimSightings>();
-
-function sightingsOf(ctx: EngineContext): ClaimSightings {
-  let sightings = sightingsByEngine.get(ctx);
-  if (!sightings) {
-    sightings = new ClaimSightings();
-    sightingsByEngine.set(ctx, sightings);
-  }
-  return sightings;
-}
-
-/**
- * `POST /v1/authorize` as a function (DESIGN §1). Idempotent per (processor, authorization_id):
+ * `POST /v1/authorize` as a function (docs/architecture.md, the data flow of one authorization). Idempotent per (processor, authorization_id):
  * the same body returns the stored decision, another body fails with `idempotency_mismatch`.
  * An approval holds budget atomically; losing a race is a DENY (`limit_exceeded_concurrent`), never
  * an overspend. Order of writes: claim the id (pending) → reserve usage → consume the intent → store the
@@ -279,7 +239,7 @@ async function resolveExisting(
       details: { authorization_id: existing.authorization_id },
     });
   }
-  const sightings = sightingsOf(ctx);
+  const sightings = ctx.claimSightings;
   if (existing.status !== 'pending' && existing.decision) {
     sightings.forget(existing);
     return { kind: 'decided', decision: existing.decision };
@@ -347,7 +307,9 @@ async function decideAndRecord(
     const decision = signDecision(ctx, processorId, req, requestSha, { ...ev, ...ids }, nowMs, false, eventId);
     const final: AuthorizationRecord = { ...record, status: 'declined', decision };
     const res = await store.claimAuthorization(final, decisionDraft(ctx, decision.org_id, decision, req, nowMs, actor));
-    return res.created ? { decision } : { existing: res.existing };
+    if (!res.created) return { existing: res.existing };
+    if (ev.shadow) ctx.shadow?.observe(ev.shadow);
+    return { decision };
   }
 
   // Claim first, so exactly one attempt holds budget for this authorization id. The lease end is only a
@@ -411,6 +373,7 @@ async function decideAndRecord(
       decisionDraft(ctx, decision.org_id, decision, req, nowMs, actor),
     );
     if (!stored) throw new AppError('storage_internal', 'claimed authorization disappeared');
+    if (ev.shadow) ctx.shadow?.observe(ev.shadow);
     return { decision };
   } catch (err) {
     if (isAppError(err, 'conflict')) {

@@ -2,11 +2,34 @@ import type { Jwks, SigningKey } from '../crypto/index.js';
 import type { LoadedPolicy } from '../policy/index.js';
 import type { StorageAdapter } from '../storage/index.js';
 import type { Clock } from '../util/clock.js';
+import type { ClaimSightings } from './claim-sightings.js';
+import type { ShadowRecorder } from './shadow-recorder.js';
 
 /** Where the engine gets the policy to evaluate for an org. */
 export interface PolicyResolver {
-  /** The active policy and, when one is set, the shadow policy whose result is only logged. */
-  forOrg(orgId: string): { active: LoadedPolicy; shadow: LoadedPolicy | null };
+  /**
+   * The policies deciding for an org, as one snapshot a decision keeps to its end: `active` is the base
+   * policy (always evaluated), `org` the org's active policy layered on it (can only tighten), `shadow` a
+   * policy whose result is only logged: with `org` set or `orgShadow` set it is an org candidate layered on
+   * the base; otherwise a replacement of the base.
+   */
+  forOrg(orgId: string): PolicySet;
+}
+
+/** What {@link PolicyResolver.forOrg} returns. */
+export interface PolicySet {
+  active: LoadedPolicy;
+  shadow: LoadedPolicy | null;
+  /** The org's own active policy, layered on `active`; absent or null: the base alone decides. */
+  org?: LoadedPolicy | null;
+  /** An org revision evaluated beside `org` (layered on the base) whose result is only logged. */
+  orgShadow?: LoadedPolicy | null;
+}
+
+/** Counters of the engine, read by /metrics. */
+export interface EngineStats {
+  /** Org policy evaluations that threw or returned an invalid decision (each a DENY `policy_error`). */
+  orgPolicyErrors: number;
 }
 
 /** Structured log sink; every method receives one JSON-serializable record. */
@@ -66,4 +89,18 @@ export interface EngineContext {
   logger: EngineLogger;
   /** False when audit drafts are not written (EngineOptions.audit.enabled). */
   auditEnabled: boolean;
+  stats: EngineStats;
+  /**
+   * Pending claims this engine has seen, on its own monotonic clock: one per engine, shared by every
+   * request (a request's scoped context copies the reference), so a retry sees what an earlier one saw.
+   */
+  claimSightings: ClaimSightings;
+  /** Compares shadow candidates with live decisions; absent without policy analysis storage. */
+  shadow?: ShadowRecorder;
+}
+
+/** A policy override as a {@link PolicySet}: one policy replaces the base (no org layer). */
+export function toPolicySet(policy: LoadedPolicy | PolicySet | undefined): PolicySet | undefined {
+  if (policy === undefined) return undefined;
+  return 'active' in policy ? policy : { active: policy, shadow: null };
 }

@@ -2,13 +2,14 @@ import { AuditChainer } from '../audit/chainer.js';
 import { createJwsSigner, generateSigningKey, type Jwks, type SigningKey, toJwks } from '../crypto/index.js';
 import { AppError } from '../errors/index.js';
 import { type LoadedPolicy, PolicyHolder } from '../policy/index.js';
-import type { StorageAdapter } from '../storage/index.js';
+import type { PolicyAnalysisStorage, StorageAdapter } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import * as agents from './agents.js';
 import * as authorities from './authorities.js';
 import * as lifecycle from './authorization-lifecycle.js';
 import { authorizeWithinBudget } from './authorize-budget.js';
 import * as bindings from './bindings.js';
+import { ClaimSightings } from './claim-sightings.js';
 import {
   DEFAULT_ENGINE_CONFIG,
   type EngineConfig,
@@ -16,9 +17,11 @@ import {
   type EngineLogger,
   type PolicyResolver,
 } from './context.js';
-import { guardStore } from './guard-store.js';
+import { guardAnalysisStorage, guardStore } from './guard-store.js';
 import * as intents from './intents.js';
+import { PolicyReplays, type ReplayPolicies, type ReplayWindow } from './policy-replay.js';
 import * as processors from './processors.js';
+import { type ShadowHooks, ShadowRecorder } from './shadow-recorder.js';
 import { simulateAuthorization } from './simulate.js';
 import { StandIn } from './stand-in.js';
 import { StandInSpool } from './stand-in-spool.js';
@@ -47,6 +50,16 @@ export interface EngineOptions {
    * `enabled: false` writes no drafts: for hosts that keep their own trail, and for benchmarks.
    */
   audit?: { enabled?: boolean; chainIntervalMs?: number };
+  /**
+   * Policy analysis: where shadow comparisons and replay jobs are stored. Without it a shadow candidate is
+   * not evaluated and replay is unavailable. `onDivergence` and `onCandidateError` feed metrics.
+   */
+  analysis?: {
+    storage: PolicyAnalysisStorage;
+    shadowFlushMs?: number;
+    onDivergence?: (transition: string) => void;
+    onCandidateError?: (revision: string) => void;
+  };
 }
 
 const silentLogger: EngineLogger = { info() {}, warn() {}, error() {} };
@@ -73,7 +86,7 @@ function bind<F extends (ctx: EngineContext, ...rest: never[]) => unknown>(ctx: 
 }
 
 /**
- * Builds the embeddable engine: every use case of DESIGN §1–2 as a method, no HTTP. Call `init()`
+ * Builds the embeddable engine: every use case of docs/api-processors.md and docs/api-enterprises.md as a method, no HTTP. Call `init()`
  * before use (it initializes the store) and `close()` when done.
  */
 export function createEngine(options: EngineOptions) {
@@ -92,6 +105,25 @@ export function createEngine(options: EngineOptions) {
     config: { ...DEFAULT_ENGINE_CONFIG, ...options.config },
     logger: options.logger ?? silentLogger,
     auditEnabled: options.audit?.enabled !== false,
+    stats: { orgPolicyErrors: 0 },
+    claimSightings: new ClaimSightings(),
+  };
+  const analysis = options.analysis
+    ? { ...options.analysis, storage: guardAnalysisStorage(options.analysis.storage) }
+    : undefined;
+  if (analysis) {
+    ctx.shadow = new ShadowRecorder({
+      storage: analysis.storage,
+      logger: ctx.logger,
+      ...(analysis.shadowFlushMs !== undefined ? { flushIntervalMs: analysis.shadowFlushMs } : {}),
+      ...(analysis.onDivergence ? { onDivergence: analysis.onDivergence } : {}),
+      ...(analysis.onCandidateError ? { onCandidateError: analysis.onCandidateError } : {}),
+    });
+  }
+  const replays = analysis ? new PolicyReplays(ctx, analysis.storage) : undefined;
+  const needAnalysis = () => {
+    if (!analysis || !replays) throw new AppError('policy_unavailable', 'policy analysis storage is not configured');
+    return { storage: analysis.storage, replays };
   };
   if (!Number.isInteger(ctx.config.authorizeDeadlineMs) || ctx.config.authorizeDeadlineMs < 1) {
     throw new TypeError('createEngine: config.authorizeDeadlineMs must be a positive integer');
@@ -118,14 +150,20 @@ export function createEngine(options: EngineOptions) {
       await standIn?.spool.open();
       await ctx.store.init();
     },
-    /** Starts background work: linking audit drafts into the chain, draining spooled stand-in decisions. */
+    /**
+     * Starts background work: linking audit drafts into the chain, draining spooled stand-in decisions,
+     * writing shadow counters.
+     */
     startBackground: () => {
       chainer.start();
       standIn?.start();
+      ctx.shadow?.start();
     },
-    /** Stops background work, closes the spool and the store. */
+    /** Stops background work (writing what shadow counted, finishing replays), closes the spool and the store. */
     close: async () => {
       await standIn?.stop();
+      await ctx.shadow?.stop();
+      await replays?.drain();
       await chainer.stop();
       await standIn?.spool.close();
       await ctx.store.close();
@@ -142,6 +180,26 @@ export function createEngine(options: EngineOptions) {
     ping: () => ctx.store.ping(),
     /** The JWKS that verifies decision proofs and mandates. */
     jwks: (): Jwks => ctx.jwks,
+
+    /**
+     * Shadow and replay (need `options.analysis`). `flushShadow()` evaluates every queued shadow comparison
+     * and writes the counters; `shadowStats` reads them; `replay` re-decides stored authorizations of a
+     * window with base + candidate (at once, or as a job for a large window); `whenReplayDone` awaits a job.
+     */
+    policyAnalysis: {
+      flushShadow: async () => {
+        await ctx.shadow?.flush();
+      },
+      shadowStats: (orgId: string, revision: string) => needAnalysis().storage.getShadowStats(orgId, revision),
+      replay: (orgId: string, policies: ReplayPolicies, window: ReplayWindow, actor?: string) =>
+        needAnalysis().replays.start(orgId, policies, window, actor),
+      getReplay: (orgId: string, id: string) => needAnalysis().replays.get(orgId, id),
+      whenReplayDone: (id: string) => needAnalysis().replays.whenDone(id),
+      /** Observes shadow divergences and candidate failures (no-op without analysis storage). */
+      listen: (hooks: ShadowHooks) => ctx.shadow?.listen(hooks),
+      /** True when shadow and replay have storage. */
+      enabled: analysis !== undefined,
+    },
 
     createOrg: bind(ctx, processors.createOrg),
     createProcessor: bind(ctx, processors.createProcessor),

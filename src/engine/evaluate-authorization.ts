@@ -3,9 +3,12 @@ import type { LoadedPolicy, PolicyDecision, SpendPolicyInput } from '../policy/i
 import type { Action, CredentialBinding, Intent, SpendingAuthority } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import type { NormalizedAuthorizeRequest } from './authorize-request.js';
-import type { EngineContext } from './context.js';
+import type { EngineContext, PolicySet } from './context.js';
 import { combine, hardReasons } from './decide.js';
+import { evaluateOrgPolicy, layerDecisions } from './layering.js';
+import { evaluateOrgSpend, outcomeOf, verdictFromInput } from './policy-comparison.js';
 import { buildSpendInput } from './policy-input.js';
+import type { ShadowObservation } from './shadow-recorder.js';
 import { type Periods, periodsAt } from './windows.js';
 
 /** Everything decided about an authorization before anything is written. */
@@ -20,7 +23,11 @@ export interface AuthorizationEvaluation {
   intent: Intent | null;
   periods: Periods | null;
   policyRevision: string | null;
+  /** The org revision layered on the base for this decision, or null when the base alone decided. */
+  orgPolicyRevision: string | null;
   policyInput: SpendPolicyInput | null;
+  /** The comparison to queue once the decision is final, when the org has a shadow candidate. */
+  shadow: ShadowObservation | null;
 }
 
 function early(action: Action, reason: string, extra: Partial<AuthorizationEvaluation> = {}): AuthorizationEvaluation {
@@ -35,7 +42,9 @@ function early(action: Action, reason: string, extra: Partial<AuthorizationEvalu
     intent: null,
     periods: null,
     policyRevision: null,
+    orgPolicyRevision: null,
     policyInput: null,
+    shadow: null,
     ...extra,
   };
 }
@@ -52,16 +61,55 @@ function evaluatePolicy(policy: LoadedPolicy, input: SpendPolicyInput): PolicyDe
 }
 
 /**
- * Steps 2–5 of DESIGN §1, with no write: resolves binding → agent → authority → intent, snapshots usage,
- * builds the policy input, evaluates the active policy (and the shadow one, whose result is only
- * logged) and applies the engine's own checks.
+ * Evaluates the shadow policy beside the decision and logs both; its result is never returned. An org
+ * candidate is layered on the base decision like the active org policy; a base shadow replaces the base.
+ */
+function logShadow(
+  ctx: EngineContext,
+  orgId: string,
+  req: NormalizedAuthorizeRequest,
+  input: SpendPolicyInput,
+  policies: PolicySet,
+  base: PolicyDecision,
+  decision: PolicyDecision,
+): void {
+  const candidate = policies.orgShadow ?? null;
+  const shadow = candidate ?? policies.shadow;
+  if (!shadow) return;
+  try {
+    const result = candidate
+      ? layerDecisions(
+          base,
+          evaluateOrgPolicy(ctx, orgId, candidate, 'spend', () => candidate.evaluateSpend(input)),
+        )
+      : shadow.evaluateSpend(input);
+    ctx.logger.info('shadow_decision', {
+      org_id: orgId,
+      authorization_id: req.authorization_id,
+      active_revision: policies.org?.revision ?? policies.active.revision,
+      shadow_revision: shadow.revision,
+      active_action: decision.action,
+      shadow_action: result.action,
+      shadow_reasons: result.reasons,
+      differs: result.action !== decision.action,
+    });
+  } catch (err) {
+    ctx.logger.warn('shadow_policy_failed', { org_id: orgId, revision: shadow.revision, error: String(err) });
+  }
+}
+
+/**
+ * Steps 4–7 of the data flow in docs/architecture.md, with no write: resolves binding → agent → authority → intent, snapshots usage,
+ * builds the policy input, evaluates the base policy and the org's layered on it, and applies the engine's
+ * own checks. When the org has a shadow candidate, the result carries the comparison for the caller to
+ * queue (ShadowRecorder); a base shadow is only logged.
  */
 export async function evaluateAuthorization(
   ctx: EngineContext,
   processorId: string,
   req: NormalizedAuthorizeRequest,
   nowMs: number,
-  policyOverride?: LoadedPolicy,
+  policyOverride?: PolicySet,
 ): Promise<AuthorizationEvaluation> {
   const { store } = ctx;
   const binding = await store.findBinding(
@@ -84,31 +132,39 @@ export async function evaluateAuthorization(
   const usage = await store.getUsage(orgId, authority.id, periods);
   const now = isoTime(nowMs);
   const input = buildSpendInput({ now, request: req, processorId, agent, authority, binding, usage, intent });
-  const policies = policyOverride ? { active: policyOverride, shadow: null } : ctx.policies.forOrg(orgId);
-  const decision = evaluatePolicy(policies.active, input);
-  if (policies.shadow) {
-    try {
-      const shadow = policies.shadow.evaluateSpend(input);
-      ctx.logger.info('shadow_decision', {
-        org_id: orgId,
-        authorization_id: req.authorization_id,
-        active_revision: policies.active.revision,
-        shadow_revision: policies.shadow.revision,
-        active_action: decision.action,
-        shadow_action: shadow.action,
-        shadow_reasons: shadow.reasons,
-        differs: shadow.action !== decision.action,
-      });
-    } catch (err) {
-      ctx.logger.warn('shadow_policy_failed', {
-        org_id: orgId,
-        revision: policies.shadow.revision,
-        error: String(err),
-      });
-    }
-  }
-  const hard = hardReasons(now, req, agent.status, binding.status, authority);
-  const verdict = combine(decision, hard, req, authority, usage);
+  const policies: PolicySet = policyOverride ? policyOverride : ctx.policies.forOrg(orgId);
+  const base = evaluatePolicy(policies.active, input);
+  const org = policies.org ?? null;
+  const decision = layerDecisions(
+    base,
+    org ? evaluateOrgPolicy(ctx, orgId, org, 'spend', () => org.evaluateSpend(input)) : null,
+  );
+  const hard = hardReasons(now, req, agent, binding.status, authority, usage, intent);
+  const verdict = combine(decision, hard, req, authority, usage, req.intent_id !== null);
+  // An org candidate is compared later, off this path (see ShadowRecorder), never for a simulation; without
+  // a recorder (or for a base shadow) the comparison is only logged.
+  const candidate = policies.orgShadow ?? null;
+  const shadow: ShadowObservation | null =
+    candidate && ctx.shadow && !policyOverride
+      ? {
+          orgId,
+          activeRevision: org?.revision ?? null,
+          candidate,
+          active: outcomeOf(verdict),
+          decide: (onError) =>
+            outcomeOf(verdictFromInput(input, layerDecisions(base, evaluateOrgSpend(candidate, input, onError)))),
+          sample: {
+            kind: 'authorization',
+            processor_id: processorId,
+            authorization_id: req.authorization_id,
+            intent_id: null,
+            at: now,
+            agent_id: agent.id,
+            merchant_id: req.merchant.id ?? null,
+          },
+        }
+      : null;
+  if (shadow === null) logShadow(ctx, orgId, req, input, policies, base, decision);
   return {
     action: verdict.action,
     reasons: verdict.reasons,
@@ -120,6 +176,8 @@ export async function evaluateAuthorization(
     intent: intent && intent.agent_id === agent.id ? intent : null,
     periods,
     policyRevision: policies.active.revision,
+    orgPolicyRevision: org?.revision ?? null,
     policyInput: input,
+    shadow,
   };
 }

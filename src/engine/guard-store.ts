@@ -1,5 +1,5 @@
 import { AppError } from '../errors/index.js';
-import { type StorageAdapter, StorageError } from '../storage/index.js';
+import { type PolicyAnalysisStorage, type StorageAdapter, StorageError } from '../storage/index.js';
 
 const METHODS = [
   'init',
@@ -77,4 +77,36 @@ export function guardStore(store: StorageAdapter): StorageAdapter {
     };
   }
   return guarded as unknown as StorageAdapter;
+}
+
+const ANALYSIS_METHODS = [
+  'init',
+  'close',
+  'recordShadow',
+  'getShadowStats',
+  'insertReplayJob',
+  'getReplayJob',
+  'updateReplayJob',
+  'scanAuthorizations',
+  'countAuthorizations',
+] as const satisfies readonly (keyof PolicyAnalysisStorage)[];
+
+/** {@link guardStore} for the policy analysis storage: every method checked at start, only AppError thrown. */
+export function guardAnalysisStorage(storage: PolicyAnalysisStorage): PolicyAnalysisStorage {
+  const missing = ANALYSIS_METHODS.filter(
+    (m) => typeof (storage as unknown as Record<string, unknown>)[m] !== 'function',
+  );
+  if (missing.length) throw new TypeError(`createEngine: the policy analysis storage lacks ${missing.join(', ')}`);
+  const guarded = {} as Record<string, unknown>;
+  for (const m of ANALYSIS_METHODS) {
+    const fn = (storage[m] as (...args: unknown[]) => Promise<unknown>).bind(storage);
+    guarded[m] = async (...args: unknown[]) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        throw toAppError(err);
+      }
+    };
+  }
+  return guarded as unknown as PolicyAnalysisStorage;
 }

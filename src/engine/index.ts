@@ -5,5 +5,22 @@ export { createdBinding, type MaskedCredential, maskedBinding } from './bindings
 export * from './context.js';
 export * from './create-engine.js';
 export type { IntentResult, IntentView } from './intents.js';
+export { DivergenceTally, POLICY_ERROR_DECISION, verdictFromInput } from './policy-comparison.js';
+export {
+  PolicyReplays,
+  REPLAY_SAMPLE_LIMIT,
+  type ReplayPolicies,
+  type ReplayStart,
+  type ReplayWindow,
+  redecide,
+  replayAuthorizations,
+  SYNC_REPLAY_MAX,
+} from './policy-replay.js';
 export * from './reason-codes.js';
+export {
+  type ShadowHooks,
+  type ShadowObservation,
+  ShadowRecorder,
+  type ShadowRecorderOptions,
+} from './shadow-recorder.js';
 export * from './windows.js';

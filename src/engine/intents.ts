@@ -6,10 +6,14 @@ import { isoTime } from '../util/clock.js';
 import { ID_PREFIX, newId } from '../util/ids.js';
 import { getAgent } from './agents.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
-import type { EngineContext } from './context.js';
+import { type EngineContext, type PolicySet, toPolicySet } from './context.js';
+import { combineIntent, intentHardReasons } from './decide.js';
 import { type NormalizedIntentRequest, parseIntentRequest } from './intent-request.js';
+import { evaluateOrgPolicy, layerDecisions } from './layering.js';
 import { parseListQuery } from './list-query.js';
+import { evaluateOrgIntent, intentOutcome } from './policy-comparison.js';
 import { buildIntentInput } from './policy-input.js';
+import type { ShadowObservation } from './shadow-recorder.js';
 import { periodsAt } from './windows.js';
 
 /** An intent as shown to callers (internal bookkeeping removed, expiry applied). */
@@ -85,31 +89,22 @@ async function resolveAuthority(
   return fallback;
 }
 
-function intentHardReasons(
-  now: string,
-  agent: Agent,
-  authority: SpendingAuthority,
-  req: NormalizedIntentRequest,
-): string[] {
-  const reasons: string[] = [];
-  if (agent.status !== 'active') reasons.push('agent_not_active');
-  if (authority.status !== 'active') reasons.push('authority_not_active');
-  if (authority.valid_until !== null && now >= authority.valid_until) reasons.push('authority_expired');
-  if (req.currency !== authority.currency) reasons.push('currency_not_allowed');
-  if (req.expires_at <= now) reasons.push('intent_expired');
-  return reasons;
-}
-
 async function decideIntent(
   ctx: EngineContext,
   orgId: string,
   req: NormalizedIntentRequest,
   nowMs: number,
-  policyOverride?: LoadedPolicy,
-): Promise<{ decision: PolicyDecision; authority: SpendingAuthority | null; revision: string }> {
+  policyOverride?: LoadedPolicy | PolicySet,
+): Promise<{
+  decision: PolicyDecision;
+  authority: SpendingAuthority | null;
+  revision: string;
+  /** Builds the shadow comparison of the intent once its id is known; null without a shadow candidate. */
+  shadow?: ((intentId: string) => ShadowObservation) | null;
+}> {
   const agent = await getAgent(ctx, orgId, req.agent_id);
   const authority = await resolveAuthority(ctx, orgId, agent, req);
-  const policies = policyOverride ? { active: policyOverride } : ctx.policies.forOrg(orgId);
+  const policies: PolicySet = toPolicySet(policyOverride) ?? ctx.policies.forOrg(orgId);
   if (!authority) {
     return {
       decision: { action: 'DENY', reasons: ['authority_not_found'] },
@@ -120,19 +115,52 @@ async function decideIntent(
   const usage = await ctx.store.getUsage(orgId, authority.id, periodsAt(nowMs, authority.time_zone));
   const now = isoTime(nowMs);
   const input = buildIntentInput({ now, orgId, request: req, agent, authority, usage });
-  let decision: PolicyDecision;
+  let base: PolicyDecision;
   try {
-    decision = policies.active.evaluateIntent(input);
+    base = policies.active.evaluateIntent(input);
   } catch (err) {
     if (err instanceof AppError) throw err;
     throw new AppError('policy_evaluation_failed', 'policy evaluation failed', { cause: err });
   }
-  const hard = intentHardReasons(now, agent, authority, req);
-  if (hard.length > 0) {
-    const fromPolicy = decision.action === 'DENY' ? decision.reasons : [];
-    decision = { action: 'DENY', reasons: [...new Set([...fromPolicy, ...hard])].sort() };
-  }
-  return { decision, authority, revision: policies.active.revision };
+  const org = policies.org ?? null;
+  let decision = layerDecisions(
+    base,
+    org ? evaluateOrgPolicy(ctx, orgId, org, 'intent', () => org.evaluateIntent(input)) : null,
+  );
+  const hard = intentHardReasons(now, agent.status, authority, req, usage);
+  decision = combineIntent(decision, hard, authority, req.max_amount);
+  // An org shadow candidate is compared later, off this path (ShadowRecorder); the caller queues it once
+  // the intent is stored, with its id.
+  const candidate = policies.orgShadow ?? null;
+  const shadow =
+    candidate && ctx.shadow && !policyOverride
+      ? (intentId: string): ShadowObservation => ({
+          orgId,
+          activeRevision: org?.revision ?? null,
+          candidate,
+          active: intentOutcome(decision, req.max_amount),
+          decide: (onError) =>
+            intentOutcome(
+              combineIntent(
+                layerDecisions(base, evaluateOrgIntent(candidate, input, onError)),
+                hard,
+                authority,
+                req.max_amount,
+              ),
+              req.max_amount,
+            ),
+          sample: {
+            kind: 'intent',
+            processor_id: null,
+            authorization_id: null,
+            intent_id: intentId,
+            at: now,
+            agent_id: agent.id,
+            merchant_id: req.merchant.id ?? null,
+          },
+        })
+      : null;
+  return { decision, authority, revision: policies.active.revision, shadow };
 }
 
 function newIntent(
@@ -181,7 +209,7 @@ export async function validateIntent(
 ): Promise<IntentResult> {
   const req = parseIntentRequest(body);
   const nowMs = ctx.clock.now();
-  const { decision, authority, revision } = await decideIntent(ctx, orgId, req, nowMs);
+  const { decision, authority, revision, shadow } = await decideIntent(ctx, orgId, req, nowMs);
   const intent = newIntent(orgId, req, decision, authority, revision, nowMs);
   await ctx.store.insertIntent(
     intent,
@@ -195,6 +223,7 @@ export async function validateIntent(
       atMs: nowMs,
     }),
   );
+  if (shadow) ctx.shadow?.observe(shadow(intent.id));
   const view = intentView(intent, nowMs);
   return {
     intent: view,
@@ -218,7 +247,7 @@ export async function simulateIntent(
   ctx: EngineContext,
   orgId: string,
   body: unknown,
-  policy?: LoadedPolicy,
+  policy?: LoadedPolicy | PolicySet,
   actor?: Actor,
 ): Promise<{ action: Action; reason_codes: string[]; status: IntentStatus; policy_revision: string; simulated: true }> {
   const req = parseIntentRequest(body);

@@ -36,6 +36,7 @@ export const REASON_CODES = {
   partially_approved: 'Only part of the amount was approved (approved_amount).',
   stand_in_store_unavailable:
     "The store was unavailable or the authorize deadline ran out: the authority's stand-in rule decided.",
+  policy_error: "The org's own policy threw or returned an invalid decision; it never approves.",
 } as const;
 
 /** A built-in reason code. */

@@ -4,7 +4,7 @@ import { sha256Hex } from '../util/hash.js';
 import type { Actor } from './audit-drafts.js';
 import { decisionDraft, decisionEventId, signDecision } from './authorize.js';
 import { canonicalRequest, parseSimulateAuthorization } from './authorize-request.js';
-import type { EngineContext } from './context.js';
+import { type EngineContext, type PolicySet, toPolicySet } from './context.js';
 import { evaluateAuthorization } from './evaluate-authorization.js';
 
 /**
@@ -17,13 +17,13 @@ export async function simulateAuthorization(
   ctx: EngineContext,
   orgId: string,
   body: unknown,
-  policy?: LoadedPolicy,
+  policy?: LoadedPolicy | PolicySet,
   actor?: Actor,
 ): Promise<Decision> {
   const { processorId, request } = parseSimulateAuthorization(body);
   const requestSha = sha256Hex(canonicalRequest(request));
   const nowMs = ctx.clock.now();
-  let ev = await evaluateAuthorization(ctx, processorId, request, nowMs, policy);
+  let ev = await evaluateAuthorization(ctx, processorId, request, nowMs, toPolicySet(policy));
   if (ev.orgId !== null && ev.orgId !== orgId) {
     ev = {
       ...ev,
@@ -36,6 +36,7 @@ export async function simulateAuthorization(
       authority: null,
       intent: null,
       policyRevision: null,
+      orgPolicyRevision: null,
     };
   }
   // Filed under the caller's org even when the binding is not found: the simulation was theirs.

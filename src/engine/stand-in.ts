@@ -1,6 +1,13 @@
 import { AppError, isAppError } from '../errors/index.js';
 import type { Reservation, StorageAdapter } from '../storage/index.js';
-import type { Agent, AuthorizationRecord, CredentialBinding, Decision, SpendingAuthority } from '../types.js';
+import type {
+  Agent,
+  AuthorizationRecord,
+  CredentialBinding,
+  Decision,
+  SpendingAuthority,
+  UsageSnapshot,
+} from '../types.js';
 import { isoTime } from '../util/clock.js';
 import type { Actor } from './audit-drafts.js';
 import { DEFAULT_STAND_IN } from './authorities.js';
@@ -158,6 +165,7 @@ export class StandIn {
         orgId,
         agentId: known?.agent.id ?? null,
         policyRevision: null,
+        orgPolicyRevision: null,
         bindingId: known?.binding.id ?? null,
         authorityId: known?.authority.id ?? null,
         intentId: null,
@@ -260,21 +268,37 @@ function standInVerdict(
   const rule = authority.stand_in ?? DEFAULT_STAND_IN;
   const deny = { approved: 0, partial: false };
   if (rule.action !== 'ALLOW_UP_TO' || rule.max_amount === null) return deny;
-  if (hardReasons(isoTime(nowMs), req, agent.status, binding.status, authority).length > 0) return deny;
+  // Usage is unknown without the store: the windows are not checked (the documented overshoot), every
+  // other rule of the authority is.
+  if (hardReasons(isoTime(nowMs), req, agent, binding.status, authority, UNKNOWN_USAGE, null).length > 0) return deny;
   if (authority.require_intent || req.intent_id !== null) return deny;
   if (req.amount <= rule.max_amount) return { approved: req.amount, partial: false };
   if (authority.partial_approval && req.partial_approval_supported) return { approved: rule.max_amount, partial: true };
   return deny;
 }
 
-/** Gives back what a replaced attempt of an authorization may still hold; replay-safe. */
+const NO_USE = { period: '', spent: 0, count: 0 };
+const UNKNOWN_USAGE: UsageSnapshot = { daily: NO_USE, weekly: NO_USE, monthly: NO_USE, total: NO_USE };
+
+/**
+ * Gives back what a replaced record may still hold; replay-safe. Every attempt up to the one replaced, not
+ * only the last: an attempt that took over and died before giving back its predecessor's hold left it.
+ */
 async function releaseEarlier(
   store: StorageAdapter,
+  processorId: string,
+  authorizationId: string,
   rec: NonNullable<AuthorizationRecord['superseded']>,
 ): Promise<void> {
   if (rec.org_id === null) return;
-  if (rec.authority_id !== null) await store.releaseUsage(rec.org_id, rec.authority_id, rec.reservation_id);
-  if (rec.intent_id !== null) await store.releaseIntent(rec.org_id, rec.intent_id, rec.reservation_id);
+  const ids = new Set([rec.reservation_id]);
+  if (rec.attempt !== undefined && rec.attempt < STAND_IN_ATTEMPT) {
+    for (let a = 1; a <= rec.attempt; a++) ids.add(reservationIdFor(processorId, authorizationId, a));
+  }
+  for (const id of ids) {
+    if (rec.authority_id !== null) await store.releaseUsage(rec.org_id, rec.authority_id, id);
+    if (rec.intent_id !== null) await store.releaseIntent(rec.org_id, rec.intent_id, id);
+  }
 }
 
 /**
@@ -324,7 +348,9 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
     }
     if (existing.decision?.decision_id === d.decision_id) {
       // Written by an earlier pass, which may have stopped before giving back what it replaced.
-      if (existing.superseded) await releaseEarlier(store, existing.superseded);
+      if (existing.superseded) {
+        await releaseEarlier(store, entry.processor_id, entry.request.authorization_id, existing.superseded);
+      }
       break;
     }
     if (existing.request_sha256 !== entry.request_sha256) {
@@ -346,14 +372,19 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
       });
       return 'done';
     }
-    if (existing.status === 'pending' && existing.lease_until !== null && existing.lease_until > isoTime(nowMs)) {
-      return 'later'; // a live attempt still holds the claim: the next pass tries again
+    if (existing.status === 'pending' && existing.lease_until !== null) {
+      // Judged like any take-over: only once this engine has seen the claim unchanged for the whole lease on
+      // its own monotonic clock, never by comparing the holder's lease time with this server's clock.
+      const unchangedMs = ctx.claimSightings.unchangedFor(existing, performance.now());
+      if (unchangedMs < ctx.config.claimLeaseMs) return 'later'; // a live attempt may still hold it
+      ctx.claimSightings.forget(existing);
     }
     const superseded = {
       org_id: existing.org_id,
       authority_id: existing.authority_id,
       intent_id: existing.intent_id,
       reservation_id: existing.reservation_id,
+      attempt: existing.attempt,
     };
     const { version: _v, created_at: _c, ...rest } = record;
     const patch = { ...rest, superseded };
@@ -370,7 +401,7 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
       if (isAppError(err, 'conflict')) continue;
       throw err;
     }
-    await releaseEarlier(store, superseded);
+    await releaseEarlier(store, entry.processor_id, entry.request.authorization_id, superseded);
     break;
   }
   if (entry.reservation && d.org_id !== null && d.authority_id !== null) {

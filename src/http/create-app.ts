@@ -4,12 +4,14 @@ import Koa from 'koa';
 import { createSecretBox } from '../crypto/index.js';
 import { auditDraft } from '../engine/audit-drafts.js';
 import type { Engine } from '../engine/index.js';
-import type { CredentialStorage, WebhookStorage } from '../storage/index.js';
+import type { PolicyRegistry } from '../policy/index.js';
+import type { CredentialStorage, PolicyStorage, WebhookStorage } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { createWebhookService, type WebhookConfig } from '../webhooks/index.js';
 import { AgentTokens } from './auth/agent-tokens.js';
 import { CredentialService } from './auth/credential-service.js';
 import { SessionTokens } from './auth/session-tokens.js';
+import { apiExplorer } from './docs.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { authenticate } from './middleware/authenticate.js';
@@ -17,6 +19,8 @@ import { addressLimitKey, clientAddress, type TrustedProxies } from './middlewar
 import { type CredentialLimiter, localCredentialLimiter, RateLimiter } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { buildOpenApi } from './openapi.js';
+import { PolicyCandidates } from './policy-candidates.js';
+import { PolicyService } from './policy-service.js';
 import { type RouteSpec, routeHandler } from './route.js';
 import { agentRoutes } from './routes/agents.js';
 import { auditRoutes } from './routes/audit.js';
@@ -28,6 +32,8 @@ import { bindingRoutes } from './routes/bindings.js';
 import { credentialRoutes } from './routes/credentials.js';
 import { intentRoutes } from './routes/intents.js';
 import { operatorRoutes } from './routes/operator.js';
+import { policyRoutes } from './routes/policies.js';
+import { policyAnalysisRoutes } from './routes/policy-analysis.js';
 import { publicRoutes } from './routes/public.js';
 import { simulateRoutes } from './routes/simulate.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -88,23 +94,40 @@ export interface AppDeps {
   webhooks?: WebhookStorage;
   /** Webhook delivery settings (ALLOWANCE_WEBHOOK_*); defaults: DEFAULT_WEBHOOK_CONFIG. */
   webhookConfig?: Partial<WebhookConfig>;
+  /**
+   * Per-org policies: the storage of bundles and states on the engine's backend and the registry the engine
+   * resolves policies with (built on the same storage). Without them the policy routes answer 503.
+   */
+  policies?: {
+    storage: PolicyStorage;
+    registry: PolicyRegistry;
+    /** Largest bundle upload (ALLOWANCE_POLICY_MAX_BYTES). Default 10 MiB. */
+    maxBytes?: number;
+    /** SHA-256 of the base bundle file the server started with. */
+    fileBaseSha256?: string | null;
+    /** Time limit of the checks of one upload. Default 10 s. */
+    checkTimeoutMs?: number;
+  };
 }
 
 /** The Koa app with its services, and what to stop on shutdown. */
 export type AllowanceApp = Koa & {
   services: Services;
   routes: RouteSpec[];
+  /** The OpenAPI 3.1 document served at /openapi.json (also the source of the typed client's types). */
+  openapi: Record<string, unknown>;
   /** Loads revocations and starts their refresh; call before serving. */
   start(): Promise<void>;
   /** Stops background timers and waits for webhook attempts and last_used_at writes in progress. */
   stop(): Promise<void>;
 };
 
-/** Builds the HTTP API of DESIGN §3 around an engine (no listen). */
+/** Builds the HTTP API (docs/api-processors.md, docs/api-enterprises.md) around an engine (no listen). */
 export function createApp(deps: AppDeps): AllowanceApp {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? silentLogger;
   const metrics = new Metrics();
+  metrics.orgPolicyErrors = () => deps.engine.context.stats.orgPolicyErrors;
   const rate = deps.rateLimit ?? { perSecond: 200, burst: 400 };
   const addressRate =
     deps.addressRateLimit === null ? null : (deps.addressRateLimit ?? { perSecond: 1000, burst: 2000 });
@@ -158,7 +181,23 @@ export function createApp(deps: AppDeps): AllowanceApp {
       logger,
       config: deps.webhookConfig,
     }),
+    policies: new PolicyService({
+      engine: deps.engine,
+      storage: deps.policies?.storage ?? null,
+      registry: deps.policies?.registry ?? null,
+      clock,
+      ...(deps.policies?.maxBytes !== undefined ? { maxBytes: deps.policies.maxBytes } : {}),
+      fileBaseSha256: deps.policies?.fileBaseSha256 ?? null,
+      ...(deps.policies?.checkTimeoutMs !== undefined ? { checkTimeoutMs: deps.policies.checkTimeoutMs } : {}),
+    }),
+    ...(deps.policies && deps.engine.policyAnalysis.enabled
+      ? { policyCandidates: new PolicyCandidates(deps.engine, deps.policies.storage) }
+      : {}),
   };
+  deps.engine.policyAnalysis.listen({
+    onDivergence: (transition) => metrics.shadowDivergences.inc({ transition }),
+    onCandidateError: () => metrics.shadowErrors.inc(),
+  });
 
   const routes: RouteSpec[] = [
     ...publicRoutes(services, () => openapi),
@@ -174,6 +213,8 @@ export function createApp(deps: AppDeps): AllowanceApp {
     ...authorizationRoutes(services),
     ...auditRoutes(services),
     ...webhookRoutes(services),
+    ...policyRoutes(services),
+    ...policyAnalysisRoutes(services),
   ];
   const openapi = buildOpenApi(routes, deps.version ?? '0.1.0');
   const mounted = deps.benchRoute ? [...routes, ...benchRoutes()] : routes;
@@ -195,12 +236,14 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const app = new Koa({ proxy: false }) as AllowanceApp;
   app.silent = true;
   app.use(requestContext(logger, metrics) as Koa.Middleware);
+  app.use(apiExplorer() as Koa.Middleware);
   app.use(router.routes());
   app.use(router.allowedMethods());
 
   let revocationsStarted = false;
   app.services = services;
   app.routes = routes;
+  app.openapi = openapi;
   app.start = async () => {
     if (revocationsStarted) return;
     revocationsStarted = true;

@@ -74,9 +74,31 @@ export class Metrics {
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
   );
   readonly decisions = new Counter('allowance_decisions_total', 'Authorization decisions by action and reason code.');
+  readonly shadowDivergences = new Counter(
+    'allowance_policy_shadow_divergences_total',
+    'Live decisions on which a shadow policy revision would have decided otherwise, by transition (ACTIVE->CANDIDATE).',
+  );
+  readonly shadowErrors = new Counter(
+    'allowance_policy_shadow_errors_total',
+    'Shadow policy evaluations that threw or returned an invalid decision (counted as a policy_error DENY).',
+  );
+  /** Read at render time: org policy evaluations that failed (each a DENY policy_error). */
+  orgPolicyErrors: () => number = () => 0;
 
   /** Prometheus text exposition of every metric. */
   render(): string {
-    return `${[this.httpRequests, this.authorizeSeconds, this.decisions].map((m) => m.render()).join('\n')}\n`;
+    const policyErrors = [
+      '# HELP allowance_org_policy_errors_total Org policy evaluations that threw or returned an invalid decision (each a DENY policy_error).',
+      '# TYPE allowance_org_policy_errors_total counter',
+      `allowance_org_policy_errors_total ${this.orgPolicyErrors()}`,
+    ].join('\n');
+    const counters = [
+      this.httpRequests,
+      this.authorizeSeconds,
+      this.decisions,
+      this.shadowDivergences,
+      this.shadowErrors,
+    ];
+    return `${counters.map((m) => m.render()).join('\n')}\n${policyErrors}\n`;
   }
 }

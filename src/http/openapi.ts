@@ -77,6 +77,13 @@ export function buildOpenApi(routes: RouteSpec[], version: string): Json {
       description: r.success.description ?? 'Success',
       ...(Object.keys(content).length > 0 ? { content } : {}),
     };
+    if (r.otherSuccess) {
+      add(r.otherSuccess.schema);
+      responses[String(r.otherSuccess.status)] = {
+        description: r.otherSuccess.description,
+        content: { 'application/json': { schema: ref(r.otherSuccess.schema.$id) } },
+      };
+    }
     for (const s of [...statuses].sort()) {
       usedStatuses.add(s);
       responses[String(s)] = { $ref: `#/components/responses/E${s}` };
@@ -95,6 +102,19 @@ export function buildOpenApi(routes: RouteSpec[], version: string): Json {
       op.requestBody = {
         required: r.body.required !== false,
         content: { 'application/json': { schema: ref(r.body.schema.$id) } },
+      };
+    }
+    if (r.rawBody) {
+      for (const st of [413, 415, 422]) {
+        usedStatuses.add(st);
+        responses[String(st)] = { $ref: `#/components/responses/E${st}` };
+      }
+      op.requestBody = {
+        required: true,
+        description: r.rawBody.description,
+        content: Object.fromEntries(
+          r.rawBody.contentTypes.map((t) => [t, { schema: { type: 'string', format: 'binary' } }]),
+        ),
       };
     }
     const item = (paths[path] ?? {}) as Json;

@@ -34,7 +34,7 @@ export interface RouteInput {
  * with the same schema objects.
  */
 export interface RouteSpec {
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Koa path, e.g. /v1/agents/:id */
   path: string;
   operationId: string;
@@ -43,6 +43,11 @@ export interface RouteSpec {
   /** Roles allowed to call it, or public. */
   roles: CredentialRole[] | 'public';
   body?: { schema: { $id: string }; validate?: boolean; required?: boolean };
+  /**
+   * A body that is not JSON, read by the handler itself (documented in /openapi.json with these media
+   * types as binary).
+   */
+  rawBody?: { contentTypes: string[]; description: string };
   query?: { $id: string; properties: Record<string, object> };
   success: {
     status: number;
@@ -52,6 +57,11 @@ export interface RouteSpec {
     /** Other media types of the success response, documented in /openapi.json (the handler sets `ctx.type`). */
     alternatives?: Record<string, { $id: string }>;
   };
+  /**
+   * Another success status the handler may answer with (it sets `ctx.state.status`), documented in
+   * /openapi.json with its own schema.
+   */
+  otherSuccess?: { status: number; schema: { $id: string }; description: string };
   /** Error statuses beyond the ones every route of its kind has. */
   errors?: number[];
   /** Not rate limited per credential (public and health routes). */
@@ -139,9 +149,10 @@ export function routeHandler(
       query,
       ctx,
     });
-    ctx.status = spec.success.status;
+    const status = ctx.state.status ?? spec.success.status;
+    ctx.status = status;
     if (spec.success.contentType) ctx.type = spec.success.contentType;
-    ctx.body = spec.success.status === 204 ? null : result;
+    ctx.body = status === 204 ? null : result;
   };
   const mark: Middleware = async (c, next) => {
     (c as AppContext).state.route = spec.path;

@@ -6,6 +6,8 @@ import type { CredentialService, ReadGuard } from './auth/credential-service.js'
 import type { SessionTokens } from './auth/session-tokens.js';
 import type { Metrics } from './metrics.js';
 import type { CredentialLimiter, RateLimiter } from './middleware/rate-limit.js';
+import type { PolicyCandidates } from './policy-candidates.js';
+import type { PolicyService } from './policy-service.js';
 import type { AppContext } from './types.js';
 
 /** What route handlers work with; built once by createApp. */
@@ -28,4 +30,8 @@ export interface Services {
   clock: Clock;
   /** Webhook endpoints, their delivery log and the background dispatcher. */
   webhooks: WebhookService;
+  /** Per-org policy bundles and the base policy (503 when the server keeps no policy storage). */
+  policies: PolicyService;
+  /** The org revisions shadow reports and replays read; absent without policy storage (503). */
+  policyCandidates?: PolicyCandidates;
 }

@@ -1,13 +1,19 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { isAbsolute, resolve } from 'node:path';
 import { loadSigningKeys, type ServerConfig } from '../config/index.js';
 import { masterKeyId } from '../crypto/index.js';
 import { createEngine } from '../engine/index.js';
-import { loadPolicy } from '../policy/index.js';
+import { loadPolicy, PolicyRegistry } from '../policy/index.js';
 import { projectRoot } from '../policy/project-root.js';
-import type { CredentialStorage, StorageAdapter, WebhookStorage } from '../storage/index.js';
+import type {
+  CredentialStorage,
+  PolicyAnalysisStorage,
+  PolicyStorage,
+  StorageAdapter,
+  WebhookStorage,
+} from '../storage/index.js';
 import { systemClock } from '../util/clock.js';
 import { handleClientErrors } from './client-error.js';
 import { type AllowanceApp, createApp } from './create-app.js';
@@ -25,6 +31,10 @@ export interface StoreSet {
   webhooks?: WebhookStorage;
   /** Where per-credential rate-limit counters are shared by servers (MongoDB); without it each server counts. */
   sharedLimits?: { mongo: { client: unknown; dbName: string } };
+  /** Org policy bundles and states; without it the policy routes answer 503. */
+  policies?: PolicyStorage;
+  /** Shadow counters and replay jobs; without it shadow candidates are not evaluated and replay answers 503. */
+  policyAnalysis?: PolicyAnalysisStorage;
 }
 
 /** Builds the stores from the configuration (e.g. MongoDB from MONGODB_URI). */
@@ -101,11 +111,12 @@ export async function startServer(
       `cannot read the policy bundle ${bundlePath} (${(err as Error).message}); build it with \`npm run build:policies\` or set ALLOWANCE_POLICY_BUNDLE`,
     );
   }
-  const policy = await loadPolicy(bundle);
-  const { store, credentials, webhooks, sharedLimits } = await options.stores(config);
+  const basePolicy = await loadPolicy(bundle);
+  const { store, credentials, webhooks, sharedLimits, policies, policyAnalysis } = await options.stores(config);
+  const registry = policies ? new PolicyRegistry({ storage: policies, base: basePolicy, logger }) : null;
   const engine = createEngine({
     store,
-    policy,
+    policy: registry ?? basePolicy,
     keys,
     logger,
     config: {
@@ -114,9 +125,16 @@ export async function startServer(
       claimLeaseMs: 2 * config.authorizeDeadlineMs,
       standInSpoolDir: resolve(config.spoolDir),
     },
+    ...(policyAnalysis ? { analysis: { storage: policyAnalysis } } : {}),
   });
   await engine.init();
   await credentials.init();
+  await policyAnalysis?.init();
+  if (policies && registry) {
+    await policies.init();
+    await registry.refresh();
+    registry.start(config.policyPollMs);
+  }
 
   let operator = config.operator;
   let generatedOperator: RunningServer['generatedOperator'] = null;
@@ -164,6 +182,16 @@ export async function startServer(
     unknownKeyRateLimit: { perSecond: config.unknownKeyRateLimitPerSecond, burst: config.unknownKeyRateLimitBurst },
     ...(webhooks ? { webhooks } : {}),
     webhookConfig: config.webhooks,
+    ...(policies && registry
+      ? {
+          policies: {
+            storage: policies,
+            registry,
+            maxBytes: config.policyMaxBytes,
+            fileBaseSha256: createHash('sha256').update(bundle).digest('hex'),
+          },
+        }
+      : {}),
   });
   await app.start();
   const sweep = setInterval(() => {
@@ -184,6 +212,7 @@ export async function startServer(
   const shutdown = (graceMs = config.shutdownGraceMs) => {
     closing ??= (async () => {
       clearInterval(sweep);
+      await registry?.stop();
       const drained = await graceful.drain(graceMs);
       if (drained.forcedConnections > 0 || drained.handlersTimedOut) {
         logger.warn('shutdown_grace_exceeded', {
@@ -199,6 +228,8 @@ export async function startServer(
       await engine.close();
       await credentials.close();
       await webhooks?.close();
+      await policies?.close();
+      await policyAnalysis?.close();
       logger.info('stopped', {});
     })();
     return closing;

@@ -18,6 +18,8 @@ export interface AppState {
   /** The matched route pattern, for logs and metrics. */
   route?: string;
   body?: unknown;
+  /** A status the handler chose instead of the route's success status (e.g. 200 for an upload already there). */
+  status?: number;
 }
 
 /** A Koa context of this app. */

@@ -36,16 +36,21 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Sets an own property, even one named `__proto__` (never the prototype). */
+function define(node: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 function placeData(root: Record<string, unknown>, dir: string, value: unknown, file: string): void {
   if (!isObject(value)) throw invalid(`${file} must hold a JSON object`);
   let node = root;
   for (const key of dir.split('/').filter((k) => k !== '')) {
-    const child = node[key];
-    if (child === undefined) node[key] = {};
+    const child = Object.hasOwn(node, key) ? node[key] : undefined;
+    if (child === undefined) define(node, key, {});
     else if (!isObject(child)) throw invalid(`${file} conflicts with other data`);
     node = node[key] as Record<string, unknown>;
   }
-  Object.assign(node, value);
+  for (const key of Object.keys(value)) define(node, key, value[key]);
 }
 
 /**
@@ -60,8 +65,14 @@ export function readPolicyBundle(bytes: Uint8Array): PolicyBundle {
   } catch (err) {
     throw invalid('not a gzip archive', err);
   }
-  const files = new Map(readTar(tar).map((entry) => [entry.name, entry.data]));
+  return bundleFromFiles(new Map(readTar(tar).map((entry) => [entry.name, entry.data])));
+}
 
+/**
+ * The bundle made of already extracted files (path without a leading `/` → content): manifest, WASM module
+ * and the data documents merged by folder. Throws `bundle_invalid` like {@link readPolicyBundle}.
+ */
+export function bundleFromFiles(files: ReadonlyMap<string, Uint8Array>): PolicyBundle {
   const rawManifest = files.get('.manifest');
   if (rawManifest === undefined) throw invalid('missing .manifest');
   const manifest = parseJson(rawManifest, '.manifest');

@@ -1,10 +1,12 @@
 export { type BuildPolicyBundleOptions, type BuiltPolicyBundle, buildPolicyBundle, ENTRYPOINTS } from './build.js';
-export { type BundleManifest, type PolicyBundle, readPolicyBundle } from './bundle.js';
+export { type BundleManifest, bundleFromFiles, type PolicyBundle, readPolicyBundle } from './bundle.js';
+export { type BundleProblem, BundleRejection } from './bundle-rejection.js';
 export { decisionProblem } from './decision-validator.js';
 export { encodePolicyInput } from './encode-input.js';
 export { isPolicyError, PolicyError, type PolicyErrorCode } from './errors.js';
 export { findOpa, type OpaResult, type RunOpaOptions, runOpa } from './opa-cli.js';
 export { PolicyHolder, type PolicySnapshot } from './policy-holder.js';
+export { PolicyRegistry, type PolicyRegistryOptions } from './registry.js';
 export { contentHash, policyRevision } from './revision.js';
 export {
   INTENT_ENTRYPOINT,
@@ -15,5 +17,17 @@ export {
   SPEND_ENTRYPOINT,
 } from './runtime.js';
 export { POLICY_SCHEMA_FILES, readPolicySchema } from './schemas.js';
+export { parseSigningKey, verifyBundleSignature } from './signature.js';
+export { smokeIntentInputs, smokeSpendInputs } from './smoke-inputs.js';
 export { readTar, type TarEntry } from './tar.js';
 export type * from './types.js';
+export {
+  type BundleCheckOptions,
+  bundlePath,
+  type CheckedBundle,
+  checkBundleIsolated,
+  checkBundleUpload,
+  type IsolatedCheck,
+  REVISION_PATTERN,
+  runtimeBuiltins,
+} from './upload-check.js';

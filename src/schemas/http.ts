@@ -1,6 +1,7 @@
 import { simulateAuthorizationSchema } from './authorization.js';
 import { resourceId, shortText } from './common.js';
 import { intentRequestSchema } from './intent.js';
+import { policyRevisionParam } from './policy.js';
 
 /** Longest agent-token lifetime in seconds (24 h). */
 export const MAX_AGENT_TOKEN_TTL = 86_400;
@@ -91,7 +92,15 @@ function simulationVariant(
   return withoutDefaults({
     ...rest,
     required: ['type', ...schema.required],
-    properties: { type: { const: type }, ...schema.properties },
+    properties: {
+      type: { const: type },
+      policy_revision: {
+        ...policyRevisionParam,
+        description:
+          "An uploaded org revision to layer on the base policy for this simulation (default: the org's active one).",
+      },
+      ...schema.properties,
+    },
   }) as Record<string, unknown>;
 }
 

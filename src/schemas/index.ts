@@ -6,6 +6,8 @@ export * from './binding.js';
 export * from './http.js';
 export * from './intent.js';
 export * from './org.js';
+export * from './policy.js';
+export * from './policy-analysis.js';
 export * from './responses.js';
 export * from './validator.js';
 export * from './webhook.js';

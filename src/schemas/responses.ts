@@ -267,7 +267,12 @@ export const decisionSchema = object(
     authority_id: nullableStr,
     binding_id: nullableStr,
     intent_id: nullableStr,
-    policy_revision: nullableStr,
+    policy_revision: { ...nullableStr, description: 'The base policy revision that decided.' },
+    org_policy_revision: {
+      ...nullableStr,
+      description:
+        "The org's own policy revision that also decided (layered on the base); null when the base alone decided.",
+    },
     simulated: { type: 'boolean' },
     stand_in: {
       type: 'boolean',

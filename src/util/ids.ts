@@ -13,6 +13,7 @@ export const ID_PREFIX = {
   decision: 'dec',
   reservation: 'rsv',
   auditEvent: 'evt',
+  policyReplay: 'rpl',
 } as const;
 
 // One CSPRNG call per 256 ids instead of one per id; bytes are used once and never reused.

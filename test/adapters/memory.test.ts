@@ -14,10 +14,12 @@ import { auditHash } from '../../src/audit/index.js';
 import type { AuditEvent } from '../../src/audit/types.js';
 
 runAdapterConformance('memory', async () => {
-  const { store: adapter, credentials } = createMemoryStores();
+  const { store: adapter, credentials, policies, policyAnalysis } = createMemoryStores();
   return {
     adapter,
     credentials,
+    policies,
+    policyAnalysis,
     inspect: {
       usage: async (orgId, authorityId) => adapter.inspectUsage(orgId, authorityId),
       authorization: async (processorId, id) => adapter.inspectAuthorization(processorId, id),

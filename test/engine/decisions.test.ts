@@ -174,7 +174,8 @@ reasons('an unknown or suspended processor cannot authorize', async () => {
 });
 
 reasons.after(() => {
-  // Intent reasons are covered in intents.test; concurrency in concurrency.test; stand-ins in stand-in.test.
+  // Intent reasons are covered in intents.test; concurrency in concurrency.test; stand-ins in stand-in.test;
+  // policy_error (an org policy failing at run time) in engine/org-policy.test.
   const elsewhere = new Set([
     'intent_not_found',
     'intent_not_approved',
@@ -185,6 +186,7 @@ reasons.after(() => {
     'limit_exceeded_concurrent',
     'authority_not_found',
     'stand_in_store_unavailable',
+    'policy_error',
   ]);
   const missing = Object.keys(REASON_CODES).filter((c) => !seen.has(c) && !elsewhere.has(c));
   assert.equal(missing, [], `reason codes never produced here: ${missing}`);

@@ -6,10 +6,11 @@ import {
   createMemoryStores,
   type MemoryAdapter,
   type MemoryCredentialStorage,
+  type MemoryPolicyStorage,
   type MemoryWebhookStorage,
 } from '../../adapters/memory/index.js';
 import type { SigningKey } from '../../src/crypto/index.js';
-import { createEngine, type EngineConfig } from '../../src/engine/index.js';
+import { createEngine, type Engine, type EngineConfig } from '../../src/engine/index.js';
 import {
   type AllowanceApp,
   type AppDeps,
@@ -18,6 +19,7 @@ import {
   type GracefulServer,
   silentLogger,
 } from '../../src/http/index.js';
+import { PolicyRegistry } from '../../src/policy/index.js';
 import type { StorageAdapter } from '../../src/storage/index.js';
 import { defaultPolicy } from './engine-fixture.js';
 
@@ -64,11 +66,22 @@ export interface TestApp {
   credentials: MemoryCredentialStorage;
   /** The memory webhook storage sharing the store's outbox; the app uses it only with `memoryWebhooks`. */
   webhooks: MemoryWebhookStorage;
+  /** The memory policy storage the app's policy routes and registry use. */
+  policies: MemoryPolicyStorage;
+  /** The registry the engine resolves policies with (`refresh()` applies store changes now). */
+  registry: PolicyRegistry;
+  /** The app's engine (e.g. `policyAnalysis.flushShadow()` to await the shadow recorder). */
+  engine: Engine;
   /** Sends a request; `token` may be a credential (a fresh client token is signed) or a raw bearer string. */
   call(
     method: string,
     path: string,
-    options?: { auth?: TestCredential | string | null; body?: unknown; raw?: string; headers?: Record<string, string> },
+    options?: {
+      auth?: TestCredential | string | null;
+      body?: unknown;
+      raw?: string | Uint8Array;
+      headers?: Record<string, string>;
+    },
   ): Promise<TestResponse>;
   close(): Promise<void>;
 }
@@ -82,15 +95,18 @@ export async function startTestApp(
     memoryWebhooks?: boolean;
     engineConfig?: Partial<EngineConfig>;
     signingKeys?: SigningKey[];
+    policyCheckTimeoutMs?: number;
   } = {},
   engineStore?: StorageAdapter,
 ): Promise<TestApp> {
   // One outbox for every store, as a server has: credential and webhook events land in the engine store's trail.
-  const { store, credentials, webhooks } = createMemoryStores();
-  const { memoryWebhooks, engineConfig, signingKeys, ...deps } = overrides;
+  const { store, credentials, webhooks, policies, policyAnalysis } = createMemoryStores();
+  const { memoryWebhooks, engineConfig, signingKeys, policyCheckTimeoutMs, ...deps } = overrides;
+  const registry = new PolicyRegistry({ storage: policies, base: await defaultPolicy() });
   const engine = createEngine({
     store: engineStore ?? store,
-    policy: await defaultPolicy(),
+    policy: registry,
+    ...(engineStore ? {} : { analysis: { storage: policyAnalysis } }),
     ...(engineConfig ? { config: engineConfig } : {}),
     ...(signingKeys ? { keys: signingKeys } : {}),
   });
@@ -104,6 +120,11 @@ export async function startTestApp(
     addressRateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
     unknownKeyRateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
     ...(memoryWebhooks ? { webhooks } : {}),
+    policies: {
+      storage: policies,
+      registry,
+      ...(policyCheckTimeoutMs !== undefined ? { checkTimeoutMs: policyCheckTimeoutMs } : {}),
+    },
     ...deps,
   });
   await app.start();
@@ -118,13 +139,16 @@ export async function startTestApp(
     store,
     credentials,
     webhooks,
+    policies,
+    registry,
+    engine,
     async call(method, path, options = {}) {
       const headers: Record<string, string> = { ...options.headers };
       if (options.auth) {
         headers.authorization =
           typeof options.auth === 'string' ? `Bearer ${options.auth}` : `Bearer ${clientToken(options.auth)}`;
       }
-      let body: string | undefined;
+      let body: string | Uint8Array | undefined;
       if (options.raw !== undefined) body = options.raw;
       else if (options.body !== undefined) {
         body = JSON.stringify(options.body);

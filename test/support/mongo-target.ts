@@ -15,6 +15,9 @@ import {
   type MongoAdapter,
   type MongoAdapterOptions,
   type MongoCredentialStorage,
+  MongoPolicyStorage,
+  POLICY_ANALYSIS_DRAFT_CARRIERS,
+  POLICY_DRAFT_CARRIERS,
   readUsage,
   usageKey,
 } from '../../adapters/mongodb/index.js';
@@ -50,6 +53,8 @@ const INTERNAL = { _id: 0, ref_key: 0, list_key: 0, [AUDIT_DRAFTS_FIELD]: 0, [AU
 const DRAFT_COLLECTIONS = [
   ...DRAFT_CARRIERS.map((k) => COLLECTION_NAMES[k]),
   ...Object.values(CREDENTIAL_COLLECTION_NAMES),
+  ...POLICY_DRAFT_CARRIERS,
+  ...POLICY_ANALYSIS_DRAFT_CARRIERS,
 ];
 
 /** Reads the adapter's collections with a client of its own. */
@@ -173,15 +178,22 @@ export async function mongoTarget(
 > {
   const { uri } = await testMongoServer();
   const dbName = freshDbName();
-  const { store: adapter, credentials } = createMongoStores({ uri, dbName, ...options });
+  const { store: adapter, credentials, policies, policyAnalysis } = createMongoStores({ uri, dbName, ...options });
   const client = new MongoClient(uri);
+  // Another server on the same database: its own client.
+  const policiesPeer = new MongoPolicyStorage({ uri, dbName });
   return {
     adapter,
     credentials,
+    policies,
+    policiesPeer,
+    policyAnalysis,
     dbName,
     uri,
     inspect: mongoInspector(client, dbName),
     async cleanup() {
+      await policiesPeer.close();
+      await policyAnalysis.close();
       await credentials.close();
       await adapter.close();
       await client

@@ -14,17 +14,23 @@ export function simulateRoutes(s: Services): RouteSpec[] {
       method: 'post',
       path: '/v1/simulate',
       operationId: 'simulate',
-      summary: `Simulate an authorization (${simulateAuthorizationSchema.$id} fields) or an intent (${intentRequestSchema.$id} fields) with the active policy`,
+      summary: `Simulate an authorization (${simulateAuthorizationSchema.$id} fields) or an intent (${intentRequestSchema.$id} fields) with the active policies, or the base and the uploaded org revision named by policy_revision`,
       tag: 'simulate',
       roles: ['enterprise'],
       body: { schema: simulateRequestSchema, validate: true },
       success: { status: 200, schema: simulationResultSchema },
       errors: [404, 422],
-      handle(i) {
-        const { type, ...rest } = i.body as { type: 'authorization' | 'intent' };
+      async handle(i) {
+        const { type, policy_revision, ...rest } = i.body as {
+          type: 'authorization' | 'intent';
+          policy_revision?: string;
+        };
+        const orgId = ownerOf(i);
+        // With policy_revision: the base and that uploaded org revision, whatever is active.
+        const policies = policy_revision ? await s.policies.simulationPolicies(orgId, policy_revision) : undefined;
         return type === 'authorization'
-          ? s.engine.simulate(ownerOf(i), rest, undefined, actorOf(i))
-          : s.engine.simulateIntent(ownerOf(i), rest, undefined, actorOf(i));
+          ? s.engine.simulate(orgId, rest, policies, actorOf(i))
+          : s.engine.simulateIntent(orgId, rest, policies, actorOf(i));
       },
     },
   ];

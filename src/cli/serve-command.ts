@@ -1,0 +1,119 @@
+// `allowance serve`: the HTTP server (what `npm start` runs), configured by the environment.
+// Exit status: 0 stopped cleanly by SIGTERM/SIGINT, 1 it failed to start or to stop, 2 usage or configuration error.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, mongoClientOptions, type ServerConfig } from '../config/index.js';
+import { createJsonLogger } from '../http/logger.js';
+import { type StoreSet, startServer } from '../http/start-server.js';
+import type { CredentialStorage, StorageAdapter } from '../storage/index.js';
+
+export const SERVE_USAGE = `usage: allowance serve [--port <n>] [--host <address>]
+
+Starts the Allowance HTTP API: /v1, /openapi.json, the API explorer at /docs, /.well-known/jwks.json,
+/metrics, /healthz, /readyz. Configuration comes from the environment (PORT, HOST, MONGODB_URI,
+ALLOWANCE_MASTER_KEY, ALLOWANCE_SIGNING_KEY_FILE, ...: see README.md); --port and --host override PORT
+and HOST. Without MONGODB_URI it runs on the embedded in-memory store. SIGTERM or SIGINT drains
+in-flight requests and stops.
+
+options:
+  --port <n>        listen port (default: $PORT, else 8080; 0 picks a free one)
+  --host <address>  listen address (default: $HOST, else 0.0.0.0)
+  -h, --help        this help
+
+exit status: 0 stopped by a signal, 1 failed to start or stop, 2 usage or configuration error`;
+
+interface MongoOptions {
+  uri: string;
+  clientOptions: Record<string, number>;
+}
+
+interface MongoModule {
+  /** Both stores on one connection. */
+  createMongoStores?: (options: MongoOptions) => StoreSet | Promise<StoreSet>;
+  createMongoAdapter?: (options: MongoOptions) => StorageAdapter | Promise<StorageAdapter>;
+  createMongoCredentialStorage?: (options: MongoOptions) => CredentialStorage | Promise<CredentialStorage>;
+}
+
+/** The stores of a configuration: MongoDB with MONGODB_URI, else the embedded in-memory store. */
+export async function serverStores(config: ServerConfig): Promise<StoreSet> {
+  if (config.mongodbUri === null) {
+    const memory = await import(new URL('../../adapters/memory/index.js', import.meta.url).href);
+    // One outbox for both stores, so credential and token events land in the org's audit trail.
+    return memory.createMemoryStores();
+  }
+  const entry = new URL('../../adapters/mongodb/index.js', import.meta.url);
+  const mod: MongoModule = existsSync(fileURLToPath(entry)) ? await import(entry.href) : {};
+  // Every store call of an authorize runs inside its deadline, the driver's own timeouts included.
+  const options: MongoOptions = {
+    uri: config.mongodbUri,
+    clientOptions: mongoClientOptions(config.authorizeDeadlineMs),
+  };
+  if (typeof mod.createMongoStores === 'function') return await mod.createMongoStores(options);
+  if (typeof mod.createMongoAdapter !== 'function' || typeof mod.createMongoCredentialStorage !== 'function') {
+    throw new ConfigError(
+      'MONGODB_URI is set, but this build has no MongoDB storage for both the engine and the API credentials ' +
+        '(adapters/mongodb must export createMongoAdapter and createMongoCredentialStorage). ' +
+        'Unset MONGODB_URI to run on the in-memory store.',
+    );
+  }
+  return {
+    store: await mod.createMongoAdapter(options),
+    credentials: await mod.createMongoCredentialStorage(options),
+  };
+}
+
+/** Runs the server until SIGTERM or SIGINT; resolves with the exit status. */
+export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let values: { port?: string; host?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { port: { type: 'string' }, host: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    process.stderr.write(`allowance serve: ${(err as Error).message}\n\n${SERVE_USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${SERVE_USAGE}\n`);
+    return 0;
+  }
+  let config: ServerConfig;
+  try {
+    config = loadConfig({
+      ...env,
+      ...(values.port !== undefined ? { PORT: values.port } : {}),
+      ...(values.host !== undefined ? { HOST: values.host } : {}),
+    });
+  } catch (err) {
+    process.stderr.write(`allowance serve: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const logger = createJsonLogger(config.logLevel);
+  let running: Awaited<ReturnType<typeof startServer>>;
+  try {
+    running = await startServer(config, { stores: serverStores, logger });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      logger.error('config_invalid', { message: err.message });
+      return 2;
+    }
+    logger.error('start_failed', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    return 1;
+  }
+  const signal = await new Promise<string>((ok) => {
+    process.once('SIGTERM', () => ok('SIGTERM'));
+    process.once('SIGINT', () => ok('SIGINT'));
+  });
+  logger.info('shutting_down', { signal });
+  try {
+    await running.shutdown();
+    return 0;
+  } catch (err) {
+    logger.error('shutdown_failed', { error: String(err) });
+    return 1;
+  }
+}
