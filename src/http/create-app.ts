@@ -255,7 +255,8 @@ export function createApp(deps: AppDeps): AllowanceApp {
     services.agentTokens.stop();
     void deps.engine.audit.chainer.stop();
     await services.webhooks.stop();
-    await credentials.settled();
+    // last_used_at writes still running get a moment to land; a store that never answers does not hold the stop.
+    await credentials.settled(2_000);
   };
   return app;
 }

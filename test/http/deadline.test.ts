@@ -31,7 +31,12 @@ deadline('ALLOWANCE_AUTHORIZE_DEADLINE_MS and ALLOWANCE_SPOOL_DIR: defaults and 
 });
 
 deadline('MONGODB_URI may not ask for driver timeouts longer than the deadline', () => {
-  const ok = loadConfig({ MONGODB_URI: 'mongodb://db:27017/allowance?serverSelectionTimeoutMS=1000&appName=x' });
+  // MongoDB needs both keys configured; the key file is read only when the server starts.
+  const keys = { ALLOWANCE_MASTER_KEY: 'ab'.repeat(32), ALLOWANCE_SIGNING_KEY_FILE: 'signing-key.pem' };
+  const ok = loadConfig({
+    ...keys,
+    MONGODB_URI: 'mongodb://db:27017/allowance?serverSelectionTimeoutMS=1000&appName=x',
+  });
   assert.is(ok.mongodbUri?.startsWith('mongodb://'), true);
   for (const uri of [
     'mongodb://db:27017/allowance?socketTimeoutMS=30000',
@@ -40,7 +45,7 @@ deadline('MONGODB_URI may not ask for driver timeouts longer than the deadline',
     'mongodb://db:27017/?socketTimeoutMS=0',
   ]) {
     assert.throws(
-      () => loadConfig({ MONGODB_URI: uri }),
+      () => loadConfig({ ...keys, MONGODB_URI: uri }),
       (e: unknown) => e instanceof ConfigError,
       uri,
     );

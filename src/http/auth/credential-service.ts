@@ -300,9 +300,24 @@ export class CredentialService {
     void write.then(() => this.writes.delete(write));
   }
 
-  /** Resolves once every last_used_at write started so far has finished (tests, shutdown). */
-  async settled(): Promise<void> {
-    while (this.writes.size > 0) await Promise.all([...this.writes]);
+  /**
+   * Resolves once every last_used_at write started so far has finished (tests, shutdown), or after
+   * `maxWaitMs`: a store that never answers must not hold a shutdown (a lost last_used_at is bookkeeping).
+   */
+  async settled(maxWaitMs = Number.POSITIVE_INFINITY): Promise<void> {
+    const all = (async () => {
+      while (this.writes.size > 0) await Promise.all([...this.writes]);
+    })();
+    if (!Number.isFinite(maxWaitMs)) return all;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, maxWaitMs);
+    });
+    try {
+      await Promise.race([all, bound]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async writeLastUsed(keyId: string, at: string): Promise<void> {
