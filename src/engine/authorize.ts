@@ -247,7 +247,7 @@ async function resolveExisting(
   // A holder that gave up clears its lease: take over at once. Otherwise only once this process has seen
   // the claim unchanged for the whole lease; the holder may still be alive (slow), which the take-over's
   // compare-and-set makes harmless: its final write is conditional on the version taken over here.
-  const unchangedMs = sightings.unchangedFor(existing, performance.now());
+  const unchangedMs = sightings.unchangedFor(existing, ctx.elapsed());
   if (existing.lease_until === null || unchangedMs >= ctx.config.claimLeaseMs) {
     sightings.forget(existing);
     return { kind: 'take_over' };

@@ -95,6 +95,8 @@ export interface EngineContext {
    * request (a request's scoped context copies the reference), so a retry sees what an earlier one saw.
    */
   claimSightings: ClaimSightings;
+  /** Monotonic milliseconds of this process (EngineOptions.elapsed): what claim sightings are measured in. */
+  elapsed: () => number;
   /** Compares shadow candidates with live decisions; absent without policy analysis storage. */
   shadow?: ShadowRecorder;
 }

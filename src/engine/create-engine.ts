@@ -38,6 +38,11 @@ export interface EngineOptions {
   /** Time source. Default: the system clock. */
   clock?: Clock;
   /**
+   * Monotonic milliseconds of this process that judge claim leases (how long a pending claim was seen
+   * unchanged); never compared with another server's. Default: `performance.now`.
+   */
+  elapsed?: () => number;
+  /**
    * Signing keys: the first signs, all are published in the JWKS (keep the previous key listed while
    * rotating). Default: one fresh key, which suits tests only (proofs die with the process).
    */
@@ -107,6 +112,7 @@ export function createEngine(options: EngineOptions) {
     auditEnabled: options.audit?.enabled !== false,
     stats: { orgPolicyErrors: 0 },
     claimSightings: new ClaimSightings(),
+    elapsed: options.elapsed ?? (() => performance.now()),
   };
   const analysis = options.analysis
     ? { ...options.analysis, storage: guardAnalysisStorage(options.analysis.storage) }

@@ -375,7 +375,7 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
     if (existing.status === 'pending' && existing.lease_until !== null) {
       // Judged like any take-over: only once this engine has seen the claim unchanged for the whole lease on
       // its own monotonic clock, never by comparing the holder's lease time with this server's clock.
-      const unchangedMs = ctx.claimSightings.unchangedFor(existing, performance.now());
+      const unchangedMs = ctx.claimSightings.unchangedFor(existing, ctx.elapsed());
       if (unchangedMs < ctx.config.claimLeaseMs) return 'later'; // a live attempt may still hold it
       ctx.claimSightings.forget(existing);
     }

@@ -70,6 +70,7 @@ async function standInFixture(
     store: faults.store,
     authority,
     config: { authorizeDeadlineMs: DEADLINE_MS, standInSpoolDir: dir, claimLeaseMs: 2 * DEADLINE_MS },
+    leasesOnClock: true,
   });
   return { f, faults, dir };
 }
@@ -327,7 +328,11 @@ standIn('a cut-off attempt whose writes land late is replaced once its lease is 
   thaw(faults, ALL);
   assert.is(await f.engine.standIn?.drain(), 1, 'a live lease is not taken over; the other one drains');
   assert.is(f.engine.standIn?.pending(), 1, 'left for a later pass');
-  f.clock.advance(10 * DEADLINE_MS);
+  // Taken over only once this engine has seen the claim unchanged for the whole lease (its own elapsed
+  // time, here the fixture's clock), never by comparing the holder's lease time with a clock.
+  f.clock.advance(2 * DEADLINE_MS - 1);
+  assert.is(await f.engine.standIn?.drain(), 0, 'not before the lease is over');
+  f.clock.advance(1);
   assert.is(await f.engine.standIn?.drain(), 1);
   const rec = await f.store.getAuthorization(f.processor.id, req.authorization_id as string);
   assert.is(rec?.decision?.decision_id, d.decision_id);
@@ -354,6 +359,47 @@ standIn('twins out of budget together get one stand-in between them', async () =
   assert.is(await f.engine.standIn?.drain(), 1);
   const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
   assert.is(usage.windows.daily.spent, 1850 + 1200);
+});
+
+standIn('a claim left pending is taken over by a later request once the lease is over, across requests', async () => {
+  // The lease is longer than one request's budget: only sightings kept across requests can end it.
+  const f = await makeFixture({
+    config: { authorizeDeadlineMs: 200, claimLeaseMs: 400, duplicateWaitMs: 20 },
+    leasesOnClock: true,
+  });
+  const body = f.request({ amount: 700 });
+  const now = f.clock.now();
+  await f.store.claimAuthorization({
+    processor_id: f.processor.id,
+    authorization_id: body.authorization_id as string,
+    org_id: f.org.id,
+    status: 'pending',
+    request_sha256: sha256Hex(canonicalRequest(parseAuthorizeRequest(body))),
+    reservation_id: 'rsv_crashed',
+    attempt: 1,
+    lease_until: isoTime(now + 400),
+    authority_id: f.authority.id,
+    intent_id: null,
+    agent_id: f.agent.id,
+    amount: 700,
+    approved_amount: 0,
+    captured_amount: 0,
+    currency: 'USD',
+    hold_open: false,
+    hold_expires_at: null,
+    decision: null,
+    policy_input: null,
+    version: 0,
+    created_at: isoTime(now),
+    updated_at: isoTime(now),
+  });
+  await rejectsWithCode(f.engine.authorize(f.processor.id, body), 'idempotency_in_progress');
+  f.clock.advance(399);
+  await rejectsWithCode(f.engine.authorize(f.processor.id, { ...body }), 'idempotency_in_progress');
+  f.clock.advance(1);
+  const decision = await f.engine.authorize(f.processor.id, { ...body });
+  assert.is(decision.action, 'ALLOW');
+  assert.is(decision.approved_amount, 700);
 });
 
 standIn('waiting on a live twin past the budget is idempotency_in_progress, not a stand-in', async () => {

@@ -38,6 +38,8 @@ export async function makeFixture(
     now?: string;
     config?: Partial<EngineConfig>;
     audit?: { enabled?: boolean };
+    /** Claim leases measured on the fixture's manual clock (advance it to end a lease) instead of real time. */
+    leasesOnClock?: boolean;
   } = {},
 ): Promise<Fixture> {
   const store = options.store ?? new MemoryAdapter();
@@ -47,6 +49,7 @@ export async function makeFixture(
     clock,
     policy: await defaultPolicy(),
     config: options.config,
+    ...(options.leasesOnClock ? { elapsed: () => clock.now() } : {}),
     ...(options.audit ? { audit: options.audit } : {}),
   });
   await engine.init();
