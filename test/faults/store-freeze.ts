@@ -12,8 +12,8 @@
  * Usage: node build/test/faults/store-freeze.js  (FAULT_FREEZE_MS, FAULT_LOAD_WORKERS, FAULT_DEADLINE_MS)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -120,6 +120,13 @@ async function main(): Promise<boolean> {
   const mongo = await startMongoServer();
   if (mongo.pid === undefined) throw new Error('this fault run starts its own database: unset MONGODB_URI');
   const spoolDir = await mkdtemp(join(tmpdir(), 'allowance-fault-spool-'));
+  // On MongoDB the server requires a signing key file (and a master key).
+  const signingKeyFile = join(spoolDir, 'signing.pem');
+  await writeFile(
+    signingKeyFile,
+    generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    { mode: 0o600 },
+  );
   const dbName = `allowance_fault_${randomBytes(4).toString('hex')}`;
   const server = await startCli({
     MONGODB_URI: `${mongo.uri.replace(/\/$/, '')}/${dbName}`,
@@ -130,7 +137,8 @@ async function main(): Promise<boolean> {
     ALLOWANCE_OPERATOR_KEY_ID: OPERATOR.key_id,
     ALLOWANCE_OPERATOR_SECRET: OPERATOR.secret,
     ALLOWANCE_AUTHORIZE_DEADLINE_MS: String(DEADLINE_MS),
-    ALLOWANCE_SPOOL_DIR: spoolDir,
+    ALLOWANCE_SPOOL_DIR: join(spoolDir, 'spool'),
+    ALLOWANCE_SIGNING_KEY_FILE: signingKeyFile,
     ALLOWANCE_RATE_LIMIT_RPS: '100000',
     ALLOWANCE_RATE_LIMIT_BURST: '100000',
   });
@@ -219,7 +227,7 @@ async function main(): Promise<boolean> {
     await Promise.all(load);
 
     // Drain: the spool holds nothing undrained (the server drains in the background).
-    const spoolFile = join(spoolDir, 'stand-in.jsonl');
+    const spoolFile = join(spoolDir, 'spool', 'stand-in.jsonl');
     const undrained = async () => {
       const text = await readFile(spoolFile, 'utf8').catch(() => '');
       const decided = new Set<string>();
