@@ -1,4 +1,5 @@
 import { MemoryAdapter } from './memory-adapter.js';
+import { MemoryBridgeStorage } from './memory-bridge-storage.js';
 import { MemoryCredentialStorage } from './memory-credential-storage.js';
 import { MemoryPolicyAnalysisStorage } from './memory-policy-analysis-storage.js';
 import { MemoryPolicyStorage } from './memory-policy-storage.js';
@@ -11,6 +12,8 @@ export interface MemoryStores {
   webhooks: MemoryWebhookStorage;
   policies: MemoryPolicyStorage;
   policyAnalysis: MemoryPolicyAnalysisStorage;
+  /** Card-processor bridges and their sealed signing secrets. */
+  bridges: MemoryBridgeStorage;
 }
 
 /**
@@ -31,5 +34,6 @@ export function createMemoryStores(options: { now?: () => number } = {}): Memory
     webhooks: new MemoryWebhookStorage({ outbox: store.auditOutbox }),
     policies: new MemoryPolicyStorage({ outbox: store.auditOutbox }),
     policyAnalysis: new MemoryPolicyAnalysisStorage(store),
+    bridges: new MemoryBridgeStorage(),
   };
 }

@@ -1,5 +1,6 @@
 import type { MongoClient } from 'mongodb';
 import { MongoAdapter, type MongoAdapterOptions } from './mongo-adapter.js';
+import { MongoBridgeStorage } from './mongo-bridge-storage.js';
 import { MongoCredentialStorage } from './mongo-credential-storage.js';
 import { MongoPolicyAnalysisStorage } from './mongo-policy-analysis-storage.js';
 import { MongoPolicyStorage } from './mongo-policy-storage.js';
@@ -19,6 +20,8 @@ export interface MongoStores {
   sharedLimits: { mongo: { client: MongoClient; dbName: string } };
   policies: MongoPolicyStorage;
   policyAnalysis: MongoPolicyAnalysisStorage;
+  /** Card-processor bridges and their sealed signing secrets. */
+  bridges: MongoBridgeStorage;
 }
 
 /**
@@ -44,6 +47,7 @@ export function createMongoStores(options: MongoAdapterOptions & { now?: () => n
     webhooks,
     policies,
     policyAnalysis,
+    bridges: new MongoBridgeStorage({ client: store.mongoClient, dbName: store.databaseName }),
     sharedLimits: { mongo: { client: store.mongoClient, dbName: store.databaseName } },
   };
 }

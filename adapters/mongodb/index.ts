@@ -9,6 +9,7 @@ export { COLLECTION_NAMES, DRAFT_CARRIERS, indexPlan } from './collections.js';
 export type { ConnectionOptions } from './connection.js';
 export { createMongoAdapter, createMongoStores, type MongoStores } from './create-mongo-adapter.js';
 export { MongoAdapter, type MongoAdapterOptions } from './mongo-adapter.js';
+export { BRIDGE_COLLECTION_NAME, MongoBridgeStorage } from './mongo-bridge-storage.js';
 export {
   CREDENTIAL_COLLECTION_NAMES,
   createMongoCredentialStorage,

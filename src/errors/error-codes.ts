@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   request_timeout: 408,
   validation_failed: 422,
   unauthorized: 401,
+  /** A processor's call to a bridge whose signature is missing, wrong or too old, or whose org has no such bridge. */
+  bridge_signature_invalid: 401,
   forbidden: 403,
   not_found: 404,
   conflict: 409,

@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
+import type { BridgeStorage } from '../bridges/bridge-storage.js';
+import { BridgeService } from '../bridges/index.js';
 import { createSecretBox } from '../crypto/index.js';
 import { auditDraft } from '../engine/audit-drafts.js';
 import type { Engine } from '../engine/index.js';
@@ -29,6 +31,7 @@ import { authorityRoutes } from './routes/authorities.js';
 import { authorizationRoutes } from './routes/authorizations.js';
 import { benchRoutes } from './routes/bench.js';
 import { bindingRoutes } from './routes/bindings.js';
+import { bridgeRoutes } from './routes/bridges.js';
 import { credentialRoutes } from './routes/credentials.js';
 import { intentRoutes } from './routes/intents.js';
 import { operatorRoutes } from './routes/operator.js';
@@ -108,6 +111,8 @@ export interface AppDeps {
     /** Time limit of the checks of one upload. Default 10 s. */
     checkTimeoutMs?: number;
   };
+  /** Card-processor bridges and their sealed signing secrets. Without it the bridge routes answer 503. */
+  bridges?: BridgeStorage;
 }
 
 /** The Koa app with its services, and what to stop on shutdown. */
@@ -190,6 +195,12 @@ export function createApp(deps: AppDeps): AllowanceApp {
       fileBaseSha256: deps.policies?.fileBaseSha256 ?? null,
       ...(deps.policies?.checkTimeoutMs !== undefined ? { checkTimeoutMs: deps.policies.checkTimeoutMs } : {}),
     }),
+    bridges: new BridgeService(
+      deps.engine,
+      deps.bridges ?? null,
+      createSecretBox(deps.masterKey, deps.previousMasterKeys),
+      clock,
+    ),
     ...(deps.policies && deps.engine.policyAnalysis.enabled
       ? { policyCandidates: new PolicyCandidates(deps.engine, deps.policies.storage) }
       : {}),
@@ -215,6 +226,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     ...webhookRoutes(services),
     ...policyRoutes(services),
     ...policyAnalysisRoutes(services),
+    ...bridgeRoutes(services),
   ];
   const openapi = buildOpenApi(routes, deps.version ?? '0.1.0');
   const mounted = deps.benchRoute ? [...routes, ...benchRoutes()] : routes;
@@ -255,6 +267,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     services.agentTokens.stop();
     void deps.engine.audit.chainer.stop();
     await services.webhooks.stop();
+    await services.bridges.settled();
     // last_used_at writes still running get a moment to land; a store that never answers does not hold the stop.
     await credentials.settled(2_000);
   };

@@ -1,3 +1,4 @@
+import type { BridgeService } from '../bridges/index.js';
 import type { Engine } from '../engine/index.js';
 import type { Clock } from '../util/clock.js';
 import type { WebhookService } from '../webhooks/index.js';
@@ -34,4 +35,6 @@ export interface Services {
   policies: PolicyService;
   /** The org revisions shadow reports and replays read; absent without policy storage (503). */
   policyCandidates?: PolicyCandidates;
+  /** Card-processor bridges (503 on registration when the server keeps no bridge storage). */
+  bridges: BridgeService;
 }

@@ -8,6 +8,7 @@ import { createEngine } from '../engine/index.js';
 import { loadPolicy, PolicyRegistry } from '../policy/index.js';
 import { projectRoot } from '../policy/project-root.js';
 import type {
+  BridgeStorage,
   CredentialStorage,
   PolicyAnalysisStorage,
   PolicyStorage,
@@ -35,6 +36,8 @@ export interface StoreSet {
   policies?: PolicyStorage;
   /** Shadow counters and replay jobs; without it shadow candidates are not evaluated and replay answers 503. */
   policyAnalysis?: PolicyAnalysisStorage;
+  /** Card-processor bridges; without it the bridge routes answer 503. */
+  bridges?: BridgeStorage;
 }
 
 /** Builds the stores from the configuration (e.g. MongoDB from MONGODB_URI). */
@@ -112,7 +115,9 @@ export async function startServer(
     );
   }
   const basePolicy = await loadPolicy(bundle);
-  const { store, credentials, webhooks, sharedLimits, policies, policyAnalysis } = await options.stores(config);
+  const { store, credentials, webhooks, sharedLimits, policies, policyAnalysis, bridges } =
+    await options.stores(config);
+  await bridges?.init();
   const registry = policies ? new PolicyRegistry({ storage: policies, base: basePolicy, logger }) : null;
   const engine = createEngine({
     store,
@@ -181,6 +186,7 @@ export async function startServer(
     unknownKeyCacheMs: config.unknownKeyCacheMs,
     unknownKeyRateLimit: { perSecond: config.unknownKeyRateLimitPerSecond, burst: config.unknownKeyRateLimitBurst },
     ...(webhooks ? { webhooks } : {}),
+    ...(bridges ? { bridges } : {}),
     webhookConfig: config.webhooks,
     ...(policies && registry
       ? {
@@ -230,6 +236,7 @@ export async function startServer(
       await webhooks?.close();
       await policies?.close();
       await policyAnalysis?.close();
+      await bridges?.close();
       logger.info('stopped', {});
     })();
     return closing;

@@ -3,6 +3,7 @@ export * from './audit.js';
 export * from './authority.js';
 export * from './authorization.js';
 export * from './binding.js';
+export * from './bridge.js';
 export * from './http.js';
 export * from './intent.js';
 export * from './org.js';

@@ -1,3 +1,4 @@
+export type { BridgeKind, BridgeRecord, BridgeSecret, BridgeStorage } from '../bridges/bridge-storage.js';
 export * from './adapter.js';
 export * from './credential-storage.js';
 export * from './policy-analysis-storage.js';

@@ -1,0 +1,345 @@
+import type { SecretBox } from '../crypto/index.js';
+import type { Engine } from '../engine/index.js';
+import { AppError, isAppError } from '../errors/index.js';
+import { compileValidator, registerStripeIssuingBridgeSchema, rotateBridgeSecretSchema } from '../schemas/index.js';
+import { isStorageError } from '../storage/index.js';
+import type { Decision } from '../types.js';
+import { type Clock, isoTime } from '../util/clock.js';
+import { newId } from '../util/ids.js';
+import { jsonTextTooDeep } from '../util/json-depth.js';
+import type { BridgeKind, BridgeRecord, BridgeSecret, BridgeStorage } from './bridge-storage.js';
+import {
+  parseStripeAuthorization,
+  parseStripeEvent,
+  parseStripeTransaction,
+  STRIPE_DEFAULT_API_VERSION,
+  type StripeAnswer,
+  type StripeAuthorization,
+  stripeAnswer,
+  stripeAuthorizeBody,
+  stripeForeignCardAnswer,
+  verifyStripeSignature,
+} from './stripe-issuing.js';
+
+/** How long a bridge read from the store may take on the processor's call before the cached one is used. */
+export const BRIDGE_READ_BUDGET_MS = 250;
+/** How long a bridge (or its absence) is used before it is read again. */
+const BRIDGE_CACHE_MS = 5_000;
+/** How long a cached bridge may serve a call while the store does not answer. */
+const BRIDGE_STALE_MS = 10 * 60_000;
+/** The time budget of a follow-up event's capture or reversal (Stripe retries a 503 later). */
+export const FOLLOW_UP_BUDGET_MS = 5_000;
+/** Largest processor event accepted. */
+export const MAX_EVENT_BYTES = 256 * 1024;
+
+const ACTOR = 'bridge:stripe_issuing';
+const KIND: BridgeKind = 'stripe_issuing';
+
+interface RegisterBody {
+  processor_id: string;
+  signing_secret: string;
+}
+interface RotateBody {
+  signing_secret: string;
+  grace_seconds: number;
+}
+const validateRegister = compileValidator<RegisterBody>(registerStripeIssuingBridgeSchema);
+const validateRotate = compileValidator<RotateBody>(rotateBridgeSecretSchema);
+
+/** A bridge as the API shows it. */
+export interface BridgeView {
+  org_id: string;
+  processor: BridgeKind;
+  processor_id: string;
+  webhook_path: string;
+  secrets: { id: string; last4: string; created_at: string; expires_at: string | null }[];
+  created_at: string;
+  updated_at: string;
+}
+
+/** What the route answers: the body, and the `Stripe-Version` header on decisions. */
+export interface BridgeReply {
+  body: StripeAnswer | { received: true; outcome: string };
+  stripeVersion?: string;
+}
+
+interface Cached {
+  record: BridgeRecord | null;
+  secrets: { plaintext: string; expiresAt: number | null }[];
+  readAt: number;
+}
+
+/** Rejects with `storage_unavailable` when `work` takes longer than `ms` (the work itself is not cancelled). */
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expiry = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new AppError('storage_unavailable', 'the store did not answer within the time budget')),
+      ms,
+    );
+  });
+  return Promise.race([work, expiry]).finally(() => clearTimeout(timer));
+}
+
+function view(r: BridgeRecord): BridgeView {
+  return {
+    org_id: r.org_id,
+    processor: r.kind,
+    processor_id: r.processor_id,
+    webhook_path: `/v1/bridges/stripe-issuing/${r.org_id}`,
+    secrets: r.secrets.map((s) => ({ id: s.id, last4: s.last4, created_at: s.created_at, expires_at: s.expires_at })),
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+  };
+}
+
+/**
+ * Card-processor bridges: registration of an org's processor signing secret (sealed under the master key,
+ * never shown again, rotatable with a grace period) and the processor's calls, verified, mapped to the
+ * engine's authorize, capture and reverse, and answered in the processor's format.
+ */
+export class BridgeService {
+  private readonly cache = new Map<string, Cached>();
+  private readonly background = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly storage: BridgeStorage | null,
+    private readonly box: SecretBox,
+    private readonly clock: Clock,
+  ) {}
+
+  private need(): BridgeStorage {
+    if (!this.storage) throw new AppError('storage_unavailable', 'this server keeps no bridge storage');
+    return this.storage;
+  }
+
+  private associated(orgId: string, secretId: string): string {
+    return `${orgId}/${KIND}/${secretId}`;
+  }
+
+  private sealed(orgId: string, secret: string, nowMs: number): BridgeSecret {
+    const id = newId('bsk', nowMs);
+    return {
+      id,
+      ciphertext: this.box.seal(secret, this.associated(orgId, id)),
+      last4: secret.slice(-4),
+      created_at: isoTime(nowMs),
+      expires_at: null,
+    };
+  }
+
+  /** Connects the org's Stripe Issuing account: the bridge acts as `processor_id` (which must be active). */
+  async register(orgId: string, body: unknown): Promise<BridgeView> {
+    const storage = this.need();
+    const input = validateRegister(structuredClone(body));
+    const processor = await this.engine.context.store.getProcessor(input.processor_id);
+    if (processor?.status !== 'active') {
+      throw new AppError('validation_failed', '/processor_id is not an active processor', {
+        details: [{ path: '/processor_id', message: 'is not an active processor' }],
+      });
+    }
+    const now = this.clock.now();
+    const record: BridgeRecord = {
+      org_id: orgId,
+      kind: KIND,
+      processor_id: input.processor_id,
+      secrets: [this.sealed(orgId, input.signing_secret, now)],
+      created_at: isoTime(now),
+      updated_at: isoTime(now),
+      version: 1,
+    };
+    try {
+      await storage.create(record);
+    } catch (err) {
+      if (isStorageError(err, 'conflict')) {
+        throw new AppError('conflict', 'the org already has a Stripe Issuing bridge; rotate its secret or delete it');
+      }
+      throw err;
+    }
+    this.cache.delete(orgId);
+    return view(record);
+  }
+
+  async get(orgId: string): Promise<BridgeView> {
+    const record = await this.need().get(orgId, KIND);
+    if (!record) throw new AppError('not_found', 'the org has no Stripe Issuing bridge');
+    return view(record);
+  }
+
+  /**
+   * Makes `signing_secret` the current secret; the one it replaces is still accepted for `grace_seconds`
+   * (secrets already past their grace are dropped). A compare-and-set: a concurrent change is `conflict`.
+   */
+  async rotate(orgId: string, body: unknown): Promise<BridgeView> {
+    const storage = this.need();
+    const input = validateRotate(structuredClone(body));
+    const current = await storage.get(orgId, KIND);
+    if (!current) throw new AppError('not_found', 'the org has no Stripe Issuing bridge');
+    const now = this.clock.now();
+    const graceEnd = isoTime(now + input.grace_seconds * 1000);
+    const kept = current.secrets
+      .map((s) => (s.expires_at === null ? { ...s, expires_at: graceEnd } : s))
+      .filter((s) => s.expires_at !== null && Date.parse(s.expires_at) > now);
+    const next: BridgeRecord = {
+      ...current,
+      secrets: [this.sealed(orgId, input.signing_secret, now), ...kept],
+      updated_at: isoTime(now),
+      version: current.version + 1,
+    };
+    if (!(await storage.replace(next, current.version))) {
+      throw new AppError('conflict', 'the bridge changed concurrently; read it and retry');
+    }
+    this.cache.delete(orgId);
+    return view(next);
+  }
+
+  async remove(orgId: string): Promise<void> {
+    if (!(await this.need().delete(orgId, KIND)))
+      throw new AppError('not_found', 'the org has no Stripe Issuing bridge');
+    this.cache.delete(orgId);
+  }
+
+  /**
+   * The bridge of `orgId` for a processor call: from the cache while fresh, else read within
+   * BRIDGE_READ_BUDGET_MS; when the store does not answer in time, a cached copy up to BRIDGE_STALE_MS old.
+   */
+  private async load(orgId: string): Promise<Cached | null> {
+    const now = this.clock.now();
+    const cached = this.cache.get(orgId);
+    if (cached && now - cached.readAt < BRIDGE_CACHE_MS) return cached;
+    let record: BridgeRecord | null;
+    try {
+      record = await within(this.need().get(orgId, KIND), BRIDGE_READ_BUDGET_MS);
+    } catch (err) {
+      if (cached && now - cached.readAt < BRIDGE_STALE_MS && (isAppError(err) || isStorageError(err))) return cached;
+      throw err;
+    }
+    const secrets: Cached['secrets'] = [];
+    for (const s of record?.secrets ?? []) {
+      try {
+        secrets.push({
+          plaintext: this.box.open(s.ciphertext, this.associated(orgId, s.id)),
+          expiresAt: s.expires_at === null ? null : Date.parse(s.expires_at),
+        });
+      } catch {
+        // A secret sealed under a master key this server does not hold cannot verify anything.
+      }
+    }
+    const fresh: Cached = { record, secrets, readAt: now };
+    this.cache.set(orgId, fresh);
+    return fresh;
+  }
+
+  /** Settles when the reversals started in the background (holds of declined answers) are done. */
+  async settled(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  }
+
+  private inBackground(work: Promise<unknown>): void {
+    const p = work.catch(() => {});
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  /**
+   * A call of Stripe to `/v1/bridges/stripe-issuing/:org_id`: the signature is checked first (401
+   * `bridge_signature_invalid`, nothing decided, when it is missing, wrong, too old or the org has no bridge),
+   * then the event is handled.
+   */
+  async handleStripe(orgId: string, payload: Buffer, signature: string | undefined): Promise<BridgeReply> {
+    const bridge = await this.load(orgId);
+    const now = this.clock.now();
+    const secrets = (bridge?.secrets ?? [])
+      .filter((s) => s.expiresAt === null || s.expiresAt > now)
+      .map((s) => s.plaintext);
+    const record = bridge?.record;
+    if (!record || !verifyStripeSignature(payload, signature, secrets, now)) {
+      throw new AppError('bridge_signature_invalid', 'the Stripe-Signature header does not verify');
+    }
+    const text = payload.toString('utf8');
+    if (jsonTextTooDeep(text)) throw new AppError('nesting_too_deep', 'the event nests too deep');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new AppError('malformed_request', 'the event is not valid JSON');
+    }
+    const event = parseStripeEvent(json);
+    switch (event.type) {
+      case 'issuing_authorization.request': {
+        const auth = parseStripeAuthorization(event.data.object);
+        return {
+          body: await this.decide(record, auth),
+          stripeVersion: event.api_version ?? STRIPE_DEFAULT_API_VERSION,
+        };
+      }
+      case 'issuing_authorization.created':
+      case 'issuing_authorization.updated': {
+        const auth = parseStripeAuthorization(event.data.object);
+        const closedWithoutCapture = auth.approved === false || auth.status === 'reversed' || auth.status === 'expired';
+        if (!closedWithoutCapture) return { body: { received: true, outcome: 'ignored' } };
+        return { body: { received: true, outcome: await this.followUp(record, auth.id, null) } };
+      }
+      case 'issuing_transaction.created': {
+        const tx = parseStripeTransaction(event.data.object);
+        if (tx.type !== 'capture' || !tx.authorization || tx.amount === 0) {
+          return { body: { received: true, outcome: 'ignored' } };
+        }
+        return {
+          body: { received: true, outcome: await this.followUp(record, tx.authorization, Math.abs(tx.amount)) },
+        };
+      }
+      default:
+        return { body: { received: true, outcome: 'ignored' } };
+    }
+  }
+
+  /** Decides an `issuing_authorization.request` through the engine's authorize (its deadline and stand-in). */
+  private async decide(record: BridgeRecord, auth: StripeAuthorization): Promise<StripeAnswer> {
+    const decision: Decision = await this.engine.authorize(record.processor_id, stripeAuthorizeBody(auth), ACTOR);
+    const foreign =
+      (decision.org_id !== null && decision.org_id !== record.org_id) ||
+      decision.reason_codes.includes('processor_mismatch');
+    const answer = foreign
+      ? stripeForeignCardAnswer()
+      : stripeAnswer(decision, auth.pending_request?.is_amount_controllable === true);
+    // A hold of an approval Stripe is told to decline is given back at once.
+    if (decision.allowed && !answer.approved) {
+      this.inBackground(this.engine.reverse(record.processor_id, decision.authorization_id, ACTOR));
+    }
+    return answer;
+  }
+
+  /**
+   * Captures (`captureAmount`, capped at the approved amount) or reverses the org's authorization, through the
+   * engine's use cases (idempotent: a replay finds it in its final state). An authorization Allowance does not
+   * know for this org, or one in another final state, is acknowledged and left alone.
+   */
+  private async followUp(record: BridgeRecord, authorizationId: string, captureAmount: number | null): Promise<string> {
+    const work = async (): Promise<string> => {
+      let current: Awaited<ReturnType<Engine['getAuthorization']>>;
+      try {
+        current = await this.engine.getAuthorization(record.processor_id, authorizationId);
+      } catch (err) {
+        if (isAppError(err, 'not_found')) return 'unknown_authorization';
+        throw err;
+      }
+      if (current.org_id !== record.org_id) return 'unknown_authorization';
+      try {
+        if (captureAmount === null) {
+          await this.engine.reverse(record.processor_id, authorizationId, ACTOR);
+          return 'reversed';
+        }
+        if (current.approved_amount < 1) return 'ignored';
+        const amount = Math.min(captureAmount, current.approved_amount);
+        await this.engine.capture(record.processor_id, authorizationId, { amount }, ACTOR);
+        return 'captured';
+      } catch (err) {
+        if (isAppError(err, 'invalid_state')) return 'ignored';
+        throw err;
+      }
+    };
+    return within(work(), FOLLOW_UP_BUDGET_MS);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './bridge-service.js';
+export * from './bridge-storage.js';
+export * from './stripe-issuing.js';

@@ -1,0 +1,105 @@
+import { MAX_EVENT_BYTES } from '../../bridges/index.js';
+import { AppError } from '../../errors/index.js';
+import {
+  bridgeSchema,
+  registerStripeIssuingBridgeSchema,
+  rotateBridgeSecretSchema,
+  stripeIssuingAnswerSchema,
+} from '../../schemas/index.js';
+import { ownerOf, type RouteSpec } from '../route.js';
+import type { Services } from '../services.js';
+import type { AppContext } from '../types.js';
+
+const ORG_ID = /^[a-z]+_[0-9a-z]{1,60}$/;
+
+/** The raw body of a processor's call: the signature covers these exact bytes. */
+async function rawBody(ctx: AppContext): Promise<Buffer> {
+  const declared = ctx.req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > MAX_EVENT_BYTES) {
+    throw new AppError('payload_too_large', `the body exceeds ${MAX_EVENT_BYTES} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_EVENT_BYTES) throw new AppError('payload_too_large', `the body exceeds ${MAX_EVENT_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Card-processor bridges: the processor's own call (public, signed by the processor) and their registration. */
+export function bridgeRoutes(s: Services): RouteSpec[] {
+  const b = s.bridges;
+  return [
+    {
+      method: 'post',
+      path: '/v1/bridges/stripe-issuing/:org_id',
+      operationId: 'stripeIssuingBridge',
+      summary:
+        "Stripe Issuing's webhook for the org: issuing_authorization.request is decided (answered with approved, amount, metadata and the Stripe-Version header, within the authorize deadline), issuing_authorization.created/.updated and issuing_transaction.created reverse or capture the hold. Authenticated only by the Stripe-Signature header",
+      tag: 'bridges',
+      roles: 'public',
+      noRateLimit: true,
+      rawBody: { contentTypes: ['application/json'], description: 'The Stripe event, exactly as Stripe signed it.' },
+      success: { status: 200, schema: stripeIssuingAnswerSchema },
+      errors: [400, 401, 403, 413, 422, 503],
+      async handle(i) {
+        const orgId = i.params.org_id ?? '';
+        const payload = await rawBody(i.ctx);
+        if (!ORG_ID.test(orgId))
+          throw new AppError('bridge_signature_invalid', 'the Stripe-Signature header does not verify');
+        const reply = await b.handleStripe(orgId, payload, i.ctx.get('stripe-signature') || undefined);
+        if (reply.stripeVersion) i.ctx.set('Stripe-Version', reply.stripeVersion);
+        return reply.body;
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/bridges/stripe-issuing',
+      operationId: 'registerStripeIssuingBridge',
+      summary:
+        "Connect the org's Stripe Issuing account: its webhook signing secret (stored sealed, never shown again) and the Allowance processor the bridge acts as",
+      tag: 'bridges',
+      roles: ['enterprise'],
+      body: { schema: registerStripeIssuingBridgeSchema },
+      success: { status: 201, schema: bridgeSchema },
+      errors: [409, 422, 503],
+      handle: (i) => b.register(ownerOf(i), i.body),
+    },
+    {
+      method: 'get',
+      path: '/v1/bridges/stripe-issuing',
+      operationId: 'getStripeIssuingBridge',
+      summary: "The org's Stripe Issuing bridge (secrets masked)",
+      tag: 'bridges',
+      roles: ['enterprise'],
+      success: { status: 200, schema: bridgeSchema },
+      errors: [404, 503],
+      handle: (i) => b.get(ownerOf(i)),
+    },
+    {
+      method: 'put',
+      path: '/v1/bridges/stripe-issuing/secret',
+      operationId: 'rotateStripeIssuingBridgeSecret',
+      summary: 'Rotate the signing secret; the previous one is still accepted for grace_seconds (default one day)',
+      tag: 'bridges',
+      roles: ['enterprise'],
+      body: { schema: rotateBridgeSecretSchema },
+      success: { status: 200, schema: bridgeSchema },
+      errors: [404, 409, 422, 503],
+      handle: (i) => b.rotate(ownerOf(i), i.body),
+    },
+    {
+      method: 'delete',
+      path: '/v1/bridges/stripe-issuing',
+      operationId: 'deleteStripeIssuingBridge',
+      summary: "Disconnect the org's Stripe Issuing account: its calls are refused from then on",
+      tag: 'bridges',
+      roles: ['enterprise'],
+      success: { status: 204, schema: null },
+      errors: [404, 503],
+      handle: (i) => b.remove(ownerOf(i)),
+    },
+  ];
+}

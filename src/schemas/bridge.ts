@@ -1,0 +1,159 @@
+import { resourceId, responseTypes } from './common.js';
+
+const { str, int, time, nullableTime } = responseTypes;
+
+const signingSecret = {
+  type: 'string',
+  pattern: '^whsec_[A-Za-z0-9]{8,200}$',
+  description: "The endpoint's signing secret as Stripe shows it (whsec_…). Stored sealed, never shown again.",
+} as const;
+
+/** Body of connecting an org's Stripe Issuing account. */
+export const registerStripeIssuingBridgeSchema = {
+  $id: 'RegisterStripeIssuingBridge',
+  type: 'object',
+  additionalProperties: false,
+  required: ['processor_id', 'signing_secret'],
+  properties: {
+    processor_id: {
+      ...resourceId,
+      description:
+        'The Allowance processor the bridge acts as: bindings of type card of this processor, whose reference is the Stripe card id (ic_…), resolve the agent.',
+    },
+    signing_secret: signingSecret,
+  },
+} as const;
+
+/** Body of rotating the signing secret of a bridge. */
+export const rotateBridgeSecretSchema = {
+  $id: 'RotateBridgeSecret',
+  type: 'object',
+  additionalProperties: false,
+  required: ['signing_secret'],
+  properties: {
+    signing_secret: signingSecret,
+    grace_seconds: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 604_800,
+      default: 86_400,
+      description: 'How long the secret being replaced is still accepted. Default one day, at most 7 days.',
+    },
+  },
+} as const;
+
+/** A bridge as the API shows it: secrets masked. */
+export const bridgeSchema = {
+  $id: 'Bridge',
+  type: 'object',
+  additionalProperties: false,
+  required: ['org_id', 'processor', 'processor_id', 'webhook_path', 'secrets', 'created_at', 'updated_at'],
+  properties: {
+    org_id: str,
+    processor: { enum: ['stripe_issuing'] },
+    processor_id: str,
+    webhook_path: { ...str, description: 'Where the processor posts, relative to the public base URL.' },
+    secrets: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'last4', 'created_at', 'expires_at'],
+        properties: { id: str, last4: str, created_at: time, expires_at: nullableTime },
+      },
+    },
+    created_at: time,
+    updated_at: time,
+  },
+} as const;
+
+/** What Stripe reads from the answer to `issuing_authorization.request`, and the acknowledgement of other events. */
+export const stripeIssuingAnswerSchema = {
+  $id: 'StripeIssuingAnswer',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    approved: { type: 'boolean' },
+    amount: int,
+    metadata: { type: 'object', additionalProperties: str },
+    received: { type: 'boolean' },
+    outcome: str,
+  },
+} as const;
+
+const nullableString = { type: ['string', 'null'], maxLength: 5000 } as const;
+
+/** The parts of a Stripe Issuing event the bridge reads (other fields are ignored). */
+export const stripeIssuingEventSchema = {
+  $id: 'StripeIssuingEvent',
+  type: 'object',
+  required: ['id', 'type', 'data'],
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 255 },
+    type: { type: 'string', minLength: 1, maxLength: 255 },
+    api_version: nullableString,
+    data: {
+      type: 'object',
+      required: ['object'],
+      properties: { object: { type: 'object' } },
+    },
+  },
+} as const;
+
+/** An Issuing authorization as the bridge reads it. */
+export const stripeIssuingAuthorizationSchema = {
+  $id: 'StripeIssuingAuthorization',
+  type: 'object',
+  required: ['id', 'card'],
+  properties: {
+    id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
+    approved: { type: 'boolean' },
+    status: { type: 'string', maxLength: 64 },
+    amount: { type: 'integer' },
+    authorization_method: nullableString,
+    card: {
+      type: 'object',
+      required: ['id'],
+      properties: { id: { type: 'string', minLength: 1, maxLength: 128 } },
+    },
+    pending_request: {
+      anyOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          required: ['amount', 'currency'],
+          properties: {
+            amount: { type: 'integer', minimum: -1_000_000_000_000_000, maximum: 1_000_000_000_000_000 },
+            currency: { type: 'string', pattern: '^[A-Za-z]{3}$' },
+            is_amount_controllable: { type: 'boolean' },
+          },
+        },
+      ],
+    },
+    merchant_data: {
+      type: 'object',
+      properties: {
+        category_code: nullableString,
+        name: nullableString,
+        country: nullableString,
+        network_id: nullableString,
+      },
+    },
+  },
+} as const;
+
+/** An Issuing transaction as the bridge reads it. */
+export const stripeIssuingTransactionSchema = {
+  $id: 'StripeIssuingTransaction',
+  type: 'object',
+  required: ['id', 'type', 'amount'],
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 255 },
+    type: { type: 'string', maxLength: 64 },
+    amount: { type: 'integer', minimum: -1_000_000_000_000_000, maximum: 1_000_000_000_000_000 },
+    authorization: { type: ['string', 'null'], pattern: '^[\\x21-\\x7e]{1,128}$' },
+  },
+} as const;
+
+/** The org of a bridge route. */
+export const bridgeOrgParam = resourceId;
