@@ -53,7 +53,7 @@ export const parseStripeTransaction = compileValidator<StripeTransaction>(stripe
 
 /**
  * True when `header` (the `Stripe-Signature` value) signs `payload` with one of `secrets` and its timestamp is
- * within the tolerance of `nowMs`. Checked by the official package's webhook helper, which accepts any of the
+ * within the tolerance of `nowMs` (the injected clock, in ms, as the helper's `receivedAt` takes it). Checked by the official package's webhook helper, which accepts any of the
  * several `v1` values Stripe sends while it rolls its own secret; each of our secrets (current and in grace)
  * is tried in turn.
  */
@@ -66,10 +66,9 @@ export function verifyStripeSignature(
   if (!header || header.length > 4096) return false;
   const signature = Stripe.webhooks.signature;
   if (!signature) return false;
-  const receivedAt = Math.floor(nowMs / 1000);
   for (const secret of secrets) {
     try {
-      if (signature.verifyHeader(payload, header, secret, STRIPE_SIGNATURE_TOLERANCE_S, undefined, receivedAt)) {
+      if (signature.verifyHeader(payload, header, secret, STRIPE_SIGNATURE_TOLERANCE_S, undefined, nowMs)) {
         return true;
       }
     } catch {
