@@ -27,6 +27,8 @@ export const BRIDGE_READ_BUDGET_MS = 250;
 const BRIDGE_CACHE_MS = 5_000;
 /** How long a cached bridge may serve a call while the store does not answer. */
 const BRIDGE_STALE_MS = 10 * 60_000;
+/** Most orgs whose bridge (or its absence) is cached; the oldest entry goes first. */
+const BRIDGE_CACHE_MAX = 10_000;
 /** The time budget of a follow-up event's capture or reversal (Stripe retries a 503 later). */
 export const FOLLOW_UP_BUDGET_MS = 5_000;
 /** Largest processor event accepted. */
@@ -201,20 +203,32 @@ export class BridgeService {
   }
 
   /**
-   * The bridge of `orgId` for a processor call: from the cache while fresh, else read within
-   * BRIDGE_READ_BUDGET_MS; when the store does not answer in time, a cached copy up to BRIDGE_STALE_MS old.
+   * The bridge of `orgId` for a processor call. A cached copy is used at once: while fresh as it is, and up to
+   * BRIDGE_STALE_MS old while one read (within BRIDGE_READ_BUDGET_MS) refreshes it in the background, so a
+   * slow store never delays the answer of a known bridge. Without a usable copy the call waits for that read.
    */
   private async load(orgId: string): Promise<Cached | null> {
     const now = this.clock.now();
     const cached = this.cache.get(orgId);
     if (cached && now - cached.readAt < BRIDGE_CACHE_MS) return cached;
-    let record: BridgeRecord | null;
-    try {
-      record = await within(this.need().get(orgId, KIND), BRIDGE_READ_BUDGET_MS);
-    } catch (err) {
-      if (cached && now - cached.readAt < BRIDGE_STALE_MS && (isAppError(err) || isStorageError(err))) return cached;
-      throw err;
+    if (cached && now - cached.readAt < BRIDGE_STALE_MS) {
+      this.refresh(orgId);
+      return cached;
     }
+    return this.read(orgId);
+  }
+
+  private readonly refreshing = new Set<string>();
+
+  private refresh(orgId: string): void {
+    if (this.refreshing.has(orgId)) return;
+    this.refreshing.add(orgId);
+    this.inBackground(this.read(orgId).finally(() => this.refreshing.delete(orgId)));
+  }
+
+  private async read(orgId: string): Promise<Cached> {
+    const now = this.clock.now();
+    const record = await within(this.need().get(orgId, KIND), BRIDGE_READ_BUDGET_MS);
     const secrets: Cached['secrets'] = [];
     for (const s of record?.secrets ?? []) {
       try {
@@ -227,11 +241,13 @@ export class BridgeService {
       }
     }
     const fresh: Cached = { record, secrets, readAt: now };
+    this.cache.delete(orgId);
+    if (this.cache.size >= BRIDGE_CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(orgId, fresh);
     return fresh;
   }
 
-  /** Settles when the reversals started in the background (holds of declined answers) are done. */
+  /** Settles when background work is done: reversals of declined answers' holds and bridge refreshes. */
   async settled(): Promise<void> {
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
   }
