@@ -1,6 +1,13 @@
 import type { SecretBox } from '../crypto/index.js';
 import type { Engine } from '../engine/index.js';
 import { AppError, isAppError } from '../errors/index.js';
+
+/** Limits store reads that find nothing: `beforeRead` throws when the caller's budget is spent. */
+export interface ReadGuard {
+  beforeRead(): void;
+  onMiss(): void;
+}
+
 import { compileValidator, registerStripeIssuingBridgeSchema, rotateBridgeSecretSchema } from '../schemas/index.js';
 import { isStorageError } from '../storage/index.js';
 import type { Decision } from '../types.js';
@@ -207,7 +214,7 @@ export class BridgeService {
    * BRIDGE_STALE_MS old while one read (within BRIDGE_READ_BUDGET_MS) refreshes it in the background, so a
    * slow store never delays the answer of a known bridge. Without a usable copy the call waits for that read.
    */
-  private async load(orgId: string): Promise<Cached | null> {
+  private async load(orgId: string, guard?: ReadGuard): Promise<Cached | null> {
     const now = this.clock.now();
     const cached = this.cache.get(orgId);
     if (cached && now - cached.readAt < BRIDGE_CACHE_MS) return cached;
@@ -215,7 +222,10 @@ export class BridgeService {
       this.refresh(orgId);
       return cached;
     }
-    return this.read(orgId);
+    guard?.beforeRead();
+    const read = await this.read(orgId);
+    if (!read.record) guard?.onMiss();
+    return read;
   }
 
   private readonly refreshing = new Set<string>();
@@ -261,10 +271,16 @@ export class BridgeService {
   /**
    * A call of Stripe to `/v1/bridges/stripe-issuing/:org_id`: the signature is checked first (401
    * `bridge_signature_invalid`, nothing decided, when it is missing, wrong, too old or the org has no bridge),
-   * then the event is handled.
+   * then the event is handled. `guard` limits the store reads of orgs this server holds no bridge of (per
+   * client address, as for unknown key ids): once spent, such calls are 429 `rate_limited`.
    */
-  async handleStripe(orgId: string, payload: Buffer, signature: string | undefined): Promise<BridgeReply> {
-    const bridge = await this.load(orgId);
+  async handleStripe(
+    orgId: string,
+    payload: Buffer,
+    signature: string | undefined,
+    guard?: ReadGuard,
+  ): Promise<BridgeReply> {
+    const bridge = await this.load(orgId, guard);
     const now = this.clock.now();
     const secrets = (bridge?.secrets ?? [])
       .filter((s) => s.expiresAt === null || s.expiresAt > now)

@@ -364,6 +364,38 @@ rotation('the previous secret verifies during its grace period only; a deleted b
   }
 });
 
+rotation('calls naming orgs without a bridge spend the address budget of store reads that find nothing', async () => {
+  const app = await startTestApp({
+    bridges: new MemoryBridgeStorage(),
+    unknownKeyRateLimit: { perSecond: 0.001, burst: 3 },
+  });
+  try {
+    const world = await makeWorld(app);
+    const s = stripeSecret();
+    assert.is((await connect(world, s)).status, 201);
+    const { cardId } = await cardOf(world);
+    const warm = await postStripe(app, world.orgId, request(issuingAuthorization(cardId)), s);
+    assert.is(warm.status, 200, warm.text);
+    const codes: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await postStripe(app, `org_${i}0000000000000000000`, request(issuingAuthorization(cardId)), s);
+      codes.push(res.body.error.code);
+    }
+    assert.equal(codes, [
+      'bridge_signature_invalid',
+      'bridge_signature_invalid',
+      'bridge_signature_invalid',
+      'rate_limited',
+      'rate_limited',
+    ]);
+    const known = await postStripe(app, world.orgId, request(issuingAuthorization(cardId)), s);
+    assert.is(known.status, 200, 'a bridge this server holds is not affected');
+    assert.is(known.body.approved, true);
+  } finally {
+    await app.close();
+  }
+});
+
 rotation('without bridge storage the registration routes answer 503 storage_unavailable', async () => {
   const app = await startTestApp();
   try {

@@ -43,13 +43,18 @@ export function bridgeRoutes(s: Services): RouteSpec[] {
       noRateLimit: true,
       rawBody: { contentTypes: ['application/json'], description: 'The Stripe event, exactly as Stripe signed it.' },
       success: { status: 200, schema: stripeIssuingAnswerSchema },
-      errors: [400, 401, 403, 413, 422, 503],
+      errors: [400, 401, 403, 413, 422, 429, 503],
       async handle(i) {
         const orgId = i.params.org_id ?? '';
         const payload = await rawBody(i.ctx);
         if (!ORG_ID.test(orgId))
           throw new AppError('bridge_signature_invalid', 'the Stripe-Signature header does not verify');
-        const reply = await b.handleStripe(orgId, payload, i.ctx.get('stripe-signature') || undefined);
+        const reply = await b.handleStripe(
+          orgId,
+          payload,
+          i.ctx.get('stripe-signature') || undefined,
+          s.readGuard(i.ctx),
+        );
         if (reply.stripeVersion) i.ctx.set('Stripe-Version', reply.stripeVersion);
         return reply.body;
       },
