@@ -279,6 +279,8 @@ export class BridgeService {
     payload: Buffer,
     signature: string | undefined,
     guard?: ReadGuard,
+    /** When the request was received (`performance.now()` ms): the engine's deadline counts from there. */
+    receivedAt?: number,
   ): Promise<BridgeReply> {
     const bridge = await this.load(orgId, guard);
     const now = this.clock.now();
@@ -302,7 +304,7 @@ export class BridgeService {
       case 'issuing_authorization.request': {
         const auth = parseStripeAuthorization(event.data.object);
         return {
-          body: await this.decide(record, auth),
+          body: await this.decide(record, auth, receivedAt),
           stripeVersion: event.api_version ?? STRIPE_DEFAULT_API_VERSION,
         };
       }
@@ -328,8 +330,13 @@ export class BridgeService {
   }
 
   /** Decides an `issuing_authorization.request` through the engine's authorize (its deadline and stand-in). */
-  private async decide(record: BridgeRecord, auth: StripeAuthorization): Promise<StripeAnswer> {
-    const decision: Decision = await this.engine.authorize(record.processor_id, stripeAuthorizeBody(auth), ACTOR);
+  private async decide(record: BridgeRecord, auth: StripeAuthorization, receivedAt?: number): Promise<StripeAnswer> {
+    const decision: Decision = await this.engine.authorize(
+      record.processor_id,
+      stripeAuthorizeBody(auth),
+      ACTOR,
+      receivedAt === undefined ? undefined : { receivedAt },
+    );
     const foreign =
       (decision.org_id !== null && decision.org_id !== record.org_id) ||
       decision.reason_codes.includes('processor_mismatch');

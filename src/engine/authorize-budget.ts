@@ -124,6 +124,7 @@ export async function authorizeWithinBudget(
   processorId: string,
   body: unknown,
   actor?: Actor,
+  receivedAt?: number,
 ): Promise<Decision> {
   // The body is validated by authorize; it is parsed here only when a stand-in path needs it.
   const rawId = (body as { authorization_id?: unknown } | null)?.authorization_id;
@@ -138,7 +139,8 @@ export async function authorizeWithinBudget(
     return spooled.decision;
   }
   const deadlineMs = ctx.config.authorizeDeadlineMs;
-  const budget = new Budget(deadlineMs - (standIn ? standInReserveMs(deadlineMs) : 0));
+  const spent = receivedAt === undefined ? 0 : Math.max(0, performance.now() - receivedAt);
+  const budget = new Budget(Math.max(0, deadlineMs - (standIn ? standInReserveMs(deadlineMs) : 0) - spent));
   const seen: ObservedReads = { pendingTwin: false };
   const scoped: EngineContext = { ...ctx, store: budgetedStore(ctx.store, budget, seen) };
   const work = authorize(scoped, processorId, body, actor);

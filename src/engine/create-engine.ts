@@ -243,8 +243,12 @@ export function createEngine(options: EngineOptions) {
     approveIntent: bind(ctx, intents.approveIntent),
     cancelIntent: bind(ctx, intents.cancelIntent),
 
-    authorize: (processorId: string, body: unknown, actor?: string) =>
-      authorizeWithinBudget(ctx, standIn, processorId, body, actor),
+    /**
+     * `options.receivedAt` (`performance.now()` milliseconds): when the caller received the request, so the
+     * time spent before the engine (authentication, rate limits) counts against the deadline too.
+     */
+    authorize: (processorId: string, body: unknown, actor?: string, options?: { receivedAt?: number }) =>
+      authorizeWithinBudget(ctx, standIn, processorId, body, actor, options?.receivedAt),
     simulate: bind(ctx, simulateAuthorization),
     capture: bind(ctx, lifecycle.capture),
     reverse: bind(ctx, lifecycle.reverse),

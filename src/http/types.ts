@@ -14,6 +14,8 @@ export interface Principal {
 /** State the middleware chain sets on `ctx.state`. */
 export interface AppState {
   requestId: string;
+  /** When the request was received, in `performance.now()` milliseconds: deadlines count from here. */
+  receivedAt: number;
   principal?: Principal;
   /** The matched route pattern, for logs and metrics. */
   route?: string;

@@ -361,6 +361,29 @@ standIn('twins out of budget together get one stand-in between them', async () =
   assert.is(usage.windows.daily.spent, 1850 + 1200);
 });
 
+standIn('the budget counts from when the caller received the request', async () => {
+  // A deadline far longer than this test may run: only the time already spent before the engine (the
+  // caller's receivedAt, long past) can end the budget of an authorize whose store never answers.
+  const faults = faultyStore();
+  const dir = await mkdtemp(join(tmpdir(), 'allowance-spool-'));
+  const f = await makeFixture({
+    store: faults.store,
+    authority: { stand_in: { action: 'ALLOW_UP_TO', max_amount: 5000 } },
+    config: { authorizeDeadlineMs: 600_000, standInSpoolDir: dir, claimLeaseMs: 1_200_000 },
+  });
+  await f.engine.authorize(f.processor.id, f.request());
+  const g = gate();
+  freeze(faults, g, ALL);
+  const d = await f.engine.authorize(f.processor.id, f.request({ amount: 900 }), undefined, {
+    receivedAt: performance.now() - 600_000,
+  });
+  assert.is(d.stand_in, true);
+  assert.is(d.approved_amount, 900);
+  g.open();
+  thaw(faults, ALL);
+  await Promise.all(g.inflight);
+});
+
 standIn('a claim left pending is taken over by a later request once the lease is over, across requests', async () => {
   // The lease is longer than one request's budget: only sightings kept across requests can end it.
   const f = await makeFixture({

@@ -28,6 +28,7 @@ function toAppError(err: unknown): AppError {
 export function requestContext(logger: Logger, metrics: Metrics) {
   return async (ctx: AppContext, next: Next) => {
     const started = process.hrtime.bigint();
+    ctx.state.receivedAt = performance.now();
     const incoming = ctx.get('request-id');
     const requestId = SANE_ID.test(incoming) ? incoming : `req_${randomBytes(12).toString('hex')}`;
     ctx.state.requestId = requestId;

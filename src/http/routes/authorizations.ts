@@ -27,7 +27,8 @@ export function authorizationRoutes(s: Services): RouteSpec[] {
       errors: [403, 409, 422, 503],
       async handle(i) {
         const started = process.hrtime.bigint();
-        const decision = await e.authorize(ownerOf(i), i.body, actorOf(i));
+        // The budget counts from the request's arrival: authentication and rate limiting spent part of it.
+        const decision = await e.authorize(ownerOf(i), i.body, actorOf(i), { receivedAt: i.ctx.state.receivedAt });
         m.authorizeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
         if (decision.reason_codes.length === 0) m.decisions.inc({ action: decision.action, reason: 'none' });
         for (const reason of decision.reason_codes) m.decisions.inc({ action: decision.action, reason });

@@ -54,6 +54,7 @@ export function bridgeRoutes(s: Services): RouteSpec[] {
           payload,
           i.ctx.get('stripe-signature') || undefined,
           s.readGuard(i.ctx),
+          i.ctx.state.receivedAt,
         );
         if (reply.stripeVersion) i.ctx.set('Stripe-Version', reply.stripeVersion);
         return reply.body;
