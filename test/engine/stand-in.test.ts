@@ -75,6 +75,40 @@ async function standInFixture(
   return { f, faults, dir };
 }
 
+/** Stores a pending claim of `body`'s authorization id, as another attempt (here or on another server) left it. */
+async function pendingClaim(
+  f: Fixture,
+  body: Record<string, unknown>,
+  reservationId: string,
+  leaseMs: number,
+): Promise<void> {
+  const now = f.clock.now();
+  await f.store.claimAuthorization({
+    processor_id: f.processor.id,
+    authorization_id: body.authorization_id as string,
+    org_id: f.org.id,
+    status: 'pending',
+    request_sha256: sha256Hex(canonicalRequest(parseAuthorizeRequest(body))),
+    reservation_id: reservationId,
+    attempt: 1,
+    lease_until: isoTime(now + leaseMs),
+    authority_id: f.authority.id,
+    intent_id: null,
+    agent_id: f.agent.id,
+    amount: body.amount as number,
+    approved_amount: 0,
+    captured_amount: 0,
+    currency: 'USD',
+    hold_open: false,
+    hold_expires_at: null,
+    decision: null,
+    policy_input: null,
+    version: 0,
+    created_at: isoTime(now),
+    updated_at: isoTime(now),
+  });
+}
+
 function payloadOf(d: Decision, f: Fixture): Record<string, unknown> {
   const v = verifyJws(d.proof, f.engine.jwks());
   assert.ok(v.ok, 'the proof verifies against the JWKS');
@@ -391,31 +425,7 @@ standIn('a claim left pending is taken over by a later request once the lease is
     leasesOnClock: true,
   });
   const body = f.request({ amount: 700 });
-  const now = f.clock.now();
-  await f.store.claimAuthorization({
-    processor_id: f.processor.id,
-    authorization_id: body.authorization_id as string,
-    org_id: f.org.id,
-    status: 'pending',
-    request_sha256: sha256Hex(canonicalRequest(parseAuthorizeRequest(body))),
-    reservation_id: 'rsv_crashed',
-    attempt: 1,
-    lease_until: isoTime(now + 400),
-    authority_id: f.authority.id,
-    intent_id: null,
-    agent_id: f.agent.id,
-    amount: 700,
-    approved_amount: 0,
-    captured_amount: 0,
-    currency: 'USD',
-    hold_open: false,
-    hold_expires_at: null,
-    decision: null,
-    policy_input: null,
-    version: 0,
-    created_at: isoTime(now),
-    updated_at: isoTime(now),
-  });
+  await pendingClaim(f, body, 'rsv_crashed', 400);
   await rejectsWithCode(f.engine.authorize(f.processor.id, body), 'idempotency_in_progress');
   f.clock.advance(399);
   await rejectsWithCode(f.engine.authorize(f.processor.id, { ...body }), 'idempotency_in_progress');
@@ -429,32 +439,8 @@ standIn('waiting on a live twin past the budget is idempotency_in_progress, not 
   const { f } = await standInFixture();
   await f.engine.authorize(f.processor.id, f.request());
   const body = f.request({ amount: 900 });
-  const now = f.clock.now();
   // Another server holds the claim and is still deciding (its lease runs for a minute).
-  await f.store.claimAuthorization({
-    processor_id: f.processor.id,
-    authorization_id: body.authorization_id as string,
-    org_id: f.org.id,
-    status: 'pending',
-    request_sha256: sha256Hex(canonicalRequest(parseAuthorizeRequest(body))),
-    reservation_id: 'rsv_twin',
-    attempt: 1,
-    lease_until: isoTime(now + 60_000),
-    authority_id: f.authority.id,
-    intent_id: null,
-    agent_id: f.agent.id,
-    amount: 900,
-    approved_amount: 0,
-    captured_amount: 0,
-    currency: 'USD',
-    hold_open: false,
-    hold_expires_at: null,
-    decision: null,
-    policy_input: null,
-    version: 0,
-    created_at: isoTime(now),
-    updated_at: isoTime(now),
-  });
+  await pendingClaim(f, body, 'rsv_twin', 60_000);
   await rejectsWithCode(f.engine.authorize(f.processor.id, body), 'idempotency_in_progress');
   assert.is(f.engine.standIn?.pending(), 0, 'nothing spooled beside the live twin');
 });
