@@ -2,8 +2,11 @@ import { MAX_EVENT_BYTES } from '../../bridges/index.js';
 import { AppError } from '../../errors/index.js';
 import {
   bridgeSchema,
+  lithicAsaAnswerSchema,
+  registerLithicAsaBridgeSchema,
   registerStripeIssuingBridgeSchema,
   rotateBridgeSecretSchema,
+  rotateLithicBridgeSecretSchema,
   stripeIssuingAnswerSchema,
 } from '../../schemas/index.js';
 import { ownerOf, type RouteSpec } from '../route.js';
@@ -106,6 +109,84 @@ export function bridgeRoutes(s: Services): RouteSpec[] {
       success: { status: 204, schema: null },
       errors: [404, 503],
       handle: (i) => b.remove(ownerOf(i)),
+    },
+    {
+      method: 'post',
+      path: '/v1/bridges/lithic-asa/:org_id',
+      operationId: 'lithicAsaBridge',
+      summary:
+        "Lithic's Auth Stream Access responder for the org: each authorization is decided within the authorize deadline and answered with Lithic's token, result (APPROVED or a decline reason) and approved_amount for a partial approval. Authenticated only by the webhook-id, webhook-timestamp and webhook-signature headers",
+      tag: 'bridges',
+      roles: 'public',
+      noRateLimit: true,
+      rawBody: { contentTypes: ['application/json'], description: 'The ASA request, exactly as Lithic signed it.' },
+      success: { status: 200, schema: lithicAsaAnswerSchema },
+      errors: [400, 401, 413, 422, 429, 503],
+      async handle(i) {
+        const orgId = i.params.org_id ?? '';
+        const payload = await rawBody(i.ctx);
+        if (!ORG_ID.test(orgId))
+          throw new AppError('bridge_signature_invalid', 'the webhook-signature header does not verify');
+        const reply = await b.handleLithic(
+          orgId,
+          payload,
+          {
+            'webhook-id': i.ctx.get('webhook-id') || undefined,
+            'webhook-timestamp': i.ctx.get('webhook-timestamp') || undefined,
+            'webhook-signature': i.ctx.get('webhook-signature') || undefined,
+          },
+          s.readGuard(i.ctx),
+          i.ctx.state.receivedAt,
+        );
+        return reply.body;
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/bridges/lithic-asa',
+      operationId: 'registerLithicAsaBridge',
+      summary:
+        "Connect the org's Lithic program: its ASA HMAC secret (stored sealed, never shown again) and the Allowance processor the bridge acts as",
+      tag: 'bridges',
+      roles: ['enterprise'],
+      body: { schema: registerLithicAsaBridgeSchema },
+      success: { status: 201, schema: bridgeSchema },
+      errors: [409, 422, 503],
+      handle: (i) => b.register(ownerOf(i), i.body, 'lithic_asa'),
+    },
+    {
+      method: 'get',
+      path: '/v1/bridges/lithic-asa',
+      operationId: 'getLithicAsaBridge',
+      summary: "The org's Lithic ASA bridge (secrets masked)",
+      tag: 'bridges',
+      roles: ['enterprise'],
+      success: { status: 200, schema: bridgeSchema },
+      errors: [404, 503],
+      handle: (i) => b.get(ownerOf(i), 'lithic_asa'),
+    },
+    {
+      method: 'put',
+      path: '/v1/bridges/lithic-asa/secret',
+      operationId: 'rotateLithicAsaBridgeSecret',
+      summary: 'Rotate the ASA secret; the previous one is still accepted for grace_seconds (default one day)',
+      tag: 'bridges',
+      roles: ['enterprise'],
+      body: { schema: rotateLithicBridgeSecretSchema },
+      success: { status: 200, schema: bridgeSchema },
+      errors: [404, 409, 422, 503],
+      handle: (i) => b.rotate(ownerOf(i), i.body, 'lithic_asa'),
+    },
+    {
+      method: 'delete',
+      path: '/v1/bridges/lithic-asa',
+      operationId: 'deleteLithicAsaBridge',
+      summary: "Disconnect the org's Lithic program: its ASA calls are refused from then on",
+      tag: 'bridges',
+      roles: ['enterprise'],
+      success: { status: 204, schema: null },
+      errors: [404, 503],
+      handle: (i) => b.remove(ownerOf(i), 'lithic_asa'),
     },
   ];
 }
