@@ -1,0 +1,301 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MemoryBridgeStorage } from '../../adapters/memory/index.js';
+import type { BridgeKind, BridgeRecord } from '../../src/bridges/index.js';
+import { ManualClock } from '../../src/util/clock.js';
+import { faultyStore } from '../support/faulty-store.js';
+import { makeWorld, startTestApp, type TestApp, type World } from '../support/http-app.js';
+import { asaRequest, lithicSecret, postLithic } from '../support/lithic-asa.js';
+import { assertMatches } from '../support/response-schemas.js';
+import { stripeSecret } from '../support/stripe-events.js';
+
+/** An agent, an authority and a binding of type card whose reference is a Lithic card token. */
+async function cardOf(
+  w: World,
+  authority: Record<string, unknown> = { limits: { per_transaction: 50_000, daily: 100_000 } },
+): Promise<{ cardToken: string; authorityId: string }> {
+  const { t, enterprise } = w;
+  const agent = await t.call('POST', '/v1/agents', { auth: enterprise, body: { name: 'buyer' } });
+  const sa = await t.call('POST', '/v1/authorities', {
+    auth: enterprise,
+    body: { agent_id: agent.body.id, currency: 'USD', ...authority },
+  });
+  const cardToken = `${randomBytes(4).toString('hex')}-7ac5-4a2c-9f3e-${randomBytes(6).toString('hex')}`;
+  const binding = await t.call('POST', '/v1/bindings', {
+    auth: enterprise,
+    body: {
+      agent_id: agent.body.id,
+      authority_id: sa.body.id,
+      processor_id: w.processorId,
+      credential: { type: 'card', reference: cardToken, last4: '4242' },
+    },
+  });
+  if (binding.status !== 201) throw new Error(`card setup failed: ${sa.text} ${binding.text}`);
+  return { cardToken, authorityId: sa.body.id };
+}
+
+async function connect(w: World, secret: string) {
+  return w.t.call('POST', '/v1/bridges/lithic-asa', {
+    auth: w.enterprise,
+    body: { processor_id: w.processorId, signing_secret: secret },
+  });
+}
+
+async function spent(w: World, authorityId: string): Promise<number> {
+  const usage = await w.t.call('GET', `/v1/authorities/${authorityId}/usage`, { auth: w.enterprise });
+  return usage.body.windows.daily.spent;
+}
+
+async function record(w: World, authorizationId: string) {
+  return w.t.call('GET', `/v1/authorizations/${authorizationId}`, { auth: w.processor });
+}
+
+const bridge = suite('Lithic ASA bridge');
+let t: TestApp;
+let w: World;
+let secret: string;
+
+bridge.before(async () => {
+  t = await startTestApp({ bridges: new MemoryBridgeStorage() });
+  w = await makeWorld(t);
+  secret = lithicSecret();
+  const res = await connect(w, secret);
+  assert.is(res.status, 201, res.text);
+});
+bridge.after(async () => {
+  await t.close();
+});
+
+bridge('registration: its own kind beside Stripe, validated, shown without the secret', async () => {
+  const got = await t.call('GET', '/v1/bridges/lithic-asa', { auth: w.enterprise });
+  assert.is(got.status, 200, got.text);
+  assertMatches('Bridge', got.body);
+  assert.is(got.body.processor, 'lithic_asa');
+  assert.is(got.body.webhook_path, `/v1/bridges/lithic-asa/${w.orgId}`);
+  assert.not.ok(got.text.includes(secret.slice(6, 20)));
+  assert.is((await connect(w, lithicSecret())).body.error.code, 'conflict');
+  const bad = await t.call('POST', '/v1/bridges/lithic-asa', {
+    auth: w.enterprise,
+    body: { processor_id: w.processorId, signing_secret: 'not a secret' },
+  });
+  assert.is(bad.status, 422);
+  assert.is(bad.body.error.code, 'validation_failed');
+  // The org's Stripe bridge is a separate record: registering it does not touch the Lithic one.
+  const stripe = await t.call('POST', '/v1/bridges/stripe-issuing', {
+    auth: w.enterprise,
+    body: { processor_id: w.processorId, signing_secret: stripeSecret() },
+  });
+  assert.is(stripe.status, 201, stripe.text);
+  assert.is(
+    (await t.call('GET', '/v1/bridges/lithic-asa', { auth: w.enterprise })).body.secrets[0].id,
+    got.body.secrets[0].id,
+  );
+});
+
+bridge('approve: ALLOW is APPROVED, the ASA token is the authorization id', async () => {
+  const { cardToken, authorityId } = await cardOf(w);
+  const req = asaRequest(cardToken, { amount: 1850 });
+  const res = await postLithic(t, w.orgId, req, secret);
+  assert.is(res.status, 200, res.text);
+  assertMatches('LithicAsaAnswer', res.body);
+  assert.is(res.body.token, req.token);
+  assert.is(res.body.result, 'APPROVED');
+  assert.is(res.body.approved_amount, undefined);
+  assert.is(res.body.allowance.action, 'ALLOW');
+  const rec = await record(w, req.token as string);
+  assert.is(rec.status, 200, rec.text);
+  assert.is(rec.body.status, 'approved');
+  assert.is(rec.body.decision_id, res.body.allowance.decision_id);
+  assert.is(rec.body.amount, 1850);
+  assert.is(await spent(w, authorityId), 1850);
+});
+
+bridge(
+  'decline with reasons: over the limit is VELOCITY_EXCEEDED, a blocked MCC is UNAUTHORIZED_MERCHANT',
+  async () => {
+    const { cardToken, authorityId } = await cardOf(w);
+    const req = asaRequest(cardToken, { amount: 60_000 });
+    const res = await postLithic(t, w.orgId, req, secret);
+    assert.is(res.status, 200, res.text);
+    assert.is(res.body.result, 'VELOCITY_EXCEEDED');
+    assert.is(res.body.allowance.action, 'DENY');
+    const rec = await record(w, req.token as string);
+    assert.equal(res.body.allowance.reason_codes, rec.body.reason_codes);
+    assert.is(await spent(w, authorityId), 0);
+
+    const blocked = await cardOf(w, {
+      limits: { per_transaction: 50_000 },
+      merchant_rules: { block_mcc: ['7995'] },
+    });
+    const gamble = await postLithic(t, w.orgId, asaRequest(blocked.cardToken, { amount: 100, mcc: '7995' }), secret);
+    assert.is(gamble.status, 200, gamble.text);
+    assert.is(gamble.body.allowance.action, 'DENY', gamble.text);
+    assert.is(gamble.body.result, 'UNAUTHORIZED_MERCHANT', gamble.text);
+  },
+);
+
+bridge('partial amount: approved_amount when the terminal takes it; declined, nothing held, when not', async () => {
+  const partial = { limits: { daily: 5_000 }, partial_approval: true };
+  const { cardToken, authorityId } = await cardOf(w, partial);
+  const res = await postLithic(t, w.orgId, asaRequest(cardToken, { amount: 8_000, partial: true }), secret);
+  assert.is(res.status, 200, res.text);
+  assert.is(res.body.result, 'APPROVED', res.text);
+  assert.is(res.body.approved_amount, 5_000);
+  assert.is(res.body.allowance.action, 'ALLOW_WITH_LIMITS');
+  assert.is(await spent(w, authorityId), 5_000);
+
+  const second = await cardOf(w, partial);
+  const no = await postLithic(t, w.orgId, asaRequest(second.cardToken, { amount: 8_000, partial: false }), secret);
+  assert.is(no.status, 200, no.text);
+  // The engine is told the terminal cannot take a partial approval: it declines over the limit.
+  assert.is(no.body.result, 'VELOCITY_EXCEEDED');
+  assert.is(no.body.allowance.action, 'DENY');
+  assert.is(no.body.approved_amount, undefined);
+  await t.app.services.bridges.settled();
+  assert.is(await spent(w, second.authorityId), 0, 'nothing held for a declined answer');
+});
+
+bridge('a replayed request (Lithic retries with the same token) gets the same decision', async () => {
+  const { cardToken, authorityId } = await cardOf(w);
+  const req = asaRequest(cardToken, { amount: 1200 });
+  const first = await postLithic(t, w.orgId, req, secret);
+  const again = await postLithic(t, w.orgId, req, secret);
+  assert.is(again.status, 200, again.text);
+  assert.equal(again.body, first.body);
+  assert.is(await spent(w, authorityId), 1200, 'held once');
+});
+
+bridge(
+  'bad or stale signature, unknown org, missing headers: 401 bridge_signature_invalid, nothing decided',
+  async () => {
+    const { cardToken } = await cardOf(w);
+    type Res = { status: number; body: { error: { code: string } } };
+    const cases: [string, (r: Record<string, unknown>) => Promise<Res>][] = [
+      ['wrong secret', (r) => postLithic(t, w.orgId, r, lithicSecret())],
+      ['stale timestamp', (r) => postLithic(t, w.orgId, r, secret, Math.floor(Date.now() / 1000) - 600)],
+      ['unknown org', (r) => postLithic(t, 'org_00000000000000000000', r, secret)],
+      [
+        'body changed after signing',
+        (r) => postLithic(t, w.orgId, r, secret, undefined, (p) => p.replace('1850', '1851')),
+      ],
+      [
+        'no headers',
+        (r) =>
+          t.call('POST', `/v1/bridges/lithic-asa/${w.orgId}`, {
+            raw: JSON.stringify(r),
+            headers: { 'content-type': 'application/json' },
+          }),
+      ],
+    ];
+    for (const [name, send] of cases) {
+      const req = asaRequest(cardToken);
+      const res = await send(req);
+      assert.is(res.status, 401, name);
+      assert.is(res.body.error.code, 'bridge_signature_invalid', name);
+      assert.is((await record(w, req.token as string)).status, 404, `${name}: nothing decided`);
+    }
+  },
+);
+
+bridge(
+  'an unknown card is declined; a card bound in another org is declined the same way, without its data',
+  async () => {
+    const unknownReq = asaRequest('00000000-0000-4000-8000-000000000000');
+    const unknown = await postLithic(t, w.orgId, unknownReq, secret);
+    assert.is(unknown.status, 200, unknown.text);
+    assert.is(unknown.body.result, 'CARD_PAUSED');
+    assert.equal(unknown.body.allowance.reason_codes, ['binding_not_found']);
+
+    const other = await makeWorld(t, 'Other org');
+    const foreign: World = { ...other, processorId: w.processorId, processor: w.processor };
+    const { cardToken, authorityId } = await cardOf(foreign);
+    const req = asaRequest(cardToken, { amount: 1000 });
+    const res = await postLithic(t, w.orgId, req, secret);
+    assert.is(res.status, 200, res.text);
+    assert.equal(res.body, {
+      token: req.token,
+      result: 'CARD_PAUSED',
+      allowance: { action: 'DENY', reason_codes: ['binding_not_found'] },
+    });
+    assert.not.ok(res.text.includes(other.orgId));
+    await t.app.services.bridges.settled();
+    assert.is(await spent(foreign, authorityId), 0, "the other org's budget is untouched");
+  },
+);
+
+bridge('a signed request of the wrong shape is 422 validation_failed, nothing decided', async () => {
+  const res = await postLithic(t, w.orgId, { token: 'abc', card: {} }, secret);
+  assert.is(res.status, 422, res.text);
+  assert.is(res.body.error.code, 'validation_failed');
+  assert.is((await record(w, 'abc')).status, 404);
+});
+
+bridge.run();
+
+/** A memory bridge storage whose reads can be frozen. */
+class FreezableBridges extends MemoryBridgeStorage {
+  frozen: Promise<void> | null = null;
+  override async get(orgId: string, kind: BridgeKind): Promise<BridgeRecord | null> {
+    if (this.frozen) await this.frozen;
+    return super.get(orgId, kind);
+  }
+}
+
+const frozen = suite('Lithic ASA bridge: a frozen store');
+
+frozen('the bridge answers with the stand-in decision when every store call hangs', async () => {
+  const faulty = faultyStore();
+  const spoolDir = await mkdtemp(join(tmpdir(), 'allowance-spool-'));
+  const bridges = new FreezableBridges();
+  const clock = new ManualClock(Date.now());
+  const app = await startTestApp(
+    { bridges, clock, engineConfig: { authorizeDeadlineMs: 1500, standInSpoolDir: spoolDir } },
+    faulty.store,
+  );
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  try {
+    const world = await makeWorld(app);
+    const { cardToken } = await cardOf(world, {
+      limits: { per_transaction: 50_000 },
+      stand_in: { action: 'ALLOW_UP_TO', max_amount: 2500 },
+    });
+    const s = lithicSecret();
+    assert.is((await connect(world, s)).status, 201);
+    const warm = await postLithic(app, world.orgId, asaRequest(cardToken), s);
+    assert.is(warm.status, 200, warm.text);
+    assert.is(warm.body.result, 'APPROVED');
+    assert.is(warm.body.allowance.stand_in, undefined);
+
+    for (const m of ['getProcessor', 'findBinding', 'claimAuthorization', 'getAuthorization'] as const) {
+      faulty.wrap(m, async (original, ...args) => {
+        await gate;
+        return original(...args);
+      });
+    }
+    bridges.frozen = gate;
+    clock.advance(6_000);
+    const res = await postLithic(
+      app,
+      world.orgId,
+      asaRequest(cardToken, { amount: 2000 }),
+      s,
+      Math.floor(clock.now() / 1000),
+    );
+    assert.is(res.status, 200, res.text);
+    assert.is(res.body.result, 'APPROVED');
+    assert.is(res.body.allowance.stand_in, true);
+    assert.equal(res.body.allowance.reason_codes, ['stand_in_store_unavailable']);
+  } finally {
+    release();
+    await app.close();
+  }
+});
+
+frozen.run();
