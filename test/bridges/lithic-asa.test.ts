@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryBridgeStorage } from '../../adapters/memory/index.js';
-import type { BridgeKind, BridgeRecord } from '../../src/bridges/index.js';
+import { type BridgeKind, type BridgeRecord, lithicAnswer } from '../../src/bridges/index.js';
+import type { Decision } from '../../src/types.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { faultyStore } from '../support/faulty-store.js';
 import { makeWorld, startTestApp, type TestApp, type World } from '../support/http-app.js';
@@ -234,6 +235,37 @@ bridge('a signed request of the wrong shape is 422 validation_failed, nothing de
   assert.is((await record(w, 'abc')).status, 404);
 });
 
+bridge('rotation keeps the old secret for its grace; delete refuses every call after', async () => {
+  const app = await startTestApp({ bridges: new MemoryBridgeStorage() });
+  try {
+    const world = await makeWorld(app);
+    const { cardToken } = await cardOf(world);
+    const old = lithicSecret();
+    assert.is((await connect(world, old)).status, 201);
+    const next = lithicSecret();
+    const rotated = await app.call('PUT', '/v1/bridges/lithic-asa/secret', {
+      auth: world.enterprise,
+      body: { signing_secret: next, grace_seconds: 3600 },
+    });
+    assert.is(rotated.status, 200, rotated.text);
+    assert.is(rotated.body.secrets.length, 2);
+    const wrongFormat = await app.call('PUT', '/v1/bridges/lithic-asa/secret', {
+      auth: world.enterprise,
+      body: { signing_secret: 'whsec_short' },
+    });
+    assert.is(wrongFormat.body.error.code, 'validation_failed');
+    assert.is((await postLithic(app, world.orgId, asaRequest(cardToken), next)).body.result, 'APPROVED');
+    assert.is((await postLithic(app, world.orgId, asaRequest(cardToken), old)).body.result, 'APPROVED');
+    const gone = await app.call('DELETE', '/v1/bridges/lithic-asa', { auth: world.enterprise });
+    assert.is(gone.status, 204);
+    const refused = await postLithic(app, world.orgId, asaRequest(cardToken), next);
+    assert.is(refused.status, 401);
+    assert.is(refused.body.error.code, 'bridge_signature_invalid');
+  } finally {
+    await app.close();
+  }
+});
+
 bridge.run();
 
 /** A memory bridge storage whose reads can be frozen. */
@@ -299,3 +331,45 @@ frozen('the bridge answers with the stand-in decision when every store call hang
 });
 
 frozen.run();
+
+const answers = suite('Lithic ASA answer mapping');
+
+/** A decision with the fields the mapping reads. */
+function decision(overrides: Partial<Decision>): Decision {
+  return {
+    decision_id: 'dec_01test',
+    action: 'ALLOW',
+    allowed: true,
+    amount: 8_000,
+    approved_amount: 8_000,
+    reason_codes: [],
+    proof: 'header.payload.signature',
+    stand_in: false,
+    ...overrides,
+  } as Decision;
+}
+
+answers('ALLOW_WITH_LIMITS below the amount: approved_amount when partial-capable, a decline otherwise', () => {
+  const limited = decision({ action: 'ALLOW_WITH_LIMITS', approved_amount: 5_000, reason_codes: ['limit_exceeded'] });
+  const yes = lithicAnswer('tok', limited, true);
+  assert.is(yes.result, 'APPROVED');
+  assert.is(yes.approved_amount, 5_000);
+  const no = lithicAnswer('tok', limited, false);
+  assert.is(no.result, 'INSUFFICIENT_FUNDS');
+  assert.is(no.approved_amount, undefined);
+  assert.ok(no.allowance?.reason_codes.includes('partial_amount_not_supported'));
+  const whole = lithicAnswer('tok', decision({ action: 'ALLOW_WITH_LIMITS' }), false);
+  assert.is(whole.result, 'APPROVED');
+  assert.is(whole.approved_amount, undefined, 'a full approval never carries approved_amount');
+});
+
+answers('DENY and STEP_UP decline with the closest Lithic result', () => {
+  const deny = (reasons: string[], action = 'DENY') =>
+    lithicAnswer('tok', decision({ action, allowed: false, reason_codes: reasons } as Partial<Decision>), true).result;
+  assert.is(deny(['mcc_blocked']), 'UNAUTHORIZED_MERCHANT');
+  assert.is(deny(['per_transaction_limit_exceeded']), 'VELOCITY_EXCEEDED');
+  assert.is(deny(['binding_not_found']), 'CARD_PAUSED');
+  assert.is(deny(['intent_required'], 'STEP_UP'), 'CARD_PAUSED');
+});
+
+answers.run();
