@@ -160,9 +160,9 @@ export const bridgeOrgParam = resourceId;
 
 const lithicSecret = {
   type: 'string',
-  pattern: '^whsec_[A-Za-z0-9+/]{16,200}={0,2}$',
+  pattern: '^(whsec_)?[A-Za-z0-9+/]{16,200}={0,2}$',
   description:
-    "The program's ASA HMAC secret as Lithic returns it (whsec_…, base64). Stored sealed, never shown again.",
+    "The program's ASA HMAC secret as Lithic returns it (base64, with or without the whsec_ prefix). Stored sealed, never shown again.",
 } as const;
 
 /** Body of connecting an org's Lithic program (Auth Stream Access). */

@@ -256,6 +256,15 @@ bridge('rotation keeps the old secret for its grace; delete refuses every call a
     assert.is(wrongFormat.body.error.code, 'validation_failed');
     assert.is((await postLithic(app, world.orgId, asaRequest(cardToken), next)).body.result, 'APPROVED');
     assert.is((await postLithic(app, world.orgId, asaRequest(cardToken), old)).body.result, 'APPROVED');
+    // A secret given without the whsec_ prefix is the same key.
+    const bare = lithicSecret().slice('whsec_'.length);
+    const third = await app.call('PUT', '/v1/bridges/lithic-asa/secret', {
+      auth: world.enterprise,
+      body: { signing_secret: bare, grace_seconds: 3600 },
+    });
+    assert.is(third.status, 200, third.text);
+    assert.is((await postLithic(app, world.orgId, asaRequest(cardToken), `whsec_${bare}`)).body.result, 'APPROVED');
+    assert.is((await postLithic(app, world.orgId, asaRequest(cardToken), bare)).body.result, 'APPROVED');
     const gone = await app.call('DELETE', '/v1/bridges/lithic-asa', { auth: world.enterprise });
     assert.is(gone.status, 204);
     const refused = await postLithic(app, world.orgId, asaRequest(cardToken), next);
