@@ -28,6 +28,7 @@ import {
   lithicAuthorizeBody,
   lithicForeignCardAnswer,
   parseLithicAsaRequest,
+  parseLithicTransactionEvent,
   verifyLithicSignature,
 } from './lithic-asa.js';
 import {
@@ -64,6 +65,7 @@ const STRIPE: BridgeKind = 'stripe_issuing';
 const KINDS: Record<BridgeKind, { name: string; path: string }> = {
   stripe_issuing: { name: 'Stripe Issuing', path: 'stripe-issuing' },
   lithic_asa: { name: 'Lithic ASA', path: 'lithic-asa' },
+  lithic_events: { name: 'Lithic transaction events', path: 'lithic-events' },
 };
 
 interface RegisterBody {
@@ -77,10 +79,12 @@ interface RotateBody {
 const validateRegister: Record<BridgeKind, (body: unknown) => RegisterBody> = {
   stripe_issuing: compileValidator<RegisterBody>(registerStripeIssuingBridgeSchema),
   lithic_asa: compileValidator<RegisterBody>(registerLithicAsaBridgeSchema),
+  lithic_events: compileValidator<RegisterBody>(registerLithicAsaBridgeSchema),
 };
 const validateRotate: Record<BridgeKind, (body: unknown) => RotateBody> = {
   stripe_issuing: compileValidator<RotateBody>(rotateBridgeSecretSchema),
   lithic_asa: compileValidator<RotateBody>(rotateLithicBridgeSecretSchema),
+  lithic_events: compileValidator<RotateBody>(rotateLithicBridgeSecretSchema),
 };
 
 /** A bridge as the API shows it. */
@@ -383,23 +387,7 @@ export class BridgeService {
     guard?: ReadGuard,
     receivedAt?: number,
   ): Promise<LithicReply> {
-    const bridge = await this.load(orgId, 'lithic_asa', guard);
-    const now = this.clock.now();
-    const secrets = (bridge?.secrets ?? [])
-      .filter((s) => s.expiresAt === null || s.expiresAt > now)
-      .map((s) => s.plaintext);
-    const record = bridge?.record;
-    if (!record || !verifyLithicSignature(payload, headers, secrets, now)) {
-      throw new AppError('bridge_signature_invalid', 'the webhook-signature header does not verify');
-    }
-    const text = payload.toString('utf8');
-    if (jsonTextTooDeep(text)) throw new AppError('nesting_too_deep', 'the request nests too deep');
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new AppError('malformed_request', 'the request is not valid JSON');
-    }
+    const { record, json } = await this.verifiedLithic('lithic_asa', orgId, payload, headers, guard);
     const req = parseLithicAsaRequest(json);
     const decision: Decision = await this.engine.authorize(
       record.processor_id,
@@ -418,6 +406,59 @@ export class BridgeService {
       this.inBackground(this.engine.reverse(record.processor_id, decision.authorization_id, LITHIC_ACTOR));
     }
     return { body: answer };
+  }
+
+  /**
+   * A Lithic transaction event (event subscription) to `/v1/bridges/lithic-events/:org_id`, verified like an
+   * ASA request with the subscription's own secret: `card_transaction.updated` with status SETTLED captures
+   * the authorization whose id is the transaction token for `settled_amount` (capped at the approved
+   * amount); VOIDED, EXPIRED and DECLINED reverse it. Other events and statuses are acknowledged and ignored.
+   */
+  async handleLithicEvent(
+    orgId: string,
+    payload: Buffer,
+    headers: LithicSignatureHeaders,
+    guard?: ReadGuard,
+  ): Promise<{ body: { received: true; outcome: string } }> {
+    const { record, json } = await this.verifiedLithic('lithic_events', orgId, payload, headers, guard);
+    const event = parseLithicTransactionEvent(json);
+    const ignored = { body: { received: true as const, outcome: 'ignored' } };
+    if (event.event_type !== 'card_transaction.updated') return ignored;
+    if (event.status === 'SETTLED') {
+      const amount = Math.abs(event.settled_amount ?? 0);
+      if (amount === 0) return ignored;
+      return { body: { received: true, outcome: await this.followUp(record, event.token, amount, LITHIC_ACTOR) } };
+    }
+    if (event.status === 'VOIDED' || event.status === 'EXPIRED' || event.status === 'DECLINED') {
+      return { body: { received: true, outcome: await this.followUp(record, event.token, null, LITHIC_ACTOR) } };
+    }
+    return ignored;
+  }
+
+  /** Checks a Lithic call's Standard Webhooks signature against the org's bridge of `kind`, then parses it. */
+  private async verifiedLithic(
+    kind: BridgeKind,
+    orgId: string,
+    payload: Buffer,
+    headers: LithicSignatureHeaders,
+    guard?: ReadGuard,
+  ): Promise<{ record: BridgeRecord; json: unknown }> {
+    const bridge = await this.load(orgId, kind, guard);
+    const now = this.clock.now();
+    const secrets = (bridge?.secrets ?? [])
+      .filter((s) => s.expiresAt === null || s.expiresAt > now)
+      .map((s) => s.plaintext);
+    const record = bridge?.record;
+    if (!record || !verifyLithicSignature(payload, headers, secrets, now)) {
+      throw new AppError('bridge_signature_invalid', 'the webhook-signature header does not verify');
+    }
+    const text = payload.toString('utf8');
+    if (jsonTextTooDeep(text)) throw new AppError('nesting_too_deep', 'the request nests too deep');
+    try {
+      return { record, json: JSON.parse(text) };
+    } catch {
+      throw new AppError('malformed_request', 'the request is not valid JSON');
+    }
   }
 
   /** Decides an `issuing_authorization.request` through the engine's authorize (its deadline and stand-in). */
@@ -446,7 +487,12 @@ export class BridgeService {
    * engine's use cases (idempotent: a replay finds it in its final state). An authorization Allowance does not
    * know for this org, or one in another final state, is acknowledged and left alone.
    */
-  private async followUp(record: BridgeRecord, authorizationId: string, captureAmount: number | null): Promise<string> {
+  private async followUp(
+    record: BridgeRecord,
+    authorizationId: string,
+    captureAmount: number | null,
+    actor = ACTOR,
+  ): Promise<string> {
     const work = async (): Promise<string> => {
       let current: Awaited<ReturnType<Engine['getAuthorization']>>;
       try {
@@ -458,12 +504,12 @@ export class BridgeService {
       if (current.org_id !== record.org_id) return 'unknown_authorization';
       try {
         if (captureAmount === null) {
-          await this.engine.reverse(record.processor_id, authorizationId, ACTOR);
+          await this.engine.reverse(record.processor_id, authorizationId, actor);
           return 'reversed';
         }
         if (current.approved_amount < 1) return 'ignored';
         const amount = Math.min(captureAmount, current.approved_amount);
-        await this.engine.capture(record.processor_id, authorizationId, { amount }, ACTOR);
+        await this.engine.capture(record.processor_id, authorizationId, { amount }, actor);
         return 'captured';
       } catch (err) {
         if (isAppError(err, 'invalid_state')) return 'ignored';

@@ -1,5 +1,5 @@
 import Lithic from 'lithic';
-import { compileValidator, lithicAsaRequestSchema } from '../schemas/index.js';
+import { compileValidator, lithicAsaRequestSchema, lithicTransactionEventSchema } from '../schemas/index.js';
 import type { Decision } from '../types.js';
 import { proofReference } from './stripe-issuing.js';
 
@@ -26,6 +26,16 @@ export interface LithicAsaRequest {
 }
 
 export const parseLithicAsaRequest = compileValidator<LithicAsaRequest>(lithicAsaRequestSchema);
+
+/** The fields of a Lithic transaction event the bridge reads. */
+export interface LithicTransactionEvent {
+  event_type: string;
+  token: string;
+  status?: string;
+  settled_amount?: number;
+}
+
+export const parseLithicTransactionEvent = compileValidator<LithicTransactionEvent>(lithicTransactionEventSchema);
 
 /** The headers Lithic signs an ASA request with (Standard Webhooks). */
 export interface LithicSignatureHeaders {

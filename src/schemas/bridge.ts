@@ -50,7 +50,7 @@ export const bridgeSchema = {
   required: ['org_id', 'processor', 'processor_id', 'webhook_path', 'secrets', 'created_at', 'updated_at'],
   properties: {
     org_id: str,
-    processor: { enum: ['stripe_issuing', 'lithic_asa'] },
+    processor: { enum: ['stripe_issuing', 'lithic_asa', 'lithic_events'] },
     processor_id: str,
     webhook_path: { ...str, description: 'Where the processor posts, relative to the public base URL.' },
     secrets: {
@@ -267,4 +267,26 @@ export const lithicAsaAnswerSchema = {
       },
     },
   },
+} as const;
+
+/** A Lithic transaction event (event subscription) as the bridge reads it. */
+export const lithicTransactionEventSchema = {
+  $id: 'LithicTransactionEvent',
+  type: 'object',
+  required: ['event_type', 'token'],
+  properties: {
+    event_type: { type: 'string', minLength: 1, maxLength: 255 },
+    token: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
+    status: { type: 'string', maxLength: 64 },
+    settled_amount: { type: 'integer', minimum: -1_000_000_000_000_000, maximum: 1_000_000_000_000_000 },
+  },
+} as const;
+
+/** The acknowledgement of a processor's follow-up event. */
+export const bridgeEventAckSchema = {
+  $id: 'BridgeEventAck',
+  type: 'object',
+  additionalProperties: false,
+  required: ['received', 'outcome'],
+  properties: { received: { type: 'boolean' }, outcome: str },
 } as const;

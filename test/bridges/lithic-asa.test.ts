@@ -10,7 +10,7 @@ import type { Decision } from '../../src/types.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { faultyStore } from '../support/faulty-store.js';
 import { makeWorld, startTestApp, type TestApp, type World } from '../support/http-app.js';
-import { asaRequest, lithicSecret, postLithic } from '../support/lithic-asa.js';
+import { asaRequest, lithicSecret, postLithic, postLithicEvent, transactionEvent } from '../support/lithic-asa.js';
 import { assertMatches } from '../support/response-schemas.js';
 import { stripeSecret } from '../support/stripe-events.js';
 
@@ -233,6 +233,68 @@ bridge('a signed request of the wrong shape is 422 validation_failed, nothing de
   assert.is(res.status, 422, res.text);
   assert.is(res.body.error.code, 'validation_failed');
   assert.is((await record(w, 'abc')).status, 404);
+});
+
+bridge('transaction events capture and reverse the hold, idempotently, with their own secret', async () => {
+  const eventsSecret = lithicSecret();
+  const reg = await t.call('POST', '/v1/bridges/lithic-events', {
+    auth: w.enterprise,
+    body: { processor_id: w.processorId, signing_secret: eventsSecret },
+  });
+  assert.is(reg.status, 201, reg.text);
+  assertMatches('Bridge', reg.body);
+  assert.is(reg.body.webhook_path, `/v1/bridges/lithic-events/${w.orgId}`);
+
+  const { cardToken, authorityId } = await cardOf(w);
+  const settled = asaRequest(cardToken, { amount: 2000 });
+  assert.is((await postLithic(t, w.orgId, settled, secret)).body.result, 'APPROVED');
+  const voided = asaRequest(cardToken, { amount: 700 });
+  assert.is((await postLithic(t, w.orgId, voided, secret)).body.result, 'APPROVED');
+  assert.is(await spent(w, authorityId), 2700);
+
+  const pending = await postLithicEvent(
+    t,
+    w.orgId,
+    transactionEvent(settled.token as string, cardToken, 'PENDING'),
+    eventsSecret,
+  );
+  assert.equal(pending.body, { received: true, outcome: 'ignored' });
+
+  const settle = transactionEvent(settled.token as string, cardToken, 'SETTLED', 1500);
+  const cap = await postLithicEvent(t, w.orgId, settle, eventsSecret);
+  assert.is(cap.status, 200, cap.text);
+  assertMatches('BridgeEventAck', cap.body);
+  assert.is(cap.body.outcome, 'captured');
+  assert.is((await record(w, settled.token as string)).body.status, 'captured');
+  assert.is(await spent(w, authorityId), 2200, 'settled 1500 of the 2000 held, plus the 700 still held');
+
+  const voidEvent = transactionEvent(voided.token as string, cardToken, 'VOIDED');
+  assert.is((await postLithicEvent(t, w.orgId, voidEvent, eventsSecret)).body.outcome, 'reversed');
+  assert.is(await spent(w, authorityId), 1500);
+
+  // Replays change nothing.
+  assert.is((await postLithicEvent(t, w.orgId, settle, eventsSecret)).status, 200);
+  assert.is((await postLithicEvent(t, w.orgId, voidEvent, eventsSecret)).status, 200);
+  assert.is(await spent(w, authorityId), 1500);
+
+  const unknown = transactionEvent('00000000-0000-4000-8000-00000000beef', cardToken, 'VOIDED');
+  assert.is((await postLithicEvent(t, w.orgId, unknown, eventsSecret)).body.outcome, 'unknown_authorization');
+  const other = await postLithicEvent(t, w.orgId, { event_type: 'card.created', token: 'x' }, eventsSecret);
+  assert.equal(other.body, { received: true, outcome: 'ignored' });
+
+  // The ASA secret does not sign events, and an event signed wrongly moves nothing.
+  const fresh = asaRequest(cardToken, { amount: 300 });
+  assert.is((await postLithic(t, w.orgId, fresh, secret)).body.result, 'APPROVED');
+  const forged = await postLithicEvent(
+    t,
+    w.orgId,
+    transactionEvent(fresh.token as string, cardToken, 'VOIDED'),
+    secret,
+  );
+  assert.is(forged.status, 401);
+  assert.is(forged.body.error.code, 'bridge_signature_invalid');
+  assert.is((await record(w, fresh.token as string)).body.status, 'approved');
+  assert.is(await spent(w, authorityId), 1800);
 });
 
 bridge('rotation keeps the old secret for its grace; delete refuses every call after', async () => {

@@ -77,12 +77,13 @@ export async function postLithic(
   secret: string,
   timestampS?: number,
   tamper?: (payload: string) => string,
+  route = 'lithic-asa',
 ): Promise<TestResponse> {
   const payload = JSON.stringify(request);
   const id = `msg_${randomBytes(12).toString('hex')}`;
   const at = new Date((timestampS ?? Math.floor(Date.now() / 1000)) * 1000);
   const signature = new Webhook(secret).sign(id, at, payload);
-  return t.call('POST', `/v1/bridges/lithic-asa/${orgId}`, {
+  return t.call('POST', `/v1/bridges/${route}/${orgId}`, {
     raw: tamper ? tamper(payload) : payload,
     headers: {
       'content-type': 'application/json',
@@ -91,4 +92,36 @@ export async function postLithic(
       'webhook-signature': signature,
     },
   });
+}
+
+/** A `card_transaction.updated` event of Lithic's event subscription for the transaction `token`. */
+export function transactionEvent(
+  token: string,
+  cardToken: string,
+  status: 'PENDING' | 'SETTLED' | 'VOIDED' | 'EXPIRED' | 'DECLINED',
+  settledAmount = 0,
+): Record<string, unknown> {
+  return {
+    event_type: 'card_transaction.updated',
+    token,
+    card_token: cardToken,
+    status,
+    settled_amount: settledAmount,
+    amount: settledAmount,
+    merchant_currency: 'USD',
+    result: 'APPROVED',
+    created: new Date().toISOString(),
+    updated: new Date().toISOString(),
+    events: [],
+  };
+}
+
+/** Posts a transaction event to the org's Lithic events bridge, signed like `postLithic`. */
+export function postLithicEvent(
+  t: TestApp,
+  orgId: string,
+  event: Record<string, unknown>,
+  secret: string,
+): Promise<TestResponse> {
+  return postLithic(t, orgId, event, secret, undefined, undefined, 'lithic-events');
 }
