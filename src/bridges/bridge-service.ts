@@ -8,13 +8,29 @@ export interface ReadGuard {
   onMiss(): void;
 }
 
-import { compileValidator, registerStripeIssuingBridgeSchema, rotateBridgeSecretSchema } from '../schemas/index.js';
+import {
+  compileValidator,
+  registerLithicAsaBridgeSchema,
+  registerStripeIssuingBridgeSchema,
+  rotateBridgeSecretSchema,
+  rotateLithicBridgeSecretSchema,
+} from '../schemas/index.js';
 import { isStorageError } from '../storage/index.js';
 import type { Decision } from '../types.js';
 import { type Clock, isoTime } from '../util/clock.js';
 import { newId } from '../util/ids.js';
 import { jsonTextTooDeep } from '../util/json-depth.js';
 import type { BridgeKind, BridgeRecord, BridgeSecret, BridgeStorage } from './bridge-storage.js';
+import {
+  type LithicAnswer,
+  type LithicSignatureHeaders,
+  lithicAnswer,
+  lithicAuthorizeBody,
+  lithicForeignCardAnswer,
+  parseLithicAsaRequest,
+  parseLithicTransactionEvent,
+  verifyLithicSignature,
+} from './lithic-asa.js';
 import {
   parseStripeAuthorization,
   parseStripeEvent,
@@ -42,7 +58,15 @@ export const FOLLOW_UP_BUDGET_MS = 5_000;
 export const MAX_EVENT_BYTES = 256 * 1024;
 
 const ACTOR = 'bridge:stripe_issuing';
-const KIND: BridgeKind = 'stripe_issuing';
+const LITHIC_ACTOR = 'bridge:lithic_asa';
+const STRIPE: BridgeKind = 'stripe_issuing';
+
+/** What differs between processors' registrations: the secret's format, the route, the name in errors. */
+const KINDS: Record<BridgeKind, { name: string; path: string }> = {
+  stripe_issuing: { name: 'Stripe Issuing', path: 'stripe-issuing' },
+  lithic_asa: { name: 'Lithic ASA', path: 'lithic-asa' },
+  lithic_events: { name: 'Lithic transaction events', path: 'lithic-events' },
+};
 
 interface RegisterBody {
   processor_id: string;
@@ -52,8 +76,16 @@ interface RotateBody {
   signing_secret: string;
   grace_seconds: number;
 }
-const validateRegister = compileValidator<RegisterBody>(registerStripeIssuingBridgeSchema);
-const validateRotate = compileValidator<RotateBody>(rotateBridgeSecretSchema);
+const validateRegister: Record<BridgeKind, (body: unknown) => RegisterBody> = {
+  stripe_issuing: compileValidator<RegisterBody>(registerStripeIssuingBridgeSchema),
+  lithic_asa: compileValidator<RegisterBody>(registerLithicAsaBridgeSchema),
+  lithic_events: compileValidator<RegisterBody>(registerLithicAsaBridgeSchema),
+};
+const validateRotate: Record<BridgeKind, (body: unknown) => RotateBody> = {
+  stripe_issuing: compileValidator<RotateBody>(rotateBridgeSecretSchema),
+  lithic_asa: compileValidator<RotateBody>(rotateLithicBridgeSecretSchema),
+  lithic_events: compileValidator<RotateBody>(rotateLithicBridgeSecretSchema),
+};
 
 /** A bridge as the API shows it. */
 export interface BridgeView {
@@ -64,6 +96,11 @@ export interface BridgeView {
   secrets: { id: string; last4: string; created_at: string; expires_at: string | null }[];
   created_at: string;
   updated_at: string;
+}
+
+/** What the Lithic route answers. */
+export interface LithicReply {
+  body: LithicAnswer;
 }
 
 /** What the route answers: the body, and the `Stripe-Version` header on decisions. */
@@ -90,12 +127,15 @@ function within<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, expiry]).finally(() => clearTimeout(timer));
 }
 
+/** Cached bridges are keyed by org and processor. */
+const cacheKey = (orgId: string, kind: BridgeKind) => `${orgId}/${kind}`;
+
 function view(r: BridgeRecord): BridgeView {
   return {
     org_id: r.org_id,
     processor: r.kind,
     processor_id: r.processor_id,
-    webhook_path: `/v1/bridges/stripe-issuing/${r.org_id}`,
+    webhook_path: `/v1/bridges/${KINDS[r.kind].path}/${r.org_id}`,
     secrets: r.secrets.map((s) => ({ id: s.id, last4: s.last4, created_at: s.created_at, expires_at: s.expires_at })),
     created_at: r.created_at,
     updated_at: r.updated_at,
@@ -123,25 +163,25 @@ export class BridgeService {
     return this.storage;
   }
 
-  private associated(orgId: string, secretId: string): string {
-    return `${orgId}/${KIND}/${secretId}`;
+  private associated(orgId: string, kind: BridgeKind, secretId: string): string {
+    return `${orgId}/${kind}/${secretId}`;
   }
 
-  private sealed(orgId: string, secret: string, nowMs: number): BridgeSecret {
+  private sealed(orgId: string, kind: BridgeKind, secret: string, nowMs: number): BridgeSecret {
     const id = newId('bsk', nowMs);
     return {
       id,
-      ciphertext: this.box.seal(secret, this.associated(orgId, id)),
+      ciphertext: this.box.seal(secret, this.associated(orgId, kind, id)),
       last4: secret.slice(-4),
       created_at: isoTime(nowMs),
       expires_at: null,
     };
   }
 
-  /** Connects the org's Stripe Issuing account: the bridge acts as `processor_id` (which must be active). */
-  async register(orgId: string, body: unknown): Promise<BridgeView> {
+  /** Connects the org's processor account of `kind`: the bridge acts as `processor_id` (which must be active). */
+  async register(orgId: string, body: unknown, kind: BridgeKind = STRIPE): Promise<BridgeView> {
     const storage = this.need();
-    const input = validateRegister(structuredClone(body));
+    const input = validateRegister[kind](structuredClone(body));
     const processor = await this.engine.context.store.getProcessor(input.processor_id);
     if (processor?.status !== 'active') {
       throw new AppError('validation_failed', '/processor_id is not an active processor', {
@@ -151,9 +191,9 @@ export class BridgeService {
     const now = this.clock.now();
     const record: BridgeRecord = {
       org_id: orgId,
-      kind: KIND,
+      kind,
       processor_id: input.processor_id,
-      secrets: [this.sealed(orgId, input.signing_secret, now)],
+      secrets: [this.sealed(orgId, kind, input.signing_secret, now)],
       created_at: isoTime(now),
       updated_at: isoTime(now),
       version: 1,
@@ -162,17 +202,20 @@ export class BridgeService {
       await storage.create(record);
     } catch (err) {
       if (isStorageError(err, 'conflict')) {
-        throw new AppError('conflict', 'the org already has a Stripe Issuing bridge; rotate its secret or delete it');
+        throw new AppError(
+          'conflict',
+          `the org already has a ${KINDS[kind].name} bridge; rotate its secret or delete it`,
+        );
       }
       throw err;
     }
-    this.cache.delete(orgId);
+    this.cache.delete(cacheKey(orgId, kind));
     return view(record);
   }
 
-  async get(orgId: string): Promise<BridgeView> {
-    const record = await this.need().get(orgId, KIND);
-    if (!record) throw new AppError('not_found', 'the org has no Stripe Issuing bridge');
+  async get(orgId: string, kind: BridgeKind = STRIPE): Promise<BridgeView> {
+    const record = await this.need().get(orgId, kind);
+    if (!record) throw new AppError('not_found', `the org has no ${KINDS[kind].name} bridge`);
     return view(record);
   }
 
@@ -180,11 +223,11 @@ export class BridgeService {
    * Makes `signing_secret` the current secret; the one it replaces is still accepted for `grace_seconds`
    * (secrets already past their grace are dropped). A compare-and-set: a concurrent change is `conflict`.
    */
-  async rotate(orgId: string, body: unknown): Promise<BridgeView> {
+  async rotate(orgId: string, body: unknown, kind: BridgeKind = STRIPE): Promise<BridgeView> {
     const storage = this.need();
-    const input = validateRotate(structuredClone(body));
-    const current = await storage.get(orgId, KIND);
-    if (!current) throw new AppError('not_found', 'the org has no Stripe Issuing bridge');
+    const input = validateRotate[kind](structuredClone(body));
+    const current = await storage.get(orgId, kind);
+    if (!current) throw new AppError('not_found', `the org has no ${KINDS[kind].name} bridge`);
     const now = this.clock.now();
     const graceEnd = isoTime(now + input.grace_seconds * 1000);
     const kept = current.secrets
@@ -192,21 +235,21 @@ export class BridgeService {
       .filter((s) => s.expires_at !== null && Date.parse(s.expires_at) > now);
     const next: BridgeRecord = {
       ...current,
-      secrets: [this.sealed(orgId, input.signing_secret, now), ...kept],
+      secrets: [this.sealed(orgId, kind, input.signing_secret, now), ...kept],
       updated_at: isoTime(now),
       version: current.version + 1,
     };
     if (!(await storage.replace(next, current.version))) {
       throw new AppError('conflict', 'the bridge changed concurrently; read it and retry');
     }
-    this.cache.delete(orgId);
+    this.cache.delete(cacheKey(orgId, kind));
     return view(next);
   }
 
-  async remove(orgId: string): Promise<void> {
-    if (!(await this.need().delete(orgId, KIND)))
-      throw new AppError('not_found', 'the org has no Stripe Issuing bridge');
-    this.cache.delete(orgId);
+  async remove(orgId: string, kind: BridgeKind = STRIPE): Promise<void> {
+    if (!(await this.need().delete(orgId, kind)))
+      throw new AppError('not_found', `the org has no ${KINDS[kind].name} bridge`);
+    this.cache.delete(cacheKey(orgId, kind));
   }
 
   /**
@@ -214,36 +257,37 @@ export class BridgeService {
    * BRIDGE_STALE_MS old while one read (within BRIDGE_READ_BUDGET_MS) refreshes it in the background, so a
    * slow store never delays the answer of a known bridge. Without a usable copy the call waits for that read.
    */
-  private async load(orgId: string, guard?: ReadGuard): Promise<Cached | null> {
+  private async load(orgId: string, kind: BridgeKind, guard?: ReadGuard): Promise<Cached | null> {
     const now = this.clock.now();
-    const cached = this.cache.get(orgId);
+    const cached = this.cache.get(cacheKey(orgId, kind));
     if (cached && now - cached.readAt < BRIDGE_CACHE_MS) return cached;
     if (cached && now - cached.readAt < BRIDGE_STALE_MS) {
-      this.refresh(orgId);
+      this.refresh(orgId, kind);
       return cached;
     }
     guard?.beforeRead();
-    const read = await this.read(orgId);
+    const read = await this.read(orgId, kind);
     if (!read.record) guard?.onMiss();
     return read;
   }
 
   private readonly refreshing = new Set<string>();
 
-  private refresh(orgId: string): void {
-    if (this.refreshing.has(orgId)) return;
-    this.refreshing.add(orgId);
-    this.inBackground(this.read(orgId).finally(() => this.refreshing.delete(orgId)));
+  private refresh(orgId: string, kind: BridgeKind): void {
+    const key = cacheKey(orgId, kind);
+    if (this.refreshing.has(key)) return;
+    this.refreshing.add(key);
+    this.inBackground(this.read(orgId, kind).finally(() => this.refreshing.delete(key)));
   }
 
-  private async read(orgId: string): Promise<Cached> {
+  private async read(orgId: string, kind: BridgeKind): Promise<Cached> {
     const now = this.clock.now();
-    const record = await within(this.need().get(orgId, KIND), BRIDGE_READ_BUDGET_MS);
+    const record = await within(this.need().get(orgId, kind), BRIDGE_READ_BUDGET_MS);
     const secrets: Cached['secrets'] = [];
     for (const s of record?.secrets ?? []) {
       try {
         secrets.push({
-          plaintext: this.box.open(s.ciphertext, this.associated(orgId, s.id)),
+          plaintext: this.box.open(s.ciphertext, this.associated(orgId, kind, s.id)),
           expiresAt: s.expires_at === null ? null : Date.parse(s.expires_at),
         });
       } catch {
@@ -251,9 +295,10 @@ export class BridgeService {
       }
     }
     const fresh: Cached = { record, secrets, readAt: now };
-    this.cache.delete(orgId);
+    const key = cacheKey(orgId, kind);
+    this.cache.delete(key);
     if (this.cache.size >= BRIDGE_CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(orgId, fresh);
+    this.cache.set(key, fresh);
     return fresh;
   }
 
@@ -282,7 +327,7 @@ export class BridgeService {
     /** When the request was received (`performance.now()` ms): the engine's deadline counts from there. */
     receivedAt?: number,
   ): Promise<BridgeReply> {
-    const bridge = await this.load(orgId, guard);
+    const bridge = await this.load(orgId, STRIPE, guard);
     const now = this.clock.now();
     const secrets = (bridge?.secrets ?? [])
       .filter((s) => s.expiresAt === null || s.expiresAt > now)
@@ -329,6 +374,93 @@ export class BridgeService {
     }
   }
 
+  /**
+   * An Auth Stream Access call of Lithic to `/v1/bridges/lithic-asa/:org_id`: the Standard Webhooks signature
+   * is checked first (401 `bridge_signature_invalid`, nothing decided, when it is missing, wrong, too old or the
+   * org has no Lithic bridge), then the authorization is decided through the engine's authorize (its deadline
+   * and stand-in) and answered with Lithic's `result` and, for a partial approval, `approved_amount`.
+   */
+  async handleLithic(
+    orgId: string,
+    payload: Buffer,
+    headers: LithicSignatureHeaders,
+    guard?: ReadGuard,
+    receivedAt?: number,
+  ): Promise<LithicReply> {
+    const { record, json } = await this.verifiedLithic('lithic_asa', orgId, payload, headers, guard);
+    const req = parseLithicAsaRequest(json);
+    const decision: Decision = await this.engine.authorize(
+      record.processor_id,
+      lithicAuthorizeBody(req),
+      LITHIC_ACTOR,
+      receivedAt === undefined ? undefined : { receivedAt },
+    );
+    const foreign =
+      (decision.org_id !== null && decision.org_id !== record.org_id) ||
+      decision.reason_codes.includes('processor_mismatch');
+    const answer = foreign
+      ? lithicForeignCardAnswer(req.token)
+      : lithicAnswer(req.token, decision, req.pos?.terminal?.partial_approval_capable === true);
+    // A hold of an approval Lithic is told to decline is given back at once.
+    if (decision.allowed && answer.result !== 'APPROVED') {
+      this.inBackground(this.engine.reverse(record.processor_id, decision.authorization_id, LITHIC_ACTOR));
+    }
+    return { body: answer };
+  }
+
+  /**
+   * A Lithic transaction event (event subscription) to `/v1/bridges/lithic-events/:org_id`, verified like an
+   * ASA request with the subscription's own secret: `card_transaction.updated` with status SETTLED captures
+   * the authorization whose id is the transaction token for `settled_amount` (capped at the approved
+   * amount); VOIDED, EXPIRED and DECLINED reverse it. Other events and statuses are acknowledged and ignored.
+   */
+  async handleLithicEvent(
+    orgId: string,
+    payload: Buffer,
+    headers: LithicSignatureHeaders,
+    guard?: ReadGuard,
+  ): Promise<{ body: { received: true; outcome: string } }> {
+    const { record, json } = await this.verifiedLithic('lithic_events', orgId, payload, headers, guard);
+    const event = parseLithicTransactionEvent(json);
+    const ignored = { body: { received: true as const, outcome: 'ignored' } };
+    if (event.event_type !== 'card_transaction.updated') return ignored;
+    if (event.status === 'SETTLED') {
+      const amount = Math.abs(event.settled_amount ?? 0);
+      if (amount === 0) return ignored;
+      return { body: { received: true, outcome: await this.followUp(record, event.token, amount, LITHIC_ACTOR) } };
+    }
+    if (event.status === 'VOIDED' || event.status === 'EXPIRED' || event.status === 'DECLINED') {
+      return { body: { received: true, outcome: await this.followUp(record, event.token, null, LITHIC_ACTOR) } };
+    }
+    return ignored;
+  }
+
+  /** Checks a Lithic call's Standard Webhooks signature against the org's bridge of `kind`, then parses it. */
+  private async verifiedLithic(
+    kind: BridgeKind,
+    orgId: string,
+    payload: Buffer,
+    headers: LithicSignatureHeaders,
+    guard?: ReadGuard,
+  ): Promise<{ record: BridgeRecord; json: unknown }> {
+    const bridge = await this.load(orgId, kind, guard);
+    const now = this.clock.now();
+    const secrets = (bridge?.secrets ?? [])
+      .filter((s) => s.expiresAt === null || s.expiresAt > now)
+      .map((s) => s.plaintext);
+    const record = bridge?.record;
+    if (!record || !verifyLithicSignature(payload, headers, secrets, now)) {
+      throw new AppError('bridge_signature_invalid', 'the webhook-signature header does not verify');
+    }
+    const text = payload.toString('utf8');
+    if (jsonTextTooDeep(text)) throw new AppError('nesting_too_deep', 'the request nests too deep');
+    try {
+      return { record, json: JSON.parse(text) };
+    } catch {
+      throw new AppError('malformed_request', 'the request is not valid JSON');
+    }
+  }
+
   /** Decides an `issuing_authorization.request` through the engine's authorize (its deadline and stand-in). */
   private async decide(record: BridgeRecord, auth: StripeAuthorization, receivedAt?: number): Promise<StripeAnswer> {
     const decision: Decision = await this.engine.authorize(
@@ -355,7 +487,12 @@ export class BridgeService {
    * engine's use cases (idempotent: a replay finds it in its final state). An authorization Allowance does not
    * know for this org, or one in another final state, is acknowledged and left alone.
    */
-  private async followUp(record: BridgeRecord, authorizationId: string, captureAmount: number | null): Promise<string> {
+  private async followUp(
+    record: BridgeRecord,
+    authorizationId: string,
+    captureAmount: number | null,
+    actor = ACTOR,
+  ): Promise<string> {
     const work = async (): Promise<string> => {
       let current: Awaited<ReturnType<Engine['getAuthorization']>>;
       try {
@@ -367,12 +504,12 @@ export class BridgeService {
       if (current.org_id !== record.org_id) return 'unknown_authorization';
       try {
         if (captureAmount === null) {
-          await this.engine.reverse(record.processor_id, authorizationId, ACTOR);
+          await this.engine.reverse(record.processor_id, authorizationId, actor);
           return 'reversed';
         }
         if (current.approved_amount < 1) return 'ignored';
         const amount = Math.min(captureAmount, current.approved_amount);
-        await this.engine.capture(record.processor_id, authorizationId, { amount }, ACTOR);
+        await this.engine.capture(record.processor_id, authorizationId, { amount }, actor);
         return 'captured';
       } catch (err) {
         if (isAppError(err, 'invalid_state')) return 'ignored';

@@ -1,5 +1,5 @@
 /** The card processors Allowance answers in their own format. */
-export type BridgeKind = 'stripe_issuing';
+export type BridgeKind = 'stripe_issuing' | 'lithic_asa' | 'lithic_events';
 
 /**
  * One signing secret of a bridge, sealed with the secret box under the master key (bound to

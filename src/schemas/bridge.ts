@@ -50,7 +50,7 @@ export const bridgeSchema = {
   required: ['org_id', 'processor', 'processor_id', 'webhook_path', 'secrets', 'created_at', 'updated_at'],
   properties: {
     org_id: str,
-    processor: { enum: ['stripe_issuing'] },
+    processor: { enum: ['stripe_issuing', 'lithic_asa', 'lithic_events'] },
     processor_id: str,
     webhook_path: { ...str, description: 'Where the processor posts, relative to the public base URL.' },
     secrets: {
@@ -157,3 +157,136 @@ export const stripeIssuingTransactionSchema = {
 
 /** The org of a bridge route. */
 export const bridgeOrgParam = resourceId;
+
+const lithicSecret = {
+  type: 'string',
+  pattern: '^(whsec_)?[A-Za-z0-9+/]{16,200}={0,2}$',
+  description:
+    "The program's ASA HMAC secret as Lithic returns it (base64, with or without the whsec_ prefix). Stored sealed, never shown again.",
+} as const;
+
+/** Body of connecting an org's Lithic program (Auth Stream Access). */
+export const registerLithicAsaBridgeSchema = {
+  $id: 'RegisterLithicAsaBridge',
+  type: 'object',
+  additionalProperties: false,
+  required: ['processor_id', 'signing_secret'],
+  properties: {
+    processor_id: {
+      ...resourceId,
+      description:
+        'The Allowance processor the bridge acts as: bindings of type card of this processor, whose reference is the Lithic card token, resolve the agent.',
+    },
+    signing_secret: lithicSecret,
+  },
+} as const;
+
+/** Body of rotating the ASA secret of a Lithic bridge. */
+export const rotateLithicBridgeSecretSchema = {
+  $id: 'RotateLithicBridgeSecret',
+  type: 'object',
+  additionalProperties: false,
+  required: ['signing_secret'],
+  properties: {
+    signing_secret: lithicSecret,
+    grace_seconds: rotateBridgeSecretSchema.properties.grace_seconds,
+  },
+} as const;
+
+/** An Auth Stream Access request as the bridge reads it (Lithic's card authorization; other fields ignored). */
+export const lithicAsaRequestSchema = {
+  $id: 'LithicAsaRequest',
+  type: 'object',
+  required: ['token', 'card'],
+  properties: {
+    token: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
+    amount: { type: 'integer', minimum: -1_000_000_000_000_000, maximum: 1_000_000_000_000_000 },
+    authorization_amount: { type: 'integer', minimum: -1_000_000_000_000_000, maximum: 1_000_000_000_000_000 },
+    merchant_currency: { type: 'string', maxLength: 8 },
+    cardholder_currency: { type: 'string', maxLength: 8 },
+    amounts: {
+      type: 'object',
+      properties: {
+        cardholder: {
+          type: 'object',
+          required: ['amount', 'currency'],
+          properties: {
+            amount: { type: 'integer', minimum: -1_000_000_000_000_000, maximum: 1_000_000_000_000_000 },
+            currency: { type: 'string', pattern: '^[A-Za-z]{3}$' },
+          },
+        },
+      },
+    },
+    card: {
+      type: 'object',
+      required: ['token'],
+      properties: { token: { type: 'string', minLength: 1, maxLength: 128 } },
+    },
+    merchant: {
+      type: 'object',
+      properties: {
+        acceptor_id: nullableString,
+        descriptor: nullableString,
+        mcc: nullableString,
+        country: nullableString,
+      },
+    },
+    status: { type: 'string', maxLength: 64 },
+    pos: {
+      type: 'object',
+      properties: {
+        terminal: {
+          type: 'object',
+          properties: { partial_approval_capable: { type: 'boolean' }, on_premise: { type: 'boolean' } },
+        },
+      },
+    },
+  },
+} as const;
+
+/** What Lithic reads from the answer to an ASA request (`allowance` is for the program's logs only). */
+export const lithicAsaAnswerSchema = {
+  $id: 'LithicAsaAnswer',
+  type: 'object',
+  additionalProperties: false,
+  required: ['token', 'result'],
+  properties: {
+    token: str,
+    result: str,
+    approved_amount: int,
+    allowance: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['action', 'reason_codes'],
+      properties: {
+        decision_id: str,
+        action: str,
+        reason_codes: { type: 'array', items: str },
+        proof_sha256: str,
+        stand_in: { type: 'boolean' },
+      },
+    },
+  },
+} as const;
+
+/** A Lithic transaction event (event subscription) as the bridge reads it. */
+export const lithicTransactionEventSchema = {
+  $id: 'LithicTransactionEvent',
+  type: 'object',
+  required: ['event_type', 'token'],
+  properties: {
+    event_type: { type: 'string', minLength: 1, maxLength: 255 },
+    token: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
+    status: { type: 'string', maxLength: 64 },
+    settled_amount: { type: 'integer', minimum: -1_000_000_000_000_000, maximum: 1_000_000_000_000_000 },
+  },
+} as const;
+
+/** The acknowledgement of a processor's follow-up event. */
+export const bridgeEventAckSchema = {
+  $id: 'BridgeEventAck',
+  type: 'object',
+  additionalProperties: false,
+  required: ['received', 'outcome'],
+  properties: { received: { type: 'boolean' }, outcome: str },
+} as const;

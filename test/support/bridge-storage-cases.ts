@@ -92,6 +92,20 @@ export function runBridgeStorageCases(name: string, factory: () => Promise<Bridg
     assert.ok(await st.get('org_b', 'stripe_issuing'));
   });
 
+  run('an org keeps one record per kind: Stripe Issuing and Lithic ASA never overwrite each other', async (st) => {
+    const stripe = bridgeRecord('org_a');
+    const lithic = bridgeRecord('org_a', { kind: 'lithic_asa', processor_id: 'prc_02lithic' });
+    await st.create(stripe);
+    await st.create(lithic);
+    assert.equal(await st.get('org_a', 'stripe_issuing'), stripe);
+    assert.equal(await st.get('org_a', 'lithic_asa'), lithic);
+    assert.ok(await st.replace({ ...lithic, processor_id: 'prc_03lithic', version: 2 }, 1));
+    assert.equal(await st.get('org_a', 'stripe_issuing'), stripe, 'the other kind is untouched by a replace');
+    assert.is(await st.delete('org_a', 'lithic_asa'), true);
+    assert.equal(await st.get('org_a', 'stripe_issuing'), stripe, 'nor by a delete');
+    assert.is(await st.get('org_a', 'lithic_asa'), null);
+  });
+
   run('stored records are copies: changing what was passed in or read changes nothing stored', async (st) => {
     const a = bridgeRecord('org_a');
     await st.create(a);

@@ -1,9 +1,13 @@
-import { MAX_EVENT_BYTES } from '../../bridges/index.js';
+import { type BridgeService, type LithicSignatureHeaders, MAX_EVENT_BYTES } from '../../bridges/index.js';
 import { AppError } from '../../errors/index.js';
 import {
+  bridgeEventAckSchema,
   bridgeSchema,
+  lithicAsaAnswerSchema,
+  registerLithicAsaBridgeSchema,
   registerStripeIssuingBridgeSchema,
   rotateBridgeSecretSchema,
+  rotateLithicBridgeSecretSchema,
   stripeIssuingAnswerSchema,
 } from '../../schemas/index.js';
 import { ownerOf, type RouteSpec } from '../route.js';
@@ -106,6 +110,121 @@ export function bridgeRoutes(s: Services): RouteSpec[] {
       success: { status: 204, schema: null },
       errors: [404, 503],
       handle: (i) => b.remove(ownerOf(i)),
+    },
+    {
+      method: 'post',
+      path: '/v1/bridges/lithic-asa/:org_id',
+      operationId: 'lithicAsaBridge',
+      summary:
+        "Lithic's Auth Stream Access responder for the org: each authorization is decided within the authorize deadline and answered with Lithic's token, result (APPROVED or a decline reason) and approved_amount for a partial approval. Authenticated only by the webhook-id, webhook-timestamp and webhook-signature headers",
+      tag: 'bridges',
+      roles: 'public',
+      noRateLimit: true,
+      rawBody: { contentTypes: ['application/json'], description: 'The ASA request, exactly as Lithic signed it.' },
+      success: { status: 200, schema: lithicAsaAnswerSchema },
+      errors: [400, 401, 413, 422, 429, 503],
+      async handle(i) {
+        const orgId = i.params.org_id ?? '';
+        const payload = await rawBody(i.ctx);
+        if (!ORG_ID.test(orgId))
+          throw new AppError('bridge_signature_invalid', 'the webhook-signature header does not verify');
+        const reply = await b.handleLithic(
+          orgId,
+          payload,
+          lithicHeaders(i.ctx),
+          s.readGuard(i.ctx),
+          i.ctx.state.receivedAt,
+        );
+        return reply.body;
+      },
+    },
+    ...lithicRegistration(b, 'lithic_asa'),
+    {
+      method: 'post',
+      path: '/v1/bridges/lithic-events/:org_id',
+      operationId: 'lithicEventsBridge',
+      summary:
+        "Lithic's transaction events for the org (an event subscription): card_transaction.updated with status SETTLED captures the authorization whose id is the transaction token, VOIDED, EXPIRED and DECLINED reverse it. Authenticated only by the webhook-id, webhook-timestamp and webhook-signature headers",
+      tag: 'bridges',
+      roles: 'public',
+      noRateLimit: true,
+      rawBody: { contentTypes: ['application/json'], description: 'The event, exactly as Lithic signed it.' },
+      success: { status: 200, schema: bridgeEventAckSchema },
+      errors: [400, 401, 413, 422, 429, 503],
+      async handle(i) {
+        const orgId = i.params.org_id ?? '';
+        const payload = await rawBody(i.ctx);
+        if (!ORG_ID.test(orgId))
+          throw new AppError('bridge_signature_invalid', 'the webhook-signature header does not verify');
+        const reply = await b.handleLithicEvent(orgId, payload, lithicHeaders(i.ctx), s.readGuard(i.ctx));
+        return reply.body;
+      },
+    },
+    ...lithicRegistration(b, 'lithic_events'),
+  ];
+}
+
+function lithicHeaders(ctx: AppContext): LithicSignatureHeaders {
+  return {
+    'webhook-id': ctx.get('webhook-id') || undefined,
+    'webhook-timestamp': ctx.get('webhook-timestamp') || undefined,
+    'webhook-signature': ctx.get('webhook-signature') || undefined,
+  };
+}
+
+/** Registration of a Lithic bridge of `kind`: the ASA responder's secret, or the event subscription's. */
+function lithicRegistration(b: BridgeService, kind: 'lithic_asa' | 'lithic_events'): RouteSpec[] {
+  const asa = kind === 'lithic_asa';
+  const path = asa ? '/v1/bridges/lithic-asa' : '/v1/bridges/lithic-events';
+  const op = asa ? 'LithicAsaBridge' : 'LithicEventsBridge';
+  const what = asa ? "the program's ASA HMAC secret" : "the transaction event subscription's signing secret";
+  const label = asa ? 'Lithic ASA bridge' : 'Lithic transaction-events bridge';
+  return [
+    {
+      method: 'post',
+      path,
+      operationId: `register${op}`,
+      summary: `Connect the org's Lithic program: ${what} (stored sealed, never shown again) and the Allowance processor the bridge acts as`,
+      tag: 'bridges',
+      roles: ['enterprise'],
+      body: { schema: registerLithicAsaBridgeSchema },
+      success: { status: 201, schema: bridgeSchema },
+      errors: [409, 422, 503],
+      handle: (i) => b.register(ownerOf(i), i.body, kind),
+    },
+    {
+      method: 'get',
+      path,
+      operationId: `get${op}`,
+      summary: `The org's ${label} (secrets masked)`,
+      tag: 'bridges',
+      roles: ['enterprise'],
+      success: { status: 200, schema: bridgeSchema },
+      errors: [404, 503],
+      handle: (i) => b.get(ownerOf(i), kind),
+    },
+    {
+      method: 'put',
+      path: `${path}/secret`,
+      operationId: `rotate${op}Secret`,
+      summary: 'Rotate the secret; the previous one is still accepted for grace_seconds (default one day)',
+      tag: 'bridges',
+      roles: ['enterprise'],
+      body: { schema: rotateLithicBridgeSecretSchema },
+      success: { status: 200, schema: bridgeSchema },
+      errors: [404, 409, 422, 503],
+      handle: (i) => b.rotate(ownerOf(i), i.body, kind),
+    },
+    {
+      method: 'delete',
+      path,
+      operationId: `delete${op}`,
+      summary: `Disconnect the org's ${label}: its calls are refused from then on`,
+      tag: 'bridges',
+      roles: ['enterprise'],
+      success: { status: 204, schema: null },
+      errors: [404, 503],
+      handle: (i) => b.remove(ownerOf(i), kind),
     },
   ];
 }

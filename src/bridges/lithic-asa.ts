@@ -1,0 +1,173 @@
+import Lithic from 'lithic';
+import { compileValidator, lithicAsaRequestSchema, lithicTransactionEventSchema } from '../schemas/index.js';
+import type { Decision } from '../types.js';
+import { proofReference } from './stripe-issuing.js';
+
+/** How far a `webhook-timestamp` may be from the injected clock, in seconds (the helper's own tolerance). */
+export const LITHIC_SIGNATURE_TOLERANCE_S = 300;
+
+/** The fields of an Auth Stream Access request the bridge reads (Lithic's card authorization; others ignored). */
+export interface LithicAsaRequest {
+  token: string;
+  amount?: number;
+  authorization_amount?: number;
+  merchant_currency?: string;
+  cardholder_currency?: string;
+  amounts?: { cardholder?: { amount: number; currency: string } };
+  card: { token: string };
+  merchant?: {
+    acceptor_id?: string | null;
+    descriptor?: string | null;
+    mcc?: string | null;
+    country?: string | null;
+  };
+  status?: string;
+  pos?: { terminal?: { partial_approval_capable?: boolean; on_premise?: boolean } };
+}
+
+export const parseLithicAsaRequest = compileValidator<LithicAsaRequest>(lithicAsaRequestSchema);
+
+/** The fields of a Lithic transaction event the bridge reads. */
+export interface LithicTransactionEvent {
+  event_type: string;
+  token: string;
+  status?: string;
+  settled_amount?: number;
+}
+
+export const parseLithicTransactionEvent = compileValidator<LithicTransactionEvent>(lithicTransactionEventSchema);
+
+/** The headers Lithic signs an ASA request with (Standard Webhooks). */
+export interface LithicSignatureHeaders {
+  'webhook-id'?: string;
+  'webhook-timestamp'?: string;
+  'webhook-signature'?: string;
+}
+
+// The package's webhook helper needs a client instance; it makes no network call.
+const helper = new Lithic({ apiKey: 'unused', webhookSecret: null });
+
+/**
+ * True when the headers sign `payload` with one of `secrets`, checked by the official `lithic` package's
+ * webhook helper (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`, which may carry
+ * several `v1,` values). The timestamp must also be within the tolerance of `nowMs`, the injected clock.
+ */
+export function verifyLithicSignature(
+  payload: Buffer,
+  headers: LithicSignatureHeaders,
+  secrets: readonly string[],
+  nowMs: number,
+): boolean {
+  const id = headers['webhook-id'];
+  const timestamp = headers['webhook-timestamp'];
+  const signature = headers['webhook-signature'];
+  if (!id || !timestamp || !signature) return false;
+  if (id.length > 256 || timestamp.length > 20 || signature.length > 4096) return false;
+  if (!/^[0-9]{1,15}$/.test(timestamp)) return false;
+  if (Math.abs(nowMs / 1000 - Number(timestamp)) > LITHIC_SIGNATURE_TOLERANCE_S) return false;
+  const body = payload.toString('utf8');
+  const signed = { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature };
+  for (const secret of secrets) {
+    try {
+      helper.webhooks.verifySignature(body, signed, secret);
+      return true;
+    } catch {
+      // A mismatch, a stale timestamp or a malformed header: try the next secret.
+    }
+  }
+  return false;
+}
+
+const MCC = /^[0-9]{4}$/;
+const COUNTRY = /^[A-Z]{2}$/;
+const CURRENCY = /^[A-Z]{3}$/;
+
+/** The amount and currency Allowance decides on: the cardholder's (billing) amount. */
+function amountOf(req: LithicAsaRequest): { amount: number; currency: string } {
+  const holder = req.amounts?.cardholder;
+  if (holder) return { amount: holder.amount, currency: holder.currency.toUpperCase() };
+  return {
+    amount: req.authorization_amount ?? req.amount ?? 0,
+    currency: (req.cardholder_currency ?? req.merchant_currency ?? 'XXX').toUpperCase(),
+  };
+}
+
+/** The authorize request of an ASA request: the ASA `token` is the idempotency key (Lithic retries reuse it). */
+export function lithicAuthorizeBody(req: LithicAsaRequest): Record<string, unknown> {
+  const { amount, currency } = amountOf(req);
+  const merchant: Record<string, string> = {};
+  const m = req.merchant ?? {};
+  if (m.acceptor_id) merchant.id = m.acceptor_id.slice(0, 128);
+  if (m.descriptor) merchant.name = m.descriptor.slice(0, 200);
+  if (m.mcc && MCC.test(m.mcc)) merchant.mcc = m.mcc;
+  // Lithic mostly sends ISO 3166-1 alpha-3 countries; only an alpha-2 one maps to the engine's field.
+  const country = m.country?.toUpperCase();
+  if (country && COUNTRY.test(country)) merchant.country = country;
+  return {
+    authorization_id: req.token,
+    credential_reference: req.card.token,
+    amount: Math.max(0, amount),
+    currency: CURRENCY.test(currency) ? currency : 'XXX',
+    merchant,
+    channel: req.pos?.terminal?.on_premise === true ? 'in_store' : 'online',
+    partial_approval_supported: req.pos?.terminal?.partial_approval_capable === true,
+  };
+}
+
+/** Lithic's ASA answer: `result` (APPROVED or a decline reason), `approved_amount` for a partial approval. */
+export interface LithicAnswer {
+  token: string;
+  result: string;
+  approved_amount?: number;
+  /** Not read by Lithic: the decision, for the program's own logs. */
+  allowance?: { decision_id?: string; action: string; reason_codes: string[]; proof_sha256?: string; stand_in?: true };
+}
+
+const MERCHANT_REASONS = new Set([
+  'mcc_blocked',
+  'mcc_not_allowed',
+  'merchant_blocked',
+  'merchant_not_allowed',
+  'intent_merchant_mismatch',
+]);
+
+/** The decline reason among Lithic's result values that best matches the decision's reason codes. */
+export function lithicDeclineResult(reasons: readonly string[]): string {
+  if (reasons.some((r) => MERCHANT_REASONS.has(r))) return 'UNAUTHORIZED_MERCHANT';
+  if (reasons.some((r) => r.endsWith('_exceeded') || r.includes('budget'))) return 'VELOCITY_EXCEEDED';
+  if (reasons.some((r) => r.includes('fraud') || r.includes('anomal'))) return 'SUSPECTED_FRAUD';
+  return 'CARD_PAUSED';
+}
+
+/**
+ * Maps a decision to Lithic's answer: ALLOW approves; ALLOW_WITH_LIMITS approves `approved_amount` when the
+ * terminal takes partial approvals and declines otherwise; DENY and STEP_UP decline with a reason.
+ */
+export function lithicAnswer(token: string, decision: Decision, partialCapable: boolean): LithicAnswer {
+  const allowance: NonNullable<LithicAnswer['allowance']> = {
+    decision_id: decision.decision_id,
+    action: decision.action,
+    reason_codes: [...decision.reason_codes],
+    proof_sha256: proofReference(decision.proof),
+  };
+  if (decision.stand_in) allowance.stand_in = true;
+  if (decision.action === 'ALLOW' && decision.allowed) return { token, result: 'APPROVED', allowance };
+  if (decision.action === 'ALLOW_WITH_LIMITS' && decision.allowed) {
+    if (decision.approved_amount === decision.amount) return { token, result: 'APPROVED', allowance };
+    if (partialCapable && decision.approved_amount > 0) {
+      return { token, result: 'APPROVED', approved_amount: decision.approved_amount, allowance };
+    }
+    allowance.reason_codes.push('partial_amount_not_supported');
+    return { token, result: 'INSUFFICIENT_FUNDS', allowance };
+  }
+  return { token, result: lithicDeclineResult(decision.reason_codes), allowance };
+}
+
+/** The answer when the card is bound in another org: nothing about that org is told. */
+export function lithicForeignCardAnswer(token: string): LithicAnswer {
+  return {
+    token,
+    result: lithicDeclineResult(['binding_not_found']),
+    allowance: { action: 'DENY', reason_codes: ['binding_not_found'] },
+  };
+}
