@@ -10,7 +10,23 @@ import { policiesGroup } from './groups/policies.js';
 import { policyAnalysisGroup } from './groups/policy-analysis.js';
 import { reservationsGroup } from './groups/reservations.js';
 import { tenancyGroup } from './groups/tenancy.js';
-import type { ConformanceGroup, GroupName } from './types.js';
+import type { Concern, ConformanceGroup, GroupName } from './types.js';
+
+/**
+ * The groups of each storage contract (`src/storage`): `entities` (EntityStorage: CRUD, lookups, pages,
+ * tenancy, error kinds, intent consumption), `authorizations` (AuthorizationStorage: the idempotency claim),
+ * `ledger` (UsageLedger: reservations), `audit` (AuditStorage: outbox and chain), and one concern per
+ * separate storage of a backend (`credentials`, `policies`, `policy_analysis`).
+ */
+export const CONCERNS: Readonly<Record<Concern, readonly GroupName[]>> = {
+  entities: ['crud', 'lookups', 'pagination', 'tenancy', 'intents', 'errors'],
+  authorizations: ['idempotency'],
+  ledger: ['reservations'],
+  audit: ['audit'],
+  credentials: ['credentials'],
+  policies: ['policies'],
+  policy_analysis: ['policy_analysis'],
+};
 
 /**
  * Every group of the suite, in run order. `audit` covers the audit outbox (drafts stored atomically with

@@ -16,17 +16,20 @@ export {
   periodsOf,
   timeAt,
 } from './fixtures.js';
-export { GROUPS } from './groups.js';
+export { CONCERNS, GROUPS } from './groups.js';
 export { runAdapterConformance } from './run-adapter-conformance.js';
 export type {
   CaseBody,
+  Concern,
   ConformanceGroup,
   ConformanceOptions,
+  ConformanceSuite,
   ConformanceTarget,
   DirectInspector,
   EntityKind,
   GroupBuilder,
   GroupName,
   StoredUsage,
+  SuiteFactory,
   WindowName,
 } from './types.js';

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
-import { GROUPS } from './groups.js';
-import type { CaseBody, ConformanceOptions, ConformanceTarget, GroupName } from './types.js';
+import { CONCERNS, GROUPS } from './groups.js';
+import type { CaseBody, ConformanceOptions, ConformanceTarget, GroupName, SuiteFactory } from './types.js';
 
 const DEFAULT_CONCURRENCY = 200;
 
@@ -12,7 +12,9 @@ const DEFAULT_CONCURRENCY = 200;
  * `credentials` group runs on `target.credentials`: a target without one fails it, so an adapter that
  * keeps no credentials says so with `skip: ['credentials']` instead of passing cases it never ran. The
  * `audit` case about credential drafts needs `target.credentials` too; without it, that one case is
- * skipped and the suite prints a note saying so.
+ * skipped and the suite prints a note saying so. `options.concerns` runs only the groups of some storage
+ * contracts (`CONCERNS`), e.g. `['ledger']` for a ledger of its own; `options.suite` takes another
+ * uvu-compatible runner's suite factory.
  *
  * ```ts
  * runAdapterConformance('memory', async () => ({ adapter: new MemoryAdapter() }));
@@ -25,10 +27,12 @@ export function runAdapterConformance(
 ): void {
   const skip = new Set<GroupName>(options.skip ?? []);
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-  const groups = (Object.keys(GROUPS) as GroupName[]).filter((g) => !skip.has(g));
+  const only = options.concerns ? new Set<GroupName>(options.concerns.flatMap((c) => CONCERNS[c])) : null;
+  const makeSuite: SuiteFactory = options.suite ?? (suite as unknown as SuiteFactory);
+  const groups = (Object.keys(GROUPS) as GroupName[]).filter((g) => !skip.has(g) && (!only || only.has(g)));
   let cases = 0;
   groups.forEach((group, index) => {
-    const s = suite(`conformance[${name}] ${group}`);
+    const s = makeSuite(`conformance[${name}] ${group}`);
     const it = (caseName: string, body: CaseBody) => {
       s(caseName, async () => {
         const target = await factory();

@@ -83,10 +83,34 @@ export type GroupName =
   | 'policies'
   | 'policy_analysis';
 
+/** The storage contracts the groups are sorted by (see `CONCERNS`). */
+export type Concern =
+  | 'entities'
+  | 'authorizations'
+  | 'ledger'
+  | 'audit'
+  | 'credentials'
+  | 'policies'
+  | 'policy_analysis';
+
+/** One registered suite of a test runner: declares cases, an after hook, and runs. uvu's `suite()` returns one. */
+export interface ConformanceSuite {
+  (name: string, body: () => Promise<void>): void;
+  after(hook: () => void): void;
+  run(): void;
+}
+
+/** Makes a named suite; uvu's `suite` by default. */
+export type SuiteFactory = (title: string) => ConformanceSuite;
+
 /** Options of `runAdapterConformance`. */
 export interface ConformanceOptions {
   /** Groups not to run, e.g. `errors` for a backend that cannot be closed. */
   skip?: GroupName[];
+  /** Only the groups of these storage contracts (default: all); `skip` still applies. */
+  concerns?: Concern[];
+  /** The test runner's suite factory; default uvu's `suite`. */
+  suite?: SuiteFactory;
   /** Parallel operations in the concurrency cases. Default 200. */
   concurrency?: number;
 }

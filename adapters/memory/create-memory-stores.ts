@@ -1,3 +1,4 @@
+import type { StorageSet } from '../../src/storage/index.js';
 import { MemoryAdapter } from './memory-adapter.js';
 import { MemoryBridgeStorage } from './memory-bridge-storage.js';
 import { MemoryCredentialStorage } from './memory-credential-storage.js';
@@ -5,8 +6,8 @@ import { MemoryPolicyAnalysisStorage } from './memory-policy-analysis-storage.js
 import { MemoryPolicyStorage } from './memory-policy-storage.js';
 import { MemoryWebhookStorage } from './memory-webhook-storage.js';
 
-/** The stores of a server on the memory backend. */
-export interface MemoryStores {
+/** The stores of a server on the memory backend: the memory {@link StorageSet}. */
+export interface MemoryStores extends StorageSet {
   store: MemoryAdapter;
   credentials: MemoryCredentialStorage;
   webhooks: MemoryWebhookStorage;

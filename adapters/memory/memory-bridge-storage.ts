@@ -1,4 +1,4 @@
-import type { BridgeKind, BridgeRecord, BridgeStorage } from '../../src/bridges/bridge-storage.js';
+import type { BridgeKind, BridgeRecord, BridgeStorage } from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
 import { deepFreeze } from './freeze.js';
 

@@ -1,4 +1,5 @@
 import type { MongoClient } from 'mongodb';
+import type { StorageSet } from '../../src/storage/index.js';
 import { MongoAdapter, type MongoAdapterOptions } from './mongo-adapter.js';
 import { MongoBridgeStorage } from './mongo-bridge-storage.js';
 import { MongoCredentialStorage } from './mongo-credential-storage.js';
@@ -11,8 +12,8 @@ export function createMongoAdapter(options: MongoAdapterOptions = {}): MongoAdap
   return new MongoAdapter(options);
 }
 
-/** The stores of a server on one MongoDB connection. */
-export interface MongoStores {
+/** The stores of a server on one MongoDB connection: the MongoDB {@link StorageSet}. */
+export interface MongoStores extends StorageSet {
   store: MongoAdapter;
   credentials: MongoCredentialStorage;
   webhooks: MongoWebhookStorage;

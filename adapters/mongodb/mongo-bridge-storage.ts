@@ -1,5 +1,5 @@
 import type { Collection, Document, MongoClient } from 'mongodb';
-import type { BridgeKind, BridgeRecord, BridgeStorage } from '../../src/bridges/bridge-storage.js';
+import type { BridgeKind, BridgeRecord, BridgeStorage } from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
 import { type ConnectionOptions, openConnection } from './connection.js';
 import { isDuplicateKey, runMapped } from './storage-errors.js';

@@ -15,12 +15,12 @@ import {
   rotateBridgeSecretSchema,
   rotateLithicBridgeSecretSchema,
 } from '../schemas/index.js';
+import type { BridgeKind, BridgeRecord, BridgeSecret, BridgeStorage } from '../storage/index.js';
 import { isStorageError } from '../storage/index.js';
 import type { Decision } from '../types.js';
 import { type Clock, isoTime } from '../util/clock.js';
 import { newId } from '../util/ids.js';
 import { jsonTextTooDeep } from '../util/json-depth.js';
-import type { BridgeKind, BridgeRecord, BridgeSecret, BridgeStorage } from './bridge-storage.js';
 import {
   type LithicAnswer,
   type LithicSignatureHeaders,

@@ -1,50 +1,12 @@
 import { AppError } from '../errors/index.js';
-import { type PolicyAnalysisStorage, type StorageAdapter, StorageError } from '../storage/index.js';
+import {
+  type PolicyAnalysisStorage,
+  STORAGE_ADAPTER_METHODS,
+  type StorageAdapter,
+  StorageError,
+} from '../storage/index.js';
 
-const METHODS = [
-  'init',
-  'ping',
-  'close',
-  'insertOrg',
-  'getOrg',
-  'insertProcessor',
-  'getProcessor',
-  'insertAgent',
-  'getAgent',
-  'listAgents',
-  'updateAgent',
-  'insertAuthority',
-  'getAuthority',
-  'listAuthorities',
-  'updateAuthority',
-  'insertBinding',
-  'getBinding',
-  'findBinding',
-  'listBindings',
-  'updateBinding',
-  'insertIntent',
-  'getIntent',
-  'listIntents',
-  'updateIntent',
-  'consumeIntent',
-  'releaseIntent',
-  'claimAuthorization',
-  'getAuthorization',
-  'updateAuthorization',
-  'listAuthorizations',
-  'listProcessorAuthorizations',
-  'listOpenHolds',
-  'getUsage',
-  'reserveUsage',
-  'releaseUsage',
-  'appendAuditDrafts',
-  'listAuditOutbox',
-  'ackAuditOutbox',
-  'getAuditHead',
-  'appendAuditEvents',
-  'findLinkedAuditIds',
-  'listAuditEvents',
-] as const satisfies readonly (keyof StorageAdapter)[];
+const METHODS = STORAGE_ADAPTER_METHODS;
 
 /** Maps whatever an adapter throws to the engine's error codes. */
 export function toAppError(err: unknown): AppError {

@@ -1,13 +1,12 @@
 import type { Socket } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
-import type { BridgeStorage } from '../bridges/bridge-storage.js';
 import { BridgeService } from '../bridges/index.js';
 import { createSecretBox } from '../crypto/index.js';
 import { auditDraft } from '../engine/audit-drafts.js';
 import type { Engine } from '../engine/index.js';
 import type { PolicyRegistry } from '../policy/index.js';
-import type { CredentialStorage, PolicyStorage, WebhookStorage } from '../storage/index.js';
+import type { BridgeStorage, CredentialStorage, PolicyStorage, WebhookStorage } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { createWebhookService, type WebhookConfig } from '../webhooks/index.js';
 import { AgentTokens } from './auth/agent-tokens.js';

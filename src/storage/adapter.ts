@@ -50,13 +50,13 @@ export interface Reservation {
   };
 }
 
-/** Outcome of {@link StorageAdapter.reserveUsage}. */
+/** Outcome of {@link UsageLedger.reserveUsage}. */
 export type ReserveResult =
   | { status: 'reserved' }
   | { status: 'already_applied' }
   | { status: 'limit_exceeded'; window: 'daily' | 'weekly' | 'monthly' | 'total'; kind: 'amount' | 'count' };
 
-/** Outcome of {@link StorageAdapter.releaseUsage}: how much spend was given back. */
+/** Outcome of {@link UsageLedger.releaseUsage}: how much spend was given back. */
 export type ReleaseResult = { status: 'released'; amount: number } | { status: 'not_held' };
 
 /**
@@ -65,7 +65,7 @@ export type ReleaseResult = { status: 'released'; amount: number } | { status: '
  */
 export const RELEASED_CONSUMPTION = -1;
 
-/** Outcome of {@link StorageAdapter.claimAuthorization}. */
+/** Outcome of {@link AuthorizationStorage.claimAuthorization}. */
 export type ClaimResult = { created: true } | { created: false; existing: AuthorizationRecord };
 
 /** Optimistic-concurrency precondition of an authorization update. */
@@ -74,15 +74,10 @@ export interface AuthorizationExpectation {
 }
 
 /**
- * The storage contract of the engine. An adapter is passed to `createEngine`; `src/` never imports one.
+ * Rules shared by the storage contracts below ({@link StoreLifecycle}, {@link EntityStorage},
+ * {@link AuthorizationStorage}, {@link UsageLedger}, {@link AuditStorage}), and by the other storages of a
+ * backend (credentials, webhooks, policies, policy analysis, bridges):
  *
- * Audit outbox: every write method taking `events` stores those drafts atomically with the write (both or
- * neither: a crash never leaves a change without its events nor events without their change); a write that
- * fails (`conflict`, a miss returning null, a claim that finds an existing record) stores none. The chainer
- * later reads them with `listAuditOutbox`, links them with `appendAuditEvents` and removes them with
- * `ackAuditOutbox`.
- *
- * Rules every method follows:
  * - async, and tenant-scoped: a method that takes `orgId` never reads or writes another org's data;
  *   an id of another org is a miss.
  * - a miss returns `null` (or an empty page), never throws.
@@ -101,14 +96,31 @@ export interface AuthorizationExpectation {
  * by (org_id, id order) and (processor_id, created_at order) for lists and by (hold_open, hold_expires_at) for
  * expiry; usage by authority.
  */
-export interface StorageAdapter {
+
+/** Connection lifecycle of a backend's store. */
+export interface StoreLifecycle {
   /** Creates indexes and checks connectivity. Called once before use; must be idempotent. */
   init(): Promise<void>;
   /** Resolves when the backend answers; throws `unavailable` otherwise. */
   ping(): Promise<void>;
   /** Releases connections. Further calls may fail. */
   close(): Promise<void>;
+}
 
+/**
+ * Orgs, processors and the tenant-owned entities (agents, spending authorities, credential bindings,
+ * intents), with optimistic concurrency on `version`.
+ *
+ * Must be atomic: each `insert*`/`update*` together with the audit drafts it is given (both or neither;
+ * a write that fails stores none); the version check and the patch of an `update*` (a compare-and-set);
+ * the unique keys (`insertBinding`'s non-revoked credential reference per processor); `consumeIntent` and
+ * `releaseIntent`, each one conditional write of the intent (status, remaining amount and the recorded
+ * consumption ids checked and changed together).
+ *
+ * Indexes: agents/authorities/bindings/intents by (org_id, id); bindings unique by
+ * (processor_id, credential.reference) and by id.
+ */
+export interface EntityStorage {
   insertOrg(org: Org, events?: readonly AuditDraft[]): Promise<void>;
   getOrg(id: string): Promise<Org | null>;
   insertProcessor(processor: Processor): Promise<void>;
@@ -192,7 +204,20 @@ export interface StorageAdapter {
    * unknown one with `keep`, changes nothing.
    */
   releaseIntent(orgId: string, id: string, consumptionId: string, keep?: number): Promise<'released' | 'not_held'>;
+}
 
+/**
+ * Authorization records: the idempotency claim of a processor's authorization, its fenced updates, the
+ * lists of an org and of a processor, and the open holds the expiry sweep releases.
+ *
+ * Must be atomic: `claimAuthorization` (insert-if-absent per (processor_id, authorization_id), with its
+ * audit drafts; of concurrent claims exactly one wins); `updateAuthorization` (compare-and-set on
+ * `version`, with its audit drafts).
+ *
+ * Indexes: unique by (processor_id, authorization_id), by (org_id, id order) and (processor_id,
+ * created_at order) for lists and by (hold_open, hold_expires_at) for expiry.
+ */
+export interface AuthorizationStorage {
   /**
    * Insert-if-absent of an authorization by (processor_id, authorization_id): the idempotency claim.
    * Atomic: of any number of concurrent claims of one key, exactly one gets `created: true`;
@@ -232,7 +257,19 @@ export interface StorageAdapter {
    * declined) left half-done by a crash. At most `limit`, oldest first.
    */
   listOpenHolds(before: string, limit: number): Promise<AuthorizationRecord[]>;
+}
 
+/**
+ * The usage ledger: what each spending authority has spent and holds per window (daily, weekly, monthly,
+ * total), keyed by reservation id.
+ *
+ * Must be atomic: `reserveUsage` (every window or none, never past a limit under any concurrency, a
+ * reservation id applied at most once) and `releaseUsage` (gives back only what is held; a release and a
+ * reserve racing on one id come out either reserved-then-released or never applied).
+ *
+ * Indexes: usage by authority.
+ */
+export interface UsageLedger {
   /**
    * Usage of an authority in the given periods; a window whose stored period differs counts as empty.
    * A never-used authority has zero usage (not a miss).
@@ -262,7 +299,21 @@ export interface StorageAdapter {
    * applied if the release won).
    */
   releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult>;
+}
 
+/**
+ * The audit outbox and the per-org audit chain.
+ *
+ * Outbox: every write method of the other contracts taking `events` stores those drafts atomically with
+ * the write (both or neither: a crash never leaves a change without its events nor events without their
+ * change); a write that fails (`conflict`, a miss returning null, a claim that finds an existing record)
+ * stores none. The chainer later reads them with `listAuditOutbox`, links them with `appendAuditEvents`
+ * and removes them with `ackAuditOutbox`.
+ *
+ * Must be atomic: `appendAuditEvents` per event on a unique (org, seq) and (org, id) (of concurrent
+ * chainers appending one seq exactly one wins); `ackAuditOutbox` removes exactly the drafts passed back.
+ */
+export interface AuditStorage {
   /**
    * Writes audit drafts that come with no stored state change (a simulation, an issued token). Durable when
    * the promise resolves; a draft whose id is already in the outbox or the chain is ignored.
@@ -289,3 +340,83 @@ export interface StorageAdapter {
   /** The org's linked events matching the query, ascending by `seq`, at most `query.limit`. */
   listAuditEvents(orgId: string, query: AuditQuery): Promise<AuditEvent[]>;
 }
+
+/**
+ * The storage contract of the engine: every concern above on one backend, so a write and its audit
+ * drafts share one atomic operation. An adapter is passed to `createEngine`; `src/` never imports one.
+ * The other storages of a backend (credentials, webhooks, policies, policy analysis, bridges) have their
+ * own contracts; {@link StorageSet} is what one backend's factory returns.
+ */
+export interface StorageAdapter
+  extends StoreLifecycle,
+    EntityStorage,
+    AuthorizationStorage,
+    UsageLedger,
+    AuditStorage {}
+
+/** The methods of {@link StoreLifecycle}. */
+export const STORE_LIFECYCLE_METHODS = ['init', 'ping', 'close'] as const satisfies readonly (keyof StoreLifecycle)[];
+
+/** The methods of {@link EntityStorage}. */
+export const ENTITY_STORAGE_METHODS = [
+  'insertOrg',
+  'getOrg',
+  'insertProcessor',
+  'getProcessor',
+  'insertAgent',
+  'getAgent',
+  'listAgents',
+  'updateAgent',
+  'insertAuthority',
+  'getAuthority',
+  'listAuthorities',
+  'updateAuthority',
+  'insertBinding',
+  'getBinding',
+  'findBinding',
+  'listBindings',
+  'updateBinding',
+  'insertIntent',
+  'getIntent',
+  'listIntents',
+  'updateIntent',
+  'consumeIntent',
+  'releaseIntent',
+] as const satisfies readonly (keyof EntityStorage)[];
+
+/** The methods of {@link AuthorizationStorage}. */
+export const AUTHORIZATION_STORAGE_METHODS = [
+  'claimAuthorization',
+  'getAuthorization',
+  'updateAuthorization',
+  'listAuthorizations',
+  'listProcessorAuthorizations',
+  'listOpenHolds',
+] as const satisfies readonly (keyof AuthorizationStorage)[];
+
+/** The methods of {@link UsageLedger}. */
+export const USAGE_LEDGER_METHODS = [
+  'getUsage',
+  'reserveUsage',
+  'releaseUsage',
+] as const satisfies readonly (keyof UsageLedger)[];
+
+/** The methods of {@link AuditStorage}. */
+export const AUDIT_STORAGE_METHODS = [
+  'appendAuditDrafts',
+  'listAuditOutbox',
+  'ackAuditOutbox',
+  'getAuditHead',
+  'appendAuditEvents',
+  'findLinkedAuditIds',
+  'listAuditEvents',
+] as const satisfies readonly (keyof AuditStorage)[];
+
+/** Every method of {@link StorageAdapter}, concern by concern. */
+export const STORAGE_ADAPTER_METHODS = [
+  ...STORE_LIFECYCLE_METHODS,
+  ...ENTITY_STORAGE_METHODS,
+  ...AUTHORIZATION_STORAGE_METHODS,
+  ...USAGE_LEDGER_METHODS,
+  ...AUDIT_STORAGE_METHODS,
+] as const;
