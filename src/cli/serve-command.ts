@@ -1,12 +1,11 @@
 // `allowance serve`: the HTTP server (what `npm start` runs), configured by the environment.
 // Exit status: 0 stopped cleanly by SIGTERM/SIGINT, 1 it failed to start or to stop, 2 usage or configuration error.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createMemoryStores } from '../../adapters/memory/index.js';
 import { ConfigError, loadConfig, mongoClientOptions, type ServerConfig } from '../config/index.js';
 import { createJsonLogger } from '../http/logger.js';
 import { type StoreSet, startServer } from '../http/start-server.js';
-import type { CredentialStorage, StorageAdapter } from '../storage/index.js';
+import type { StorageSet } from '../storage/index.js';
 
 export const SERVE_USAGE = `usage: allowance serve [--port <n>] [--host <address>]
 
@@ -23,44 +22,25 @@ options:
 
 exit status: 0 stopped by a signal, 1 failed to start or stop, 2 usage or configuration error`;
 
-interface MongoOptions {
-  uri: string;
-  clientOptions: Record<string, number>;
-}
+/** What a server on the configured backend runs on: every store of one backend. */
+export type ServerStores = StorageSet & Pick<StoreSet, 'sharedLimits'>;
 
-interface MongoModule {
-  /** Both stores on one connection. */
-  createMongoStores?: (options: MongoOptions) => StoreSet | Promise<StoreSet>;
-  createMongoAdapter?: (options: MongoOptions) => StorageAdapter | Promise<StorageAdapter>;
-  createMongoCredentialStorage?: (options: MongoOptions) => CredentialStorage | Promise<CredentialStorage>;
-}
-
-/** The stores of a configuration: MongoDB with MONGODB_URI, else the embedded in-memory store. */
-export async function serverStores(config: ServerConfig): Promise<StoreSet> {
+/**
+ * The stores of a configuration: MongoDB with MONGODB_URI, else the embedded in-memory store. This is the
+ * composition root: the one place of `src/` that imports the adapters. The MongoDB adapter (and its driver)
+ * is loaded only when MONGODB_URI is set.
+ */
+export async function serverStores(config: ServerConfig): Promise<ServerStores> {
   if (config.mongodbUri === null) {
-    const memory = await import(new URL('../../adapters/memory/index.js', import.meta.url).href);
-    // One outbox for both stores, so credential and token events land in the org's audit trail.
-    return memory.createMemoryStores();
+    // One outbox for every store, so credential, webhook and policy events land in the org's audit trail.
+    return createMemoryStores();
   }
-  const entry = new URL('../../adapters/mongodb/index.js', import.meta.url);
-  const mod: MongoModule = existsSync(fileURLToPath(entry)) ? await import(entry.href) : {};
+  const { createMongoStores } = await import('../../adapters/mongodb/index.js');
   // Every store call of an authorize runs inside its deadline, the driver's own timeouts included.
-  const options: MongoOptions = {
+  return createMongoStores({
     uri: config.mongodbUri,
     clientOptions: mongoClientOptions(config.authorizeDeadlineMs),
-  };
-  if (typeof mod.createMongoStores === 'function') return await mod.createMongoStores(options);
-  if (typeof mod.createMongoAdapter !== 'function' || typeof mod.createMongoCredentialStorage !== 'function') {
-    throw new ConfigError(
-      'MONGODB_URI is set, but this build has no MongoDB storage for both the engine and the API credentials ' +
-        '(adapters/mongodb must export createMongoAdapter and createMongoCredentialStorage). ' +
-        'Unset MONGODB_URI to run on the in-memory store.',
-    );
-  }
-  return {
-    store: await mod.createMongoAdapter(options),
-    credentials: await mod.createMongoCredentialStorage(options),
-  };
+  });
 }
 
 /** Runs the server until SIGTERM or SIGINT; resolves with the exit status. */
