@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { parseTrustedProxies } from '../http/middleware/client-address.js';
-import { DEFAULT_WEBHOOK_CONFIG, type WebhookConfig } from '../webhooks/config.js';
+import { DEFAULT_WEBHOOK_CONFIG, type WebhookConfig } from './webhook-config.js';
 
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;

@@ -1,2 +1,3 @@
 export * from './config.js';
 export * from './signing-keys.js';
+export * from './webhook-config.js';

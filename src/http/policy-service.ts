@@ -1,5 +1,5 @@
-import { auditDraft } from '../engine/audit-drafts.js';
 import type { Engine, PolicySet } from '../engine/index.js';
+import { auditDraft } from '../engine/index.js';
 import { AppError } from '../errors/index.js';
 import {
   BundleRejection,

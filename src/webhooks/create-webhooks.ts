@@ -1,9 +1,9 @@
+import { DEFAULT_WEBHOOK_CONFIG, type WebhookConfig } from '../config/index.js';
 import type { SecretBox } from '../crypto/index.js';
-import { auditDraft } from '../engine/audit-drafts.js';
 import type { Engine, EngineLogger } from '../engine/index.js';
+import { auditDraft } from '../engine/index.js';
 import type { WebhookStorage } from '../storage/index.js';
 import type { Clock } from '../util/clock.js';
-import { DEFAULT_WEBHOOK_CONFIG, type WebhookConfig } from './config.js';
 import { WebhookDispatcher } from './dispatcher.js';
 import type { WebhookSender } from './sender.js';
 import { WebhookService, type WebhookServiceOptions } from './service.js';

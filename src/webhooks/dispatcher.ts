@@ -1,4 +1,5 @@
 import type { AuditDraft } from '../audit/types.js';
+import type { WebhookConfig } from '../config/index.js';
 import type { SecretBox } from '../crypto/index.js';
 import type { EngineLogger } from '../engine/index.js';
 import {
@@ -10,7 +11,6 @@ import {
   type WebhookStorage,
 } from '../storage/index.js';
 import { type Clock, isoTime, systemClock } from '../util/clock.js';
-import type { WebhookConfig } from './config.js';
 import { backoffDelayMs, newDelivery, subscribes } from './deliveries.js';
 import { createWebhookSender, type WebhookSender } from './sender.js';
 import { SIGNATURE_HEADER, secretAssociatedData, signatureHeader } from './signing.js';

@@ -1,4 +1,4 @@
-export * from './config.js';
+export { DEFAULT_WEBHOOK_CONFIG, type WebhookConfig } from '../config/index.js';
 export * from './create-webhooks.js';
 export * from './deliveries.js';
 export * from './dispatcher.js';

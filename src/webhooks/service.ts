@@ -1,4 +1,5 @@
 import type { AuditDraft } from '../audit/types.js';
+import type { WebhookConfig } from '../config/index.js';
 import type { SecretBox } from '../crypto/index.js';
 import { AppError } from '../errors/index.js';
 import type {
@@ -13,7 +14,6 @@ import type {
 } from '../storage/index.js';
 import { type Clock, isoTime } from '../util/clock.js';
 import { newId } from '../util/ids.js';
-import type { WebhookConfig } from './config.js';
 import { WEBHOOK_ID_PREFIX } from './deliveries.js';
 import type { WebhookDispatcher } from './dispatcher.js';
 import { generateWebhookSecret, secretAssociatedData } from './signing.js';

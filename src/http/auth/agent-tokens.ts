@@ -1,6 +1,6 @@
 import { verifyJws } from '../../crypto/index.js';
-import { auditDraft } from '../../engine/audit-drafts.js';
 import type { Engine } from '../../engine/index.js';
+import { auditDraft } from '../../engine/index.js';
 import { AppError } from '../../errors/index.js';
 import { compileValidator, issueAgentTokenSchema } from '../../schemas/index.js';
 import type { CredentialStorage, TokenRevocation } from '../../storage/index.js';

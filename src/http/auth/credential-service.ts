@@ -1,7 +1,7 @@
 import { createHash, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuditDraft } from '../../audit/index.js';
 import type { SecretBox } from '../../crypto/index.js';
-import type { DraftSpec } from '../../engine/audit-drafts.js';
+import type { DraftSpec } from '../../engine/index.js';
 import { AppError } from '../../errors/index.js';
 import type { ApiCredential, CredentialRole, CredentialStorage, Page } from '../../storage/index.js';
 import { isStorageError } from '../../storage/index.js';
