@@ -20,7 +20,7 @@ import { MemoryAdapter, MemoryCredentialStorage } from '../adapters/memory/index
 import { createEngine } from '../src/engine/index.js';
 import { createApp } from '../src/http/index.js';
 import { loadPolicy } from '../src/policy/index.js';
-import { projectRoot } from '../src/policy/project-root.js';
+import { projectRoot } from '../src/util/project-root.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);

@@ -14,9 +14,10 @@ import { createMemoryStores } from '../adapters/memory/index.js';
 import { createMongoStores } from '../adapters/mongodb/index.js';
 import { createEngine, type PolicyResolver, replayAuthorizations } from '../src/engine/index.js';
 import { PolicyService } from '../src/http/policy-service.js';
-import { buildPolicyBundle, type LoadedPolicy, loadPolicy, PolicyRegistry } from '../src/policy/index.js';
-import { projectRoot } from '../src/policy/project-root.js';
+import { type LoadedPolicy, loadPolicy, PolicyRegistry } from '../src/policy/index.js';
+import { buildPolicyBundle } from '../src/policy-build/index.js';
 import { ManualClock, systemClock } from '../src/util/clock.js';
+import { projectRoot } from '../src/util/project-root.js';
 import { type RunningMongoServer, startMongoServer } from '../test/support/mongo-server.js';
 import { printTable, summarize } from './stats.js';
 

@@ -3,8 +3,8 @@
 // Usage: node build/src/cli/build-policies.js [--revision <rev>] [--out <file>] [--source <dir>]
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildPolicyBundle } from '../policy/build.js';
 import { isPolicyError } from '../policy/errors.js';
+import { buildPolicyBundle } from '../policy-build/index.js';
 
 const { values } = parseArgs({
   options: { revision: { type: 'string' }, out: { type: 'string' }, source: { type: 'string' } },

@@ -5,9 +5,8 @@
 // excluded) is below the minimum. Any other command is passed to opa unchanged.
 import { spawnSync } from 'node:child_process';
 import { isPolicyError } from '../policy/errors.js';
-import { findOpa } from '../policy/opa-cli.js';
-import { coverageLines, parseCoveragePercent, runPolicyTests } from '../policy/opa-test.js';
-import { projectRoot } from '../policy/project-root.js';
+import { coverageLines, findOpa, parseCoveragePercent, runPolicyTests } from '../policy-build/index.js';
+import { projectRoot } from '../util/project-root.js';
 
 function takeCoverageMin(args: string[]): { min: number; rest: string[] } {
   const rest: string[] = [];

@@ -6,13 +6,12 @@ import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { buildPolicyBundle } from '../policy/build.js';
 import { BundleRejection } from '../policy/bundle-rejection.js';
 import { checkPolicyConformance, INTENT_CONFORMANCE_CASES, SPEND_CONFORMANCE_CASES } from '../policy/conformance.js';
 import { isPolicyError } from '../policy/errors.js';
-import { coverageLines, parseCoveragePercent, runPolicyTests } from '../policy/opa-test.js';
-import { projectRoot } from '../policy/project-root.js';
 import { checkBundleUpload, REVISION_PATTERN } from '../policy/upload-check.js';
+import { buildPolicyBundle, coverageLines, parseCoveragePercent, runPolicyTests } from '../policy-build/index.js';
+import { projectRoot } from '../util/project-root.js';
 import { ApiClient, CliError, EXIT } from './api-client.js';
 
 /** Where the CLI writes: stdout and stderr, replaceable in tests. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { parseTrustedProxies } from '../http/middleware/client-address.js';
+import { parseTrustedProxies } from './trusted-proxies.js';
 import { DEFAULT_WEBHOOK_CONFIG, type WebhookConfig } from './webhook-config.js';
 
 /** Log levels, most verbose first. */

@@ -1,3 +1,4 @@
 export * from './config.js';
 export * from './signing-keys.js';
+export * from './trusted-proxies.js';
 export * from './webhook-config.js';

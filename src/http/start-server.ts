@@ -6,7 +6,6 @@ import { loadSigningKeys, type ServerConfig } from '../config/index.js';
 import { masterKeyId } from '../crypto/index.js';
 import { createEngine } from '../engine/index.js';
 import { loadPolicy, PolicyRegistry } from '../policy/index.js';
-import { projectRoot } from '../policy/project-root.js';
 import type {
   BridgeStorage,
   CredentialStorage,
@@ -16,6 +15,7 @@ import type {
   WebhookStorage,
 } from '../storage/index.js';
 import { systemClock } from '../util/clock.js';
+import { projectRoot } from '../util/project-root.js';
 import { handleClientErrors } from './client-error.js';
 import { type AllowanceApp, createApp } from './create-app.js';
 import { type GracefulServer, serveGracefully } from './graceful.js';

@@ -1,14 +1,12 @@
-export { type BuildPolicyBundleOptions, type BuiltPolicyBundle, buildPolicyBundle, ENTRYPOINTS } from './build.js';
 export { type BundleManifest, bundleFromFiles, type PolicyBundle, readPolicyBundle } from './bundle.js';
 export { type BundleProblem, BundleRejection } from './bundle-rejection.js';
 export { decisionProblem } from './decision-validator.js';
 export { encodePolicyInput } from './encode-input.js';
 export { isPolicyError, PolicyError, type PolicyErrorCode } from './errors.js';
-export { findOpa, type OpaResult, type RunOpaOptions, runOpa } from './opa-cli.js';
 export { PolicyHolder, type PolicySnapshot } from './policy-holder.js';
 export { PolicyRegistry, type PolicyRegistryOptions } from './registry.js';
-export { contentHash, policyRevision } from './revision.js';
 export {
+  ENTRYPOINTS,
   INTENT_ENTRYPOINT,
   type LoadedPolicy,
   loadPolicy,

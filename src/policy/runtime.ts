@@ -16,6 +16,9 @@ export const SPEND_ENTRYPOINT = 'allowance/spend/decision';
 /** Entry point of the intent decision. */
 export const INTENT_ENTRYPOINT = 'allowance/intent/decision';
 
+/** The entry points every policy bundle must provide. */
+export const ENTRYPOINTS = [SPEND_ENTRYPOINT, INTENT_ENTRYPOINT] as const;
+
 /** A policy bundle instantiated and ready to evaluate. Evaluation is synchronous. */
 export interface LoadedPolicy {
   /** The bundle revision (git commit of the policies), recorded with every decision. */

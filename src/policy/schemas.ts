@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { projectRoot } from './project-root.js';
+import { projectRoot } from '../util/project-root.js';
 
 /** The file names of the policy contract schemas under policies/schemas/. */
 export const POLICY_SCHEMA_FILES = {

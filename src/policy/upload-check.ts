@@ -4,11 +4,10 @@ import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { gunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
-import { ENTRYPOINTS } from './build.js';
 import { bundleFromFiles, type PolicyBundle } from './bundle.js';
 import { BundleRejection } from './bundle-rejection.js';
 import { isPolicyError } from './errors.js';
-import { type LoadedPolicy, loadPolicy } from './runtime.js';
+import { ENTRYPOINTS, type LoadedPolicy, loadPolicy } from './runtime.js';
 import { verifyBundleSignature } from './signature.js';
 import { smokeIntentInputs, smokeSpendInputs } from './smoke-inputs.js';
 

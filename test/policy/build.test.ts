@@ -3,10 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildPolicyBundle } from '../../src/policy/build.js';
 import { isPolicyError } from '../../src/policy/errors.js';
-import { findOpa } from '../../src/policy/opa-cli.js';
-import { contentHash, policyRevision } from '../../src/policy/revision.js';
+import { buildPolicyBundle, contentHash, findOpa, policyRevision } from '../../src/policy-build/index.js';
 import { POLICY_DIR } from '../support/policy-bundle.js';
 
 const s = suite('build');

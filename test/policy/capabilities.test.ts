@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isPolicyError } from '../../src/policy/errors.js';
-import { projectRoot } from '../../src/policy/project-root.js';
+import { projectRoot } from '../../src/util/project-root.js';
 import { bundleFrom, POLICY_DIR } from '../support/policy-bundle.js';
 
 const names = (): Set<string> => {

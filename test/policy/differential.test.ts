@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runOpa } from '../../src/policy/opa-cli.js';
 import { type LoadedPolicy, loadPolicySync } from '../../src/policy/runtime.js';
 import { readPolicySchema } from '../../src/policy/schemas.js';
 import type { PolicyDecision } from '../../src/policy/types.js';
+import { runOpa } from '../../src/policy-build/index.js';
 import { defaultBundle, policySources } from '../support/policy-bundle.js';
 import { randomIntentInputs, randomSpendInputs } from '../support/random-inputs.js';
 

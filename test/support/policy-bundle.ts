@@ -1,8 +1,8 @@
 import { copyFile, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildPolicyBundle } from '../../src/policy/build.js';
-import { projectRoot } from '../../src/policy/project-root.js';
+import { buildPolicyBundle } from '../../src/policy-build/index.js';
+import { projectRoot } from '../../src/util/project-root.js';
 
 /** The project's policy folder. */
 export const POLICY_DIR = join(projectRoot(), 'policies');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { CliIo } from '../../src/cli/policy-command.js';
-import { projectRoot } from '../../src/policy/project-root.js';
+import { projectRoot } from '../../src/util/project-root.js';
 
 const run = promisify(execFile);
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
-import { runOpa } from '../../src/policy/index.js';
+import { runOpa } from '../../src/policy-build/index.js';
 import { bundleFrom, POLICY_DIR } from './policy-bundle.js';
 
 /** Intent decision that allows everything (org policies below only care about spend). */

@@ -13,7 +13,7 @@ export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('project root not found above the policy module');
+    if (parent === dir) throw new Error('project root not found above this module');
     dir = parent;
   }
   cached = dir;

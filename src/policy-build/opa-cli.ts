@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { PolicyError } from './errors.js';
-import { projectRoot } from './project-root.js';
+import { PolicyError } from '../policy/index.js';
+import { projectRoot } from '../util/project-root.js';
 
 /** Output of one opa run. */
 export interface OpaResult {

@@ -1,12 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { isPolicyError, PolicyError } from './errors.js';
+import { ENTRYPOINTS, isPolicyError, PolicyError } from '../policy/index.js';
+import { projectRoot } from '../util/project-root.js';
 import { runOpa } from './opa-cli.js';
-import { projectRoot } from './project-root.js';
 import { policyRevision } from './revision.js';
-
-/** The entry points every policy bundle must provide. */
-export const ENTRYPOINTS = ['allowance/spend/decision', 'allowance/intent/decision'] as const;
 
 /** Options for {@link buildPolicyBundle}. */
 export interface BuildPolicyBundleOptions {
