@@ -35,11 +35,15 @@ function toIssues(errors: ErrorObject[] | null | undefined): ValidationIssue[] {
 }
 
 /**
- * Compiles `schema` once and returns a function that validates a value (in place: defaults are filled in)
+ * Compiles `schema` once (once per `$id`) and returns a function that validates a value (in place: defaults are filled in)
  * and returns it typed, or throws `validation_failed` with every problem in `details`.
  */
 export function compileValidator<T>(schema: object): (value: unknown) => T {
-  const validate: ValidateFunction = ajv.compile(schema);
+  // The same schema object is compiled once, whoever asks for it first; another schema under a taken `$id`
+  // still fails to compile.
+  const id = (schema as { $id?: unknown }).$id;
+  const known = typeof id === 'string' ? ajv.getSchema(id) : undefined;
+  const validate: ValidateFunction = known && known.schema === schema ? known : ajv.compile(schema);
   return (value) => {
     if (!validate(value)) {
       const issues = toIssues(validate.errors);
