@@ -9,7 +9,7 @@ import type {
   ReserveResult,
   StorageAdapter,
 } from '../../src/storage/index.js';
-import { RELEASED_CONSUMPTION, StorageError } from '../../src/storage/index.js';
+import { emptyWindow, RELEASED_CONSUMPTION, StorageError } from '../../src/storage/index.js';
 import type {
   Agent,
   AuthorizationRecord,
@@ -111,10 +111,6 @@ function paginate<T extends { org_id: string | null }>(rows: T[], query: ListQue
  */
 function authorizationOrderKey(r: AuthorizationRecord): string {
   return `${r.created_at}\u0000${r.authorization_id}\u0000${r.processor_id}`;
-}
-
-function emptyWindow(period: string): WindowUsage {
-  return { period, spent: 0, count: 0 };
 }
 
 /**

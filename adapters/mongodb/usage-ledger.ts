@@ -1,11 +1,16 @@
 import type { Collection, Document } from 'mongodb';
-import type { ReleaseResult, Reservation, ReserveResult } from '../../src/storage/index.js';
+import {
+  emptyWindow,
+  type ReleaseResult,
+  type Reservation,
+  type ReserveResult,
+  WINDOWS,
+} from '../../src/storage/index.js';
 import type { UsageSnapshot, WindowUsage } from '../../src/types.js';
 import { type Attempt, withRetries } from './retry.js';
 import { isDuplicateKey } from './storage-errors.js';
 import { decodeKey, encodeKey } from './stored-document.js';
 
-const WINDOWS = ['daily', 'weekly', 'monthly', 'total'] as const;
 type WindowName = (typeof WINDOWS)[number];
 type Periods = Record<WindowName, string>;
 
@@ -34,10 +39,6 @@ export type HoldRecordState = 'held' | 'releasing' | 'ended';
 export const MOVE_AT = 32;
 /** Release markers of one usage document at which the ended ones are swept out, all at once. */
 export const SWEEP_AT = 32;
-
-function emptyWindow(period: string): WindowUsage {
-  return { period, spent: 0, count: 0 };
-}
 
 /** The `_id` of the usage document of an authority. */
 export function usageKey(orgId: string, authorityId: string): string {

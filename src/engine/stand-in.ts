@@ -1,5 +1,5 @@
 import { AppError, isAppError } from '../errors/index.js';
-import type { Reservation, StorageAdapter } from '../storage/index.js';
+import { emptyWindow, type Reservation, type StorageAdapter } from '../storage/index.js';
 import type {
   Agent,
   AuthorizationRecord,
@@ -277,7 +277,7 @@ function standInVerdict(
   return deny;
 }
 
-const NO_USE = { period: '', spent: 0, count: 0 };
+const NO_USE = emptyWindow('');
 const UNKNOWN_USAGE: UsageSnapshot = { daily: NO_USE, weekly: NO_USE, monthly: NO_USE, total: NO_USE };
 
 /**

@@ -1,5 +1,7 @@
+import { WINDOWS } from '../storage/index.js';
+
 /** The usage windows an authority can limit. */
-export const WINDOWS = ['daily', 'weekly', 'monthly', 'total'] as const;
+export { WINDOWS };
 /** One usage window. */
 export type Window = (typeof WINDOWS)[number];
 /** The current period key of each window. */

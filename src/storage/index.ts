@@ -5,4 +5,5 @@ export * from './policy-analysis-storage.js';
 export * from './policy-storage.js';
 export * from './storage-error.js';
 export * from './storage-set.js';
+export * from './usage-windows.js';
 export * from './webhook-storage.js';

@@ -1,11 +1,9 @@
 import * as assert from 'uvu/assert';
-import type { Reservation, StorageAdapter } from '../../../src/storage/index.js';
+import { type Reservation, type StorageAdapter, WINDOWS } from '../../../src/storage/index.js';
 import { countOf, inParallel } from '../assertions.js';
 import { makeReservation, type Periods, periodsOf, type WindowLimits } from '../fixtures.js';
 import { seedTenant } from '../seed.js';
-import type { ConformanceGroup, ConformanceTarget, WindowName } from '../types.js';
-
-const WINDOWS: WindowName[] = ['daily', 'weekly', 'monthly', 'total'];
+import type { ConformanceGroup, ConformanceTarget } from '../types.js';
 
 async function budget({ adapter, inspect }: ConformanceTarget) {
   const { org, authority } = await seedTenant(adapter);
