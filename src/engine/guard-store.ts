@@ -1,23 +1,11 @@
-import { AppError } from '../errors/index.js';
 import {
   type PolicyAnalysisStorage,
   STORAGE_ADAPTER_METHODS,
   type StorageAdapter,
-  StorageError,
+  toAppError,
 } from '../storage/index.js';
 
 const METHODS = STORAGE_ADAPTER_METHODS;
-
-/** Maps whatever an adapter throws to the engine's error codes. */
-export function toAppError(err: unknown): AppError {
-  if (err instanceof AppError) return err;
-  if (err instanceof StorageError) {
-    if (err.code === 'conflict') return new AppError('conflict', err.message, { cause: err });
-    if (err.code === 'unavailable') return new AppError('storage_unavailable', 'storage unavailable', { cause: err });
-    return new AppError('storage_internal', 'storage failure', { cause: err });
-  }
-  return new AppError('storage_internal', 'storage failure', { cause: err });
-}
 
 /**
  * Checks that `store` implements every method of the contract (a missing one is reported at start,

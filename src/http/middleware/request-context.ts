@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Next } from 'koa';
-import { AppError, isAppError } from '../../errors/index.js';
-import { isStorageError } from '../../storage/index.js';
+import { AppError } from '../../errors/index.js';
+import { toAppError } from '../../storage/index.js';
 import { AuthError } from '../auth/auth-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -9,15 +9,9 @@ import type { AppContext } from '../types.js';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-function toAppError(err: unknown): AppError {
-  if (isAppError(err)) return err;
-  if (isStorageError(err, 'conflict'))
-    return new AppError('conflict', 'the resource changed or exists', { cause: err });
-  if (isStorageError(err, 'unavailable')) {
-    return new AppError('storage_unavailable', 'storage unavailable', { cause: err });
-  }
-  if (isStorageError(err)) return new AppError('storage_internal', 'storage failure', { cause: err });
-  return new AppError('internal_error', 'internal error', { cause: err });
+/** An error of a request as an AppError: anything unknown is `internal_error`. */
+function asAppError(err: unknown): AppError {
+  return toAppError(err, { otherwise: 'internal_error', conflictMessage: 'the resource changed or exists' });
 }
 
 /**
@@ -49,7 +43,7 @@ export function requestContext(logger: Logger, metrics: Metrics) {
         throw new AppError('method_not_allowed', 'method not allowed on this route');
       }
     } catch (caught) {
-      const err = toAppError(caught);
+      const err = asAppError(caught);
       const error: Record<string, unknown> = {
         code: err.code,
         message: err.expose ? err.message : 'internal error',
