@@ -1,4 +1,5 @@
 import type { StorageAdapter } from '../storage/index.js';
+import { BackgroundLoop } from '../util/background-loop.js';
 import { isoTime } from '../util/clock.js';
 import { auditHash } from './hash.js';
 import { type AuditDraft, type AuditEvent, GENESIS_HASH } from './types.js';
@@ -46,9 +47,16 @@ export class AuditChainer {
   private readonly intervalMs: number;
   private readonly batchSize: number;
   private readonly listeners = new Set<LinkedListener>();
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
-  private stopped = true;
+  private readonly loop: BackgroundLoop<number> = new BackgroundLoop({
+    pass: () => this.pass(),
+    // A full batch means more is waiting: go on at once. Otherwise wait, so that under steady load a
+    // pass links many drafts at once instead of one or two (its fixed cost is several store calls).
+    nextDelay: (n) => (n >= this.batchSize ? 0 : this.intervalMs),
+    onError: (err) => {
+      this.logger?.error('audit_chain_failed', { error: String(err) });
+      return this.intervalMs * 10;
+    },
+  });
 
   constructor(options: AuditChainerOptions) {
     this.store = options.store;
@@ -66,17 +74,12 @@ export class AuditChainer {
 
   /** Starts linking in the background until {@link stop}. */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** Stops the background loop and waits for a pass in progress. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running?.catch(() => 0);
+    await this.loop.stop();
   }
 
   /** Links until the outbox is empty (or only holds drafts that cannot be linked); returns how many. */
@@ -91,27 +94,7 @@ export class AuditChainer {
 
   /** One pass over at most `batchSize` drafts; returns how many events it linked. Passes never overlap. */
   runOnce(): Promise<number> {
-    const previous = this.running ?? Promise.resolve(0);
-    const next = previous.catch(() => 0).then(() => this.pass());
-    this.running = next;
-    return next;
-  }
-
-  private schedule(delay: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.runOnce().then(
-        // A full batch means more is waiting: go on at once. Otherwise wait, so that under steady load a
-        // pass links many drafts at once instead of one or two (its fixed cost is several store calls).
-        (n) => this.schedule(n >= this.batchSize ? 0 : this.intervalMs),
-        (err: unknown) => {
-          this.logger?.error('audit_chain_failed', { error: String(err) });
-          this.schedule(this.intervalMs * 10);
-        },
-      );
-    }, delay);
-    this.timer.unref?.();
+    return this.loop.runOnce();
   }
 
   private async pass(): Promise<number> {

@@ -10,6 +10,7 @@ import {
   type WebhookEndpoint,
   type WebhookStorage,
 } from '../storage/index.js';
+import { BackgroundLoop } from '../util/background-loop.js';
 import { type Clock, isoTime, systemClock } from '../util/clock.js';
 import { backoffDelayMs, newDelivery, subscribes } from './deliveries.js';
 import { createWebhookSender, type WebhookSender } from './sender.js';
@@ -96,10 +97,14 @@ export class WebhookDispatcher {
   private readonly disabledDraft: WebhookDispatcherOptions['disabledDraft'];
   private readonly userAgent: string;
   private readonly dirtyOrgs = new Set<string>();
-  private running: Promise<DispatchPass> | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private timerAt = Number.POSITIVE_INFINITY;
-  private stopped = true;
+  private readonly loop: BackgroundLoop<DispatchPass> = new BackgroundLoop({
+    pass: () => this.pass(false),
+    nextDelay: (pass) => (pass.fannedOut > 0 || pass.attempted > 0 ? 0 : this.idleDelay()),
+    onError: (err) => {
+      this.logger.error('webhook_dispatch_failed', { error: String(err) });
+      return this.config.pollIntervalMs;
+    },
+  });
   private lastFullPassAt = Number.NEGATIVE_INFINITY;
   /** The earliest retry this dispatcher scheduled and has not yet reached. */
   private nextRetryAt = Number.POSITIVE_INFINITY;
@@ -121,22 +126,18 @@ export class WebhookDispatcher {
 
   /** Starts delivering in the background until {@link stop}. */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** Stops the background loop and waits for a pass in progress (its attempts included). */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.clearTimer();
-    await this.running?.catch(() => undefined);
+    await this.loop.stop();
   }
 
   /** New events were linked in `orgId` (the chainer's listener): fan them out soon. */
   notify(orgId: string): void {
     this.dirtyOrgs.add(orgId);
-    this.schedule(0);
+    this.loop.schedule(0);
   }
 
   /**
@@ -144,10 +145,7 @@ export class WebhookDispatcher {
    * full pass, else of the orgs {@link notify} named), then attempt due deliveries. Passes never overlap.
    */
   runOnce(options: { full?: boolean } = {}): Promise<DispatchPass> {
-    const previous = this.running ?? Promise.resolve({ fannedOut: 0, attempted: 0 });
-    const next = previous.catch(() => undefined).then(() => this.pass(options.full === true));
-    this.running = next;
-    return next;
+    return this.loop.runOnce(() => this.pass(options.full === true));
   }
 
   /**
@@ -164,32 +162,6 @@ export class WebhookDispatcher {
       if (Date.now() > deadline) throw new Error(`webhook deliveries still pending after the drain deadline`);
       await sleep(Math.min(100, Math.max(1, Date.parse(next) - this.clock.now())));
     }
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.timerAt = Number.POSITIVE_INFINITY;
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    const at = Date.now() + delayMs;
-    if (this.timer && this.timerAt <= at) return;
-    this.clearTimer();
-    this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Number.POSITIVE_INFINITY;
-      this.runOnce().then(
-        (pass) => this.schedule(pass.fannedOut > 0 || pass.attempted > 0 ? 0 : this.idleDelay()),
-        (err: unknown) => {
-          this.logger.error('webhook_dispatch_failed', { error: String(err) });
-          this.schedule(this.config.pollIntervalMs);
-        },
-      );
-    }, delayMs);
-    this.timer.unref?.();
   }
 
   /** Until the next poll, or sooner when a retry this dispatcher scheduled comes due. */
