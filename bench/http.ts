@@ -21,6 +21,7 @@ import { createEngine } from '../src/engine/index.js';
 import { createApp } from '../src/http/index.js';
 import { loadPolicy } from '../src/policy/index.js';
 import { projectRoot } from '../src/util/project-root.js';
+import { benchRoutes } from './bench-routes.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -53,7 +54,7 @@ async function serve(auditOn: boolean, addressLimitOn: boolean): Promise<void> {
     rateLimit: { perSecond: 10_000_000, burst: 10_000_000 },
     // Never reached, but counted on every request like a real limit; off (null) only in the comparison.
     addressRateLimit: addressLimitOn ? { perSecond: 10_000_000, burst: 10_000_000 } : null,
-    benchRoute: true,
+    extraRoutes: benchRoutes(),
   });
   await app.start();
   const org = await engine.createOrg({ name: 'Bench' });

@@ -28,7 +28,6 @@ import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { authorityRoutes } from './routes/authorities.js';
 import { authorizationRoutes } from './routes/authorizations.js';
-import { benchRoutes } from './routes/bench.js';
 import { bindingRoutes } from './routes/bindings.js';
 import { bridgeRoutes } from './routes/bridges.js';
 import { credentialRoutes } from './routes/credentials.js';
@@ -85,8 +84,11 @@ export interface AppDeps {
   clockSkewSeconds?: number;
   /** How often revocations made by other servers are read. Default 5 s. */
   revocationRefreshMs?: number;
-  /** Mounts POST /v1/_bench/echo (processor auth + JSON body + empty handler) for benchmarks. Default false. */
-  benchRoute?: boolean;
+  /**
+   * Routes mounted beside the API's own, with the same auth, rate limits and body handling, and left out
+   * of the OpenAPI document (bench/ mounts its baseline route so). Default none.
+   */
+  extraRoutes?: readonly RouteSpec[];
   /** Reported in /openapi.json. */
   version?: string;
   /**
@@ -228,7 +230,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     ...bridgeRoutes(services),
   ];
   const openapi = buildOpenApi(routes, deps.version ?? '0.1.0');
-  const mounted = deps.benchRoute ? [...routes, ...benchRoutes()] : routes;
+  const mounted = deps.extraRoutes ? [...routes, ...deps.extraRoutes] : routes;
 
   const hooks = {
     authenticate: authenticate({

@@ -6,5 +6,6 @@ export * from './metrics.js';
 export { parseTrustedProxies, type TrustedProxies } from './middleware/client-address.js';
 export { type CredentialLimiter, localCredentialLimiter, RateLimiter } from './middleware/rate-limit.js';
 export { type MongoCredentialLimiterOptions, mongoCredentialLimiter } from './middleware/shared-rate-limit.js';
+export type { RouteInput, RouteSpec } from './route.js';
 export { createAppServer } from './start-server.js';
 export type * from './types.js';

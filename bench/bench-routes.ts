@@ -1,10 +1,10 @@
-import type { RouteSpec } from '../route.js';
+import type { RouteSpec } from '../src/http/index.js';
 
 const echoSchema = { $id: 'BenchEcho', type: 'object' } as const;
 
 /**
  * POST /v1/_bench/echo: the authorize stack (processor auth, rate limit, JSON body) with an empty handler.
- * Mounted only when createApp gets `benchRoute: true`; the baseline of bench/http.ts.
+ * Mounted by bench/http.ts through createApp's `extraRoutes`: the baseline of the authorize route.
  */
 export function benchRoutes(): RouteSpec[] {
   return [
