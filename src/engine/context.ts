@@ -1,30 +1,11 @@
 import type { Jwks, SigningKey } from '../crypto/index.js';
-import type { LoadedPolicy } from '../policy/index.js';
+import type { LoadedPolicy, PolicyResolver, PolicySet } from '../policy/index.js';
 import type { StorageAdapter } from '../storage/index.js';
 import type { Clock } from '../util/clock.js';
 import type { ClaimSightings } from './claim-sightings.js';
 import type { ShadowRecorder } from './shadow-recorder.js';
 
-/** Where the engine gets the policy to evaluate for an org. */
-export interface PolicyResolver {
-  /**
-   * The policies deciding for an org, as one snapshot a decision keeps to its end: `active` is the base
-   * policy (always evaluated), `org` the org's active policy layered on it (can only tighten), `shadow` a
-   * policy whose result is only logged: with `org` set or `orgShadow` set it is an org candidate layered on
-   * the base; otherwise a replacement of the base.
-   */
-  forOrg(orgId: string): PolicySet;
-}
-
-/** What {@link PolicyResolver.forOrg} returns. */
-export interface PolicySet {
-  active: LoadedPolicy;
-  shadow: LoadedPolicy | null;
-  /** The org's own active policy, layered on `active`; absent or null: the base alone decides. */
-  org?: LoadedPolicy | null;
-  /** An org revision evaluated beside `org` (layered on the base) whose result is only logged. */
-  orgShadow?: LoadedPolicy | null;
-}
+export type { PolicyResolver, PolicySet } from '../policy/index.js';
 
 /** Counters of the engine, read by /metrics. */
 export interface EngineStats {

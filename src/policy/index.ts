@@ -4,6 +4,7 @@ export { decisionProblem } from './decision-validator.js';
 export { encodePolicyInput } from './encode-input.js';
 export { isPolicyError, PolicyError, type PolicyErrorCode } from './errors.js';
 export { PolicyHolder, type PolicySnapshot } from './policy-holder.js';
+export type { PolicyResolver, PolicySet } from './policy-set.js';
 export { PolicyRegistry, type PolicyRegistryOptions } from './registry.js';
 export {
   ENTRYPOINTS,

@@ -1,6 +1,6 @@
-import type { PolicyResolver, PolicySet } from '../engine/context.js';
 import type { PolicyState, PolicyStorage } from '../storage/index.js';
 import { PolicyError } from './errors.js';
+import type { PolicyResolver, PolicySet } from './policy-set.js';
 import { type LoadedPolicy, loadPolicy } from './runtime.js';
 
 /** Log sink of the registry (the engine's logger fits). */

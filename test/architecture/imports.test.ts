@@ -79,4 +79,67 @@ test('no module outside the engine imports an engine file past its index', () =>
   assert.equal(offenders, []);
 });
 
+/**
+ * What each folder of src/ may import (besides itself and node/npm packages): the layering of
+ * docs/architecture.md. `types` is src/types.ts.
+ */
+const MAY_IMPORT: Record<string, readonly string[]> = {
+  util: [],
+  errors: [],
+  crypto: ['util'],
+  config: ['crypto', 'util', 'errors'],
+  types: [],
+  storage: ['audit', 'errors', 'types', 'util'],
+  schemas: ['audit', 'errors', 'types', 'util'],
+  audit: ['crypto', 'errors', 'storage', 'types', 'util'],
+  policy: ['errors', 'schemas', 'storage', 'types', 'util'],
+  'policy-build': ['policy', 'util'],
+  engine: ['audit', 'crypto', 'errors', 'policy', 'schemas', 'storage', 'types', 'util'],
+  bridges: ['crypto', 'engine', 'errors', 'schemas', 'storage', 'types', 'util'],
+  webhooks: ['audit', 'config', 'crypto', 'engine', 'errors', 'schemas', 'storage', 'types', 'util'],
+  http: [
+    'audit',
+    'bridges',
+    'config',
+    'crypto',
+    'engine',
+    'errors',
+    'policy',
+    'schemas',
+    'storage',
+    'types',
+    'util',
+    'webhooks',
+  ],
+  client: ['crypto', 'types', 'util'],
+};
+
+/** The folder of a compiled module under build/: `engine` for src/engine/x.js, `types` for src/types.js. */
+function folderOf(path: string): string | null {
+  const m = /^src\/([^/]+)(\/|\.js$)/.exec(path);
+  return m ? (m[1] as string) : null;
+}
+
+test('every folder of src/ imports only the folders below it', () => {
+  const offenders: string[] = [];
+  const modules = new Map<string, string[]>();
+  for (const entry of ['src/index.js', 'src/cli/allowance.js', 'src/client/index.js']) {
+    for (const [file, specs] of graph(entry)) modules.set(file, specs);
+  }
+  assert.ok(modules.size > 100);
+  for (const [file, specs] of modules) {
+    const from = folderOf(rel(file));
+    if (from === null || from === 'cli' || from === 'index') continue;
+    const allowed = MAY_IMPORT[from];
+    assert.ok(allowed, `no rule for src/${from}`);
+    for (const s of specs) {
+      if (!s.startsWith('.')) continue;
+      const target = rel(resolve(dirname(file), s));
+      const to = folderOf(target) ?? target.split('/')[0];
+      if (to !== from && !allowed?.includes(to as string)) offenders.push(`${rel(file)} -> ${target}`);
+    }
+  }
+  assert.equal(offenders, []);
+});
+
 test.run();
