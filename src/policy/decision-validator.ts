@@ -1,13 +1,13 @@
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import { ajv } from '../schemas/index.js';
 import { readPolicySchema } from './schemas.js';
 import type { PolicyDecision } from './types.js';
 
-const ajv = new Ajv2020({ allErrors: false });
 const validate = ajv.compile<PolicyDecision>(readPolicySchema('decisionOutput'));
 
 /**
- * Checks a raw policy result against decision-output.schema.json (compiled once at
- * load). Returns undefined when it is valid, else a short description of the problem.
+ * Checks a raw policy result against decision-output.schema.json (compiled once at load, with the
+ * project's one ajv instance). Returns undefined when it is valid, else a short description of the
+ * first problem.
  */
 export function decisionProblem(value: unknown): string | undefined {
   if (validate(value)) return undefined;

@@ -79,6 +79,13 @@ test('no module outside the engine imports an engine file past its index', () =>
   assert.equal(offenders, []);
 });
 
+test('one ajv instance: every schema of src/ is compiled by src/schemas/validator', () => {
+  const makers = [...graph('src/index.js').keys()]
+    .filter((file) => /new Ajv(2020)?\(/.test(readFileSync(file, 'utf8')))
+    .map(rel);
+  assert.equal(makers, ['src/schemas/validator.js']);
+});
+
 /**
  * What each folder of src/ may import (besides itself and node/npm packages): the layering of
  * docs/architecture.md. `types` is src/types.ts.
