@@ -182,7 +182,7 @@ export class BridgeService {
   async register(orgId: string, body: unknown, kind: BridgeKind = STRIPE): Promise<BridgeView> {
     const storage = this.need();
     const input = validateRegister[kind](structuredClone(body));
-    const processor = await this.engine.context.store.getProcessor(input.processor_id);
+    const processor = await this.engine.getProcessor(input.processor_id);
     if (processor?.status !== 'active') {
       throw new AppError('validation_failed', '/processor_id is not an active processor', {
         details: [{ path: '/processor_id', message: 'is not an active processor' }],

@@ -209,6 +209,8 @@ export function createEngine(options: EngineOptions) {
 
     createOrg: bind(ctx, processors.createOrg),
     createProcessor: bind(ctx, processors.createProcessor),
+    getOrg: bind(ctx, processors.getOrg),
+    getProcessor: bind(ctx, processors.getProcessor),
 
     createAgent: bind(ctx, agents.createAgent),
     getAgent: bind(ctx, agents.getAgent),

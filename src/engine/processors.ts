@@ -73,3 +73,13 @@ export async function requireOrg(ctx: EngineContext, orgId: string): Promise<Org
   if (!org) throw new AppError('not_found', 'org not found');
   return org;
 }
+
+/** An org by id, or null. */
+export function getOrg(ctx: EngineContext, id: string): Promise<Org | null> {
+  return ctx.store.getOrg(id);
+}
+
+/** A processor by id, or null. */
+export function getProcessor(ctx: EngineContext, id: string): Promise<Processor | null> {
+  return ctx.store.getProcessor(id);
+}

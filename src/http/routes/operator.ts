@@ -47,7 +47,7 @@ export function operatorRoutes(s: Services): RouteSpec[] {
       success: { status: 201, schema: createdCredentialSchema },
       errors: [404, 422],
       async handle(i) {
-        const org = await s.engine.context.store.getOrg(i.params.id as string);
+        const org = await s.engine.getOrg(i.params.id as string);
         if (!org) throw new AppError('not_found', 'org not found');
         return s.credentials.create('enterprise', org.id, i.body.name ?? null, actorOf(i));
       },
@@ -63,7 +63,7 @@ export function operatorRoutes(s: Services): RouteSpec[] {
       success: { status: 201, schema: createdCredentialSchema },
       errors: [404, 422],
       async handle({ params, body }) {
-        const processor = await s.engine.context.store.getProcessor(params.id as string);
+        const processor = await s.engine.getProcessor(params.id as string);
         if (!processor) throw new AppError('not_found', 'processor not found');
         return s.credentials.create('processor', processor.id, body.name ?? null);
       },
