@@ -1,0 +1,112 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { StorageError } from '../../src/storage/index.js';
+import { MIGRATIONS, type Migration } from './migrations.js';
+
+/** A better-sqlite3 connection. */
+export type SqliteDatabase = Database.Database;
+
+export interface OpenDatabaseOptions {
+  /**
+   * How long a write waits for another connection's (another process's) lock before it fails with
+   * `unavailable`. Size it to the authorize deadline: a wait longer than the request's budget is useless.
+   */
+  busyTimeoutMs?: number;
+  /** Open an existing file only, without creating it or migrating it. */
+  readonly?: boolean;
+}
+
+export const DEFAULT_BUSY_TIMEOUT_MS = 2000;
+
+/**
+ * Opens (and creates) the database file: WAL journal, `synchronous = NORMAL` in WAL (a commit survives a
+ * process crash; only an operating-system crash may lose the last commits), foreign keys on, the busy
+ * timeout set, then every pending migration applied.
+ */
+export function openDatabase(path: string, options: OpenDatabaseOptions = {}): SqliteDatabase {
+  try {
+    if (path !== ':memory:' && !options.readonly) mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      migrate(db);
+    }
+    return db;
+  } catch (err) {
+    throw toStorageError(err);
+  }
+}
+
+/** The schema version of the database (0 for a new file). */
+export function schemaVersion(db: SqliteDatabase): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Applies the migrations newer than the file's `user_version`, each in its own IMMEDIATE transaction that
+ * also moves `user_version`, so two processes starting at once apply each migration once. A file of a
+ * newer schema than this code knows is refused.
+ */
+export function migrate(db: SqliteDatabase, migrations: readonly Migration[] = MIGRATIONS): void {
+  const latest = migrations.reduce((v, m) => Math.max(v, m.version), 0);
+  if (schemaVersion(db) > latest) {
+    throw new StorageError('internal', `database schema ${schemaVersion(db)} is newer than this version (${latest})`);
+  }
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    immediate(db, () => {
+      if (schemaVersion(db) >= m.version) return;
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    });
+  }
+}
+
+/**
+ * Runs `fn` in a `BEGIN IMMEDIATE` transaction: the write lock is taken at the start, so a
+ * read-check-write inside `fn` is atomic against every other connection and process. Keep `fn`
+ * short and synchronous. Errors come out as StorageError.
+ */
+export function immediate<T>(db: SqliteDatabase, fn: () => T): T {
+  try {
+    return db.transaction(fn).immediate();
+  } catch (err) {
+    throw toStorageError(err);
+  }
+}
+
+/** Runs a read outside a write transaction, errors as StorageError. */
+export function read<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw toStorageError(err);
+  }
+}
+
+/**
+ * Maps what better-sqlite3 throws to the storage contract: a lock held past the busy timeout or a closed
+ * connection is `unavailable` (retryable), a unique or primary key is `conflict`, anything else `internal`.
+ */
+export function toStorageError(err: unknown): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (typeof code === 'string') {
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+      return new StorageError('unavailable', `database is locked: ${message}`, { cause: err });
+    }
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+      return new StorageError('conflict', message, { cause: err });
+    }
+    if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_IOERR' || code.startsWith('SQLITE_IOERR_')) {
+      return new StorageError('unavailable', message, { cause: err });
+    }
+  }
+  if (err instanceof TypeError && /not open/.test(message)) {
+    return new StorageError('unavailable', 'the database is closed', { cause: err });
+  }
+  return new StorageError('internal', message, { cause: err });
+}
