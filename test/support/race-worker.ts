@@ -3,13 +3,14 @@
  * over the MongoDB database named in its environment, prints `ready`, waits for a line on stdin, fires
  * its authorizations at once and prints one JSON line with every decision.
  *
- * Environment: MONGODB_URI, RACE_DB, RACE_PROCESSOR, RACE_REFERENCE, RACE_NOW (the clock both
+ * Environment: MONGODB_URI and RACE_DB, or RACE_SQLITE (a database file) instead, RACE_PROCESSOR, RACE_REFERENCE, RACE_NOW (the clock both
  * processes share), RACE_WORKER (its name), RACE_OWN (own requests), RACE_SHARED (requests both send).
  * Optional: RACE_SKEW_MS (added to this process's clock), RACE_LEASE_MS (the claim lease),
  * RACE_WAIT_MS (how long a twin waits, default 30 s), RACE_SHARED_LAST (send the shared ids after its own).
  */
 import { createInterface } from 'node:readline';
 import { createMongoAdapter } from '../../adapters/mongodb/index.js';
+import { SqliteAdapter } from '../../adapters/sqlite/index.js';
 import { createEngine } from '../../src/engine/index.js';
 import { isAppError } from '../../src/errors/index.js';
 import { ManualClock } from '../../src/util/clock.js';
@@ -36,7 +37,11 @@ function env(name: string): string {
 const worker = env('RACE_WORKER');
 const reference = env('RACE_REFERENCE');
 const processorId = env('RACE_PROCESSOR');
-const store = createMongoAdapter({ uri: env('MONGODB_URI'), dbName: env('RACE_DB') });
+const sqlitePath = process.env.RACE_SQLITE;
+// On SQLite, a writer waits for the other process's lock as long as the authorize budget below.
+const store = sqlitePath
+  ? new SqliteAdapter({ path: sqlitePath, busyTimeoutMs: Number(process.env.RACE_WAIT_MS ?? 30_000) })
+  : createMongoAdapter({ uri: env('MONGODB_URI'), dbName: env('RACE_DB') });
 const lease = process.env.RACE_LEASE_MS;
 const engine = createEngine({
   store,
