@@ -1,3 +1,4 @@
+export { createSqliteStores, type SqliteStores } from './create-sqlite-stores.js';
 export {
   DEFAULT_BUSY_TIMEOUT_MS,
   immediate,
@@ -10,3 +11,9 @@ export {
 } from './database.js';
 export { MIGRATIONS, type Migration } from './migrations.js';
 export { SqliteAdapter, type SqliteAdapterOptions } from './sqlite-adapter.js';
+export { SqliteBridgeStorage } from './sqlite-bridge-storage.js';
+export { SqliteCredentialStorage } from './sqlite-credential-storage.js';
+export { SqlitePolicyAnalysisStorage } from './sqlite-policy-analysis-storage.js';
+export { SqlitePolicyStorage } from './sqlite-policy-storage.js';
+export { SqliteStore } from './sqlite-store.js';
+export { SqliteWebhookStorage } from './sqlite-webhook-storage.js';

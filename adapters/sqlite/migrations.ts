@@ -85,4 +85,99 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    description: 'API credentials, issued and revoked agent tokens, webhook endpoints and deliveries, bridges',
+    sql: `
+      CREATE TABLE credentials (
+        key_id TEXT PRIMARY KEY,
+        owner_id TEXT,
+        status TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX credentials_owner ON credentials (owner_id, key_id);
+      CREATE TABLE issued_tokens (
+        org_id TEXT NOT NULL,
+        jti TEXT NOT NULL,
+        exp TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (org_id, jti)
+      ) STRICT;
+      CREATE INDEX issued_tokens_exp ON issued_tokens (exp);
+      CREATE TABLE revoked_tokens (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        identity TEXT NOT NULL UNIQUE,
+        exp TEXT NOT NULL,
+        doc TEXT NOT NULL
+      );
+      CREATE INDEX revoked_tokens_exp ON revoked_tokens (exp);
+
+      CREATE TABLE webhook_endpoints (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX webhook_endpoints_org ON webhook_endpoints (org_id, id);
+      CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        endpoint_id TEXT NOT NULL,
+        event_seq INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        next_attempt_at TEXT,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (org_id, endpoint_id, event_seq);
+      CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+        WHERE status IN ('pending', 'delivering') AND next_attempt_at IS NOT NULL;
+
+      CREATE TABLE bridges (
+        org_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (org_id, kind)
+      ) STRICT;
+    `,
+  },
+  {
+    version: 3,
+    description: 'policy bundles and states, the policy change sequence',
+    sql: `
+      CREATE TABLE policy_bundles (
+        scope TEXT NOT NULL,
+        revision TEXT NOT NULL,
+        list_key TEXT NOT NULL,
+        meta TEXT NOT NULL,
+        bytes BLOB NOT NULL,
+        PRIMARY KEY (scope, revision)
+      ) STRICT;
+      CREATE INDEX policy_bundles_list ON policy_bundles (scope, list_key);
+      CREATE TABLE policy_states (scope TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL) STRICT;
+      CREATE TABLE policy_change_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL) STRICT;
+      INSERT INTO policy_change_sequence (id, seq) VALUES (1, 0);
+    `,
+  },
+  {
+    version: 4,
+    description: 'shadow statistics and replay jobs',
+    sql: `
+      CREATE TABLE shadow_stats (
+        org_id TEXT NOT NULL,
+        revision TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (org_id, revision)
+      ) STRICT;
+      CREATE TABLE replay_jobs (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

@@ -1,4 +1,3 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import type { AuditDraft, AuditEvent, AuditQuery } from '../../src/audit/types.js';
 import type {
   AuthorizationExpectation,
@@ -22,7 +21,8 @@ import type {
   UsageSnapshot,
   WindowUsage,
 } from '../../src/types.js';
-import { immediate, type OpenDatabaseOptions, openDatabase, read, type SqliteDatabase } from './database.js';
+import { type OpenDatabaseOptions, openDatabase } from './database.js';
+import { SqliteStore } from './sqlite-store.js';
 
 const WINDOW_NAMES = ['daily', 'weekly', 'monthly', 'total'] as const;
 type WindowName = (typeof WINDOW_NAMES)[number];
@@ -44,12 +44,6 @@ function authorizationOrderKey(r: AuthorizationRecord): string {
   return `${r.created_at}\u0000${r.authorization_id}\u0000${r.processor_id}`;
 }
 
-function withoutRef(draft: AuditDraft): AuditDraft {
-  if (draft.outbox_ref === undefined) return draft;
-  const { outbox_ref: _ref, ...rest } = draft;
-  return rest;
-}
-
 export interface SqliteAdapterOptions extends OpenDatabaseOptions {
   /** The database file (created with its directory when missing), or `:memory:`. */
   path: string;
@@ -64,40 +58,9 @@ export interface SqliteAdapterOptions extends OpenDatabaseOptions {
  *
  * Audit: a write's drafts go into the `audit_outbox` table in the same transaction as the write.
  */
-export class SqliteAdapter implements StorageAdapter {
-  readonly db: SqliteDatabase;
-  private readonly statements = new Map<string, BetterSqlite3.Statement<unknown[]>>();
-
+export class SqliteAdapter extends SqliteStore implements StorageAdapter {
   constructor(options: SqliteAdapterOptions) {
-    this.db = openDatabase(options.path, options);
-  }
-
-  /** A prepared statement, cached by its text. */
-  private sql(text: string): BetterSqlite3.Statement<unknown[]> {
-    let s = this.statements.get(text);
-    if (!s) {
-      s = this.db.prepare<unknown[]>(text);
-      this.statements.set(text, s);
-    }
-    return s;
-  }
-
-  private tx<T>(fn: () => T): Promise<T> {
-    return Promise.resolve().then(() => immediate(this.db, fn));
-  }
-
-  private read<T>(fn: () => T): Promise<T> {
-    return Promise.resolve().then(() => read(fn));
-  }
-
-  /** Adds drafts to the outbox (inside the caller's transaction); a draft already pending is ignored. */
-  private addDrafts(drafts: readonly AuditDraft[] | undefined): void {
-    if (!drafts) return;
-    const insert = this.sql('INSERT OR IGNORE INTO audit_outbox (id, at, doc) VALUES (?, ?, ?)');
-    for (const d of drafts) {
-      const draft = withoutRef(d);
-      insert.run(draft.id, draft.at, JSON.stringify(draft));
-    }
+    super(openDatabase(options.path, options));
   }
 
   async init(): Promise<void> {
@@ -128,10 +91,6 @@ export class SqliteAdapter implements StorageAdapter {
   }
   async getProcessor(id: string): Promise<Processor | null> {
     return this.read(() => this.doc<Processor>(this.sql('SELECT doc FROM processors WHERE id = ?').get(id)));
-  }
-
-  private doc<T>(row: unknown): T | null {
-    return row ? (JSON.parse((row as { doc: string }).doc) as T) : null;
   }
 
   // --- tenant entities

@@ -6,10 +6,18 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeAgent, makeOrg, runAdapterConformance } from '../../adapters/conformance/index.js';
 import type { EntityKind, StoredUsage } from '../../adapters/conformance/types.js';
-import { MIGRATIONS, openDatabase, SqliteAdapter, schemaVersion } from '../../adapters/sqlite/index.js';
+import {
+  createSqliteStores,
+  MIGRATIONS,
+  openDatabase,
+  SqliteAdapter,
+  schemaVersion,
+} from '../../adapters/sqlite/index.js';
 import type { AuditDraft, AuditEvent } from '../../src/audit/types.js';
 import { isStorageError } from '../../src/storage/index.js';
 import type { AuthorizationRecord } from '../../src/types.js';
+import { runBridgeStorageCases } from '../support/bridge-storage-cases.js';
+import { runWebhookStorageCases } from '../support/webhook-storage-cases.js';
 
 const TABLES: Record<EntityKind, string> = {
   org: 'orgs',
@@ -61,25 +69,54 @@ function inspector(path: string) {
   };
 }
 
-runAdapterConformance(
-  'sqlite',
-  async () => {
-    const dir = tempDir();
-    const path = join(dir, 'allowance.db');
-    const adapter = new SqliteAdapter({ path });
-    const direct = inspector(path);
-    return {
-      adapter,
-      inspect: direct.inspect,
-      cleanup: async () => {
-        direct.db.close();
-        await adapter.close();
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  },
-  { skip: ['credentials', 'policies', 'policy_analysis'] },
-);
+runAdapterConformance('sqlite', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'allowance.db');
+  const stores = createSqliteStores({ path });
+  // Another server on the same file: the policy race case promotes through both.
+  const peer = createSqliteStores({ path });
+  const direct = inspector(path);
+  return {
+    adapter: stores.store,
+    credentials: stores.credentials,
+    policies: stores.policies,
+    policiesPeer: peer.policies,
+    policyAnalysis: stores.policyAnalysis,
+    inspect: direct.inspect,
+    cleanup: async () => {
+      direct.db.close();
+      await peer.store.close();
+      await stores.store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+runWebhookStorageCases('sqlite', async () => {
+  const dir = tempDir();
+  const { store, webhooks } = createSqliteStores({ path: join(dir, 'allowance.db') });
+  await store.init();
+  return {
+    storage: webhooks,
+    audit: store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+runBridgeStorageCases('sqlite', async () => {
+  const dir = tempDir();
+  const { store, bridges } = createSqliteStores({ path: join(dir, 'allowance.db') });
+  return {
+    storage: bridges,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
 
 // ---
 
