@@ -94,6 +94,7 @@ export async function runDemoCommand(argv: string[], io: DemoIo = processIo): Pr
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
+    ALLOWANCE_STORE: 'memory',
     ...(process.env.ALLOWANCE_POLICY_BUNDLE ? { ALLOWANCE_POLICY_BUNDLE: process.env.ALLOWANCE_POLICY_BUNDLE } : {}),
   });
   let running: RunningServer | null = null;

@@ -1,8 +1,9 @@
 // `allowance serve`: the HTTP server (what `npm start` runs), configured by the environment.
 // Exit status: 0 stopped cleanly by SIGTERM/SIGINT, 1 it failed to start or to stop, 2 usage or configuration error.
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMemoryStores } from '../../adapters/memory/index.js';
-import { ConfigError, loadConfig, mongoClientOptions, type ServerConfig } from '../config/index.js';
+import { ConfigError, ensureDataDirKeys, loadConfig, mongoClientOptions, type ServerConfig } from '../config/index.js';
 import { createJsonLogger } from '../http/logger.js';
 import { type StoreSet, startServer } from '../http/start-server.js';
 import type { StorageSet } from '../storage/index.js';
@@ -12,8 +13,9 @@ export const SERVE_USAGE = `usage: allowance serve [--port <n>] [--host <address
 Starts the Allowance HTTP API: /v1, /openapi.json, the API explorer at /docs, /.well-known/jwks.json,
 /metrics, /healthz, /readyz. Configuration comes from the environment (PORT, HOST, MONGODB_URI,
 ALLOWANCE_MASTER_KEY, ALLOWANCE_SIGNING_KEY_FILE, ...: see README.md); --port and --host override PORT
-and HOST. Without MONGODB_URI it runs on the embedded in-memory store. SIGTERM or SIGINT drains
-in-flight requests and stops.
+and HOST. The store: MongoDB when MONGODB_URI is set, else SQLite in $ALLOWANCE_DATA_DIR/allowance.db
+(default ./data; keys generated there once when none is configured), or ALLOWANCE_STORE=memory for an
+ephemeral in-memory store. SIGTERM or SIGINT drains in-flight requests and stops.
 
 options:
   --port <n>        listen port (default: $PORT, else 8080; 0 picks a free one)
@@ -25,12 +27,22 @@ exit status: 0 stopped by a signal, 1 failed to start or stop, 2 usage or config
 /** What a server on the configured backend runs on: every store of one backend. */
 export type ServerStores = StorageSet & Pick<StoreSet, 'sharedLimits'>;
 
+/** The SQLite database file of a configuration. */
+export function sqlitePath(config: ServerConfig): string {
+  return join(config.dataDir, 'allowance.db');
+}
+
 /**
- * The stores of a configuration: MongoDB with MONGODB_URI, else the embedded in-memory store. This is the
- * composition root: the one place of `src/` that imports the adapters. The MongoDB adapter (and its driver)
- * is loaded only when MONGODB_URI is set.
+ * The stores of a configuration: MongoDB with MONGODB_URI, the in-memory store with ALLOWANCE_STORE=memory,
+ * else SQLite in the data directory (a writer waits for another process's lock at most the authorize
+ * deadline). This is the composition root: the one place of `src/` that imports the adapters. The MongoDB
+ * adapter (and its driver) and the SQLite adapter (a native module) are loaded only when selected.
  */
 export async function serverStores(config: ServerConfig): Promise<ServerStores> {
+  if (config.store === 'sqlite') {
+    const { createSqliteStores } = await import('../../adapters/sqlite/index.js');
+    return createSqliteStores({ path: sqlitePath(config), busyTimeoutMs: config.authorizeDeadlineMs });
+  }
   if (config.mongodbUri === null) {
     // One outbox for every store, so credential, webhook and policy events land in the org's audit trail.
     return createMemoryStores();
@@ -41,6 +53,22 @@ export async function serverStores(config: ServerConfig): Promise<ServerStores> 
     uri: config.mongodbUri,
     clientOptions: mongoClientOptions(config.authorizeDeadlineMs),
   });
+}
+
+/** The start-up line saying which store holds the data and where; loud for the memory store. */
+export function logStore(config: ServerConfig, logger: ReturnType<typeof createJsonLogger>): void {
+  if (config.store === 'sqlite') {
+    logger.info('store', { store: 'sqlite', path: sqlitePath(config), durable: true });
+  } else if (config.store === 'mongodb') {
+    logger.info('store', { store: 'mongodb', durable: true });
+  } else {
+    logger.warn('store_memory', {
+      store: 'memory',
+      durable: false,
+      message:
+        'ALLOWANCE_STORE=memory: every org, credential, budget, decision and audit event lives in this process only and is LOST ON EXIT. Use it for tests and demos, never for real money (unset ALLOWANCE_STORE for SQLite in ./data).',
+    });
+  }
 }
 
 /** Runs the server until SIGTERM or SIGINT; resolves with the exit status. */
@@ -75,6 +103,10 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = p
   const logger = createJsonLogger(config.logLevel);
   let running: Awaited<ReturnType<typeof startServer>>;
   try {
+    const keys = await ensureDataDirKeys(config);
+    config = keys.config;
+    for (const path of keys.created) logger.info('key_generated', { path, mode: '0600' });
+    logStore(config, logger);
     running = await startServer(config, { stores: serverStores, logger });
   } catch (err) {
     if (err instanceof ConfigError) {

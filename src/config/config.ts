@@ -12,8 +12,15 @@ export interface ServerConfig {
   port: number;
   /** HOST. Default 0.0.0.0. */
   host: string;
-  /** MONGODB_URI. Unset (the default) means the embedded in-memory store. */
+  /** MONGODB_URI. Set: the MongoDB store. */
   mongodbUri: string | null;
+  /**
+   * Which store: `mongodb` when MONGODB_URI is set, else ALLOWANCE_STORE: `sqlite` (the default, durable,
+   * `<dataDir>/allowance.db`) or `memory` (ephemeral: everything is lost on exit; tests and demos).
+   */
+  store: 'sqlite' | 'memory' | 'mongodb';
+  /** ALLOWANCE_DATA_DIR: the SQLite database and the keys generated for it. Default ./data. */
+  dataDir: string;
   /**
    * ALLOWANCE_MASTER_KEY: 32 bytes as base64 or hex; seals credential secrets (AES-256-GCM) and derives the
    * session-token key. Unset: a random key for this process only (credentials die with it), with a warning.
@@ -217,6 +224,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   }
   const mongodbUri = optional(env, 'MONGODB_URI');
   if (mongodbUri !== null) checkMongoUri(mongodbUri, authorizeDeadlineMs);
+  const storeName = optional(env, 'ALLOWANCE_STORE');
+  if (storeName !== null && !['sqlite', 'memory', 'mongodb'].includes(storeName)) {
+    throw new ConfigError(`ALLOWANCE_STORE must be sqlite, memory or mongodb, got "${storeName}"`);
+  }
+  if (mongodbUri !== null && storeName !== null && storeName !== 'mongodb') {
+    throw new ConfigError(`MONGODB_URI selects the MongoDB store; unset it or ALLOWANCE_STORE (${storeName})`);
+  }
+  if (mongodbUri === null && storeName === 'mongodb') {
+    throw new ConfigError('ALLOWANCE_STORE=mongodb needs MONGODB_URI');
+  }
+  const store: ServerConfig['store'] = mongodbUri !== null ? 'mongodb' : storeName === 'memory' ? 'memory' : 'sqlite';
   const trustedProxies = (optional(env, 'ALLOWANCE_TRUSTED_PROXIES') ?? '')
     .split(',')
     .map((p) => p.trim())
@@ -259,6 +277,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     port,
     host: optional(env, 'HOST') ?? '0.0.0.0',
     mongodbUri,
+    store,
+    dataDir: optional(env, 'ALLOWANCE_DATA_DIR') ?? './data',
     masterKey: rawMaster === null ? randomBytes(32) : parseKey(rawMaster),
     masterKeyEphemeral: rawMaster === null,
     previousMasterKeys,

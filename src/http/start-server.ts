@@ -212,7 +212,7 @@ export async function startServer(
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  logger.info('listening', { port, host: config.host, store: config.mongodbUri ? 'mongodb' : 'memory' });
+  logger.info('listening', { port, host: config.host, store: config.store });
 
   let closing: Promise<void> | undefined;
   const shutdown = (graceMs = config.shutdownGraceMs) => {

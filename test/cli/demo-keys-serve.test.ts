@@ -168,6 +168,7 @@ serve('serves with the generated keys, signs with that key, stops on SIGTERM wit
       ...process.env,
       ALLOWANCE_MASTER_KEY: (await readFile(join(dir, 'master.key'), 'utf8')).trim(),
       ALLOWANCE_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'),
+      ALLOWANCE_DATA_DIR: join(dir, 'data'),
       LOG_LEVEL: 'info',
     };
     const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1'], {
