@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The `allowance` command line: `serve` (the HTTP server), `demo` (the whole story against a throw-away
 // server), `keys generate`, `policy …` (test, build, push and the policy lifecycle on a server) and
-// `audit verify …` (offline verification of an audit export).
+// `audit verify …` (offline verification of an audit export), `backup` (a copy of the SQLite store).
 // Exit status: 0 ok, 1 the operation failed, 2 usage or configuration error, 3 server or network error.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runAuditCommand } from './audit-command.js';
+import { runBackupCommand } from './backup-command.js';
 import { runDemoCommand } from './demo-command.js';
 import { runKeysCommand } from './keys-command.js';
 import { runPolicyCommand } from './policy-command.js';
@@ -18,6 +19,7 @@ commands:
   keys     generate a master key and an Ed25519 signing key (allowance keys generate [master|signing])
   policy   test, build and push a policy repository; status, shadow, replay, promote, rollback, retire
   audit    verify an audit export offline (allowance audit verify <file> [--jwks <jwks.json>])
+  backup   copy the SQLite store while it runs (allowance backup --out <file>)
 
 Run \`allowance <command> --help\` for its options.
 exit status: 0 ok, 1 the operation failed, 2 usage or configuration error, 3 server or network error.`;
@@ -42,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
       });
     case 'audit':
       return runAuditCommand(rest);
+    case 'backup':
+      return runBackupCommand(rest);
     case '-h':
     case '--help':
     case 'help':

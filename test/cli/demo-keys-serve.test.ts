@@ -221,7 +221,7 @@ serve('--help exits 0; a bad option or a bad environment exits 2', async () => {
   assert.match(badEnv.err, /ALLOWANCE_MASTER_KEY/);
   const top = await run(['--help']);
   assert.is(top.code, 0);
-  for (const command of ['serve', 'demo', 'keys', 'policy', 'audit'])
+  for (const command of ['serve', 'demo', 'keys', 'policy', 'audit', 'backup'])
     assert.match(top.out, new RegExp(`\\n  ${command} `));
 });
 
