@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryAdapter } from '../adapters/memory/index.js';
 import { createMongoAdapter } from '../adapters/mongodb/index.js';
+import { SqliteAdapter } from '../adapters/sqlite/index.js';
 import { createJwsSigner, generateSigningKey } from '../src/crypto/index.js';
 import { authorize } from '../src/engine/authorize.js';
 import { createEngine } from '../src/engine/index.js';
@@ -100,6 +101,16 @@ async function main() {
     mem.engine.authorize(mem.processorId, mem.request(i)),
   );
 
+  // SQLite in a file of this run (WAL, synchronous NORMAL: what `npm start` uses), same requests.
+  {
+    const store = new SqliteAdapter({ path: join(dir, 'bench.db') });
+    const lite = await setup(store, policy);
+    await run('authorize_sqlite', 'engine.authorize, SQLite file, 1 in flight', (i) =>
+      lite.engine.authorize(lite.processorId, lite.request(i)),
+    );
+    await store.close();
+  }
+
   // The time budget's own cost (a store view per call, a timer, an abort signal): budgeted and bare
   // authorize on one engine, interleaved call by call so both see the same store and the same machine.
   {
@@ -172,6 +183,8 @@ async function main() {
       authorize_budgeted_p50_us: pick('authorize_budgeted', 'p50_us'),
       authorize_bare_p99_us: pick('authorize_bare', 'p99_us'),
       authorize_budgeted_p99_us: pick('authorize_budgeted', 'p99_us'),
+      authorize_sqlite_p50_us: pick('authorize_sqlite', 'p50_us'),
+      authorize_sqlite_p99_us: pick('authorize_sqlite', 'p99_us'),
       authorize_mongodb_p50_us: pick('authorize_mongodb', 'p50_us'),
       authorize_mongodb_p99_us: pick('authorize_mongodb', 'p99_us'),
       baseline_sign_p50_us: pick('baseline_sign', 'p50_us'),
