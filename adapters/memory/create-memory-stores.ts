@@ -1,5 +1,5 @@
 import type { StorageSet } from '../../src/storage/index.js';
-import { MemoryAdapter } from './memory-adapter.js';
+import { MemoryAdapter, type MemoryAdapterOptions } from './memory-adapter.js';
 import { MemoryBridgeStorage } from './memory-bridge-storage.js';
 import { MemoryCredentialStorage } from './memory-credential-storage.js';
 import { MemoryPolicyAnalysisStorage } from './memory-policy-analysis-storage.js';
@@ -21,10 +21,10 @@ export interface MemoryStores extends StorageSet {
  * Builds the engine's adapter, the API credential, webhook and policy storages sharing one audit outbox,
  * so the adapter's `listAuditOutbox` returns the drafts of credential and webhook endpoint writes too (the
  * memory twin of `createMongoStores`).
- * `now` is the credential storage's clock for revocation expiry.
+ * `now` is the credential storage's clock for revocation expiry; `history` bounds what the adapter keeps.
  */
-export function createMemoryStores(options: { now?: () => number } = {}): MemoryStores {
-  const store = new MemoryAdapter();
+export function createMemoryStores(options: { now?: () => number; history?: MemoryAdapterOptions } = {}): MemoryStores {
+  const store = new MemoryAdapter(options.history);
   const credentials = new MemoryCredentialStorage({
     outbox: store.auditOutbox,
     ...(options.now ? { now: options.now } : {}),

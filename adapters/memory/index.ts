@@ -1,5 +1,5 @@
 export { createMemoryStores, type MemoryStores } from './create-memory-stores.js';
-export { MemoryAdapter } from './memory-adapter.js';
+export { MemoryAdapter, type MemoryAdapterOptions } from './memory-adapter.js';
 export type { AuditEventMutation } from './memory-audit-chain.js';
 export { MemoryAuditOutbox } from './memory-audit-outbox.js';
 export { MemoryBridgeStorage } from './memory-bridge-storage.js';

@@ -123,13 +123,30 @@ function authorizationOrderKey(r: AuthorizationRecord): string {
  * when it fails); a MemoryCredentialStorage shares that outbox when built with it (`createMemoryStores`).
  * Each org's chain is an array indexed by `seq`, so seq-range reads are slices.
  */
+/** Options of {@link MemoryAdapter}: how much history it keeps. */
+export interface MemoryAdapterOptions {
+  /**
+   * Authorization records kept; beyond it the oldest that hold nothing are dropped (a dropped id is
+   * decided anew when it comes again). Default: all (`allowance serve` bounds it by ALLOWANCE_MEMORY_HISTORY).
+   */
+  maxAuthorizations?: number;
+  /** Linked audit events kept per org; beyond it the oldest are dropped (the chain no longer verifies). Default: all. */
+  maxAuditEvents?: number;
+  /** Called each time history is dropped, with the totals dropped so far (log a warning). */
+  onDrop?: (drop: { kind: 'authorizations' | 'audit_events'; dropped: number; total_dropped: number }) => void;
+}
+
 export class MemoryAdapter implements StorageAdapter {
   /**
    * The audit outbox of this store. Pass it to `new MemoryCredentialStorage({ outbox })` (or use
    * `createMemoryStores`) so credential drafts are listed by {@link MemoryAdapter.listAuditOutbox} too.
    */
   readonly auditOutbox = new MemoryAuditOutbox();
-  private readonly auditChains = new MemoryAuditChains();
+  private readonly auditChains: MemoryAuditChains;
+  private readonly maxAuthorizations: number;
+  private readonly onDrop: MemoryAdapterOptions['onDrop'];
+  private droppedAuthorizations = 0;
+  private droppedAuditEvents = 0;
   private readonly orgs = new Map<string, Org>();
   private readonly processors = new Map<string, Processor>();
   private readonly agents = new Table<Agent>(this.auditOutbox);
@@ -142,9 +159,33 @@ export class MemoryAdapter implements StorageAdapter {
   /** Per org: authorization keys sorted by their list order, rebuilt when an authorization was added. */
   private readonly authorizationOrder = new Map<string, { size: number; keys: [string, string][] }>();
 
+  constructor(options: MemoryAdapterOptions = {}) {
+    this.maxAuthorizations = options.maxAuthorizations ?? Number.POSITIVE_INFINITY;
+    this.onDrop = options.onDrop;
+    this.auditChains = new MemoryAuditChains(options.maxAuditEvents);
+  }
+
   async init(): Promise<void> {}
   async ping(): Promise<void> {}
   async close(): Promise<void> {}
+
+  /** Drops the oldest authorizations that hold nothing while more than the bound are kept. */
+  private boundAuthorizations(): void {
+    let excess = this.authorizations.size - this.maxAuthorizations;
+    if (excess <= 0) return;
+    let dropped = 0;
+    for (const [key, r] of this.authorizations) {
+      if (excess <= 0) break;
+      if (r.hold_open || r.status === 'pending') continue;
+      this.authorizations.delete(key);
+      excess--;
+      dropped++;
+    }
+    if (dropped === 0) return;
+    this.authorizationOrder.clear();
+    this.droppedAuthorizations += dropped;
+    this.onDrop?.({ kind: 'authorizations', dropped, total_dropped: this.droppedAuthorizations });
+  }
 
   async insertOrg(org: Org, events?: readonly AuditDraft[]): Promise<void> {
     if (this.orgs.has(org.id)) throw new StorageError('conflict', `duplicate org ${org.id}`);
@@ -321,6 +362,7 @@ export class MemoryAdapter implements StorageAdapter {
     if (existing) return { created: false, existing };
     this.authorizations.set(key, snapshot(record));
     this.auditOutbox.add(events);
+    this.boundAuthorizations();
     return { created: true };
   }
   async getAuthorization(processorId: string, authorizationId: string): Promise<AuthorizationRecord | null> {
@@ -468,7 +510,11 @@ export class MemoryAdapter implements StorageAdapter {
   }
   /** All or nothing: every event is checked (seq free, id not linked, also within the batch) before any is stored. */
   async appendAuditEvents(orgId: string, events: readonly AuditEvent[]): Promise<void> {
-    this.auditChains.append(orgId, events);
+    const dropped = this.auditChains.append(orgId, events);
+    if (dropped > 0) {
+      this.droppedAuditEvents += dropped;
+      this.onDrop?.({ kind: 'audit_events', dropped, total_dropped: this.droppedAuditEvents });
+    }
   }
   async findLinkedAuditIds(orgId: string, ids: readonly string[]): Promise<string[]> {
     return this.auditChains.linked(orgId, ids);

@@ -9,6 +9,8 @@ export type AuditEventMutation = ((event: AuditEvent) => void) | ((event: AuditE
 interface OrgChain {
   bySeq: (AuditEvent | undefined)[];
   seqOf: Map<string, number>;
+  /** Slots below this one were dropped by the bound. */
+  low: number;
   /** The highest occupied slot, 0 for an empty chain. */
   head: number;
 }
@@ -25,12 +27,15 @@ function isSeq(seq: unknown): seq is number {
 export class MemoryAuditChains {
   private readonly orgs = new Map<string, OrgChain>();
 
+  /** `maxPerOrg`: linked events kept per org; the oldest beyond it are dropped on append. */
+  constructor(private readonly maxPerOrg = Number.POSITIVE_INFINITY) {}
+
   private chain(orgId: string, create: true): OrgChain;
   private chain(orgId: string, create: false): OrgChain | undefined;
   private chain(orgId: string, create: boolean): OrgChain | undefined {
     let chain = this.orgs.get(orgId);
     if (!chain && create) {
-      chain = { bySeq: [], seqOf: new Map(), head: 0 };
+      chain = { bySeq: [], seqOf: new Map(), head: 0, low: 1 };
       this.orgs.set(orgId, chain);
     }
     return chain;
@@ -49,10 +54,11 @@ export class MemoryAuditChains {
 
   /**
    * Links `events` all or none: every one is checked first (its org, a seq not taken and an id not linked,
-   * also within the batch), then all are stored. `conflict` for a taken seq or id.
+   * also within the batch), then all are stored. `conflict` for a taken seq or id. Returns how many old
+   * events the bound dropped.
    */
-  append(orgId: string, events: readonly AuditEvent[]): void {
-    if (events.length === 0) return;
+  append(orgId: string, events: readonly AuditEvent[]): number {
+    if (events.length === 0) return 0;
     const chain = this.chain(orgId, true);
     const seqs = new Set<number>();
     const ids = new Set<string>();
@@ -71,6 +77,17 @@ export class MemoryAuditChains {
       chain.seqOf.set(e.id, e.seq);
       if (e.seq > chain.head) chain.head = e.seq;
     }
+    let dropped = 0;
+    while (chain.seqOf.size > this.maxPerOrg && chain.low < chain.head) {
+      const old = chain.bySeq[chain.low];
+      if (old) {
+        chain.bySeq[chain.low] = undefined;
+        if (chain.seqOf.get(old.id) === chain.low) chain.seqOf.delete(old.id);
+        dropped++;
+      }
+      chain.low++;
+    }
+    return dropped;
   }
 
   /** Which of `ids` are linked in the org (each once, in the order given). */
@@ -84,7 +101,7 @@ export class MemoryAuditChains {
   list(orgId: string, query: AuditQuery): AuditEvent[] {
     const chain = this.chain(orgId, false);
     if (!chain || query.limit <= 0) return [];
-    const first = Math.max(1, Math.floor(query.after_seq ?? 0) + 1);
+    const first = Math.max(chain.low, Math.floor(query.after_seq ?? 0) + 1);
     const last = Math.min(chain.head, query.to_seq ?? chain.head);
     const out: AuditEvent[] = [];
     for (let seq = first; seq <= last && out.length < query.limit; seq++) {

@@ -45,7 +45,23 @@ export async function serverStores(config: ServerConfig): Promise<ServerStores> 
   }
   if (config.mongodbUri === null) {
     // One outbox for every store, so credential, webhook and policy events land in the org's audit trail.
-    return createMemoryStores();
+    const logger = createJsonLogger(config.logLevel);
+    return createMemoryStores({
+      history: {
+        maxAuthorizations: config.memoryHistory,
+        maxAuditEvents: config.memoryHistory,
+        // Loud once, then once per 10,000 records dropped.
+        onDrop: (drop) => {
+          const before = drop.total_dropped - drop.dropped;
+          if (before > 0 && Math.floor(before / 10_000) === Math.floor(drop.total_dropped / 10_000)) return;
+          logger.warn('memory_history_dropped', {
+            ...drop,
+            limit: config.memoryHistory,
+            message: 'the memory store keeps only recent history (ALLOWANCE_MEMORY_HISTORY); older records are gone',
+          });
+        },
+      },
+    });
   }
   const { createMongoStores } = await import('../../adapters/mongodb/index.js');
   // Every store call of an authorize runs inside its deadline, the driver's own timeouts included.

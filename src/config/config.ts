@@ -22,6 +22,11 @@ export interface ServerConfig {
   /** ALLOWANCE_DATA_DIR: the SQLite database and the keys generated for it. Default ./data. */
   dataDir: string;
   /**
+   * ALLOWANCE_MEMORY_HISTORY: on the memory store, the authorizations (and the audit events per org) kept;
+   * older ones are dropped with a warning so a long demo does not eat the machine. Default 100000.
+   */
+  memoryHistory: number;
+  /**
    * ALLOWANCE_MASTER_KEY: 32 bytes as base64 or hex; seals credential secrets (AES-256-GCM) and derives the
    * session-token key. Unset: a random key for this process only (credentials die with it), with a warning.
    */
@@ -279,6 +284,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     mongodbUri,
     store,
     dataDir: optional(env, 'ALLOWANCE_DATA_DIR') ?? './data',
+    memoryHistory: positiveInt(env, 'ALLOWANCE_MEMORY_HISTORY', 100_000, 100_000_000),
     masterKey: rawMaster === null ? randomBytes(32) : parseKey(rawMaster),
     masterKeyEphemeral: rawMaster === null,
     previousMasterKeys,

@@ -28,10 +28,15 @@ export interface CliServer {
   output(): string;
 }
 
-/** Runs the server CLI with `env` on top of this process's environment; resolves once it logs `listening`. */
+/**
+ * Runs the server CLI with `env` on top of this process's environment; resolves once it logs `listening`.
+ * Without a store named in `env` it runs on the memory store (never a database in the working directory).
+ */
 export function startCli(env: Record<string, string>, timeoutMs = 60_000): Promise<CliServer> {
+  const named =
+    env.MONGODB_URI !== undefined || env.ALLOWANCE_STORE !== undefined || env.ALLOWANCE_DATA_DIR !== undefined;
   const child = spawn(process.execPath, [SERVER], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...(named ? {} : { ALLOWANCE_STORE: 'memory' }), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
