@@ -9,7 +9,7 @@ import type {
   ReserveResult,
   StorageAdapter,
 } from '../../src/storage/index.js';
-import { RELEASED_CONSUMPTION, StorageError } from '../../src/storage/index.js';
+import { emptyWindow, RELEASED_CONSUMPTION, StorageError, WINDOWS } from '../../src/storage/index.js';
 import type {
   Agent,
   AuthorizationRecord,
@@ -24,16 +24,11 @@ import type {
 import { type OpenDatabaseOptions, openDatabase } from './database.js';
 import { SqliteStore } from './sqlite-store.js';
 
-const WINDOW_NAMES = ['daily', 'weekly', 'monthly', 'total'] as const;
-type WindowName = (typeof WINDOW_NAMES)[number];
+type WindowName = (typeof WINDOWS)[number];
 type Windows = Record<WindowName, WindowUsage>;
 
 type EntityTable = 'agents' | 'authorities' | 'bindings' | 'intents';
 type TenantRow = { id: string; org_id: string; version: number; status?: string; agent_id?: string };
-
-function emptyWindow(period: string): WindowUsage {
-  return { period, spent: 0, count: 0 };
-}
 
 function emptyWindows(): Windows {
   return { daily: emptyWindow(''), weekly: emptyWindow(''), monthly: emptyWindow(''), total: emptyWindow('') };
@@ -515,7 +510,7 @@ export class SqliteAdapter extends SqliteStore implements StorageAdapter {
       if (seen) return { status: 'already_applied' };
       const windows = this.windowsSync(orgId, authorityId) ?? emptyWindows();
       const next = {} as Windows;
-      for (const w of WINDOW_NAMES) {
+      for (const w of WINDOWS) {
         const want = reservation.windows[w];
         const cur = windows[w];
         // A stale server clock may ask for an older period: count against the newer one instead.
@@ -563,7 +558,7 @@ export class SqliteAdapter extends SqliteStore implements StorageAdapter {
       const giveBack = keep === undefined ? hold.amount : Math.max(0, hold.amount - keep);
       const countBack = keep === undefined ? 1 : 0;
       const windows = this.windowsSync(orgId, authorityId) ?? emptyWindows();
-      for (const w of WINDOW_NAMES) {
+      for (const w of WINDOWS) {
         const cur = windows[w];
         if (cur.period !== periods[w]) continue;
         windows[w] = {
