@@ -131,6 +131,7 @@ sqlite('migrations run once, set the schema version and survive a reopen', async
     await first.insertOrg(org);
     assert.is(schemaVersion(first.db), MIGRATIONS[MIGRATIONS.length - 1]?.version);
     assert.is(first.db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.is(first.db.pragma('page_size', { simple: true }), 16384);
     await first.close();
     const again = new SqliteAdapter({ path });
     assert.equal(await again.getOrg(org.id), org);
