@@ -39,7 +39,7 @@ export function sqlitePath(config: ServerConfig): string {
  * adapter (and its driver) and the SQLite adapter (a native module) are loaded only when selected.
  */
 export async function serverStores(config: ServerConfig): Promise<ServerStores> {
-  if (config.store === 'sqlite') {
+  if (config.mongodbUri === null && config.store !== 'memory') {
     const { createSqliteStores } = await import('../../adapters/sqlite/index.js');
     return createSqliteStores({ path: sqlitePath(config), busyTimeoutMs: config.authorizeDeadlineMs });
   }

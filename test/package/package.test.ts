@@ -39,8 +39,12 @@ function closure(lock: Record<string, LockEntry>, names: string[]): Set<string> 
   for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
     const path = `node_modules/${name}`;
     if (paths.has(path) || !lock[path]) continue;
-    for (const p of Object.keys(lock)) if (p === path || p.startsWith(`${path}/node_modules/`)) paths.add(p);
-    queue.push(...Object.keys((lock[path]?.dependencies as Record<string, string>) ?? {}));
+    for (const p of Object.keys(lock)) {
+      if (p !== path && !p.startsWith(`${path}/node_modules/`)) continue;
+      paths.add(p);
+      // A nested copy's own dependencies too (resolved at the top level when not nested beside it).
+      queue.push(...Object.keys((lock[p]?.dependencies as Record<string, string>) ?? {}));
+    }
   }
   return paths;
 }
