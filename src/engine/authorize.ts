@@ -202,12 +202,16 @@ export async function authorize(
 ): Promise<Decision> {
   const req = parseAuthorizeRequest(body);
   const requestSha = sha256Hex(canonicalRequest(req));
-  await assertProcessorActive(ctx, processorId);
+  // The stored record is read beside the processor check (one round trip for both): a replay of a decided
+  // id returns its stored decision without evaluating again, and a new id (the common case) pays no
+  // extra sequential read before its claim.
+  const [, stored] = await Promise.all([
+    assertProcessorActive(ctx, processorId),
+    ctx.store.getAuthorization(processorId, req.authorization_id),
+  ]);
   // A real wait, so measured on the monotonic clock rather than the injected one.
   const deadline = performance.now() + ctx.config.duplicateWaitMs;
-  // No read first: a new authorization id (the common case) goes straight to its claim, and a
-  // replay learns of the stored record from the claim's conflict.
-  let existing: AuthorizationRecord | null = null;
+  let existing: AuthorizationRecord | null = stored;
   let abandoned: AuthorizationRecord | null = null;
   for (;;) {
     if (existing) {

@@ -22,6 +22,26 @@ idem('the same body returns the stored decision and holds once', async () => {
   assert.is(usage.windows.daily.count, 1);
 });
 
+idem('a replay of a decided id reads the stored decision and evaluates nothing', async () => {
+  const faults = faultyStore();
+  const f = await makeFixture({ store: faults.store });
+  const req = f.request();
+  const first = await f.engine.authorize(f.processor.id, req);
+  const deny = f.request({ amount: 999_999 });
+  const denied = await f.engine.authorize(f.processor.id, deny);
+  assert.is(denied.action, 'DENY');
+  const calls: string[] = [];
+  for (const m of ['findBinding', 'getAgent', 'getAuthority', 'claimAuthorization', 'reserveUsage'] as const) {
+    faults.wrap(m, (original, ...args) => {
+      calls.push(m);
+      return original(...args);
+    });
+  }
+  assert.equal(await f.engine.authorize(f.processor.id, { ...req }), first);
+  assert.equal(await f.engine.authorize(f.processor.id, { ...deny }), denied);
+  assert.equal(calls, []);
+});
+
 idem('a different body under the same id is idempotency_mismatch', async () => {
   const f = await makeFixture();
   const req = f.request();
