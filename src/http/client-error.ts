@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ERROR_CODES } from '../errors/index.js';
+import { newRequestId } from '../util/ids.js';
 import type { Logger } from './logger.js';
 
 /** What a request Node's HTTP parser refused is answered with, by the parser's error code. */
@@ -36,7 +36,7 @@ export function handleClientErrors(server: Server, logger: Logger): void {
       socket.destroy();
       return;
     }
-    const requestId = `req_${randomBytes(12).toString('hex')}`;
+    const requestId = newRequestId();
     const { status, code } = refusal(err.code);
     const body = JSON.stringify({
       error: {

@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
@@ -73,4 +73,15 @@ export function newSequentialId(prefix: string, nowMs: number = Date.now()): str
     c = Math.floor(c / 32);
   }
   return `${prefix}_${encodeTime(lastSequentialMs)}${counter}${randomChars(13)}`;
+}
+
+// Request ids: a random prefix per process and a counter. Unique across processes (48 random bits each),
+// cheap per request (no CSPRNG call), and the same shape as before: `req_` and 24 hex digits.
+const REQUEST_PREFIX = `req_${randomBytes(6).toString('hex')}`;
+let requestCounter = 0;
+
+/** A Request-Id: this process's random prefix and a 48-bit counter, `req_` + 24 hex digits. */
+export function newRequestId(): string {
+  requestCounter = (requestCounter + 1) % 0x1000000000000;
+  return REQUEST_PREFIX + requestCounter.toString(16).padStart(12, '0');
 }

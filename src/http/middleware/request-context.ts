@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { Next } from 'koa';
 import { AppError } from '../../errors/index.js';
 import { toAppError } from '../../storage/index.js';
+import { newRequestId } from '../../util/ids.js';
 import { AuthError } from '../auth/auth-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -24,7 +24,7 @@ export function requestContext(logger: Logger, metrics: Metrics) {
     const started = process.hrtime.bigint();
     ctx.state.receivedAt = performance.now();
     const incoming = ctx.get('request-id');
-    const requestId = SANE_ID.test(incoming) ? incoming : `req_${randomBytes(12).toString('hex')}`;
+    const requestId = SANE_ID.test(incoming) ? incoming : newRequestId();
     ctx.state.requestId = requestId;
     ctx.set('Request-Id', requestId);
     try {
