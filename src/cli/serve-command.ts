@@ -1,14 +1,19 @@
 // `allowance serve`: the HTTP server (what `npm start` runs), configured by the environment.
 // Exit status: 0 stopped cleanly by SIGTERM/SIGINT, 1 it failed to start or to stop, 2 usage or configuration error.
+import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMemoryStores } from '../../adapters/memory/index.js';
 import { ConfigError, ensureDataDirKeys, loadConfig, mongoClientOptions, type ServerConfig } from '../config/index.js';
-import { createJsonLogger } from '../http/logger.js';
+import { createJsonLogger, type Logger } from '../http/logger.js';
 import { type StoreSet, startServer } from '../http/start-server.js';
 import type { StorageSet } from '../storage/index.js';
 
-export const SERVE_USAGE = `usage: allowance serve [--port <n>] [--host <address>]
+/** Most worker processes `--workers` accepts. */
+export const MAX_WORKERS = 64;
+
+export const SERVE_USAGE = `usage: allowance serve [--port <n>] [--host <address>] [--workers <n>]
 
 Starts the Allowance HTTP API: /v1, /openapi.json, the API explorer at /docs, /.well-known/jwks.json,
 /metrics, /healthz, /readyz. Configuration comes from the environment (PORT, HOST, MONGODB_URI,
@@ -20,6 +25,8 @@ ephemeral in-memory store. SIGTERM or SIGINT drains in-flight requests and stops
 options:
   --port <n>        listen port (default: $PORT, else 8080; 0 picks a free one)
   --host <address>  listen address (default: $HOST, else 0.0.0.0)
+  --workers <n>     serve from n processes on one port (node:cluster; default 1, at most ${MAX_WORKERS});
+                    more than 1 needs a store shared by processes (MONGODB_URI)
   -h, --help        this help
 
 exit status: 0 stopped by a signal, 1 failed to start or stop, 2 usage or configuration error`;
@@ -89,11 +96,16 @@ export function logStore(config: ServerConfig, logger: ReturnType<typeof createJ
 
 /** Runs the server until SIGTERM or SIGINT; resolves with the exit status. */
 export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values: { port?: string; host?: string; help?: boolean };
+  let values: { port?: string; host?: string; workers?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { port: { type: 'string' }, host: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        workers: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -104,6 +116,13 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = p
   if (values.help) {
     process.stdout.write(`${SERVE_USAGE}\n`);
     return 0;
+  }
+  const workers = values.workers === undefined ? 1 : /^[1-9][0-9]*$/.test(values.workers) ? Number(values.workers) : 0;
+  if (workers < 1 || workers > MAX_WORKERS) {
+    process.stderr.write(
+      `allowance serve: invalid_workers: --workers takes a whole number from 1 to ${MAX_WORKERS}\n\n${SERVE_USAGE}\n`,
+    );
+    return 2;
   }
   let config: ServerConfig;
   try {
@@ -117,6 +136,18 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = p
     return 2;
   }
   const logger = createJsonLogger(config.logLevel);
+  // A worker of `--workers` serves like a single process; the primary only forks, watches and stops them.
+  if (workers > 1 && !cluster.isWorker) {
+    if (!sharedStore(config)) {
+      process.stderr.write(
+        'allowance serve: workers_need_shared_store: --workers above 1 needs MONGODB_URI, a store every ' +
+          'process shares safely; the in-memory store lives inside one process (workers would each hold their ' +
+          'own budgets and decisions), and workers on the SQLite file are not supported yet\n',
+      );
+      return 2;
+    }
+    return runPrimary(workers, config, env, logger);
+  }
   let running: Awaited<ReturnType<typeof startServer>>;
   try {
     const keys = await ensureDataDirKeys(config);
@@ -144,4 +175,112 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = p
     logger.error('shutdown_failed', { error: String(err) });
     return 1;
   }
+}
+
+/** True when every process of this configuration reads and writes the same store (MongoDB only, so far). */
+function sharedStore(config: ServerConfig): boolean {
+  return config.store === 'mongodb';
+}
+
+/**
+ * The primary of `--workers n`: forks n workers on one port (node:cluster shares the listening socket),
+ * each with its own stand-in spool (`<spool dir>/worker-<slot>`, taken over by a replacement of that slot)
+ * and one operator credential (generated here once when unset, so every worker accepts it). A worker that
+ * dies after it listened is replaced; one that dies before stops the whole server (a start failure would
+ * only repeat). SIGTERM or SIGINT stops every worker with SIGTERM (each drains) and waits for them.
+ */
+async function runPrimary(
+  workers: number,
+  config: ServerConfig,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<number> {
+  const shared: NodeJS.ProcessEnv = {};
+  if (!config.operator) {
+    const keyId = `op_${randomBytes(10).toString('hex')}`;
+    const secret = `sk_${randomBytes(32).toString('base64url')}`;
+    shared.ALLOWANCE_OPERATOR_KEY_ID = keyId;
+    shared.ALLOWANCE_OPERATOR_SECRET = secret;
+    process.stderr.write(
+      [
+        '',
+        '==================== Allowance operator credential ====================',
+        'ALLOWANCE_OPERATOR_KEY_ID/ALLOWANCE_OPERATOR_SECRET are unset; generated for these workers only.',
+        'It is printed once and never again:',
+        `  key_id: ${keyId}`,
+        `  secret: ${secret}`,
+        '========================================================================',
+        '',
+      ].join('\n'),
+    );
+  }
+  let stopping = false;
+  let failed = false;
+  const slots = new Map<Worker, number>();
+  const listening = new Set<Worker>();
+  let port = config.port;
+  let allListening: () => void = () => {};
+  const ready = new Promise<void>((ok) => {
+    allListening = ok;
+  });
+  let allExited: () => void = () => {};
+  const exited = new Promise<void>((ok) => {
+    allExited = ok;
+  });
+  const fork = (slot: number) => {
+    const worker = cluster.fork({
+      ...env,
+      ...shared,
+      ALLOWANCE_SPOOL_DIR: join(config.spoolDir, `worker-${slot}`),
+    });
+    slots.set(worker, slot);
+    worker.on('listening', (address) => {
+      port = address.port;
+      listening.add(worker);
+      if (listening.size === workers) allListening();
+    });
+  };
+  const stopAll = () => {
+    stopping = true;
+    for (const worker of slots.keys()) worker.process.kill('SIGTERM');
+  };
+  cluster.on('exit', (worker, code, signal) => {
+    const slot = slots.get(worker) as number;
+    const wasListening = listening.delete(worker);
+    slots.delete(worker);
+    if (stopping) {
+      if (code !== 0) failed = true;
+      if (slots.size === 0) allExited();
+      return;
+    }
+    logger.error('worker_exited', { slot, pid: worker.process.pid, code, signal });
+    if (wasListening) {
+      fork(slot);
+      return;
+    }
+    // Died while starting: another try would fail alike.
+    failed = true;
+    stopAll();
+    if (slots.size === 0) allExited();
+  });
+  for (let slot = 0; slot < workers; slot++) fork(slot);
+  const signal = await new Promise<string>((ok) => {
+    process.once('SIGTERM', () => ok('SIGTERM'));
+    process.once('SIGINT', () => ok('SIGINT'));
+    void ready.then(() =>
+      logger.info('workers_listening', {
+        workers,
+        port,
+        pids: [...listening].map((w) => w.process.pid),
+      }),
+    );
+    void exited.then(() => ok('workers_exited'));
+  });
+  if (signal !== 'workers_exited') {
+    logger.info('shutting_down', { signal, workers: slots.size });
+    stopAll();
+    if (slots.size === 0) allExited();
+    await exited;
+  }
+  return failed ? 1 : 0;
 }
