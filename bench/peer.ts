@@ -18,8 +18,8 @@ import { MemoryAdapter, MemoryCredentialStorage } from '../adapters/memory/index
 import { createEngine } from '../src/engine/index.js';
 import { createApp } from '../src/http/index.js';
 import { loadPolicy, SPEND_ENTRYPOINT } from '../src/policy/index.js';
-import { findOpa } from '../src/policy/opa-cli.js';
-import { projectRoot } from '../src/policy/project-root.js';
+import { findOpa } from '../src/policy-build/opa-cli.js';
+import { projectRoot } from '../src/util/project-root.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
