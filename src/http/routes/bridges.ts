@@ -1,4 +1,9 @@
-import { type BridgeService, type LithicSignatureHeaders, MAX_EVENT_BYTES } from '../../bridges/index.js';
+import {
+  type BridgeKind,
+  type BridgeService,
+  type LithicSignatureHeaders,
+  MAX_EVENT_BYTES,
+} from '../../bridges/index.js';
 import { AppError } from '../../errors/index.js';
 import {
   bridgeEventAckSchema,
@@ -64,53 +69,7 @@ export function bridgeRoutes(s: Services): RouteSpec[] {
         return reply.body;
       },
     },
-    {
-      method: 'post',
-      path: '/v1/bridges/stripe-issuing',
-      operationId: 'registerStripeIssuingBridge',
-      summary:
-        "Connect the org's Stripe Issuing account: its webhook signing secret (stored sealed, never shown again) and the Allowance processor the bridge acts as",
-      tag: 'bridges',
-      roles: ['enterprise'],
-      body: { schema: registerStripeIssuingBridgeSchema },
-      success: { status: 201, schema: bridgeSchema },
-      errors: [409, 422, 503],
-      handle: (i) => b.register(ownerOf(i), i.body),
-    },
-    {
-      method: 'get',
-      path: '/v1/bridges/stripe-issuing',
-      operationId: 'getStripeIssuingBridge',
-      summary: "The org's Stripe Issuing bridge (secrets masked)",
-      tag: 'bridges',
-      roles: ['enterprise'],
-      success: { status: 200, schema: bridgeSchema },
-      errors: [404, 503],
-      handle: (i) => b.get(ownerOf(i)),
-    },
-    {
-      method: 'put',
-      path: '/v1/bridges/stripe-issuing/secret',
-      operationId: 'rotateStripeIssuingBridgeSecret',
-      summary: 'Rotate the signing secret; the previous one is still accepted for grace_seconds (default one day)',
-      tag: 'bridges',
-      roles: ['enterprise'],
-      body: { schema: rotateBridgeSecretSchema },
-      success: { status: 200, schema: bridgeSchema },
-      errors: [404, 409, 422, 503],
-      handle: (i) => b.rotate(ownerOf(i), i.body),
-    },
-    {
-      method: 'delete',
-      path: '/v1/bridges/stripe-issuing',
-      operationId: 'deleteStripeIssuingBridge',
-      summary: "Disconnect the org's Stripe Issuing account: its calls are refused from then on",
-      tag: 'bridges',
-      roles: ['enterprise'],
-      success: { status: 204, schema: null },
-      errors: [404, 503],
-      handle: (i) => b.remove(ownerOf(i)),
-    },
+    ...registrationRoutes(b, 'stripe_issuing'),
     {
       method: 'post',
       path: '/v1/bridges/lithic-asa/:org_id',
@@ -138,7 +97,7 @@ export function bridgeRoutes(s: Services): RouteSpec[] {
         return reply.body;
       },
     },
-    ...lithicRegistration(b, 'lithic_asa'),
+    ...registrationRoutes(b, 'lithic_asa'),
     {
       method: 'post',
       path: '/v1/bridges/lithic-events/:org_id',
@@ -160,7 +119,7 @@ export function bridgeRoutes(s: Services): RouteSpec[] {
         return reply.body;
       },
     },
-    ...lithicRegistration(b, 'lithic_events'),
+    ...registrationRoutes(b, 'lithic_events'),
   ];
 }
 
@@ -172,31 +131,79 @@ function lithicHeaders(ctx: AppContext): LithicSignatureHeaders {
   };
 }
 
-/** Registration of a Lithic bridge of `kind`: the ASA responder's secret, or the event subscription's. */
-function lithicRegistration(b: BridgeService, kind: 'lithic_asa' | 'lithic_events'): RouteSpec[] {
-  const asa = kind === 'lithic_asa';
-  const path = asa ? '/v1/bridges/lithic-asa' : '/v1/bridges/lithic-events';
-  const op = asa ? 'LithicAsaBridge' : 'LithicEventsBridge';
-  const what = asa ? "the program's ASA HMAC secret" : "the transaction event subscription's signing secret";
-  const label = asa ? 'Lithic ASA bridge' : 'Lithic transaction-events bridge';
+/** What differs between the registration routes of each bridge kind. */
+interface RegistrationKind {
+  path: string;
+  /** The operation ids' stem: register<op>, get<op>, rotate<op>Secret, delete<op>. */
+  op: string;
+  registerSummary: string;
+  getSummary: string;
+  rotateSummary: string;
+  deleteSummary: string;
+  registerSchema: { $id: string };
+  rotateSchema: { $id: string };
+}
+
+const LITHIC_ROTATE = 'Rotate the secret; the previous one is still accepted for grace_seconds (default one day)';
+
+/** One row per bridge kind: its registration routes are generated from it by `registrationRoutes`. */
+const REGISTRATION_KINDS: Record<BridgeKind, RegistrationKind> = {
+  stripe_issuing: {
+    path: '/v1/bridges/stripe-issuing',
+    op: 'StripeIssuingBridge',
+    registerSummary:
+      "Connect the org's Stripe Issuing account: its webhook signing secret (stored sealed, never shown again) and the Allowance processor the bridge acts as",
+    getSummary: "The org's Stripe Issuing bridge (secrets masked)",
+    rotateSummary: 'Rotate the signing secret; the previous one is still accepted for grace_seconds (default one day)',
+    deleteSummary: "Disconnect the org's Stripe Issuing account: its calls are refused from then on",
+    registerSchema: registerStripeIssuingBridgeSchema,
+    rotateSchema: rotateBridgeSecretSchema,
+  },
+  lithic_asa: {
+    path: '/v1/bridges/lithic-asa',
+    op: 'LithicAsaBridge',
+    registerSummary:
+      "Connect the org's Lithic program: the program's ASA HMAC secret (stored sealed, never shown again) and the Allowance processor the bridge acts as",
+    getSummary: "The org's Lithic ASA bridge (secrets masked)",
+    rotateSummary: LITHIC_ROTATE,
+    deleteSummary: "Disconnect the org's Lithic ASA bridge: its calls are refused from then on",
+    registerSchema: registerLithicAsaBridgeSchema,
+    rotateSchema: rotateLithicBridgeSecretSchema,
+  },
+  lithic_events: {
+    path: '/v1/bridges/lithic-events',
+    op: 'LithicEventsBridge',
+    registerSummary:
+      "Connect the org's Lithic program: the transaction event subscription's signing secret (stored sealed, never shown again) and the Allowance processor the bridge acts as",
+    getSummary: "The org's Lithic transaction-events bridge (secrets masked)",
+    rotateSummary: LITHIC_ROTATE,
+    deleteSummary: "Disconnect the org's Lithic transaction-events bridge: its calls are refused from then on",
+    registerSchema: registerLithicAsaBridgeSchema,
+    rotateSchema: rotateLithicBridgeSecretSchema,
+  },
+};
+
+/** The registration routes of a bridge of `kind`: connect, read, rotate the secret, disconnect. */
+function registrationRoutes(b: BridgeService, kind: BridgeKind): RouteSpec[] {
+  const k = REGISTRATION_KINDS[kind];
   return [
     {
       method: 'post',
-      path,
-      operationId: `register${op}`,
-      summary: `Connect the org's Lithic program: ${what} (stored sealed, never shown again) and the Allowance processor the bridge acts as`,
+      path: k.path,
+      operationId: `register${k.op}`,
+      summary: k.registerSummary,
       tag: 'bridges',
       roles: ['enterprise'],
-      body: { schema: registerLithicAsaBridgeSchema },
+      body: { schema: k.registerSchema },
       success: { status: 201, schema: bridgeSchema },
       errors: [409, 422, 503],
       handle: (i) => b.register(ownerOf(i), i.body, kind),
     },
     {
       method: 'get',
-      path,
-      operationId: `get${op}`,
-      summary: `The org's ${label} (secrets masked)`,
+      path: k.path,
+      operationId: `get${k.op}`,
+      summary: k.getSummary,
       tag: 'bridges',
       roles: ['enterprise'],
       success: { status: 200, schema: bridgeSchema },
@@ -205,21 +212,21 @@ function lithicRegistration(b: BridgeService, kind: 'lithic_asa' | 'lithic_event
     },
     {
       method: 'put',
-      path: `${path}/secret`,
-      operationId: `rotate${op}Secret`,
-      summary: 'Rotate the secret; the previous one is still accepted for grace_seconds (default one day)',
+      path: `${k.path}/secret`,
+      operationId: `rotate${k.op}Secret`,
+      summary: k.rotateSummary,
       tag: 'bridges',
       roles: ['enterprise'],
-      body: { schema: rotateLithicBridgeSecretSchema },
+      body: { schema: k.rotateSchema },
       success: { status: 200, schema: bridgeSchema },
       errors: [404, 409, 422, 503],
       handle: (i) => b.rotate(ownerOf(i), i.body, kind),
     },
     {
       method: 'delete',
-      path,
-      operationId: `delete${op}`,
-      summary: `Disconnect the org's ${label}: its calls are refused from then on`,
+      path: k.path,
+      operationId: `delete${k.op}`,
+      summary: k.deleteSummary,
       tag: 'bridges',
       roles: ['enterprise'],
       success: { status: 204, schema: null },
