@@ -8,39 +8,56 @@ const signingSecret = {
   description: "The endpoint's signing secret as Stripe shows it (whsec_…). Stored sealed, never shown again.",
 } as const;
 
-/** Body of connecting an org's Stripe Issuing account. */
-export const registerStripeIssuingBridgeSchema = {
-  $id: 'RegisterStripeIssuingBridge',
-  type: 'object',
-  additionalProperties: false,
-  required: ['processor_id', 'signing_secret'],
-  properties: {
-    processor_id: {
-      ...resourceId,
-      description:
-        'The Allowance processor the bridge acts as: bindings of type card of this processor, whose reference is the Stripe card id (ic_…), resolve the agent.',
-    },
-    signing_secret: signingSecret,
-  },
+/** How long the secret being replaced by a rotation is still accepted. */
+const graceSeconds = {
+  type: 'integer',
+  minimum: 0,
+  maximum: 604_800,
+  default: 86_400,
+  description: 'How long the secret being replaced is still accepted. Default one day, at most 7 days.',
 } as const;
 
-/** Body of rotating the signing secret of a bridge. */
-export const rotateBridgeSecretSchema = {
-  $id: 'RotateBridgeSecret',
-  type: 'object',
-  additionalProperties: false,
-  required: ['signing_secret'],
-  properties: {
-    signing_secret: signingSecret,
-    grace_seconds: {
-      type: 'integer',
-      minimum: 0,
-      maximum: 604_800,
-      default: 86_400,
-      description: 'How long the secret being replaced is still accepted. Default one day, at most 7 days.',
+/** Body of connecting an org's processor account: `cardReference` names what a card binding's reference is. */
+function registerBridgeSchema<Id extends string, Secret extends object>(
+  $id: Id,
+  cardReference: string,
+  secret: Secret,
+) {
+  return {
+    $id,
+    type: 'object',
+    additionalProperties: false,
+    required: ['processor_id', 'signing_secret'],
+    properties: {
+      processor_id: {
+        ...resourceId,
+        description: `The Allowance processor the bridge acts as: bindings of type card of this processor, whose reference is ${cardReference}, resolve the agent.`,
+      },
+      signing_secret: secret,
     },
-  },
-} as const;
+  } as const;
+}
+
+/** Body of rotating the secret of a bridge. */
+function rotateBridgeSchema<Id extends string, Secret extends object>($id: Id, secret: Secret) {
+  return {
+    $id,
+    type: 'object',
+    additionalProperties: false,
+    required: ['signing_secret'],
+    properties: { signing_secret: secret, grace_seconds: graceSeconds },
+  } as const;
+}
+
+/** Body of connecting an org's Stripe Issuing account. */
+export const registerStripeIssuingBridgeSchema = registerBridgeSchema(
+  'RegisterStripeIssuingBridge',
+  'the Stripe card id (ic_…)',
+  signingSecret,
+);
+
+/** Body of rotating the signing secret of a Stripe Issuing bridge. */
+export const rotateBridgeSecretSchema = rotateBridgeSchema('RotateBridgeSecret', signingSecret);
 
 /** A bridge as the API shows it: secrets masked. */
 export const bridgeSchema = {
@@ -165,33 +182,15 @@ const lithicSecret = {
     "The program's ASA HMAC secret as Lithic returns it (base64, with or without the whsec_ prefix). Stored sealed, never shown again.",
 } as const;
 
-/** Body of connecting an org's Lithic program (Auth Stream Access). */
-export const registerLithicAsaBridgeSchema = {
-  $id: 'RegisterLithicAsaBridge',
-  type: 'object',
-  additionalProperties: false,
-  required: ['processor_id', 'signing_secret'],
-  properties: {
-    processor_id: {
-      ...resourceId,
-      description:
-        'The Allowance processor the bridge acts as: bindings of type card of this processor, whose reference is the Lithic card token, resolve the agent.',
-    },
-    signing_secret: lithicSecret,
-  },
-} as const;
+/** Body of connecting an org's Lithic program (Auth Stream Access, or the transaction event subscription). */
+export const registerLithicAsaBridgeSchema = registerBridgeSchema(
+  'RegisterLithicAsaBridge',
+  'the Lithic card token',
+  lithicSecret,
+);
 
-/** Body of rotating the ASA secret of a Lithic bridge. */
-export const rotateLithicBridgeSecretSchema = {
-  $id: 'RotateLithicBridgeSecret',
-  type: 'object',
-  additionalProperties: false,
-  required: ['signing_secret'],
-  properties: {
-    signing_secret: lithicSecret,
-    grace_seconds: rotateBridgeSecretSchema.properties.grace_seconds,
-  },
-} as const;
+/** Body of rotating the secret of a Lithic bridge. */
+export const rotateLithicBridgeSecretSchema = rotateBridgeSchema('RotateLithicBridgeSecret', lithicSecret);
 
 /** An Auth Stream Access request as the bridge reads it (Lithic's card authorization; other fields ignored). */
 export const lithicAsaRequestSchema = {
