@@ -41,86 +41,96 @@ async function rawBody(ctx: AppContext): Promise<Buffer> {
 export function bridgeRoutes(s: Services): RouteSpec[] {
   const b = s.bridges;
   return [
-    {
-      method: 'post',
+    webhookRoute({
       path: '/v1/bridges/stripe-issuing/:org_id',
       operationId: 'stripeIssuingBridge',
       summary:
         "Stripe Issuing's webhook for the org: issuing_authorization.request is decided (answered with approved, amount, metadata and the Stripe-Version header, within the authorize deadline), issuing_authorization.created/.updated and issuing_transaction.created reverse or capture the hold. Authenticated only by the Stripe-Signature header",
-      tag: 'bridges',
-      roles: 'public',
-      noRateLimit: true,
-      rawBody: { contentTypes: ['application/json'], description: 'The Stripe event, exactly as Stripe signed it.' },
-      success: { status: 200, schema: stripeIssuingAnswerSchema },
+      bodyDescription: 'The Stripe event, exactly as Stripe signed it.',
+      answer: stripeIssuingAnswerSchema,
       errors: [400, 401, 403, 413, 422, 429, 503],
-      async handle(i) {
-        const orgId = i.params.org_id ?? '';
-        const payload = await rawBody(i.ctx);
-        if (!ORG_ID.test(orgId))
-          throw new AppError('bridge_signature_invalid', 'the Stripe-Signature header does not verify');
+      signatureHeader: 'Stripe-Signature',
+      async call(orgId, payload, ctx) {
         const reply = await b.handleStripe(
           orgId,
           payload,
-          i.ctx.get('stripe-signature') || undefined,
-          s.readGuard(i.ctx),
-          i.ctx.state.receivedAt,
+          ctx.get('stripe-signature') || undefined,
+          s.readGuard(ctx),
+          ctx.state.receivedAt,
         );
-        if (reply.stripeVersion) i.ctx.set('Stripe-Version', reply.stripeVersion);
+        if (reply.stripeVersion) ctx.set('Stripe-Version', reply.stripeVersion);
         return reply.body;
       },
-    },
+    }),
     ...registrationRoutes(b, 'stripe_issuing'),
-    {
-      method: 'post',
+    webhookRoute({
       path: '/v1/bridges/lithic-asa/:org_id',
       operationId: 'lithicAsaBridge',
       summary:
         "Lithic's Auth Stream Access responder for the org: each authorization is decided within the authorize deadline and answered with Lithic's token, result (APPROVED or a decline reason) and approved_amount for a partial approval. Authenticated only by the webhook-id, webhook-timestamp and webhook-signature headers",
-      tag: 'bridges',
-      roles: 'public',
-      noRateLimit: true,
-      rawBody: { contentTypes: ['application/json'], description: 'The ASA request, exactly as Lithic signed it.' },
-      success: { status: 200, schema: lithicAsaAnswerSchema },
+      bodyDescription: 'The ASA request, exactly as Lithic signed it.',
+      answer: lithicAsaAnswerSchema,
       errors: [400, 401, 413, 422, 429, 503],
-      async handle(i) {
-        const orgId = i.params.org_id ?? '';
-        const payload = await rawBody(i.ctx);
-        if (!ORG_ID.test(orgId))
-          throw new AppError('bridge_signature_invalid', 'the webhook-signature header does not verify');
-        const reply = await b.handleLithic(
-          orgId,
-          payload,
-          lithicHeaders(i.ctx),
-          s.readGuard(i.ctx),
-          i.ctx.state.receivedAt,
-        );
+      signatureHeader: 'webhook-signature',
+      async call(orgId, payload, ctx) {
+        const reply = await b.handleLithic(orgId, payload, lithicHeaders(ctx), s.readGuard(ctx), ctx.state.receivedAt);
         return reply.body;
       },
-    },
+    }),
     ...registrationRoutes(b, 'lithic_asa'),
-    {
-      method: 'post',
+    webhookRoute({
       path: '/v1/bridges/lithic-events/:org_id',
       operationId: 'lithicEventsBridge',
       summary:
         "Lithic's transaction events for the org (an event subscription): card_transaction.updated with status SETTLED captures the authorization whose id is the transaction token, VOIDED, EXPIRED and DECLINED reverse it. Authenticated only by the webhook-id, webhook-timestamp and webhook-signature headers",
-      tag: 'bridges',
-      roles: 'public',
-      noRateLimit: true,
-      rawBody: { contentTypes: ['application/json'], description: 'The event, exactly as Lithic signed it.' },
-      success: { status: 200, schema: bridgeEventAckSchema },
+      bodyDescription: 'The event, exactly as Lithic signed it.',
+      answer: bridgeEventAckSchema,
       errors: [400, 401, 413, 422, 429, 503],
-      async handle(i) {
-        const orgId = i.params.org_id ?? '';
-        const payload = await rawBody(i.ctx);
-        if (!ORG_ID.test(orgId))
-          throw new AppError('bridge_signature_invalid', 'the webhook-signature header does not verify');
-        const reply = await b.handleLithicEvent(orgId, payload, lithicHeaders(i.ctx), s.readGuard(i.ctx));
+      signatureHeader: 'webhook-signature',
+      async call(orgId, payload, ctx) {
+        const reply = await b.handleLithicEvent(orgId, payload, lithicHeaders(ctx), s.readGuard(ctx));
         return reply.body;
       },
-    },
+    }),
     ...registrationRoutes(b, 'lithic_events'),
   ];
+}
+
+/** What differs between the processors' own (public, signed) calls. */
+interface WebhookKind {
+  path: string;
+  operationId: string;
+  summary: string;
+  bodyDescription: string;
+  answer: { $id: string };
+  errors: number[];
+  /** The header named when the org in the path is malformed: such a call cannot verify. */
+  signatureHeader: string;
+  /** Verifies and handles the raw body for a well-formed org; returns the answer's body. */
+  call(orgId: string, payload: Buffer, ctx: AppContext): Promise<unknown>;
+}
+
+/** A processor's own call: the raw body is read (size-bounded) before the org in the path is checked. */
+function webhookRoute(k: WebhookKind): RouteSpec {
+  return {
+    method: 'post',
+    path: k.path,
+    operationId: k.operationId,
+    summary: k.summary,
+    tag: 'bridges',
+    roles: 'public',
+    noRateLimit: true,
+    rawBody: { contentTypes: ['application/json'], description: k.bodyDescription },
+    success: { status: 200, schema: k.answer },
+    errors: k.errors,
+    async handle(i) {
+      const orgId = i.params.org_id ?? '';
+      const payload = await rawBody(i.ctx);
+      if (!ORG_ID.test(orgId))
+        throw new AppError('bridge_signature_invalid', `the ${k.signatureHeader} header does not verify`);
+      return k.call(orgId, payload, i.ctx);
+    },
+  };
 }
 
 function lithicHeaders(ctx: AppContext): LithicSignatureHeaders {
