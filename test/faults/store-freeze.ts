@@ -33,6 +33,9 @@ const SLACK_MS = 100;
 const OPERATOR: TestCredential = { key_id: 'op_faultfreeze', secret: `sk_${'f'.repeat(40)}` };
 const MAX_STAND_IN = 1500;
 
+// Waits here are the scenario's own timeline (load before, during and after the freeze, a load balancer's
+// probe interval) or the pause between polls of a condition read over HTTP from another process; no wait
+// stands in for awaiting work this process could await.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Server {
@@ -52,6 +55,7 @@ function startCli(env: Record<string, string>): Promise<Server> {
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise<Server>((resolve, reject) => {
+    // A bound on start-up, not a wait: it fails the run if the server never says it is listening.
     const timer = setTimeout(() => reject(new Error(`the server did not start:\n${output}`)), 60_000);
     exited.then(() => reject(new Error(`the server exited:\n${output}`)));
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
@@ -214,6 +218,7 @@ async function main(): Promise<boolean> {
     };
 
     const load = [...Array.from({ length: WORKERS }, (_, w) => worker(w)), poller()];
+    // The scenario: load for BEFORE_MS, the database frozen for FREEZE_MS, then AFTER_MS of recovery.
     await sleep(BEFORE_MS);
     const frozenAt = performance.now();
     process.kill(mongo.pid, 'SIGSTOP');
