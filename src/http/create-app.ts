@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import Koa from 'koa';
 import { BridgeService } from '../bridges/index.js';
 import { createSecretBox } from '../crypto/index.js';
@@ -22,22 +22,22 @@ import { requestContext } from './middleware/request-context.js';
 import { buildOpenApi } from './openapi.js';
 import { PolicyCandidates } from './policy-candidates.js';
 import { PolicyService } from './policy-service.js';
-import { type RouteSpec, routeHandler } from './route.js';
+import { type Audience, audienceRouter, type RouteHooks, type RouteSpec } from './route.js';
 import { agentRoutes } from './routes/agents.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { authorityRoutes } from './routes/authorities.js';
-import { authorizationRoutes } from './routes/authorizations.js';
+import { authorizationListRoutes, authorizationRoutes } from './routes/authorizations.js';
 import { bindingRoutes } from './routes/bindings.js';
-import { bridgeRoutes } from './routes/bridges.js';
-import { credentialRoutes } from './routes/credentials.js';
+import { bridgeCallRoutes, bridgeRoutes } from './routes/bridges.js';
+import { credentialRevokeRoutes, credentialRoutes } from './routes/credentials.js';
 import { intentRoutes } from './routes/intents.js';
 import { operatorRoutes } from './routes/operator.js';
-import { policyRoutes } from './routes/policies.js';
+import { basePolicyRoutes, policyRoutes } from './routes/policies.js';
 import { policyAnalysisRoutes } from './routes/policy-analysis.js';
 import { publicRoutes } from './routes/public.js';
 import { simulateRoutes } from './routes/simulate.js';
-import { tokenRoutes } from './routes/tokens.js';
+import { tokenRoutes, tokenVerifyRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { Services } from './services.js';
 import type { AppContext } from './types.js';
@@ -120,6 +120,8 @@ export interface AppDeps {
 export type AllowanceApp = Koa & {
   services: Services;
   routes: RouteSpec[];
+  /** Every router of the app with its wall and routes (the API's own, then `extraRoutes`). */
+  audiences: Audience[];
   /** The OpenAPI 3.1 document served at /openapi.json (also the source of the typed client's types). */
   openapi: Record<string, unknown>;
   /** Loads revocations and starts their refresh; call before serving. */
@@ -211,28 +213,60 @@ export function createApp(deps: AppDeps): AllowanceApp {
     onCandidateError: () => metrics.shadowErrors.inc(),
   });
 
-  const routes: RouteSpec[] = [
-    ...publicRoutes(services, () => openapi),
-    ...authRoutes(services),
-    ...operatorRoutes(services),
-    ...credentialRoutes(services),
-    ...agentRoutes(services),
-    ...tokenRoutes(services),
-    ...authorityRoutes(services),
-    ...bindingRoutes(services),
-    ...intentRoutes(services),
-    ...simulateRoutes(services),
-    ...authorizationRoutes(services),
-    ...auditRoutes(services),
-    ...webhookRoutes(services),
-    ...policyRoutes(services),
-    ...policyAnalysisRoutes(services),
-    ...bridgeRoutes(services),
+  // The role walls, in one place: each list is one router whose wall (authentication and role check) is
+  // applied once to all its routes. A route goes in the list of the audience its `roles` name; mounting it
+  // behind another wall throws (see audienceRouter). docs/architecture.md: how to add a route.
+  const audiences: Audience[] = [
+    {
+      name: 'public',
+      wall: 'public',
+      routes: [
+        ...publicRoutes(services, () => openapi),
+        ...authRoutes(services),
+        ...tokenVerifyRoutes(services),
+        ...bridgeCallRoutes(services),
+      ],
+    },
+    {
+      name: 'operator',
+      wall: ['operator'],
+      routes: [...operatorRoutes(services), ...basePolicyRoutes(services)],
+    },
+    {
+      name: 'enterprise',
+      wall: ['enterprise'],
+      routes: [
+        ...credentialRoutes(services),
+        ...agentRoutes(services),
+        ...tokenRoutes(services),
+        ...authorityRoutes(services),
+        ...bindingRoutes(services),
+        ...intentRoutes(services),
+        ...simulateRoutes(services),
+        ...auditRoutes(services),
+        ...webhookRoutes(services),
+        ...policyRoutes(services),
+        ...policyAnalysisRoutes(services),
+        ...bridgeRoutes(services),
+      ],
+    },
+    { name: 'processor', wall: ['processor'], routes: authorizationRoutes(services) },
+    // Routes two audiences share, each caller seeing only what its role owns.
+    { name: 'enterprise or operator', wall: ['enterprise', 'operator'], routes: credentialRevokeRoutes(services) },
+    { name: 'enterprise or processor', wall: ['enterprise', 'processor'], routes: authorizationListRoutes(services) },
   ];
+  const routes: RouteSpec[] = audiences.flatMap((a) => a.routes);
   const openapi = buildOpenApi(routes, deps.version ?? '0.1.0');
-  const mounted = deps.extraRoutes ? [...routes, ...deps.extraRoutes] : routes;
+  // Routes an embedding adds (bench/), behind the wall their roles name, after the API's own.
+  const extra = new Map<string, Audience>();
+  for (const spec of deps.extraRoutes ?? []) {
+    const key = JSON.stringify(spec.roles);
+    const audience = extra.get(key) ?? { name: `extra ${key}`, wall: spec.roles, routes: [] };
+    extra.set(key, { ...audience, routes: [...audience.routes, spec] });
+  }
+  const mounted = [...audiences, ...extra.values()];
 
-  const hooks = {
+  const hooks: RouteHooks = {
     authenticate: authenticate({
       credentials,
       sessions,
@@ -243,19 +277,20 @@ export function createApp(deps: AppDeps): AllowanceApp {
     rateLimit: (key: string) => services.credentialLimiter.consume(key),
     limitAddress: (ctx: AppContext, cost: number) => services.addressLimiter?.take(addressKeyOf(ctx), cost),
   };
-  const router = new Router();
-  for (const spec of mounted) router[spec.method](spec.path, ...routeHandler(spec, hooks));
+  const routers = mounted.map((audience) => audienceRouter(audience, hooks));
 
   const app = new Koa({ proxy: false }) as AllowanceApp;
   app.silent = true;
   app.use(requestContext(logger, metrics) as Koa.Middleware);
   app.use(apiExplorer() as Koa.Middleware);
-  app.use(router.routes());
-  app.use(router.allowedMethods());
+  for (const router of routers) app.use(router.routes());
+  // One 405/501 answer for all routers: koa-router collects the path matches of every router on ctx.matched.
+  app.use((routers[0] as Router).allowedMethods());
 
   let revocationsStarted = false;
   app.services = services;
   app.routes = routes;
+  app.audiences = mounted;
   app.openapi = openapi;
   app.start = async () => {
     if (revocationsStarted) return;

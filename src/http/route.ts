@@ -1,3 +1,4 @@
+import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { AppError } from '../errors/index.js';
 import { compileValidator } from '../schemas/index.js';
@@ -100,28 +101,92 @@ export function parseQuery(
   return out;
 }
 
-/** The final middleware of a route: role check, rate limit, body, query, handler, response. */
-export function routeHandler(
-  spec: RouteSpec,
-  hooks: {
-    authenticate: Middleware[];
-    /** The per-credential limit (may ask a shared store). */
-    rateLimit: (key: string) => Promise<void> | void;
-    /** Takes `cost` tokens of the client address's bucket, or throws `rate_limited`. */
-    limitAddress: (ctx: AppContext, cost: number) => void;
-  },
-): Middleware[] {
+/**
+ * The role wall of one router: who may call its routes. `public` routes authenticate nobody; every other
+ * wall authenticates the caller, then admits only these roles. The wall is applied once, at the router.
+ */
+export type Wall = readonly CredentialRole[] | 'public';
+
+/** One audience: its router's wall and the routes mounted behind it. */
+export interface Audience {
+  /** Shown in errors and docs, e.g. `enterprise`. */
+  name: string;
+  wall: Wall;
+  routes: readonly RouteSpec[];
+}
+
+/** What a router needs besides its routes. */
+export interface RouteHooks {
+  authenticate: Middleware[];
+  /** The per-credential limit (may ask a shared store). */
+  rateLimit: (key: string) => Promise<void> | void;
+  /** Takes `cost` tokens of the client address's bucket, or throws `rate_limited`. */
+  limitAddress: (ctx: AppContext, cost: number) => void;
+}
+
+/** True when a route's declared roles are exactly the wall it is mounted behind (order aside). */
+export function sameWall(roles: RouteSpec['roles'], wall: Wall): boolean {
+  if (roles === 'public' || wall === 'public') return roles === wall;
+  return roles.length === wall.length && roles.every((r) => wall.includes(r));
+}
+
+/**
+ * The router of one audience: its wall (address limit, authentication, role check) applied once to every
+ * route of the router, then each route's own steps. A route whose declared `roles` are not this wall is a
+ * programming error: it throws here, so a route placed in the wrong audience list never serves.
+ */
+export function audienceRouter(audience: Audience, hooks: RouteHooks): Router {
+  const router = new Router();
+  for (const spec of audience.routes) {
+    if (!sameWall(spec.roles, audience.wall)) {
+      throw new Error(
+        `${spec.method.toUpperCase()} ${spec.path} declares roles ${JSON.stringify(spec.roles)} but is mounted behind the ${audience.name} wall`,
+      );
+    }
+  }
+  const wall = audience.wall;
+  // Names the matched route for logs and metrics before anything can fail (this router's first route
+  // matching the request is the one that runs).
+  const own = new Set<unknown>();
+  router.use(async (c, next) => {
+    const ctx = c as AppContext & { matched?: { path: unknown; methods: string[] }[] };
+    const layer = ctx.matched?.find((l) => own.has(l) && l.methods.includes(ctx.method));
+    if (layer && typeof layer.path === 'string') ctx.state.route = layer.path;
+    await next();
+  });
+  if (wall !== 'public') {
+    // In front of authentication: a flood of unknown key ids or bad tokens is cut off before any store read.
+    router.use(async (c, next) => {
+      hooks.limitAddress(c as AppContext, 1);
+      await next();
+    });
+    for (const m of hooks.authenticate) router.use(m);
+    const allowed = wall.join(' or ');
+    router.use(async (c, next) => {
+      const principal = (c as AppContext).state.principal;
+      if (!principal) throw new AppError('unauthorized', 'not authenticated');
+      if (!wall.includes(principal.role)) throw new AppError('forbidden', `this route is for ${allowed} credentials`);
+      await next();
+    });
+  }
+  for (const spec of audience.routes) router[spec.method](spec.path, routeHandler(spec, hooks));
+  for (const layer of router.stack) if (layer.methods.length > 0) own.add(layer);
+  return router;
+}
+
+/**
+ * The final middleware of a route, behind its router's wall: rate limit, body, query, handler, response.
+ */
+function routeHandler(spec: RouteSpec, hooks: RouteHooks): Middleware {
   const validateBody = spec.body?.validate ? validatorFor(spec.body.schema) : null;
   const validateQuery = spec.query ? validatorFor(spec.query) : null;
-  const roles = spec.roles;
-  const handler: Middleware = async (c) => {
+  const isPublic = spec.roles === 'public';
+  return async (c) => {
     const ctx = c as AppContext;
-    const principal = roles === 'public' ? null : (ctx.state.principal ?? null);
-    if (roles !== 'public') {
+    const principal = isPublic ? null : (ctx.state.principal ?? null);
+    if (!isPublic) {
+      // The wall admitted the caller; a route reached without one is mounted outside any wall.
       if (!principal) throw new AppError('unauthorized', 'not authenticated');
-      if (!roles.includes(principal.role)) {
-        throw new AppError('forbidden', `this route is for ${roles.join(' or ')} credentials`);
-      }
       if (!spec.noRateLimit) await hooks.rateLimit(principal.keyId);
     } else if (spec.addressCost) {
       hooks.limitAddress(ctx, 1);
@@ -135,7 +200,7 @@ export function routeHandler(
       }
       if (validateBody) validateBody(body);
     }
-    if (roles === 'public' && spec.addressCost) {
+    if (isPublic && spec.addressCost) {
       const extra = spec.addressCost(body) - 1;
       if (extra > 0) hooks.limitAddress(ctx, extra);
     }
@@ -154,14 +219,4 @@ export function routeHandler(
     if (spec.success.contentType) ctx.type = spec.success.contentType;
     ctx.body = status === 204 ? null : result;
   };
-  const mark: Middleware = async (c, next) => {
-    (c as AppContext).state.route = spec.path;
-    await next();
-  };
-  // In front of authentication: a flood of unknown key ids or bad tokens is cut off before any store read.
-  const addressGate: Middleware = async (c, next) => {
-    hooks.limitAddress(c as AppContext, 1);
-    await next();
-  };
-  return roles === 'public' ? [mark, handler] : [mark, addressGate, ...hooks.authenticate, handler];
 }

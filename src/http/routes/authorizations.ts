@@ -37,22 +37,6 @@ export function authorizationRoutes(s: Services): RouteSpec[] {
     },
     {
       method: 'get',
-      path: '/v1/authorizations',
-      operationId: 'listAuthorizations',
-      summary:
-        "List authorizations, newest first: an enterprise sees its org's, a processor its own (of every org); filter by status or agent_id",
-      tag: 'authorizations',
-      roles: ['enterprise', 'processor'],
-      query: listQuerySchema,
-      success: { status: 200, schema: pageSchema('Authorization') },
-      errors: [403],
-      handle(i) {
-        if (i.principal?.role === 'processor') return e.listProcessorAuthorizations(ownerOf(i), i.query);
-        return e.listAuthorizations(ownerOf(i), i.query);
-      },
-    },
-    {
-      method: 'get',
       path: '/v1/authorizations/:id',
       operationId: 'getAuthorization',
       summary: "Get one of the processor's authorizations by its authorization_id",
@@ -84,6 +68,29 @@ export function authorizationRoutes(s: Services): RouteSpec[] {
       success: { status: 200, schema: authorizationSchema },
       errors: [404, 409],
       handle: (i) => e.reverse(ownerOf(i), i.params.id as string, actorOf(i)),
+    },
+  ];
+}
+
+/** The list of authorizations, for both audiences: an enterprise sees its org's, a processor its own. */
+export function authorizationListRoutes(s: Services): RouteSpec[] {
+  const e = s.engine;
+  return [
+    {
+      method: 'get',
+      path: '/v1/authorizations',
+      operationId: 'listAuthorizations',
+      summary:
+        "List authorizations, newest first: an enterprise sees its org's, a processor its own (of every org); filter by status or agent_id",
+      tag: 'authorizations',
+      roles: ['enterprise', 'processor'],
+      query: listQuerySchema,
+      success: { status: 200, schema: pageSchema('Authorization') },
+      errors: [403],
+      handle(i) {
+        if (i.principal?.role === 'processor') return e.listProcessorAuthorizations(ownerOf(i), i.query);
+        return e.listAuthorizations(ownerOf(i), i.query);
+      },
     },
   ];
 }

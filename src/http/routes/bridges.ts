@@ -37,8 +37,8 @@ async function rawBody(ctx: AppContext): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Card-processor bridges: the processor's own call (public, signed by the processor) and their registration. */
-export function bridgeRoutes(s: Services): RouteSpec[] {
+/** Card-processor bridges: the processor's own calls (public, authenticated by the processor's signature). */
+export function bridgeCallRoutes(s: Services): RouteSpec[] {
   const b = s.bridges;
   return [
     webhookRoute({
@@ -62,7 +62,6 @@ export function bridgeRoutes(s: Services): RouteSpec[] {
         return reply.body;
       },
     }),
-    ...registrationRoutes(b, 'stripe_issuing'),
     webhookRoute({
       path: '/v1/bridges/lithic-asa/:org_id',
       operationId: 'lithicAsaBridge',
@@ -77,7 +76,6 @@ export function bridgeRoutes(s: Services): RouteSpec[] {
         return reply.body;
       },
     }),
-    ...registrationRoutes(b, 'lithic_asa'),
     webhookRoute({
       path: '/v1/bridges/lithic-events/:org_id',
       operationId: 'lithicEventsBridge',
@@ -92,6 +90,15 @@ export function bridgeRoutes(s: Services): RouteSpec[] {
         return reply.body;
       },
     }),
+  ];
+}
+
+/** Card-processor bridges: their registration by the org (enterprise). */
+export function bridgeRoutes(s: Services): RouteSpec[] {
+  const b = s.bridges;
+  return [
+    ...registrationRoutes(b, 'stripe_issuing'),
+    ...registrationRoutes(b, 'lithic_asa'),
     ...registrationRoutes(b, 'lithic_events'),
   ];
 }

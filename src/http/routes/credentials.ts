@@ -34,6 +34,12 @@ export function credentialRoutes(s: Services): RouteSpec[] {
       errors: [422],
       handle: (input) => s.credentials.create('enterprise', ownerOf(input), input.body.name ?? null, actorOf(input)),
     },
+  ];
+}
+
+/** Revoking a credential: an enterprise revokes its org's, the operator any. */
+export function credentialRevokeRoutes(s: Services): RouteSpec[] {
+  return [
     {
       method: 'delete',
       path: '/v1/credentials/:key_id',

@@ -18,7 +18,7 @@ const BUNDLE_BODY = {
 
 const revisionOf = (i: RouteInput) => i.params.revision as string;
 
-/** Per-org policy bundles: upload, list, promote, roll back, shadow, retire; the operator's base policy. */
+/** Per-org policy bundles: upload, list, promote, roll back, shadow, retire (enterprise). */
 export function policyRoutes(s: Services): RouteSpec[] {
   const p = s.policies;
   const promote = (path: string, operationId: string, summary: string): RouteSpec => ({
@@ -136,6 +136,13 @@ export function policyRoutes(s: Services): RouteSpec[] {
       errors: [409, 503],
       handle: (i) => p.setSigningKey(ownerOf(i), (i.body as { public_key: string | null }).public_key, actorOf(i)),
     },
+  ];
+}
+
+/** The platform base policy under every org's (operator). */
+export function basePolicyRoutes(s: Services): RouteSpec[] {
+  const p = s.policies;
+  return [
     {
       method: 'post',
       path: '/v1/base-policy',

@@ -11,7 +11,7 @@ import {
 import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
-/** Agent tokens: issue, verify (public, offline), verify in batches, revoke. */
+/** Agent tokens of an org: issue and revoke (enterprise). */
 export function tokenRoutes(s: Services): RouteSpec[] {
   const t = s.agentTokens;
   return [
@@ -27,6 +27,25 @@ export function tokenRoutes(s: Services): RouteSpec[] {
       errors: [404, 409, 422],
       handle: (i) => t.issue(ownerOf(i), i.body, actorOf(i)),
     },
+    {
+      method: 'post',
+      path: '/v1/tokens/revoke',
+      operationId: 'revokeAgentToken',
+      summary: 'Revoke one agent token (token, or jti + agent_id) or every token of an agent (agent_id alone)',
+      tag: 'tokens',
+      roles: ['enterprise'],
+      body: { schema: revokeAgentTokenSchema, validate: true },
+      success: { status: 200, schema: agentTokenRevocationSchema },
+      errors: [404, 422],
+      handle: (i) => t.revoke(ownerOf(i), i.body, actorOf(i)),
+    },
+  ];
+}
+
+/** Verification of agent tokens, one or in batches: public, offline (signature, expiry, revocation list). */
+export function tokenVerifyRoutes(s: Services): RouteSpec[] {
+  const t = s.agentTokens;
+  return [
     {
       method: 'post',
       path: '/v1/tokens/verify',
@@ -52,18 +71,6 @@ export function tokenRoutes(s: Services): RouteSpec[] {
       errors: [422, 429],
       addressCost: (body) => Math.max(1, (body as { tokens: unknown[] }).tokens.length),
       handle: (i) => ({ results: (i.body.tokens as string[]).map((tok) => t.verify(tok)) }),
-    },
-    {
-      method: 'post',
-      path: '/v1/tokens/revoke',
-      operationId: 'revokeAgentToken',
-      summary: 'Revoke one agent token (token, or jti + agent_id) or every token of an agent (agent_id alone)',
-      tag: 'tokens',
-      roles: ['enterprise'],
-      body: { schema: revokeAgentTokenSchema, validate: true },
-      success: { status: 200, schema: agentTokenRevocationSchema },
-      errors: [404, 422],
-      handle: (i) => t.revoke(ownerOf(i), i.body, actorOf(i)),
     },
   ];
 }
