@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
-import type { StorageAdapter } from '../storage/index.js';
 import { isoTime } from '../util/clock.js';
-import { AUDIT_PAGE_SIZE, cleanAuditEvent, readStoredEvents } from './read.js';
+import { AUDIT_PAGE_SIZE, type AuditChainReader, cleanAuditEvent, readStoredEvents } from './read.js';
 import { type AuditEvent, GENESIS_HASH } from './types.js';
 
 /** The `format` of an export document (JSON) and of the checkpoint. */
@@ -54,10 +53,10 @@ export type AuditExportFormat = 'json' | 'csv';
 
 /** Options of {@link openAuditExport}. */
 export interface AuditExportOptions {
-  store: StorageAdapter;
+  store: AuditChainReader;
   orgId: string;
   format: AuditExportFormat;
-  /** Signs the checkpoint: the engine's signer (engine.context.sign). */
+  /** Signs the checkpoint: the engine's signer (`engine.sign`). */
   sign: (payload: object) => string;
   /** Milliseconds since the epoch: stamps `exported_at`. */
   now: () => number;
@@ -171,7 +170,7 @@ export async function openAuditExport(options: AuditExportOptions): Promise<Open
 }
 
 interface ExportRun {
-  store: StorageAdapter;
+  store: AuditChainReader;
   orgId: string;
   fromSeq: number;
   toSeq: number;

@@ -1,6 +1,9 @@
-import type { StorageAdapter } from '../storage/index.js';
+import type { AuditStorage } from '../storage/index.js';
 import type { AuditEvent, AuditQuery } from './types.js';
 import { ChainVerifier, type VerifyResult } from './verify.js';
+
+/** What reading an org's linked chain needs of the audit storage: its head and its events by seq. */
+export type AuditChainReader = Pick<AuditStorage, 'getAuditHead' | 'listAuditEvents'>;
 
 /** Events read per storage call by exports and verification (the most `listAuditEvents` returns). */
 export const AUDIT_PAGE_SIZE = 1000;
@@ -38,7 +41,7 @@ export function cleanAuditEvent(e: AuditEvent): AuditEvent {
  * time, and the next page is read only when the consumer asks for more (backpressure of a stream built on it).
  */
 export async function* readStoredEvents(
-  store: StorageAdapter,
+  store: AuditChainReader,
   orgId: string,
   range: StoredEventRange = {},
 ): AsyncGenerator<AuditEvent> {
@@ -66,7 +69,7 @@ export async function* readStoredEvents(
  * events linked meanwhile are left for the next run. Reads one page at a time.
  */
 export async function verifyStoredChain(
-  store: StorageAdapter,
+  store: AuditChainReader,
   orgId: string,
   options: { pageSize?: number } = {},
 ): Promise<VerifyResult> {

@@ -1,10 +1,12 @@
 import { AuditChainer } from '../audit/chainer.js';
+import type { AuditChainReader } from '../audit/read.js';
 import { createJwsSigner, generateSigningKey, type Jwks, type SigningKey, toJwks } from '../crypto/index.js';
 import { AppError } from '../errors/index.js';
 import { type LoadedPolicy, PolicyHolder } from '../policy/index.js';
 import type { PolicyAnalysisStorage, StorageAdapter } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import * as agents from './agents.js';
+import { auditDraft, type DraftSpec } from './audit-drafts.js';
 import * as authorities from './authorities.js';
 import * as lifecycle from './authorization-lifecycle.js';
 import { authorizeWithinBudget } from './authorize-budget.js';
@@ -15,6 +17,7 @@ import {
   type EngineConfig,
   type EngineContext,
   type EngineLogger,
+  type EngineStats,
   type PolicyResolver,
 } from './context.js';
 import { guardAnalysisStorage, guardStore } from './guard-store.js';
@@ -181,8 +184,22 @@ export function createEngine(options: EngineOptions) {
     standIn: standIn
       ? { drain: () => standIn.drain(), pending: () => standIn.spool.size, spoolDir: standIn.spool.dir }
       : null,
-    /** The audit chainer: `drain()` links everything written so far (tests, shutdown). */
-    audit: { chainer },
+    /**
+     * The audit trail: the chainer (`drain()` links everything written so far: tests, shutdown) and the
+     * linked chain as the engine's store holds it (read by list, export and verify, and the webhook dispatcher).
+     */
+    audit: { chainer, chain: ctx.store as AuditChainReader },
+    /**
+     * An audit draft stamped by the engine (fresh id, engine clock), to write with a change made outside the
+     * engine (credentials, agent tokens, webhooks, policies); undefined when audit is off.
+     */
+    auditDraft: (spec: DraftSpec) => auditDraft(ctx, spec),
+    /** Signs a payload with the engine's signing key (compact EdDSA JWS, `kid` in the JWKS). */
+    sign: (payload: object): string => ctx.sign(payload),
+    /** The engine's counters (read by /metrics). */
+    stats: ctx.stats as Readonly<EngineStats>,
+    /** The policies in force for an org now: base, promoted revision and shadow. */
+    policiesFor: (orgId: string) => ctx.policies.forOrg(orgId),
     ping: () => ctx.store.ping(),
     /** The JWKS that verifies decision proofs and mandates. */
     jwks: (): Jwks => ctx.jwks,

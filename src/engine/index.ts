@@ -1,4 +1,4 @@
-export { type Actor, auditDraft, type DraftSpec, entityPayload, SYSTEM_ACTOR } from './audit-drafts.js';
+export { type Actor, type DraftSpec, entityPayload, SYSTEM_ACTOR } from './audit-drafts.js';
 export * from './authorization-lifecycle.js';
 export { reservationIdFor } from './authorize.js';
 export type { NormalizedAuthorizeRequest } from './authorize-request.js';

@@ -4,7 +4,6 @@ import Koa from 'koa';
 import { BridgeService } from '../bridges/index.js';
 import { createSecretBox } from '../crypto/index.js';
 import type { Engine } from '../engine/index.js';
-import { auditDraft } from '../engine/index.js';
 import type { PolicyRegistry } from '../policy/index.js';
 import type { BridgeStorage, CredentialStorage, PolicyStorage, WebhookStorage } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
@@ -135,7 +134,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? silentLogger;
   const metrics = new Metrics();
-  metrics.orgPolicyErrors = () => deps.engine.context.stats.orgPolicyErrors;
+  metrics.orgPolicyErrors = () => deps.engine.stats.orgPolicyErrors;
   const rate = deps.rateLimit ?? { perSecond: 200, burst: 400 };
   const addressRate =
     deps.addressRateLimit === null ? null : (deps.addressRateLimit ?? { perSecond: 1000, burst: 2000 });
@@ -160,7 +159,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     createSecretBox(deps.masterKey, deps.previousMasterKeys),
     clock,
     deps.operator ?? null,
-    (spec) => auditDraft(deps.engine.context, spec),
+    (spec) => deps.engine.auditDraft(spec),
     deps.unknownKeyCacheMs,
   );
   const rateLimiter = new RateLimiter(rate.perSecond, rate.burst, clock);

@@ -32,7 +32,7 @@ export class PolicyCandidates {
 
   /** The base policy in force for the org now. */
   base(orgId: string): LoadedPolicy {
-    return this.engine.context.policies.forOrg(orgId).active;
+    return this.engine.policiesFor(orgId).active;
   }
 
   /** The org's revision, instantiated. */

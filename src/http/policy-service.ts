@@ -1,5 +1,4 @@
 import type { Engine, PolicySet } from '../engine/index.js';
-import { auditDraft } from '../engine/index.js';
 import { AppError } from '../errors/index.js';
 import {
   BundleRejection,
@@ -204,7 +203,7 @@ export class PolicyService {
       retired_at: null,
       bytes,
     };
-    const drafts = auditDraft(this.#deps.engine.context, {
+    const drafts = this.#deps.engine.auditDraft({
       orgId,
       type: 'policy.uploaded',
       subject: { kind: 'policy', id: checked.revision },
@@ -257,7 +256,7 @@ export class PolicyService {
       if (!next) return state;
       const drafts =
         orgId !== null && next.event
-          ? auditDraft(this.#deps.engine.context, {
+          ? this.#deps.engine.auditDraft({
               orgId,
               type: next.event.type,
               subject: { kind: 'policy', id: next.event.revision },
@@ -383,7 +382,7 @@ export class PolicyService {
       throw new AppError('invalid_state', `revision ${revision} is the shadow; stop it first`);
     if (meta.retired_at !== null) return view(meta, state);
     const nowMs = this.#deps.clock.now();
-    const drafts = auditDraft(this.#deps.engine.context, {
+    const drafts = this.#deps.engine.auditDraft({
       orgId,
       type: 'policy.retired',
       subject: { kind: 'policy', id: revision },
@@ -419,7 +418,7 @@ export class PolicyService {
   /** Base + an uploaded org revision, for a simulation (loaded for the call, not kept). */
   async simulationPolicies(orgId: string, revision: string): Promise<PolicySet> {
     await this.#bundle(orgId, revision);
-    const current = this.#deps.engine.context.policies.forOrg(orgId);
+    const current = this.#deps.engine.policiesFor(orgId);
     // The active or shadow revision is loaded already; any other is loaded for this call only.
     const loaded = [current.org, current.orgShadow].find((p) => p?.revision === revision);
     let org = loaded ?? null;

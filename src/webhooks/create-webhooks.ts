@@ -1,7 +1,6 @@
 import { DEFAULT_WEBHOOK_CONFIG, type WebhookConfig } from '../config/index.js';
 import type { SecretBox } from '../crypto/index.js';
 import type { Engine, EngineLogger } from '../engine/index.js';
-import { auditDraft } from '../engine/index.js';
 import type { WebhookStorage } from '../storage/index.js';
 import type { Clock } from '../util/clock.js';
 import { WebhookDispatcher } from './dispatcher.js';
@@ -34,9 +33,9 @@ export interface WebhookWiring {
 export function createWebhookService(wiring: WebhookWiring): WebhookService {
   const config: WebhookConfig = { ...DEFAULT_WEBHOOK_CONFIG, ...wiring.config };
   const { engine } = wiring;
-  const store = engine.context.store;
+  const chain = engine.audit.chain;
   const drafts: WebhookServiceOptions['drafts'] = (spec) =>
-    auditDraft(engine.context, {
+    engine.auditDraft({
       orgId: spec.orgId,
       type: spec.type,
       subject: { kind: 'webhook', id: spec.endpointId },
@@ -47,7 +46,7 @@ export function createWebhookService(wiring: WebhookWiring): WebhookService {
   const dispatcher = wiring.storage
     ? new WebhookDispatcher({
         webhooks: wiring.storage,
-        audit: store,
+        audit: chain,
         box: wiring.box,
         config,
         clock: wiring.clock,
@@ -64,7 +63,7 @@ export function createWebhookService(wiring: WebhookWiring): WebhookService {
     : null;
   return new WebhookService({
     storage: wiring.storage,
-    audit: store,
+    audit: chain,
     box: wiring.box,
     clock: wiring.clock,
     config,

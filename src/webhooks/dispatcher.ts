@@ -3,8 +3,8 @@ import type { WebhookConfig } from '../config/index.js';
 import type { SecretBox } from '../crypto/index.js';
 import type { EngineLogger } from '../engine/index.js';
 import {
+  type AuditStorage,
   isStorageError,
-  type StorageAdapter,
   type WebhookAttempt,
   type WebhookDelivery,
   type WebhookEndpoint,
@@ -20,7 +20,7 @@ import { SIGNATURE_HEADER, secretAssociatedData, signatureHeader } from './signi
  * What the dispatcher reads of the engine's store: the audit chain. Its own events (`webhook.disabled`) are
  * written by the webhook storage, atomically with the change, into the outbox of the same backend.
  */
-export type AuditSource = Pick<StorageAdapter, 'listAuditEvents'>;
+export type AuditSource = Pick<AuditStorage, 'listAuditEvents'>;
 
 /** Options of {@link WebhookDispatcher}. */
 export interface WebhookDispatcherOptions {

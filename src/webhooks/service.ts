@@ -3,8 +3,8 @@ import type { WebhookConfig } from '../config/index.js';
 import type { SecretBox } from '../crypto/index.js';
 import { AppError } from '../errors/index.js';
 import type {
+  AuditStorage,
   Page,
-  StorageAdapter,
   WebhookAttempt,
   WebhookDelivery,
   WebhookDeliveryStatus,
@@ -73,7 +73,7 @@ export interface WebhookServiceOptions {
    * Reads the chain head (the new endpoint's cursor). The audit drafts of webhook changes are not written
    * here but by `storage`, atomically with the change, into the outbox of this store's backend.
    */
-  audit: Pick<StorageAdapter, 'getAuditHead'>;
+  audit: Pick<AuditStorage, 'getAuditHead'>;
   box: SecretBox;
   clock: Clock;
   config: WebhookConfig;

@@ -79,6 +79,20 @@ test('no module outside the engine imports an engine file past its index', () =>
   assert.equal(offenders, []);
 });
 
+test('no module outside the engine reaches its context (store, signer, policies): it uses the engine surface', () => {
+  const modules = new Map<string, string[]>();
+  for (const entry of ['src/index.js', 'src/cli/allowance.js', 'src/http/start-server.js']) {
+    for (const [file, specs] of graph(entry)) modules.set(file, specs);
+  }
+  const reach = /\.context\b(?!\s*\()|\{[^}]*\bcontext\b[^}]*\}\s*=\s*[\w.#]*engine\b/;
+  const offenders = [...modules.keys()]
+    .map(rel)
+    .filter((f) => f.startsWith('src/') && !f.startsWith('src/engine/'))
+    .filter((f) => reach.test(readFileSync(join(BUILD, f), 'utf8')));
+  assert.ok(modules.size > 100);
+  assert.equal(offenders, []);
+});
+
 test('one ajv instance: every schema of src/ is compiled by src/schemas/validator', () => {
   const makers = [...graph('src/index.js').keys()]
     .filter((file) => /new Ajv(2020)?\(/.test(readFileSync(file, 'utf8')))

@@ -1,6 +1,5 @@
 import { verifyJws } from '../../crypto/index.js';
 import type { Engine } from '../../engine/index.js';
-import { auditDraft } from '../../engine/index.js';
 import { AppError } from '../../errors/index.js';
 import { compileValidator, issueAgentTokenSchema } from '../../schemas/index.js';
 import type { CredentialStorage, TokenRevocation } from '../../storage/index.js';
@@ -171,10 +170,10 @@ export class AgentTokens {
       iat,
       exp: iat + input.ttl_seconds,
     };
-    const token = this.engine.context.sign(claims);
+    const token = this.engine.sign(claims);
     // Recorded before the token is handed out (the claims only: the token itself is a bearer secret).
     // The issuance record ties the jti to its org for revocation by jti; the drafts are written with it.
-    const drafts = auditDraft(this.engine.context, {
+    const drafts = this.engine.auditDraft({
       orgId,
       type: 'token.issued',
       subject: { kind: 'token', id: claims.jti },
@@ -279,7 +278,7 @@ export class AgentTokens {
 
   private async record(r: TokenRevocation, actor: string | undefined, reason: string): Promise<void> {
     this.apply(r);
-    const drafts = auditDraft(this.engine.context, {
+    const drafts = this.engine.auditDraft({
       orgId: r.org_id,
       type: 'token.revoked',
       subject: { kind: 'token', id: r.jti ?? `agent:${r.agent_id}` },

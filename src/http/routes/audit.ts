@@ -31,7 +31,7 @@ function storedTime(name: string, value: unknown): string | undefined {
  * milliseconds after the change; list, export and verify read what is linked and never wait.
  */
 export function auditRoutes(s: Services): RouteSpec[] {
-  const store = () => s.engine.context.store;
+  const chain = s.engine.audit.chain;
   return [
     {
       method: 'get',
@@ -61,7 +61,7 @@ export function auditRoutes(s: Services): RouteSpec[] {
         const to = storedTime('to', q.to);
         if (from !== undefined) query.from = from;
         if (to !== undefined) query.to = to;
-        const items = (await store().listAuditEvents(ownerOf(i), query)).map(cleanAuditEvent);
+        const items = (await chain.listAuditEvents(ownerOf(i), query)).map(cleanAuditEvent);
         const last = items[items.length - 1];
         return { items, next_cursor: items.length === q.limit && last ? String(last.seq) : null };
       },
@@ -87,10 +87,10 @@ export function auditRoutes(s: Services): RouteSpec[] {
           throw invalid('/to_seq', 'must not be below from_seq');
         }
         const opened = await openAuditExport({
-          store: store(),
+          store: chain,
           orgId: ownerOf(i),
           format: q.format,
-          sign: s.engine.context.sign,
+          sign: s.engine.sign,
           now: () => s.clock.now(),
           fromSeq: q.from_seq,
           toSeq: q.to_seq,
@@ -110,7 +110,7 @@ export function auditRoutes(s: Services): RouteSpec[] {
       tag: 'audit',
       roles: ['enterprise'],
       success: { status: 200, schema: auditVerifyResultSchema },
-      handle: (i) => verifyStoredChain(store(), ownerOf(i)),
+      handle: (i) => verifyStoredChain(chain, ownerOf(i)),
     },
   ];
 }
