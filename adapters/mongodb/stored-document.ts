@@ -76,3 +76,8 @@ export function toDomain<T>(doc: Record<string, unknown>): T {
   }
   return out as T;
 }
+
+/** The fields of a patch that are set (undefined ones are left as stored). */
+export function withoutUndefined<T extends object>(patch: T): Partial<T> {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

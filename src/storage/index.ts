@@ -4,6 +4,7 @@ export * from './credential-storage.js';
 export * from './policy-analysis-storage.js';
 export * from './policy-storage.js';
 export * from './storage-error.js';
+export * from './storage-parts.js';
 export * from './storage-set.js';
 export * from './usage-windows.js';
 export * from './webhook-storage.js';

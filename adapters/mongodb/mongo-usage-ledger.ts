@@ -1,0 +1,29 @@
+import type { ReleaseResult, Reservation, ReserveResult, UsageLedger } from '../../src/storage/index.js';
+import type { UsageSnapshot } from '../../src/types.js';
+import type { MongoBackend } from './mongo-backend.js';
+import { UsageLedger as LedgerWrites } from './usage-ledger.js';
+
+/** {@link UsageLedger} on MongoDB: `usage` and `reservation_ends`, conditional writes (see usage-ledger.ts). */
+export class MongoUsageLedger implements UsageLedger {
+  private readonly ledger: LedgerWrites;
+
+  constructor(private readonly b: MongoBackend) {
+    this.ledger = new LedgerWrites(b.c.usage, b.c.reservationEnds, b.maxAttempts);
+  }
+
+  getUsage(
+    orgId: string,
+    authorityId: string,
+    periods: { daily: string; weekly: string; monthly: string; total: string },
+  ): Promise<UsageSnapshot> {
+    return this.b.run(() => this.ledger.snapshot(orgId, authorityId, periods));
+  }
+
+  reserveUsage(orgId: string, authorityId: string, reservation: Reservation): Promise<ReserveResult> {
+    return this.b.run(() => this.ledger.reserve(orgId, authorityId, reservation));
+  }
+
+  releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult> {
+    return this.b.run(() => this.ledger.release(orgId, authorityId, reservationId, keep));
+  }
+}
