@@ -1,0 +1,176 @@
+import type { AuditDraft } from '../../src/audit/types.js';
+import type {
+  AuthorizationExpectation,
+  AuthorizationStorage,
+  ClaimResult,
+  ListQuery,
+  Page,
+} from '../../src/storage/index.js';
+import { StorageError } from '../../src/storage/index.js';
+import type { AuthorizationRecord } from '../../src/types.js';
+import type { MemoryAdapterOptions } from './memory-adapter.js';
+import type { MemoryAuditOutbox } from './memory-audit-outbox.js';
+import { paginate, snapshot } from './memory-table.js';
+
+/**
+ * The newest-first order (and cursor) of authorization lists: creation time, then the authorization id, then
+ * the processor id, which breaks ties as one authorization id may be used by several processors at once.
+ */
+function authorizationOrderKey(r: AuthorizationRecord): string {
+  return `${r.created_at}\u0000${r.authorization_id}\u0000${r.processor_id}`;
+}
+
+/**
+ * {@link AuthorizationStorage} in memory, bounded by `maxAuthorizations` (the oldest that hold nothing are
+ * dropped). A write and its drafts (added to the shared {@link MemoryAuditOutbox}) are one synchronous step.
+ */
+export class MemoryAuthorizationStorage implements AuthorizationStorage {
+  private readonly authorizations = new Map<string, AuthorizationRecord>();
+  /** Per org: authorization keys sorted by their list order, rebuilt when an authorization was added. */
+  private readonly authorizationOrder = new Map<string, { size: number; keys: [string, string][] }>();
+  private readonly maxAuthorizations: number;
+  private readonly onDrop: MemoryAdapterOptions['onDrop'];
+  private droppedAuthorizations = 0;
+
+  constructor(
+    private readonly outbox: MemoryAuditOutbox,
+    options: MemoryAdapterOptions = {},
+  ) {
+    this.maxAuthorizations = options.maxAuthorizations ?? Number.POSITIVE_INFINITY;
+    this.onDrop = options.onDrop;
+  }
+
+  /** Drops the oldest authorizations that hold nothing while more than the bound are kept. */
+  private boundAuthorizations(): void {
+    let excess = this.authorizations.size - this.maxAuthorizations;
+    if (excess <= 0) return;
+    let dropped = 0;
+    for (const [key, r] of this.authorizations) {
+      if (excess <= 0) break;
+      if (r.hold_open || r.status === 'pending') continue;
+      this.authorizations.delete(key);
+      excess--;
+      dropped++;
+    }
+    if (dropped === 0) return;
+    this.authorizationOrder.clear();
+    this.droppedAuthorizations += dropped;
+    this.onDrop?.({ kind: 'authorizations', dropped, total_dropped: this.droppedAuthorizations });
+  }
+
+  private authKey(processorId: string, authorizationId: string): string {
+    return `${processorId}\u0000${authorizationId}`;
+  }
+
+  async claimAuthorization(record: AuthorizationRecord, events?: readonly AuditDraft[]): Promise<ClaimResult> {
+    const key = this.authKey(record.processor_id, record.authorization_id);
+    const existing = this.authorizations.get(key);
+    if (existing) return { created: false, existing };
+    this.authorizations.set(key, snapshot(record));
+    this.outbox.add(events);
+    this.boundAuthorizations();
+    return { created: true };
+  }
+  async getAuthorization(processorId: string, authorizationId: string): Promise<AuthorizationRecord | null> {
+    return this.authorizations.get(this.authKey(processorId, authorizationId)) ?? null;
+  }
+  async updateAuthorization(
+    processorId: string,
+    authorizationId: string,
+    expect: AuthorizationExpectation,
+    patch: Partial<AuthorizationRecord>,
+    events?: readonly AuditDraft[],
+  ): Promise<AuthorizationRecord | null> {
+    const key = this.authKey(processorId, authorizationId);
+    const row = this.authorizations.get(key);
+    if (!row) return null;
+    if (row.version !== expect.version) throw new StorageError('conflict', `version of ${authorizationId} moved`);
+    const next = snapshot({
+      ...row,
+      ...patch,
+      processor_id: row.processor_id,
+      authorization_id: row.authorization_id,
+      version: row.version + 1,
+    });
+    this.authorizations.set(key, next);
+    this.outbox.add(events);
+    return next;
+  }
+  async listAuthorizations(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
+    const rows = [...this.authorizations.values()].filter((r) => r.org_id === orgId);
+    return paginate(rows, query, authorizationOrderKey);
+  }
+  async listProcessorAuthorizations(processorId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
+    const rows = [...this.authorizations.values()].filter((r) => r.processor_id === processorId);
+    return paginate(rows, query, authorizationOrderKey);
+  }
+  async listOpenHolds(before: string, limit: number): Promise<AuthorizationRecord[]> {
+    return [...this.authorizations.values()]
+      .filter(
+        (r) =>
+          r.hold_open &&
+          ((r.status === 'approved' && r.hold_expires_at !== null && r.hold_expires_at <= before) ||
+            (r.status !== 'approved' && r.status !== 'pending')),
+      )
+      .sort((a, b) => ((a.hold_expires_at ?? '') < (b.hold_expires_at ?? '') ? -1 : 1))
+      .slice(0, limit);
+  }
+
+  /** The org's authorizations as `[order key, map key]`, oldest first; cached until one is added. */
+  private orderedAuthorizations(orgId: string): [string, string][] {
+    const cached = this.authorizationOrder.get(orgId);
+    if (cached && cached.size === this.authorizations.size) return cached.keys;
+    const keys: [string, string][] = [];
+    for (const [key, r] of this.authorizations) {
+      if (r.org_id === orgId) keys.push([authorizationOrderKey(r), key]);
+    }
+    keys.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    this.authorizationOrder.set(orgId, { size: this.authorizations.size, keys });
+    return keys;
+  }
+
+  /**
+   * The org's authorizations created in [from, to), oldest first, after the position `after` (an order key
+   * returned as `next`), at most `limit`: the read behind MemoryPolicyAnalysisStorage.scanAuthorizations.
+   */
+  scanAuthorizations(
+    orgId: string,
+    scan: { from: string; to: string; after?: string; limit: number },
+  ): { items: AuthorizationRecord[]; next: string | null } {
+    const keys = this.orderedAuthorizations(orgId);
+    const lower = scan.after !== undefined && scan.after >= scan.from ? scan.after : scan.from;
+    // First order key > after (or >= from): binary search.
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const k = (keys[mid] as [string, string])[0];
+      if (scan.after !== undefined && scan.after >= scan.from ? k <= lower : k < lower) lo = mid + 1;
+      else hi = mid;
+    }
+    const items: AuthorizationRecord[] = [];
+    let last: string | null = null;
+    for (let i = lo; i < keys.length && items.length < scan.limit; i++) {
+      const [order, key] = keys[i] as [string, string];
+      if (order >= scan.to) break;
+      items.push(this.authorizations.get(key) as AuthorizationRecord);
+      last = order;
+    }
+    const more = last !== null && items.length === scan.limit;
+    return { items, next: more ? last : null };
+  }
+
+  /** How many of the org's authorizations were created in [from, to), counting at most `cap`. */
+  countAuthorizations(orgId: string, from: string, to: string, cap: number): number {
+    let n = 0;
+    for (const r of this.authorizations.values()) {
+      if (r.org_id === orgId && r.created_at >= from && r.created_at < to && ++n >= cap) break;
+    }
+    return n;
+  }
+
+  /** Test hook: the stored authorization record, or null. */
+  inspectAuthorization(processorId: string, authorizationId: string): AuthorizationRecord | null {
+    return this.authorizations.get(this.authKey(processorId, authorizationId)) ?? null;
+  }
+}

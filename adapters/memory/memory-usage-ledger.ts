@@ -1,0 +1,124 @@
+import type { ReleaseResult, Reservation, ReserveResult, UsageLedger } from '../../src/storage/index.js';
+import { emptyWindow } from '../../src/storage/index.js';
+import type { UsageSnapshot, WindowUsage } from '../../src/types.js';
+
+const WINDOW_NAMES = ['daily', 'weekly', 'monthly', 'total'] as const;
+type WindowName = (typeof WINDOW_NAMES)[number];
+
+interface Hold {
+  amount: number;
+  periods: Record<WindowName, string>;
+}
+
+interface UsageState {
+  windows: Record<WindowName, WindowUsage>;
+  holds: Map<string, Hold>;
+  /** Reservation ids that were held once and are now settled or released. */
+  ended: Set<string>;
+}
+
+/** {@link UsageLedger} in memory: each reservation or release is one synchronous step. */
+export class MemoryUsageLedger implements UsageLedger {
+  private readonly usage = new Map<string, UsageState>();
+
+  private usageState(orgId: string, authorityId: string, create: boolean): UsageState | undefined {
+    const key = `${orgId}\u0000${authorityId}`;
+    let state = this.usage.get(key);
+    if (!state && create) {
+      state = {
+        windows: { daily: emptyWindow(''), weekly: emptyWindow(''), monthly: emptyWindow(''), total: emptyWindow('') },
+        holds: new Map(),
+        ended: new Set(),
+      };
+      this.usage.set(key, state);
+    }
+    return state;
+  }
+
+  async getUsage(
+    orgId: string,
+    authorityId: string,
+    periods: { daily: string; weekly: string; monthly: string; total: string },
+  ): Promise<UsageSnapshot> {
+    const state = this.usageState(orgId, authorityId, false);
+    const read = (w: WindowName): WindowUsage => {
+      const cur = state?.windows[w];
+      return cur && cur.period === periods[w] ? { ...cur } : emptyWindow(periods[w]);
+    };
+    return { daily: read('daily'), weekly: read('weekly'), monthly: read('monthly'), total: read('total') };
+  }
+
+  async reserveUsage(orgId: string, authorityId: string, reservation: Reservation): Promise<ReserveResult> {
+    const state = this.usageState(orgId, authorityId, true) as UsageState;
+    const id = reservation.reservation_id;
+    if (state.holds.has(id) || state.ended.has(id)) return { status: 'already_applied' };
+    const next = {} as Record<WindowName, WindowUsage>;
+    for (const w of WINDOW_NAMES) {
+      const want = reservation.windows[w];
+      const cur = state.windows[w];
+      // A stale server clock may ask for an older period: count against the newer one instead.
+      const base = cur.period >= want.period ? cur : emptyWindow(want.period);
+      const spent = base.spent + reservation.amount;
+      const count = base.count + 1;
+      if (want.amount_limit !== null && spent > want.amount_limit) {
+        return { status: 'limit_exceeded', window: w, kind: 'amount' };
+      }
+      if (want.count_limit !== null && count > want.count_limit) {
+        return { status: 'limit_exceeded', window: w, kind: 'count' };
+      }
+      next[w] = { period: base.period, spent, count };
+    }
+    state.windows = next;
+    state.holds.set(id, {
+      amount: reservation.amount,
+      periods: {
+        daily: next.daily.period,
+        weekly: next.weekly.period,
+        monthly: next.monthly.period,
+        total: next.total.period,
+      },
+    });
+    return { status: 'reserved' };
+  }
+
+  async releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult> {
+    const state = this.usageState(orgId, authorityId, false);
+    const hold = state?.holds.get(reservationId);
+    if (!state || !hold) {
+      // Never held (or already ended): a full release still ends the id, so a late reserve of it
+      // (an attempt that lost its claim) is `already_applied` and holds nothing.
+      if (keep === undefined) (this.usageState(orgId, authorityId, true) as UsageState).ended.add(reservationId);
+      return { status: 'not_held' };
+    }
+    const giveBack = keep === undefined ? hold.amount : Math.max(0, hold.amount - keep);
+    const countBack = keep === undefined ? 1 : 0;
+    for (const w of WINDOW_NAMES) {
+      const cur = state.windows[w];
+      if (cur.period !== hold.periods[w]) continue;
+      state.windows[w] = {
+        period: cur.period,
+        spent: Math.max(0, cur.spent - giveBack),
+        count: Math.max(0, cur.count - countBack),
+      };
+    }
+    state.holds.delete(reservationId);
+    state.ended.add(reservationId);
+    return { status: 'released', amount: giveBack };
+  }
+
+  /** Test hook: the raw usage state, as the conformance suite reads the backing store directly. */
+  inspectUsage(orgId: string, authorityId: string): { windows: Record<WindowName, WindowUsage>; holds: string[] } {
+    const state = this.usageState(orgId, authorityId, false);
+    return {
+      windows: structuredClone(
+        state?.windows ?? {
+          daily: emptyWindow(''),
+          weekly: emptyWindow(''),
+          monthly: emptyWindow(''),
+          total: emptyWindow(''),
+        },
+      ),
+      holds: state ? [...state.holds.keys()] : [],
+    };
+  }
+}
