@@ -11,7 +11,10 @@ import type { WebhookStorage } from './webhook-storage.js';
  * returns the drafts of every member's writes, each stored atomically with its write.
  */
 export interface StorageSet {
-  /** The engine's store: entities, authorizations, the usage ledger, the audit outbox and chain. */
+  /**
+   * The engine's store: entities, authorizations, the usage ledger, the audit outbox and chain. The
+   * backends of adapters/ build it from one object per contract (`StorageParts`, `store.parts`).
+   */
   store: StorageAdapter;
   /** API credentials and agent-token revocations. */
   credentials: CredentialStorage;
