@@ -2,8 +2,12 @@ export { createMemoryStores, type MemoryStores } from './create-memory-stores.js
 export { MemoryAdapter, type MemoryAdapterOptions } from './memory-adapter.js';
 export type { AuditEventMutation } from './memory-audit-chain.js';
 export { MemoryAuditOutbox } from './memory-audit-outbox.js';
+export { MemoryAuditStorage } from './memory-audit-storage.js';
+export { MemoryAuthorizationStorage } from './memory-authorization-storage.js';
 export { MemoryBridgeStorage } from './memory-bridge-storage.js';
 export { MemoryCredentialStorage, type MemoryCredentialStorageOptions } from './memory-credential-storage.js';
+export { MemoryEntityStorage } from './memory-entity-storage.js';
 export { MemoryPolicyAnalysisStorage } from './memory-policy-analysis-storage.js';
 export { MemoryPolicyStorage, type MemoryPolicyStorageOptions } from './memory-policy-storage.js';
+export { MemoryUsageLedger } from './memory-usage-ledger.js';
 export { MemoryWebhookStorage, type MemoryWebhookStorageOptions } from './memory-webhook-storage.js';

@@ -8,7 +8,10 @@ export {
 export { COLLECTION_NAMES, DRAFT_CARRIERS, indexPlan } from './collections.js';
 export type { ConnectionOptions } from './connection.js';
 export { createMongoAdapter, createMongoStores, type MongoStores } from './create-mongo-adapter.js';
-export { MongoAdapter, type MongoAdapterOptions } from './mongo-adapter.js';
+export { MongoAdapter, type MongoAdapterOptions, mongoParts } from './mongo-adapter.js';
+export { MongoAuditStorage } from './mongo-audit-storage.js';
+export { MongoAuthorizationStorage } from './mongo-authorization-storage.js';
+export { DRAFT_CARRIER_NAMES, MongoBackend } from './mongo-backend.js';
 export { BRIDGE_COLLECTION_NAME, MongoBridgeStorage } from './mongo-bridge-storage.js';
 export {
   CREDENTIAL_COLLECTION_NAMES,
@@ -17,6 +20,8 @@ export {
   MongoCredentialStorage,
   type MongoCredentialStorageOptions,
 } from './mongo-credential-storage.js';
+export { MongoEntityStorage } from './mongo-entity-storage.js';
+export { MongoLifecycle } from './mongo-lifecycle.js';
 export {
   MongoPolicyAnalysisStorage,
   POLICY_ANALYSIS_COLLECTION_NAMES,
@@ -29,6 +34,7 @@ export {
   POLICY_DRAFT_CARRIERS,
   policyIndexPlan,
 } from './mongo-policy-storage.js';
+export { MongoUsageLedger } from './mongo-usage-ledger.js';
 export {
   createMongoWebhookStorage,
   MongoWebhookStorage,

@@ -10,10 +10,15 @@ export {
   toStorageError,
 } from './database.js';
 export { MIGRATIONS, type Migration } from './migrations.js';
-export { SqliteAdapter, type SqliteAdapterOptions } from './sqlite-adapter.js';
+export { SqliteAdapter, type SqliteAdapterOptions, sqliteParts } from './sqlite-adapter.js';
+export { SqliteAuditStorage } from './sqlite-audit-storage.js';
+export { SqliteAuthorizationStorage } from './sqlite-authorization-storage.js';
 export { SqliteBridgeStorage } from './sqlite-bridge-storage.js';
 export { SqliteCredentialStorage } from './sqlite-credential-storage.js';
+export { SqliteEntityStorage } from './sqlite-entity-storage.js';
+export { SqliteLifecycle } from './sqlite-lifecycle.js';
 export { SqlitePolicyAnalysisStorage } from './sqlite-policy-analysis-storage.js';
 export { SqlitePolicyStorage } from './sqlite-policy-storage.js';
 export { SqliteStore } from './sqlite-store.js';
+export { SqliteUsageLedger } from './sqlite-usage-ledger.js';
 export { SqliteWebhookStorage } from './sqlite-webhook-storage.js';
