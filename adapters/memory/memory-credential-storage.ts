@@ -5,6 +5,7 @@ import type {
   IssuedToken,
   ListQuery,
   Page,
+  TimedCredential,
   TokenRevocation,
 } from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
@@ -66,6 +67,12 @@ export class MemoryCredentialStorage implements CredentialStorage {
 
   async getCredential(keyId: string): Promise<ApiCredential | null> {
     return this.credentials.get(keyId) ?? null;
+  }
+
+  /** `getCredential` (so a wrapper of it sees every read) with the store's clock, the `now` of the options. */
+  async readCredential(keyId: string): Promise<TimedCredential | null> {
+    const credential = await this.getCredential(keyId);
+    return credential ? { credential, storeTimeMs: this.now() } : null;
   }
 
   async listCredentials(ownerId: string, query: ListQuery): Promise<Page<ApiCredential>> {

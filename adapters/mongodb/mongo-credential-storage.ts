@@ -6,6 +6,7 @@ import type {
   IssuedToken,
   ListQuery,
   Page,
+  TimedCredential,
   TokenRevocation,
 } from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
@@ -19,6 +20,9 @@ export interface MongoCredentialStorageOptions extends ConnectionOptions {
   /** The clock that decides which revocations are past their `exp`. Default `Date.now`. */
   now?: () => number;
 }
+
+/** The field a credential read adds for the server's clock; never stored (`%` cannot start a stored field name). */
+const STORE_NOW = '%store_now';
 
 /** Names of the collections of the credential storage, next to the adapter's in the same database. */
 export const CREDENTIAL_COLLECTION_NAMES = {
@@ -174,6 +178,19 @@ export class MongoCredentialStorage implements CredentialStorage {
     return this.run(async () => {
       const doc = await this.credentials.findOne({ _id: keyId } as Document);
       return doc ? toDomain<ApiCredential>(doc) : null;
+    });
+  }
+
+  /** One aggregation: the document and the server's `$$NOW`, so the time is MongoDB's, not this process's. */
+  readCredential(keyId: string): Promise<TimedCredential | null> {
+    return this.run(async () => {
+      const [doc] = await this.credentials
+        .aggregate([{ $match: { _id: keyId } }, { $limit: 1 }, { $addFields: { [STORE_NOW]: '$$NOW' } }])
+        .toArray();
+      if (!doc) return null;
+      const { [STORE_NOW]: now, ...rest } = doc;
+      if (!(now instanceof Date)) throw new StorageError('internal', 'the server returned no $$NOW');
+      return { credential: toDomain<ApiCredential>(rest), storeTimeMs: now.getTime() };
     });
   }
 

@@ -5,6 +5,7 @@ import type {
   IssuedToken,
   ListQuery,
   Page,
+  TimedCredential,
   TokenRevocation,
 } from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
@@ -59,6 +60,14 @@ export class SqliteCredentialStorage extends SqliteStore implements CredentialSt
 
   async getCredential(keyId: string): Promise<ApiCredential | null> {
     return this.read(() => this.getSync(keyId));
+  }
+
+  /** The store's clock is the `now` of the options: every process on the file runs on this machine's clock. */
+  async readCredential(keyId: string): Promise<TimedCredential | null> {
+    return this.read(() => {
+      const credential = this.getSync(keyId);
+      return credential ? { credential, storeTimeMs: this.now() } : null;
+    });
   }
 
   async listCredentials(ownerId: string, query: ListQuery): Promise<Page<ApiCredential>> {

@@ -26,7 +26,31 @@ export interface ApiCredential {
   revoked_at: string | null;
   /** Updated at most once a minute per credential, so it is approximate by design. */
   last_used_at: string | null;
+  /**
+   * Whether the credential may also authenticate by sending its key id and secret on every request
+   * (`x-api-key`); off unless chosen at creation. Absent on credentials stored before the option existed.
+   */
+  api_key_auth?: boolean;
+  /**
+   * Set by a rotation: the secret it replaced (its SHA-256 and ciphertext), accepted until
+   * `previous_secret_expires_at`, a time on the store's clock (see {@link CredentialStorage.readCredential}).
+   */
+  previous_secret_sha256?: string | null;
+  previous_secret_ciphertext?: string | null;
+  previous_secret_expires_at?: string | null;
+  /** When the secret was last rotated, on the store's clock; null or absent when never. */
+  rotated_at?: string | null;
   version: number;
+}
+
+/** A credential as read, with the store's own clock at the read. */
+export interface TimedCredential {
+  credential: ApiCredential;
+  /**
+   * The store's clock when it answered (ms since the epoch): a rotation's grace period is judged against it,
+   * so every server agrees on when it ends whatever its own clock says.
+   */
+  storeTimeMs: number;
 }
 
 /**
@@ -77,6 +101,11 @@ export interface CredentialStorage {
   /** `conflict` when the key id exists. */
   insertCredential(credential: ApiCredential, events?: readonly AuditDraft[]): Promise<void>;
   getCredential(keyId: string): Promise<ApiCredential | null>;
+  /**
+   * Like `getCredential`, with the store's own clock read in the same round trip (MongoDB: `$$NOW` of the
+   * server; the embedded stores: their clock). Times written from it are compared only with it.
+   */
+  readCredential(keyId: string): Promise<TimedCredential | null>;
   /** An owner's credentials, newest first (key ids sort by creation); filter: status. */
   listCredentials(ownerId: string, query: ListQuery): Promise<Page<ApiCredential>>;
   /** Compare-and-set on `version`: the new object, `null` on a miss, `conflict` when the version moved. */

@@ -54,6 +54,34 @@ export const credentialsGroup: ConformanceGroup = (g) => {
     assert.equal(await storage.getCredential(enterprise.key_id), enterprise);
   });
 
+  g.it(
+    "credentials: readCredential returns the credential with the store's clock; rotation fields round-trip",
+    async (t) => {
+      const storage = storageOf(t);
+      const stored = makeCredential(orderedId('org'), { api_key_auth: true });
+      await storage.insertCredential(stored);
+      assert.is(await storage.readCredential('key_missing'), null);
+      const before = Date.now();
+      const read = await storage.readCredential(stored.key_id);
+      const after = Date.now();
+      assert.ok(read, 'readCredential found nothing');
+      assert.equal(read.credential, stored);
+      // Every adapter of this suite runs its store on this machine: its clock is this one's, give or take.
+      assert.ok(Number.isFinite(read.storeTimeMs), 'storeTimeMs is not a number');
+      assert.ok(read.storeTimeMs >= before - 60_000 && read.storeTimeMs <= after + 60_000, `${read.storeTimeMs}`);
+      const patch = {
+        secret_sha256: 'c'.repeat(64),
+        previous_secret_sha256: stored.secret_sha256,
+        previous_secret_ciphertext: stored.secret_ciphertext,
+        previous_secret_expires_at: fromNow(60_000),
+        rotated_at: fromNow(0),
+      };
+      const updated = await storage.updateCredential(stored.key_id, stored.version, patch);
+      assert.equal(updated, { ...stored, ...patch, version: stored.version + 1 });
+      assert.equal((await storage.readCredential(stored.key_id))?.credential, updated);
+    },
+  );
+
   g.it('credentials: a taken key id is a conflict and keeps the first', async (t) => {
     const storage = storageOf(t);
     const first = makeCredential(orderedId('org'));
