@@ -13,6 +13,7 @@ export const AUDIT_EVENT_TYPES = [
   'token.revoked',
   'credential.created',
   'credential.revoked',
+  'credential.rotated',
   'authority.created',
   'authority.updated',
   'authority.revoked',

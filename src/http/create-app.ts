@@ -29,7 +29,7 @@ import { authorityRoutes } from './routes/authorities.js';
 import { authorizationListRoutes, authorizationRoutes } from './routes/authorizations.js';
 import { bindingRoutes } from './routes/bindings.js';
 import { bridgeCallRoutes, bridgeRoutes } from './routes/bridges.js';
-import { credentialRevokeRoutes, credentialRoutes } from './routes/credentials.js';
+import { credentialRevokeRoutes, credentialRotateRoutes, credentialRoutes } from './routes/credentials.js';
 import { intentRoutes } from './routes/intents.js';
 import { operatorRoutes } from './routes/operator.js';
 import { basePolicyRoutes, policyRoutes } from './routes/policies.js';
@@ -253,6 +253,11 @@ export function createApp(deps: AppDeps): AllowanceApp {
     // Routes two audiences share, each caller seeing only what its role owns.
     { name: 'enterprise or operator', wall: ['enterprise', 'operator'], routes: credentialRevokeRoutes(services) },
     { name: 'enterprise or processor', wall: ['enterprise', 'processor'], routes: authorizationListRoutes(services) },
+    {
+      name: 'any credential',
+      wall: ['enterprise', 'processor', 'operator'],
+      routes: credentialRotateRoutes(services),
+    },
   ];
   const routes: RouteSpec[] = audiences.flatMap((a) => a.routes);
   const openapi = buildOpenApi(routes, deps.version ?? '0.1.0');

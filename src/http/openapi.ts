@@ -94,7 +94,7 @@ export function buildOpenApi(routes: RouteSpec[], version: string): Json {
       tags: [r.tag],
       parameters: params,
       responses,
-      security: r.roles === 'public' ? [] : [{ bearerAuth: [] }],
+      security: r.roles === 'public' ? [] : [{ bearerAuth: [] }, { apiKeyAuth: [] }],
     };
     if (r.roles !== 'public') op['x-roles'] = r.roles;
     if (r.body) {
@@ -135,7 +135,7 @@ export function buildOpenApi(routes: RouteSpec[], version: string): Json {
       title: 'Allowance API',
       version,
       description:
-        'Spending authority for AI agents. Authenticate with Authorization: Bearer <jwt>: either HS256 signed by the client with its credential secret (claims key_id, iat, exp; exp - iat <= 3600) or a session token from POST /v1/auth/token.',
+        'Spending authority for AI agents. Authenticate with Authorization: Bearer <jwt>: either HS256 signed by the client with its credential secret (claims key_id, iat, exp; exp - iat <= 3600) or a session token from POST /v1/auth/token. A credential created with api_key_auth may instead send x-api-key: <key_id>.<secret> (or Authorization: Bearer <key_id>.<secret>) on every request.',
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     servers: [{ url: '/' }],
@@ -146,6 +146,12 @@ export function buildOpenApi(routes: RouteSpec[], version: string): Json {
       securitySchemes: {
         bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
         basicAuth: { type: 'http', scheme: 'basic' },
+        apiKeyAuth: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'x-api-key',
+          description: '<key_id>.<secret> of a credential created with api_key_auth: true',
+        },
       },
     },
   };

@@ -7,8 +7,11 @@ export interface Principal {
   role: CredentialRole;
   /** Org id (enterprise) or processor id (processor); null for the operator. */
   ownerId: string | null;
-  /** How the caller proved itself: a token it signed with its secret, or a session token from the exchange. */
-  via: 'client_token' | 'session_token';
+  /**
+   * How the caller proved itself: a token it signed with its secret, a session token from the exchange, or
+   * its key id and secret sent as they are (`x-api-key`, for credentials created with `api_key_auth`).
+   */
+  via: 'client_token' | 'session_token' | 'api_key';
 }
 
 /** State the middleware chain sets on `ctx.state`. */

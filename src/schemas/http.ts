@@ -23,7 +23,37 @@ export const createCredentialSchema = {
   $id: 'CreateCredential',
   type: 'object',
   additionalProperties: false,
-  properties: { name: shortText },
+  properties: {
+    name: shortText,
+    api_key_auth: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Also accept x-api-key: <key_id>.<secret> (or Authorization: Bearer <key_id>.<secret>). Off by default: the secret then travels on every request.',
+    },
+  },
+} as const;
+
+/** Longest grace period of a rotated-out secret, in seconds (7 days). */
+export const MAX_ROTATION_GRACE_SECONDS = 604_800;
+/** Default grace period of a rotated-out secret, in seconds (24 h). */
+export const DEFAULT_ROTATION_GRACE_SECONDS = 86_400;
+
+/** Body of rotating a credential's secret. */
+export const rotateCredentialSchema = {
+  $id: 'RotateCredential',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    grace_period_seconds: {
+      type: 'integer',
+      minimum: 0,
+      maximum: MAX_ROTATION_GRACE_SECONDS,
+      default: DEFAULT_ROTATION_GRACE_SECONDS,
+      description:
+        "How long the replaced secret keeps working (0: refused at once), judged by the store's clock. Default 24 h.",
+    },
+  },
 } as const;
 
 /** Body of issuing an agent token. */

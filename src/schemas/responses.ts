@@ -35,6 +35,7 @@ export const errorResponseSchema = object('ErrorResponse', {
           'missing_claim',
           'lifetime_too_long',
           'invalid_credentials',
+          'api_key_not_enabled',
         ],
       },
       request_id: str,
@@ -64,9 +65,18 @@ export const credentialSchema = object('Credential', {
   owner_id: nullableStr,
   status: { enum: ['active', 'revoked'] },
   secret: { type: 'string', description: 'Masked: only the last four characters are shown.' },
+  api_key_auth: {
+    type: 'boolean',
+    description: 'Whether x-api-key: <key_id>.<secret> (or Authorization: Bearer <key_id>.<secret>) authenticates it.',
+  },
   created_at: time,
   revoked_at: nullableTime,
   last_used_at: nullableTime,
+  rotated_at: { ...nullableTime, description: "When the secret was last rotated (the store's clock), or null." },
+  previous_secret_expires_at: {
+    ...nullableTime,
+    description: 'Until when the secret the last rotation replaced is still accepted, or null.',
+  },
 });
 
 /** A newly created API credential: the only response that carries the secret. */

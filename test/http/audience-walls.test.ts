@@ -43,6 +43,7 @@ test('the public router holds exactly the public routes, and every route is moun
       'processor',
       'enterprise or operator',
       'enterprise or processor',
+      'any credential',
     ]);
     const publicRoutes = (audiences.find((a) => a.wall === 'public') as Audience).routes.map(key).sort();
     assert.equal(publicRoutes, PUBLIC);

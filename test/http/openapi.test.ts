@@ -16,7 +16,7 @@ s('/openapi.json documents every mounted route with its responses and the error 
       assert.ok(op.responses[String(r.success.status)], `${r.operationId} success response`);
       if (r.roles !== 'public') {
         assert.ok(op.responses['401'] && op.responses['403'] && op.responses['429'], r.operationId);
-        assert.equal(op.security, [{ bearerAuth: [] }]);
+        assert.equal(op.security, [{ bearerAuth: [] }, { apiKeyAuth: [] }]);
       }
       if (r.body) assert.ok(op.requestBody, `${r.operationId} body`);
     }

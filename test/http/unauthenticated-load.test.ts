@@ -9,17 +9,17 @@ import type { ApiCredential, CredentialStorage } from '../../src/storage/index.j
 import { ManualClock } from '../../src/util/clock.js';
 import { clientToken, makeWorld, setupSpending, startTestApp } from '../support/http-app.js';
 
-/** The memory credential storage with a count of `getCredential` calls (store reads of a key id). */
+/** The memory credential storage with a count of `getCredential` and `readCredential` calls (store reads of a key id). */
 function countingStorage() {
   const stores = createMemoryStores();
   const inner = stores.credentials;
   const counter = { reads: 0 };
   const storage = new Proxy(inner, {
     get(target, prop, receiver) {
-      if (prop === 'getCredential') {
+      if (prop === 'getCredential' || prop === 'readCredential') {
         return (keyId: string) => {
           counter.reads += 1;
-          return target.getCredential(keyId);
+          return prop === 'getCredential' ? target.getCredential(keyId) : target.readCredential(keyId);
         };
       }
       const value = Reflect.get(target, prop, receiver);

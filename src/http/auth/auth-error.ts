@@ -9,10 +9,11 @@ export type AuthFailureReason =
   | 'unknown_key'
   | 'missing_claim'
   | 'lifetime_too_long'
-  | 'invalid_credentials';
+  | 'invalid_credentials'
+  | 'api_key_not_enabled';
 
 const MESSAGES: Record<AuthFailureReason, string> = {
-  missing_header: 'send Authorization: Bearer <token>',
+  missing_header: 'send Authorization: Bearer <token> (or x-api-key: <key_id>.<secret>)',
   invalid_token: 'the token is malformed, has a bad signature or an unsupported algorithm',
   token_expired: 'the token has expired',
   token_revoked: 'the credential of this token was revoked',
@@ -20,6 +21,7 @@ const MESSAGES: Record<AuthFailureReason, string> = {
   missing_claim: 'the token lacks key_id, iat or exp',
   lifetime_too_long: 'exp - iat must be at most 3600 seconds',
   invalid_credentials: 'unknown key id or wrong secret',
+  api_key_not_enabled: 'this credential was not created with api_key_auth: sign a token with its secret instead',
 };
 
 /** A 401 `unauthorized` with a stable `reason`. */

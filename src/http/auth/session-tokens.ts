@@ -18,6 +18,16 @@ export interface SessionClaims {
   role: CredentialRole;
   iat: number;
   exp: number;
+  /**
+   * The first 16 hex digits of the SHA-256 of the secret exchanged: once a rotation's grace period is over, a
+   * session exchanged with the replaced secret is refused too. Absent on tokens issued before it existed.
+   */
+  sec?: string;
+}
+
+/** The `sec` claim of a session exchanged with the secret whose SHA-256 is `sha`. */
+export function secretTag(sha: Buffer): string {
+  return sha.subarray(0, 8).toString('hex');
 }
 
 /** Issues server-signed HS256 session tokens under a key derived from the master key (shared by every server). */
@@ -32,6 +42,8 @@ export class SessionTokens {
     keyId: string,
     role: CredentialRole,
     nowMs: number,
+    /** SHA-256 of the secret that was exchanged (see {@link SessionClaims.sec}). */
+    secretSha?: Buffer,
   ): { access_token: string; token_type: 'Bearer'; expires_in: number } {
     const iat = Math.floor(nowMs / 1000);
     const claims: SessionClaims = {
@@ -41,6 +53,7 @@ export class SessionTokens {
       role,
       iat,
       exp: iat + SESSION_TTL_SECONDS,
+      ...(secretSha ? { sec: secretTag(secretSha) } : {}),
     };
     const token = jwt.sign(claims, this.key, { algorithm: 'HS256', keyid: SESSION_KID });
     return { access_token: token, token_type: 'Bearer', expires_in: SESSION_TTL_SECONDS };

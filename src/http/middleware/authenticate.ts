@@ -1,12 +1,13 @@
 import type { KeyObject } from 'node:crypto';
+import jwt from 'jsonwebtoken';
 import type { Middleware, Next } from 'koa';
 import koaJwt from 'koa-jwt';
 import { AppError, isAppError } from '../../errors/index.js';
 import { isStorageError } from '../../storage/index.js';
 import type { Clock } from '../../util/clock.js';
 import { AuthError } from '../auth/auth-error.js';
-import type { CredentialService, ReadGuard, ResolvedKey } from '../auth/credential-service.js';
-import { SESSION_KID, SESSION_TYP, type SessionTokens } from '../auth/session-tokens.js';
+import { type CredentialService, type ReadGuard, type ResolvedKey, withinGrace } from '../auth/credential-service.js';
+import { SESSION_KID, SESSION_TYP, type SessionTokens, secretTag } from '../auth/session-tokens.js';
 import type { AppContext, Principal } from '../types.js';
 
 /** Longest accepted lifetime (exp - iat) of a client-signed token, in seconds. */
@@ -41,8 +42,17 @@ interface VerifiedToken {
   expMs: number;
 }
 
+/**
+ * An API key that checked out, by the string sent: the credential and the SHA-256 (by identity, as the
+ * credential service holds it) of the secret it matched, so a later request with the same key hashes nothing.
+ */
+interface VerifiedApiKey {
+  keyId: string;
+  sha: Buffer;
+}
+
 interface PendingAuth {
-  kind: 'client_token' | 'session_token';
+  kind: 'client_token' | 'session_token' | 'api_key';
   resolved: ResolvedKey | null;
   /** The key the provider handed to koa-jwt. */
   key: KeyObject | null;
@@ -51,6 +61,16 @@ interface PendingAuth {
 }
 
 const BEARER = /^Bearer +([A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]*\.[A-Za-z0-9_=-]*) *$/;
+/** `<key_id>.<secret>`: one dot, where a JWT has two. */
+const API_KEY = /^([a-z]+_[0-9a-z]+)\.([A-Za-z0-9_-]{1,256})$/;
+const BEARER_API_KEY = /^Bearer +([a-z]+_[0-9a-z]+\.[A-Za-z0-9_-]{1,256}) *$/;
+
+/** A signature that did not verify with the key tried (as opposed to a malformed or expired token). */
+function isBadSignature(err: unknown): boolean {
+  return (
+    (err as { name?: string } | null)?.name === 'JsonWebTokenError' && (err as Error).message === 'invalid signature'
+  );
+}
 
 function mapFailure(err: unknown): AppError {
   if (err instanceof AuthError) return err;
@@ -102,9 +122,88 @@ export function authenticate(options: AuthenticateOptions): Middleware[] {
     const resolved = await credentials.lookup(entry.claims.key_id as string, guard);
     if (!resolved) throw new AuthError('unknown_key');
     if (resolved.status !== 'active') throw new AuthError('token_revoked');
-    // The credential now resolves to another key (a new secret): verify the signature again.
-    if (resolved.key !== entry.key) return null;
+    if (resolved.key !== entry.key) {
+      // Signed with the secret a rotation replaced: accepted during its grace period only.
+      if (resolved.previous?.key === entry.key) {
+        if (!withinGrace(resolved.previous, clock.now())) throw new AuthError('token_revoked');
+        return { kind: 'client_token', resolved, key: entry.key, cached: entry };
+      }
+      // The credential now resolves to another key (a new secret): verify the signature again.
+      return null;
+    }
     return { kind: 'client_token', resolved, key: entry.key, cached: entry };
+  };
+
+  /** Verified API keys by the string sent, insertion-ordered (the oldest is evicted first). */
+  const apiKeys = new Map<string, VerifiedApiKey>();
+
+  /**
+   * The credential of an API key: from the cache when the key string was verified before and the credential
+   * still holds the secret it matched (status and revocation are checked on every request), else verified
+   * by the credential service (the secret's SHA-256 compared in constant time with the stored ones).
+   */
+  const verifyApiKey = async (presented: string, guard: ReadGuard | undefined): Promise<ResolvedKey> => {
+    const dot = presented.indexOf('.');
+    const keyId = presented.slice(0, dot);
+    const entry = apiKeys.get(presented);
+    if (entry) {
+      const resolved = await credentials.lookup(keyId, guard);
+      if (!resolved) throw new AuthError('unknown_key');
+      if (resolved.status !== 'active') throw new AuthError('token_revoked');
+      if (!resolved.apiKeyAuth) throw new AuthError('api_key_not_enabled');
+      if (resolved.sha === entry.sha) return resolved;
+      if (resolved.previous?.sha === entry.sha) {
+        if (!withinGrace(resolved.previous, clock.now())) throw new AuthError('token_revoked');
+        return resolved;
+      }
+      apiKeys.delete(presented);
+    }
+    const { resolved, match } = await credentials.verifyApiKey(keyId, presented.slice(dot + 1), guard);
+    const sha = match === 'current' ? resolved.sha : resolved.previous?.sha;
+    if (cacheSize > 0 && sha) {
+      while (apiKeys.size >= cacheSize) apiKeys.delete(apiKeys.keys().next().value as string);
+      apiKeys.set(presented, { keyId, sha });
+    }
+    return resolved;
+  };
+
+  /**
+   * A client token whose signature did not verify with the credential's current key: it may be signed with
+   * the secret the last rotation replaced (accepted during the grace period, `token_revoked` after), or with a
+   * secret this server has not seen yet (a rotation on another server: the credential is read again, at most
+   * once a second). Returns the claims and the key that verified them.
+   */
+  const verifyRotated = async (
+    token: string,
+    start: ResolvedKey,
+  ): Promise<{ claims: Record<string, unknown>; key: KeyObject; resolved: ResolvedKey }> => {
+    const check = (key: KeyObject): Record<string, unknown> | null => {
+      try {
+        return jwt.verify(token, key, { algorithms: ['HS256'], clockTolerance: skew }) as Record<string, unknown>;
+      } catch (err) {
+        if (isBadSignature(err)) return null;
+        throw err;
+      }
+    };
+    let resolved = start;
+    for (let pass = 0; ; pass++) {
+      if (pass > 0) {
+        const claims = check(resolved.key);
+        if (claims) return { claims, key: resolved.key, resolved };
+      }
+      if (resolved.previous) {
+        const claims = check(resolved.previous.key);
+        if (claims) {
+          if (!withinGrace(resolved.previous, clock.now())) throw new AuthError('token_revoked');
+          return { claims, key: resolved.previous.key, resolved };
+        }
+      }
+      const fresh = pass === 0 ? await credentials.refresh(resolved.keyId) : undefined;
+      if (fresh === null) throw new AuthError('unknown_key');
+      if (fresh === undefined) throw new AuthError('invalid_token');
+      if (fresh.status !== 'active') throw new AuthError('token_revoked');
+      resolved = fresh;
+    }
   };
 
   const provider =
@@ -126,12 +225,29 @@ export function authenticate(options: AuthenticateOptions): Middleware[] {
 
   const prepare = async (ctx: AppContext, next: Next) => {
     const header = ctx.get('authorization');
+    const apiKeyHeader = ctx.get('x-api-key');
+    const state = ctx.state as unknown as Record<string, unknown>;
+    if (apiKeyHeader !== '' || BEARER_API_KEY.test(header)) {
+      // Two credentials on one request are refused rather than one of them picked.
+      if (apiKeyHeader !== '' && header !== '') throw new AuthError('invalid_token');
+      const presented = apiKeyHeader !== '' ? apiKeyHeader.trim() : (BEARER_API_KEY.exec(header)?.[1] as string);
+      if (!API_KEY.test(presented)) throw new AuthError('invalid_token');
+      let resolved: ResolvedKey;
+      try {
+        resolved = await verifyApiKey(presented, options.readGuard?.(ctx));
+      } catch (err) {
+        if (isAppError(err, 'rate_limited')) throw err;
+        throw mapFailure(err);
+      }
+      state.pendingAuth = { kind: 'api_key', resolved, key: null, cached: null } satisfies PendingAuth;
+      await next();
+      return;
+    }
     if (header === '') throw new AuthError('missing_header');
     const match = BEARER.exec(header);
     if (!match) throw new AuthError('invalid_token');
     const token = match[1] as string;
     const guard = options.readGuard?.(ctx);
-    const state = ctx.state as unknown as Record<string, unknown>;
     let hit: PendingAuth | null;
     try {
       hit = await fromCache(token, guard);
@@ -164,8 +280,11 @@ export function authenticate(options: AuthenticateOptions): Middleware[] {
   });
 
   // A token found in the cache skips koa-jwt (its signature and claims were checked when it was cached).
-  const verify = (ctx: AppContext, next: Next) =>
-    (ctx.state as { pendingAuth?: PendingAuth }).pendingAuth?.cached ? next() : verifier(ctx as never, next);
+  // So does an API key (checked in prepare).
+  const verify = (ctx: AppContext, next: Next) => {
+    const pending = (ctx.state as { pendingAuth?: PendingAuth }).pendingAuth;
+    return pending?.cached || pending?.kind === 'api_key' ? next() : verifier(ctx as never, next);
+  };
 
   const finish = async (ctx: AppContext, next: Next) => {
     const state = ctx.state as unknown as {
@@ -176,23 +295,60 @@ export function authenticate(options: AuthenticateOptions): Middleware[] {
       bearer?: string;
     };
     const failure = state.jwtOriginalError;
-    const claims = state.claims;
+    let claims = state.claims;
     const pending = state.pendingAuth;
     const token = state.bearer;
     state.secret = undefined;
     state.bearer = undefined;
+    if (pending.kind === 'api_key') {
+      const resolved = pending.resolved as ResolvedKey;
+      credentials.touch(resolved.keyId);
+      ctx.state.principal = { keyId: resolved.keyId, role: resolved.role, ownerId: resolved.ownerId, via: 'api_key' };
+      await next();
+      return;
+    }
     // A refused store read (the per-address budget of unknown key ids) is a 429, not a bad token.
     if (isAppError(failure, 'rate_limited')) throw failure;
-    if (failure !== undefined || !claims) throw mapFailure(failure);
+    if (
+      isBadSignature(failure) &&
+      pending.kind === 'client_token' &&
+      pending.resolved !== null &&
+      token !== undefined
+    ) {
+      try {
+        const recovered = await verifyRotated(token, pending.resolved);
+        claims = recovered.claims;
+        pending.resolved = recovered.resolved;
+        pending.key = recovered.key;
+      } catch (err) {
+        throw mapFailure(err);
+      }
+    } else if (failure !== undefined || !claims) throw mapFailure(failure);
+    if (!claims) throw new AuthError('invalid_token');
     const nowSec = Math.floor(clock.now() / 1000);
     let principal: Principal;
     if (pending.kind === 'session_token') {
       if (claims.typ !== SESSION_TYP || claims.iss !== 'allowance' || typeof claims.sub !== 'string') {
         throw new AuthError('invalid_token');
       }
-      const resolved = await credentials.lookup(claims.sub);
+      let resolved = await credentials.lookup(claims.sub);
       if (!resolved) throw new AuthError('unknown_key');
       if (resolved.status !== 'active') throw new AuthError('token_revoked');
+      // A session exchanged with a secret that is no longer the current one: accepted while that secret is
+      // in its grace period. A tag this server does not know may come from a rotation on another server.
+      const sec = claims.sec;
+      if (typeof sec === 'string' && sec !== secretTag(resolved.sha)) {
+        if (!(resolved.previous && sec === secretTag(resolved.previous.sha))) {
+          const fresh = await credentials.refresh(resolved.keyId);
+          if (fresh) resolved = fresh;
+        }
+        const current = sec === secretTag(resolved.sha);
+        const previous = resolved.previous && sec === secretTag(resolved.previous.sha);
+        if (resolved.status !== 'active') throw new AuthError('token_revoked');
+        if (!current && !(previous && resolved.previous && withinGrace(resolved.previous, clock.now()))) {
+          throw new AuthError('token_revoked');
+        }
+      }
       principal = { keyId: resolved.keyId, role: resolved.role, ownerId: resolved.ownerId, via: 'session_token' };
     } else {
       const resolved = pending.resolved as ResolvedKey;

@@ -36,9 +36,10 @@ export function authRoutes(s: Services): RouteSpec[] {
           throw new AppError('malformed_request', 'send {key_id, secret} or HTTP Basic credentials');
         const creds = hasBody ? validateExchange(body) : (basic as { key_id: string; secret: string });
         s.rateLimiter.take(`exchange:${creds.key_id}`);
-        const resolved = await s.credentials.exchange(creds.key_id, creds.secret, s.readGuard(ctx));
-        if (!resolved) throw new AuthError('invalid_credentials');
-        return s.sessions.issue(resolved.keyId, resolved.role, s.clock.now());
+        const exchanged = await s.credentials.exchange(creds.key_id, creds.secret, s.readGuard(ctx));
+        if (!exchanged) throw new AuthError('invalid_credentials');
+        const { resolved, secretSha } = exchanged;
+        return s.sessions.issue(resolved.keyId, resolved.role, s.clock.now(), secretSha);
       },
     },
   ];

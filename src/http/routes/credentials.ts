@@ -4,11 +4,12 @@ import {
   credentialSchema,
   listQuerySchema,
   pageSchema,
+  rotateCredentialSchema,
 } from '../../schemas/index.js';
 import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
-/** Enterprise self-service credentials; rotation is create + delete. */
+/** Enterprise self-service credentials: the org's own, created and listed. */
 export function credentialRoutes(s: Services): RouteSpec[] {
   return [
     {
@@ -32,7 +33,10 @@ export function credentialRoutes(s: Services): RouteSpec[] {
       body: { schema: createCredentialSchema, validate: true, required: false },
       success: { status: 201, schema: createdCredentialSchema },
       errors: [422],
-      handle: (input) => s.credentials.create('enterprise', ownerOf(input), input.body.name ?? null, actorOf(input)),
+      handle: (input) =>
+        s.credentials.create('enterprise', ownerOf(input), input.body.name ?? null, actorOf(input), {
+          apiKeyAuth: input.body.api_key_auth === true,
+        }),
     },
   ];
 }
@@ -53,6 +57,31 @@ export function credentialRevokeRoutes(s: Services): RouteSpec[] {
         s.credentials.revoke(
           input.params.key_id as string,
           input.principal?.role === 'operator' ? null : ownerOf(input),
+          actorOf(input),
+        ),
+    },
+  ];
+}
+
+/** Rotating a credential's secret: an enterprise its org's, a processor its own, the operator any. */
+export function credentialRotateRoutes(s: Services): RouteSpec[] {
+  return [
+    {
+      method: 'post',
+      path: '/v1/credentials/:key_id/rotate',
+      operationId: 'rotateCredential',
+      summary:
+        'Give a credential a new secret (shown once); the old one keeps working for grace_period_seconds (default 24 h, 0: at once)',
+      tag: 'credentials',
+      roles: ['enterprise', 'processor', 'operator'],
+      body: { schema: rotateCredentialSchema, validate: true, required: false },
+      success: { status: 200, schema: createdCredentialSchema },
+      errors: [404, 409, 422],
+      handle: (input) =>
+        s.credentials.rotate(
+          input.params.key_id as string,
+          input.principal?.role === 'operator' ? null : ownerOf(input),
+          input.body.grace_period_seconds as number,
           actorOf(input),
         ),
     },

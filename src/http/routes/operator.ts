@@ -49,7 +49,9 @@ export function operatorRoutes(s: Services): RouteSpec[] {
       async handle(i) {
         const org = await s.engine.getOrg(i.params.id as string);
         if (!org) throw new AppError('not_found', 'org not found');
-        return s.credentials.create('enterprise', org.id, i.body.name ?? null, actorOf(i));
+        return s.credentials.create('enterprise', org.id, i.body.name ?? null, actorOf(i), {
+          apiKeyAuth: i.body.api_key_auth === true,
+        });
       },
     },
     {
@@ -65,7 +67,9 @@ export function operatorRoutes(s: Services): RouteSpec[] {
       async handle({ params, body }) {
         const processor = await s.engine.getProcessor(params.id as string);
         if (!processor) throw new AppError('not_found', 'processor not found');
-        return s.credentials.create('processor', processor.id, body.name ?? null);
+        return s.credentials.create('processor', processor.id, body.name ?? null, undefined, {
+          apiKeyAuth: body.api_key_auth === true,
+        });
       },
     },
   ];
