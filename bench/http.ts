@@ -5,7 +5,8 @@
 // Usage: npm run bench:http   (BENCH_SECONDS=10 BENCH_CONNECTIONS=32 BENCH_AUDIT_ROUNDS=8 BENCH_AUDIT_SECONDS=5;
 // BENCH_PIN=1 pins the servers and the load generator to separate cores with taskset;
 // BENCH_COMPARE=address_limit runs the interleaved pairs with the per-address limit off and on instead of
-// the audit trail, both servers with audit on)
+// the audit trail, both servers with audit on; BENCH_COMPARE=api_key runs them on one server, authenticated by
+// a client-signed JWT against the same credential's x-api-key)
 import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -32,7 +33,10 @@ const AUDIT_SECONDS = Number(process.env.BENCH_AUDIT_SECONDS ?? 5);
 /** BENCH_PIN=1 pins servers to the last core and the load generator to the others (Linux taskset). */
 const PIN = process.env.BENCH_PIN === '1';
 /** What the interleaved twin servers differ in: the audit trail (default) or the per-address limit. */
-const COMPARE = process.env.BENCH_COMPARE === 'address_limit' ? 'address_limit' : 'audit';
+const COMPARE =
+  process.env.BENCH_COMPARE === 'address_limit' || process.env.BENCH_COMPARE === 'api_key'
+    ? process.env.BENCH_COMPARE
+    : 'audit';
 
 interface Ready {
   port: number;
@@ -68,7 +72,9 @@ async function serve(auditOn: boolean, addressLimitOn: boolean): Promise<void> {
     processor_id: processor.id,
     credential: { type: 'network_token', reference },
   });
-  const cred = await app.services.credentials.create('processor', processor.id, 'bench');
+  const cred = await app.services.credentials.create('processor', processor.id, 'bench', undefined, {
+    apiKeyAuth: true,
+  });
   // Exit cleanly on SIGTERM, so a child run with --cpu-prof writes its profile.
   process.once('SIGTERM', () => process.exit(0));
   // The parent asks, after the runs, whether the chainer kept up.
@@ -110,7 +116,7 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
 
 interface Server {
   child: ReturnType<typeof fork>;
-  load(path: string, extra?: Partial<autocannon.Options>): Promise<autocannon.Result>;
+  load(path: string, extra?: Partial<autocannon.Options>, auth?: 'jwt' | 'api_key'): Promise<autocannon.Result>;
   auditStats(): Promise<{ head_seq: number; backlog: number }>;
 }
 
@@ -133,18 +139,21 @@ async function startServer(auditOn: boolean, addressLimitOn = true): Promise<Ser
   const now = Math.floor(Date.now() / 1000);
   const token = jwt.sign({ key_id: ready.keyId, iat: now, exp: now + 3600 }, ready.secret, { algorithm: 'HS256' });
   const url = `http://127.0.0.1:${ready.port}`;
-  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const headers = {
+    jwt: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    api_key: { 'x-api-key': `${ready.keyId}.${ready.secret}`, 'content-type': 'application/json' },
+  };
   let seq = 0;
-  const unique = (path: string): autocannon.Request => ({
+  const unique = (path: string, auth: 'jwt' | 'api_key'): autocannon.Request => ({
     method: 'POST',
     path,
-    headers,
+    headers: headers[auth],
     setupRequest: (req) => ({ ...req, body: body(ready.reference, `pa_${child.pid}_${++seq}`) }),
   });
   return {
     child,
-    load: (path, extra = {}) =>
-      run({ url, connections: CONNECTIONS, duration: SECONDS, requests: [unique(path)], ...extra }),
+    load: (path, extra = {}, auth = 'jwt') =>
+      run({ url, connections: CONNECTIONS, duration: SECONDS, requests: [unique(path, auth)], ...extra }),
     auditStats: () =>
       new Promise((ok) => {
         child.once('message', (m) => ok(m as { head_seq: number; backlog: number }));
@@ -165,9 +174,22 @@ async function main(): Promise<void> {
   // BENCH_AUDIT_AA=1 starts the "on" server with audit off too: an A/A run that shows the bias of the
   // comparison itself (two processes, same code).
   const aa = process.env.BENCH_AUDIT_AA === '1';
-  const on = COMPARE === 'audit' ? await startServer(!aa) : await startServer(true, true);
-  const off = COMPARE === 'audit' ? await startServer(false) : await startServer(true, aa);
+  let on: Server;
+  let off: Server;
+  if (COMPARE === 'api_key') {
+    // One server: "off" authenticates with a client-signed JWT, "on" with the same credential's API key.
+    off = await startServer(true);
+    const jwtServer = off;
+    on = { ...jwtServer, load: (path, extra) => jwtServer.load(path, extra, 'api_key') };
+  } else {
+    on = COMPARE === 'audit' ? await startServer(!aa) : await startServer(true, true);
+    off = COMPARE === 'audit' ? await startServer(false) : await startServer(true, aa);
+  }
   const what = COMPARE === 'audit' ? 'audit' : 'address limit';
+  const [offName, onName] =
+    COMPARE === 'api_key'
+      ? ['authorize, JWT', 'authorize, API key']
+      : [`authorize, ${what} off`, `authorize, ${what} on`];
   try {
     await on.load('/v1/_bench/echo', { duration: 2 });
     await on.load('/v1/authorize', { duration: 2 });
@@ -198,7 +220,7 @@ async function main(): Promise<void> {
         ? (pairRatios[mid] as number)
         : ((pairRatios[mid - 1] as number) + (pairRatios[mid] as number)) / 2;
     const stats = await on.auditStats();
-    off.child.kill('SIGTERM');
+    if (off.child !== on.child) off.child.kill('SIGTERM');
     const baseline = await on.load('/v1/_bench/echo');
     const authorize = await on.load('/v1/authorize');
     const fixedBaseline = await on.load('/v1/_bench/echo', { connections: FIXED_CONNECTIONS, overallRate: FIXED_RATE });
@@ -210,8 +232,8 @@ async function main(): Promise<void> {
       [`baseline at ${FIXED_RATE}/s`, FIXED_CONNECTIONS, fixedBaseline],
       [`POST /v1/authorize at ${FIXED_RATE}/s`, FIXED_CONNECTIONS, fixed],
       ...auditOff.flatMap((r, i) => [
-        [`authorize, ${what} off (${i + 1})`, CONNECTIONS, r] as const,
-        [`authorize, ${what} on (${i + 1})`, CONNECTIONS, auditOn[i]] as const,
+        [`${offName} (${i + 1})`, CONNECTIONS, r] as const,
+        [`${onName} (${i + 1})`, CONNECTIONS, auditOn[i]] as const,
       ]),
     ] as const;
     console.log('run                                    conns    req/s   p50 ms   p99 ms  non2xx  errors');
