@@ -76,8 +76,10 @@ export interface AllowanceClientOptions {
   /**
    * `client` (default): a short-lived HS256 JWT signed per request with the secret. `session`: the
    * credential is exchanged at POST /v1/auth/token and the session token reused until shortly before it ends.
+   * `api_key`: the key id and secret themselves in `x-api-key` on every request (the credential must have
+   * been created with `api_key_auth: true`).
    */
-  auth?: 'client' | 'session';
+  auth?: 'client' | 'session' | 'api_key';
   /** A ready bearer token instead of a credential. */
   token?: string;
   /** Lifetime of client-signed tokens in seconds. Default 300 (the server accepts at most 3,600). */
@@ -186,6 +188,12 @@ export function createAllowanceClient(options: AllowanceClientOptions): Allowanc
   const authMiddleware: Middleware = {
     async onRequest({ request, schemaPath }) {
       if (PUBLIC_PATHS.has(schemaPath)) return request;
+      if (options.auth === 'api_key' && credential && !options.token) {
+        if (!request.headers.has('authorization') && !request.headers.has('x-api-key')) {
+          request.headers.set('x-api-key', `${credential.keyId}.${credential.secret}`);
+        }
+        return request;
+      }
       const token = await bearer();
       if (token && !request.headers.has('authorization')) request.headers.set('authorization', `Bearer ${token}`);
       return request;

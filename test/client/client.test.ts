@@ -14,6 +14,7 @@ import { ManualClock } from '../../src/util/clock.js';
 import {
   authorizeBody,
   makeWorld,
+  OPERATOR_CRED,
   setupSpending,
   startTestApp,
   type TestApp,
@@ -229,5 +230,34 @@ client('session auth exchanges the credential once and reuses the token until it
   await processor.authorize(request());
   assert.equal(rec.calls.slice(3), ['POST /v1/auth/token', 'POST /v1/authorize']);
 });
+
+client(
+  'api_key auth sends x-api-key and no token; a credential without the option is api_key_not_enabled',
+  async () => {
+    const seen: string[] = [];
+    const rec = recordingFetch((req, forward) => {
+      seen.push(`${req.headers.has('authorization')} ${req.headers.get('x-api-key') ?? ''}`);
+      return forward();
+    });
+    const created = await t.call('POST', `/v1/processors/${w.processorId}/credentials`, {
+      auth: OPERATOR_CRED,
+      body: { api_key_auth: true },
+    });
+    assert.is(created.status, 201, created.text);
+    const keyed = createAllowanceClient({
+      baseUrl: t.url,
+      credential: { keyId: created.body.key_id, secret: created.body.secret },
+      auth: 'api_key',
+      fetch: rec.fetch,
+    });
+    const decision = await keyed.authorize(request());
+    assert.is(decision.action, 'ALLOW');
+    assert.equal(seen, [`false ${created.body.key_id}.${created.body.secret}`]);
+    const plain = processorClient({ auth: 'api_key' });
+    const err = await rejects(() => plain.authorize(request()));
+    assert.instance(err, AllowanceApiError);
+    assert.is((err as AllowanceApiError).reason, 'api_key_not_enabled');
+  },
+);
 
 client.run();
