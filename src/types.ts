@@ -180,6 +180,8 @@ export interface Decision {
   authority_id: string | null;
   binding_id: string | null;
   intent_id: string | null;
+  /** False for a decision of test mode (a test processor's, on test data); inside the proof like every field. */
+  livemode: boolean;
   policy_revision: string | null;
   /** The org policy revision layered on the base for this decision; null when the base alone decided. */
   org_policy_revision: string | null;

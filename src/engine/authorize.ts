@@ -4,7 +4,7 @@ import type { Reservation } from '../storage/index.js';
 import type { AuthorizationRecord, Decision } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { sha256Hex } from '../util/hash.js';
-import { ID_PREFIX, newId, newSequentialId } from '../util/ids.js';
+import { ID_PREFIX, isTestId, newId, newSequentialId } from '../util/ids.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
 import { canonicalRequest, type NormalizedAuthorizeRequest, parseAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext } from './context.js';
@@ -56,6 +56,7 @@ export function signDecision(
     decision_id: newId(ID_PREFIX.decision, nowMs),
     expires_at: allowed && !simulated ? isoTime(nowMs + ctx.config.holdPeriodMs) : null,
     intent_id: ev.intentId,
+    livemode: !isTestId(processorId),
     org_id: ev.orgId,
     org_policy_revision: ev.orgPolicyRevision,
     policy_revision: ev.policyRevision,
@@ -81,6 +82,7 @@ export function signDecision(
     decision_id: body.decision_id,
     expires_at: body.expires_at,
     intent_id: body.intent_id,
+    livemode: body.livemode,
     org_id: body.org_id,
     org_policy_revision: body.org_policy_revision,
     policy_revision: body.policy_revision,

@@ -4,13 +4,14 @@ import type { Page } from '../storage/index.js';
 import type { CredentialBinding } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { sha256Hex } from '../util/hash.js';
-import { ID_PREFIX, newId } from '../util/ids.js';
+import { ID_PREFIX, isTestId, liveIdOf, newId } from '../util/ids.js';
 import { getAgent } from './agents.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
 import { getAuthority } from './authorities.js';
 import { cloneInput } from './clone-input.js';
 import type { EngineContext } from './context.js';
 import { parseListQuery } from './list-query.js';
+import { ensureTestProcessor } from './processors.js';
 
 const validateCreate = compileValidator<{
   agent_id: string;
@@ -39,8 +40,13 @@ export async function createBinding(
     });
   }
   if (authority.status === 'revoked') throw new AppError('invalid_state', 'the authority is revoked');
-  const processor = await ctx.store.getProcessor(input.processor_id);
-  if (!processor) throw new AppError('not_found', 'processor not found');
+  // A processor's test twin is made on first use, so an org can bind test cards before the processor has
+  // test credentials.
+  const processor = isTestId(input.processor_id)
+    ? await ensureTestProcessor(ctx, liveIdOf(input.processor_id))
+    : await ctx.store.getProcessor(input.processor_id);
+  // A binding joins an org and a processor of the same mode: test data never reaches a live processor.
+  if (!processor || isTestId(processor.id) !== isTestId(orgId)) throw new AppError('not_found', 'processor not found');
   const now = ctx.clock.now();
   const binding: CredentialBinding = {
     id: newId(ID_PREFIX.binding, now),

@@ -228,6 +228,8 @@ export function createEngine(options: EngineOptions) {
     createProcessor: bind(ctx, processors.createProcessor),
     getOrg: bind(ctx, processors.getOrg),
     getProcessor: bind(ctx, processors.getProcessor),
+    ensureTestOrg: bind(ctx, processors.ensureTestOrg),
+    ensureTestProcessor: bind(ctx, processors.ensureTestProcessor),
 
     createAgent: bind(ctx, agents.createAgent),
     getAgent: bind(ctx, agents.getAgent),

@@ -1,8 +1,9 @@
 import { AppError } from '../errors/index.js';
 import { compileValidator, createNamedSchema } from '../schemas/index.js';
+import { isStorageError } from '../storage/index.js';
 import type { Org, Processor } from '../types.js';
 import { isoTime } from '../util/clock.js';
-import { ID_PREFIX, newId } from '../util/ids.js';
+import { ID_PREFIX, isTestId, newId, testTwinId } from '../util/ids.js';
 import { type Actor, auditDraft, entityPayload } from './audit-drafts.js';
 import { cloneInput } from './clone-input.js';
 import type { EngineContext } from './context.js';
@@ -82,4 +83,60 @@ export function getOrg(ctx: EngineContext, id: string): Promise<Org | null> {
 /** A processor by id, or null. */
 export function getProcessor(ctx: EngineContext, id: string): Promise<Processor | null> {
   return ctx.store.getProcessor(id);
+}
+
+/**
+ * The test twin of a live org (`orgtest_…`), created on first use: the org test-mode credentials act for.
+ * Its own audit chain starts with its `org.created`. `not_found` for an unknown live org.
+ */
+export async function ensureTestOrg(ctx: EngineContext, orgId: string, actor?: Actor): Promise<Org> {
+  if (isTestId(orgId)) throw new AppError('not_found', 'org not found');
+  const twinId = testTwinId(orgId);
+  const existing = await ctx.store.getOrg(twinId);
+  if (existing) return existing;
+  const live = await ctx.store.getOrg(orgId);
+  if (!live) throw new AppError('not_found', 'org not found');
+  const now = ctx.clock.now();
+  const org: Org = { id: twinId, name: live.name, status: 'active', created_at: isoTime(now) };
+  try {
+    await ctx.store.insertOrg(
+      org,
+      auditDraft(ctx, {
+        orgId: org.id,
+        type: 'org.created',
+        subject: { kind: 'org', id: org.id },
+        agentId: null,
+        payload: { org: entityPayload(org) },
+        actor,
+        atMs: now,
+      }),
+    );
+  } catch (err) {
+    // Made at the same moment by another request: that one stands.
+    if (!isStorageError(err, 'conflict')) throw err;
+    const raced = await ctx.store.getOrg(twinId);
+    if (raced) return raced;
+    throw err;
+  }
+  return org;
+}
+
+/** The test twin of a live processor (`prctest_…`), created on first use. `not_found` for an unknown one. */
+export async function ensureTestProcessor(ctx: EngineContext, processorId: string): Promise<Processor> {
+  if (isTestId(processorId)) throw new AppError('not_found', 'processor not found');
+  const twinId = testTwinId(processorId);
+  const existing = await ctx.store.getProcessor(twinId);
+  if (existing) return existing;
+  const live = await ctx.store.getProcessor(processorId);
+  if (!live) throw new AppError('not_found', 'processor not found');
+  const processor: Processor = { id: twinId, name: live.name, status: 'active', created_at: isoTime(ctx.clock.now()) };
+  try {
+    await ctx.store.insertProcessor(processor);
+  } catch (err) {
+    if (!isStorageError(err, 'conflict')) throw err;
+    const raced = await ctx.store.getProcessor(twinId);
+    if (raced) return raced;
+    throw err;
+  }
+  return processor;
 }

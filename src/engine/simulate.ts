@@ -1,6 +1,8 @@
+import { AppError } from '../errors/index.js';
 import type { LoadedPolicy } from '../policy/index.js';
 import type { Decision } from '../types.js';
 import { sha256Hex } from '../util/hash.js';
+import { isTestId } from '../util/ids.js';
 import type { Actor } from './audit-drafts.js';
 import { decisionDraft, decisionEventId, signDecision } from './authorize.js';
 import { canonicalRequest, parseSimulateAuthorization } from './authorize-request.js';
@@ -21,6 +23,8 @@ export async function simulateAuthorization(
   actor?: Actor,
 ): Promise<Decision> {
   const { processorId, request } = parseSimulateAuthorization(body);
+  // Live and test data never meet: an org simulates with processors of its own mode only.
+  if (isTestId(processorId) !== isTestId(orgId)) throw new AppError('not_found', 'processor not found');
   const requestSha = sha256Hex(canonicalRequest(request));
   const nowMs = ctx.clock.now();
   let ev = await evaluateAuthorization(ctx, processorId, request, nowMs, toPolicySet(policy));

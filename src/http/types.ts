@@ -12,6 +12,11 @@ export interface Principal {
    * its key id and secret sent as they are (`x-api-key`, for credentials created with `api_key_auth`).
    */
   via: 'client_token' | 'session_token' | 'api_key';
+  /**
+   * False for a test-mode credential. Its `ownerId` is then the test twin of its org or processor
+   * (`orgtest_…`, `prctest_…`), so every route keyed by the owner sees test data only.
+   */
+  livemode: boolean;
 }
 
 /** State the middleware chain sets on `ctx.state`. */

@@ -6,7 +6,12 @@ import { policyRevisionParam } from './policy.js';
 /** Longest agent-token lifetime in seconds (24 h). */
 export const MAX_AGENT_TOKEN_TTL = 86_400;
 
-const keyId = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-z]+_[0-9a-z]+$' } as const;
+const keyId = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[a-z]+(_live|_test)?_[0-9a-z]+$',
+} as const;
 const compactJws = { type: 'string', minLength: 1, maxLength: 8192 } as const;
 
 /** Body of exchanging an API credential for a session token (also accepted as HTTP Basic). */
@@ -25,6 +30,11 @@ export const createCredentialSchema = {
   additionalProperties: false,
   properties: {
     name: shortText,
+    mode: {
+      enum: ['live', 'test'],
+      description:
+        "live (default: the caller's mode) or test: a test credential (ek_test_… / pk_test_…) sees and changes only test-mode data. A test credential can only create test credentials.",
+    },
     api_key_auth: {
       type: 'boolean',
       default: false,

@@ -65,6 +65,7 @@ export const credentialSchema = object('Credential', {
   owner_id: nullableStr,
   status: { enum: ['active', 'revoked'] },
   secret: { type: 'string', description: 'Masked: only the last four characters are shown.' },
+  livemode: { type: 'boolean', description: 'False for a test-mode credential: it acts on test data only.' },
   api_key_auth: {
     type: 'boolean',
     description: 'Whether x-api-key: <key_id>.<secret> (or Authorization: Bearer <key_id>.<secret>) authenticates it.',
@@ -277,6 +278,11 @@ export const decisionSchema = object(
     authority_id: nullableStr,
     binding_id: nullableStr,
     intent_id: nullableStr,
+    livemode: {
+      type: 'boolean',
+      description:
+        'False for a test-mode decision (a test processor credential, on test data); signed like every field.',
+    },
     policy_revision: { ...nullableStr, description: 'The base policy revision that decided.' },
     org_policy_revision: {
       ...nullableStr,

@@ -16,6 +16,37 @@ export const ID_PREFIX = {
   policyReplay: 'rpl',
 } as const;
 
+/**
+ * Test mode is a world of its own: an org or processor has a test twin, an org or processor of its own whose
+ * id is the live one's with `test` after the prefix (`org_…` → `orgtest_…`, `prc_…` → `prctest_…`). Every
+ * store, chain, ledger, policy and limit keyed by org or processor then keeps test data apart by itself.
+ */
+const TEST_SUFFIX = 'test';
+
+/** The id of the test twin of a live org or processor id (`org_x` → `orgtest_x`); a test id is returned as is. */
+export function testTwinId(id: string): string {
+  if (isTestId(id)) return id;
+  const sep = id.indexOf('_');
+  return sep < 0 ? id : `${id.slice(0, sep)}${TEST_SUFFIX}${id.slice(sep)}`;
+}
+
+/** The live id of a test twin id (`orgtest_x` → `org_x`); a live id is returned as is. */
+export function liveIdOf(id: string): string {
+  if (!isTestId(id)) return id;
+  const sep = id.indexOf('_');
+  return `${id.slice(0, sep - TEST_SUFFIX.length)}${id.slice(sep)}`;
+}
+
+/** Whether an org or processor id names a test twin (`orgtest_…`, `prctest_…`). */
+export function isTestId(id: string): boolean {
+  const sep = id.indexOf('_');
+  return (
+    sep > TEST_SUFFIX.length &&
+    id.slice(sep - TEST_SUFFIX.length, sep) === TEST_SUFFIX &&
+    (id.startsWith(`${ID_PREFIX.org}${TEST_SUFFIX}_`) || id.startsWith(`${ID_PREFIX.processor}${TEST_SUFFIX}_`))
+  );
+}
+
 // One CSPRNG call per 256 ids instead of one per id; bytes are used once and never reused.
 const pool = new Uint8Array(4096);
 let poolOffset = pool.length;

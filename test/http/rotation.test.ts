@@ -70,7 +70,7 @@ s('the new secret is returned once; the old one works for the grace period, then
   assert.is(rotated.status, 200, rotated.text);
   const fresh: TestCredential = rotated.body;
   assert.is(fresh.key_id, old.key_id);
-  assert.match(fresh.secret, /^sk_[A-Za-z0-9_-]{43}$/);
+  assert.match(fresh.secret, /^sk_live_[A-Za-z0-9_-]{43}$/);
   assert.is.not(fresh.secret, old.secret);
   assert.is(rotated.body.rotated_at, new Date(clock.now()).toISOString());
   assert.is(rotated.body.previous_secret_expires_at, new Date(clock.now() + 3_600_000).toISOString());

@@ -7,7 +7,7 @@ import { DEFAULT_ROTATION_GRACE_SECONDS, MAX_ROTATION_GRACE_SECONDS } from '../.
 import type { ApiCredential, CredentialRole, CredentialStorage, Page } from '../../storage/index.js';
 import { isStorageError } from '../../storage/index.js';
 import { type Clock, isoTime } from '../../util/clock.js';
-import { newId } from '../../util/ids.js';
+import { isTestId, newId } from '../../util/ids.js';
 import { AuthError } from './auth-error.js';
 
 interface CacheEntry {
@@ -36,6 +36,8 @@ export interface CredentialView {
   owner_id: string | null;
   status: 'active' | 'revoked';
   secret: string;
+  /** False for a test-mode credential (its owner is the test twin of the org or processor). */
+  livemode: boolean;
   /** Whether `x-api-key: <key_id>.<secret>` authenticates it (chosen at creation). */
   api_key_auth: boolean;
   created_at: string;
@@ -112,6 +114,7 @@ function view(c: ApiCredential): CredentialView {
     owner_id: c.owner_id,
     status: c.status,
     secret: `sk_****${c.secret_last4}`,
+    livemode: c.owner_id === null || !isTestId(c.owner_id),
     api_key_auth: c.api_key_auth === true,
     created_at: c.created_at,
     revoked_at: c.revoked_at,
@@ -121,9 +124,12 @@ function view(c: ApiCredential): CredentialView {
   };
 }
 
-/** A fresh credential secret. */
-function newSecret(): string {
-  return `sk_${randomBytes(32).toString('base64url')}`;
+/**
+ * A fresh credential secret. Its prefix tells the mode (`sk_live_…`, `sk_test_…`), as the key id's does;
+ * secrets made before modes existed are `sk_…` and live.
+ */
+function newSecret(livemode: boolean): string {
+  return `sk_${livemode ? 'live' : 'test'}_${randomBytes(32).toString('base64url')}`;
 }
 
 /** Which stored secret of `row` has the SHA-256 `given` (constant-time compares), or null. */
@@ -194,8 +200,10 @@ export class CredentialService {
     options: { apiKeyAuth?: boolean } = {},
   ): Promise<CreatedCredential> {
     const now = this.clock.now();
-    const keyId = newId(KEY_PREFIX[role], now);
-    const secret = newSecret();
+    // The owner is the org or processor itself (live) or its test twin (test): the mode follows from it.
+    const livemode = ownerId === null || !isTestId(ownerId);
+    const keyId = newId(`${KEY_PREFIX[role]}_${livemode ? 'live' : 'test'}`, now);
+    const secret = newSecret(livemode);
     const row: ApiCredential = {
       key_id: keyId,
       name,
@@ -304,7 +312,7 @@ export class CredentialService {
         throw new AppError('not_found', 'credential not found');
       }
       if (row.status !== 'active') throw new AppError('invalid_state', 'a revoked credential cannot be rotated');
-      const secret = newSecret();
+      const secret = newSecret(row.owner_id === null || !isTestId(row.owner_id));
       const rotatedAt = isoTime(read.storeTimeMs);
       const patch: Partial<ApiCredential> = {
         secret_sha256: sha256(secret).toString('hex'),

@@ -5,6 +5,7 @@ import koaJwt from 'koa-jwt';
 import { AppError, isAppError } from '../../errors/index.js';
 import { isStorageError } from '../../storage/index.js';
 import type { Clock } from '../../util/clock.js';
+import { isTestId } from '../../util/ids.js';
 import { AuthError } from '../auth/auth-error.js';
 import { type CredentialService, type ReadGuard, type ResolvedKey, withinGrace } from '../auth/credential-service.js';
 import { SESSION_KID, SESSION_TYP, type SessionTokens, secretTag } from '../auth/session-tokens.js';
@@ -62,8 +63,14 @@ interface PendingAuth {
 
 const BEARER = /^Bearer +([A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]*\.[A-Za-z0-9_=-]*) *$/;
 /** `<key_id>.<secret>`: one dot, where a JWT has two. */
-const API_KEY = /^([a-z]+_[0-9a-z]+)\.([A-Za-z0-9_-]{1,256})$/;
-const BEARER_API_KEY = /^Bearer +([a-z]+_[0-9a-z]+\.[A-Za-z0-9_-]{1,256}) *$/;
+const API_KEY = /^([a-z]+(?:_live|_test)?_[0-9a-z]+)\.([A-Za-z0-9_-]{1,256})$/;
+const BEARER_API_KEY = /^Bearer +([a-z]+(?:_live|_test)?_[0-9a-z]+\.[A-Za-z0-9_-]{1,256}) *$/;
+
+/** The caller a credential makes; its mode follows from its owner (a test twin id for test mode). */
+function principalOf(resolved: ResolvedKey, via: Principal['via']): Principal {
+  const livemode = resolved.ownerId === null || !isTestId(resolved.ownerId);
+  return { keyId: resolved.keyId, role: resolved.role, ownerId: resolved.ownerId, via, livemode };
+}
 
 /** A signature that did not verify with the key tried (as opposed to a malformed or expired token). */
 function isBadSignature(err: unknown): boolean {
@@ -303,7 +310,7 @@ export function authenticate(options: AuthenticateOptions): Middleware[] {
     if (pending.kind === 'api_key') {
       const resolved = pending.resolved as ResolvedKey;
       credentials.touch(resolved.keyId);
-      ctx.state.principal = { keyId: resolved.keyId, role: resolved.role, ownerId: resolved.ownerId, via: 'api_key' };
+      ctx.state.principal = principalOf(resolved, 'api_key');
       await next();
       return;
     }
@@ -349,14 +356,14 @@ export function authenticate(options: AuthenticateOptions): Middleware[] {
           throw new AuthError('token_revoked');
         }
       }
-      principal = { keyId: resolved.keyId, role: resolved.role, ownerId: resolved.ownerId, via: 'session_token' };
+      principal = principalOf(resolved, 'session_token');
     } else {
       const resolved = pending.resolved as ResolvedKey;
       const { iat, exp } = claims;
       if (typeof iat !== 'number' || typeof exp !== 'number') throw new AuthError('missing_claim');
       if (exp - iat > MAX_CLIENT_TOKEN_LIFETIME) throw new AuthError('lifetime_too_long');
       if (iat > nowSec + skew) throw new AuthError('invalid_token');
-      principal = { keyId: resolved.keyId, role: resolved.role, ownerId: resolved.ownerId, via: 'client_token' };
+      principal = principalOf(resolved, 'client_token');
     }
     // Only a token verified by koa-jwt just now enters the cache, valid until its exp.
     if (token !== undefined && pending.cached === null && pending.key !== null && typeof claims.exp === 'number') {

@@ -1,3 +1,4 @@
+import { AppError } from '../../errors/index.js';
 import {
   createCredentialSchema,
   createdCredentialSchema,
@@ -6,6 +7,7 @@ import {
   pageSchema,
   rotateCredentialSchema,
 } from '../../schemas/index.js';
+import { liveIdOf } from '../../util/ids.js';
 import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
@@ -33,10 +35,18 @@ export function credentialRoutes(s: Services): RouteSpec[] {
       body: { schema: createCredentialSchema, validate: true, required: false },
       success: { status: 201, schema: createdCredentialSchema },
       errors: [422],
-      handle: (input) =>
-        s.credentials.create('enterprise', ownerOf(input), input.body.name ?? null, actorOf(input), {
+      async handle(input) {
+        const owner = ownerOf(input);
+        const mode = (input.body.mode as 'live' | 'test' | undefined) ?? (input.principal?.livemode ? 'live' : 'test');
+        // A test credential never mints a live one; a live one may open the org's test world.
+        if (mode === 'live' && !input.principal?.livemode) {
+          throw new AppError('forbidden', 'a test-mode credential cannot create live credentials');
+        }
+        const org = mode === 'test' ? (await s.engine.ensureTestOrg(liveIdOf(owner), actorOf(input))).id : owner;
+        return s.credentials.create('enterprise', org, input.body.name ?? null, actorOf(input), {
           apiKeyAuth: input.body.api_key_auth === true,
-        }),
+        });
+      },
     },
   ];
 }
