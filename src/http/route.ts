@@ -3,7 +3,7 @@ import type { Middleware } from 'koa';
 import { AppError } from '../errors/index.js';
 import { compileValidator } from '../schemas/index.js';
 import type { CredentialRole } from '../storage/index.js';
-import { testTwinId } from '../util/ids.js';
+import { isTestId, testTwinId } from '../util/ids.js';
 import { readJsonBody } from './middleware/read-json-body.js';
 import type { AppContext, Principal } from './types.js';
 
@@ -100,6 +100,50 @@ export function parseQuery(
     out[k] = Number.isSafeInteger(n) ? n : v;
   }
   return out;
+}
+
+/** `livemode` of an object of an org or processor: false for their test twins' (`orgtest_…`, `prctest_…`). */
+function livemodeOf(o: Record<string, unknown>): boolean | undefined {
+  const owner = typeof o.org_id === 'string' ? o.org_id : typeof o.processor_id === 'string' ? o.processor_id : null;
+  return owner === null ? undefined : !isTestId(owner);
+}
+
+/** A plain object of an org given `livemode` (unless it has one, e.g. a signed decision); others as they are. */
+function markOne(value: unknown): unknown {
+  if (!value || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const o = value as Record<string, unknown>;
+  if ('livemode' in o) return o;
+  const livemode = livemodeOf(o);
+  return livemode === undefined ? o : { ...o, livemode };
+}
+
+/** `value` marked, and so are the objects of its own fields (an intent result's `intent`), but never an audit
+ * event's `payload`: what was hashed into the chain is answered as it was hashed. */
+function markWithChildren(value: unknown): unknown {
+  const marked = markOne(value);
+  if (!marked || typeof marked !== 'object' || Object.getPrototypeOf(marked) !== Object.prototype) return marked;
+  let out: Record<string, unknown> | null = null;
+  for (const [key, child] of Object.entries(marked)) {
+    if (key === 'payload' || key === 'items') continue;
+    const next = markOne(child);
+    if (next !== child) {
+      out ??= { ...(marked as Record<string, unknown>) };
+      out[key] = next;
+    }
+  }
+  return out ?? marked;
+}
+
+/**
+ * Every object of an org answered, alone, in a result or as a page's items, says which mode it belongs to.
+ * It follows from the owner's id (a test twin's or not), so it is derived here once instead of stored on
+ * each object.
+ */
+function withLivemode(result: unknown): unknown {
+  const marked = markWithChildren(result);
+  const items = (marked as { items?: unknown } | null)?.items;
+  if (Array.isArray(items)) return { ...(marked as object), items: items.map(markWithChildren) };
+  return marked;
 }
 
 /**
@@ -223,6 +267,6 @@ function routeHandler(spec: RouteSpec, hooks: RouteHooks): Middleware {
     const status = ctx.state.status ?? spec.success.status;
     ctx.status = status;
     if (spec.success.contentType) ctx.type = spec.success.contentType;
-    ctx.body = status === 204 ? null : result;
+    ctx.body = status === 204 ? null : withLivemode(result);
   };
 }

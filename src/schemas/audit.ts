@@ -1,7 +1,7 @@
 /** JSON Schemas of the audit routes: their queries (ajv) and responses (/openapi.json, tests). */
 import { AUDIT_EVENT_TYPES } from '../audit/event-types.js';
 import { VERIFY_REASONS } from '../audit/verify.js';
-import { resourceId, time } from './common.js';
+import { livemodeField, resourceId, time } from './common.js';
 
 const hex64 = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
 const seq = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
@@ -65,6 +65,7 @@ export const auditEventSchema = {
     seq: { ...seq, description: '1, 2, 3, ... per org, without gaps.' },
     id: { type: 'string' },
     org_id: { type: 'string' },
+    livemode: { ...livemodeField, description: `${livemodeField.description} Not hashed: it follows from org_id.` },
     at: { type: 'string', format: 'date-time', description: 'When the change happened.' },
     type: { type: 'string', description: 'One of the audit event types, e.g. agent.created.' },
     actor: { type: 'string', description: 'The key id of the credential that caused it, or system.' },

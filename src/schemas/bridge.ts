@@ -1,4 +1,4 @@
-import { resourceId, responseTypes } from './common.js';
+import { livemodeField, resourceId, responseTypes } from './common.js';
 
 const { str, int, time, nullableTime } = responseTypes;
 
@@ -67,6 +67,7 @@ export const bridgeSchema = {
   required: ['org_id', 'processor', 'processor_id', 'webhook_path', 'secrets', 'created_at', 'updated_at'],
   properties: {
     org_id: str,
+    livemode: livemodeField,
     processor: { enum: ['stripe_issuing', 'lithic_asa', 'lithic_events'] },
     processor_id: str,
     webhook_path: { ...str, description: 'Where the processor posts, relative to the public base URL.' },

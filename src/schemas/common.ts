@@ -49,3 +49,9 @@ export const responseTypes = {
   time: { type: 'string', format: 'date-time' },
   nullableTime: { type: ['string', 'null'], format: 'date-time' },
 } as const;
+
+/** `livemode` of every object of an org: false for test-mode data (the org's test twin, `orgtest_…`). */
+export const livemodeField = {
+  type: 'boolean',
+  description: "False for test-mode data: it belongs to the org's (or processor's) test twin, orgtest_… / prctest_….",
+} as const;

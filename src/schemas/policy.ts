@@ -1,4 +1,4 @@
-import { responseTypes } from './common.js';
+import { livemodeField, responseTypes } from './common.js';
 
 const { str, nullableStr, int, time, nullableTime } = responseTypes;
 
@@ -27,6 +27,7 @@ export const policySchema = {
   properties: {
     revision: str,
     org_id: str,
+    livemode: livemodeField,
     status: { enum: ['inactive', 'active', 'shadow', 'retired'] },
     sha256: { ...str, description: 'Lower-case hex SHA-256 of the uploaded archive.' },
     size_bytes: int,

@@ -2,7 +2,7 @@
  * JSON Schemas of response bodies. They document the API in /openapi.json and the HTTP tests check
  * real responses against them, so they cannot drift from what the server sends.
  */
-import { currency, merchant, responseTypes } from './common.js';
+import { currency, livemodeField, merchant, responseTypes } from './common.js';
 
 const { str, nullableStr, int, nullableInt, time, nullableTime } = responseTypes;
 const strings = { type: 'array', items: str } as const;
@@ -96,6 +96,7 @@ export const sessionTokenSchema = object('SessionToken', {
 export const agentSchema = object('Agent', {
   id: str,
   org_id: str,
+  livemode: livemodeField,
   name: str,
   owner: nullableStr,
   description: nullableStr,
@@ -118,6 +119,7 @@ const limitSet = (keys: string[]) => ({
 export const authoritySchema = object('Authority', {
   id: str,
   org_id: str,
+  livemode: livemodeField,
   agent_id: str,
   currency,
   time_zone: str,
@@ -176,6 +178,7 @@ export const authorityUsageSchema = object('AuthorityUsage', {
 const bindingFields = {
   id: str,
   org_id: str,
+  livemode: livemodeField,
   agent_id: str,
   authority_id: str,
   processor_id: str,
@@ -238,6 +241,7 @@ const action = { enum: ['ALLOW', 'ALLOW_WITH_LIMITS', 'DENY', 'STEP_UP'] } as co
 export const intentSchema = object('Intent', {
   id: str,
   org_id: str,
+  livemode: livemodeField,
   agent_id: str,
   authority_id: nullableStr,
   description: str,
@@ -315,6 +319,7 @@ export const authorizationSchema = object('Authorization', {
   authorization_id: str,
   processor_id: str,
   org_id: nullableStr,
+  livemode: livemodeField,
   status: { enum: ['pending', 'approved', 'declined', 'captured', 'reversed', 'expired'] },
   action: nullableStr,
   reason_codes: strings,

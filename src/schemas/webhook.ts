@@ -1,5 +1,5 @@
 import { AUDIT_EVENT_TYPES } from '../audit/event-types.js';
-import { responseTypes } from './common.js';
+import { livemodeField, responseTypes } from './common.js';
 
 /** What `events` of a webhook may name: audit event types, or `*` for all of them. */
 export const WEBHOOK_EVENT_NAMES = ['*', ...AUDIT_EVENT_TYPES] as const;
@@ -57,6 +57,7 @@ export const webhookDeliveryQuerySchema = {
 const webhookProperties = {
   id: str,
   org_id: str,
+  livemode: livemodeField,
   url: str,
   events: { type: 'array', items: str },
   description: nullableStr,

@@ -81,6 +81,17 @@ export async function runTestModeScenario(t: TestApp, settle: () => Promise<unkn
   });
   assert.is(sameCard.status, 201, sameCard.text);
   assert.is(sameCard.body.org_id, testOrgId);
+  // Every object says which mode it belongs to.
+  assert.is(sameCard.body.livemode, false);
+  const testAgent = await t.call('GET', `/v1/agents/${testSpend.agentId}`, { auth: testEnt });
+  assert.is(testAgent.body.livemode, false, testAgent.text);
+  const liveAgent = await t.call('GET', `/v1/agents/${liveSpend.agentId}`, { auth: live.enterprise });
+  assert.is(liveAgent.body.livemode, true, liveAgent.text);
+  const testAgents = await t.call('GET', '/v1/agents', { auth: testEnt });
+  assert.equal(
+    testAgents.body.items.map((a: { livemode: boolean }) => a.livemode),
+    [false],
+  );
 
   // Test spend on the shared reference decides in test mode and leaves the live budget alone.
   const testDecision = await t.call('POST', '/v1/authorize', {
@@ -186,7 +197,10 @@ export async function runTestModeScenario(t: TestApp, settle: () => Promise<unkn
   assert.ok(ids(testAudit).includes(testDecision.body.audit_event_id));
   assert.not.ok(ids(liveAudit).includes(testDecision.body.audit_event_id));
   assert.ok(ids(liveAudit).includes(liveDecision.body.audit_event_id));
-  assert.ok(testAudit.body.items.every((e: { org_id: string }) => e.org_id === testOrgId));
+  assert.ok(
+    testAudit.body.items.every((e: { org_id: string; livemode: boolean }) => e.org_id === testOrgId && !e.livemode),
+  );
+  assert.ok(liveAudit.body.items.every((e: { livemode: boolean }) => e.livemode));
   for (const cred of [live.enterprise, testEnt]) {
     const verified = await t.call('GET', '/v1/audit/verify', { auth: cred });
     assert.is(verified.status, 200, verified.text);
