@@ -8,7 +8,7 @@ import {
 } from '../schemas/index.js';
 import type { Decision } from '../types.js';
 
-/** How old a `Stripe-Signature` timestamp may be, in seconds (Stripe's own default). */
+/** How far a `Stripe-Signature` timestamp may be from the injected clock, in seconds (Stripe's own default). */
 export const STRIPE_SIGNATURE_TOLERANCE_S = 300;
 
 /** The `Stripe-Version` header of answers when the event names no API version. */
@@ -52,10 +52,26 @@ export const parseStripeAuthorization = compileValidator<StripeAuthorization>(st
 export const parseStripeTransaction = compileValidator<StripeTransaction>(stripeIssuingTransactionSchema);
 
 /**
+ * The `t=` value of a `Stripe-Signature` header in seconds, read the way the official package reads it (the
+ * last `t` item wins), or null when there is none or it is not a number.
+ */
+export function stripeSignatureTimestamp(header: string): number | null {
+  let timestamp: number | null = null;
+  for (const item of header.split(',')) {
+    const [key, value] = item.split('=');
+    if (key === 't') timestamp = value !== undefined && /^[0-9]{1,15}$/.test(value) ? Number(value) : null;
+  }
+  return timestamp;
+}
+
+/**
  * True when `header` (the `Stripe-Signature` value) signs `payload` with one of `secrets` and its timestamp is
- * within the tolerance of `nowMs` (the injected clock, in ms, as the helper's `receivedAt` takes it). Checked by the official package's webhook helper, which accepts any of the
- * several `v1` values Stripe sends while it rolls its own secret; each of our secrets (current and in grace)
- * is tried in turn.
+ * within the tolerance of `nowMs` (the injected clock, in ms), in the past and in the future. The signature
+ * and the age are checked by the official package's webhook helper (given `nowMs` as its `receivedAt`),
+ * which accepts any of the several `v1` values Stripe sends while it rolls its own secret; each of our
+ * secrets (current and in grace) is tried in turn. The helper only bounds the age, so a timestamp more than
+ * the tolerance ahead of `nowMs` is refused here first: a signature made for a later time is not replayable
+ * for longer than the tolerance.
  */
 export function verifyStripeSignature(
   payload: Buffer,
@@ -64,6 +80,8 @@ export function verifyStripeSignature(
   nowMs: number,
 ): boolean {
   if (!header || header.length > 4096) return false;
+  const timestamp = stripeSignatureTimestamp(header);
+  if (timestamp === null || timestamp * 1000 - nowMs > STRIPE_SIGNATURE_TOLERANCE_S * 1000) return false;
   const signature = Stripe.webhooks.signature;
   if (!signature) return false;
   for (const secret of secrets) {

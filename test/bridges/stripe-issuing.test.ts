@@ -364,6 +364,43 @@ rotation('the previous secret verifies during its grace period only; a deleted b
   }
 });
 
+rotation('the timestamp is judged on the injected clock, in the past and in the future', async () => {
+  // A server clock a day ahead of the wall clock: what is fresh or stale is decided by it alone.
+  const clock = new ManualClock(Date.now() + 86_400_000);
+  const app = await startTestApp({ bridges: new MemoryBridgeStorage(), clock });
+  try {
+    const world = await makeWorld(app);
+    const { cardId } = await cardOf(world);
+    const s = stripeSecret();
+    assert.is((await connect(world, s)).status, 201);
+    const nowS = Math.floor(clock.now() / 1000);
+    const cases: [string, number, number][] = [
+      ['at the injected now', nowS, 200],
+      ['just within the tolerance ahead', nowS + 299, 200],
+      ['just within the tolerance behind', nowS - 299, 200],
+      ['more than the tolerance ahead', nowS + 301, 401],
+      ['a day ahead', nowS + 86_400, 401],
+      ['more than the tolerance behind', nowS - 301, 401],
+      ['the wall clock, a day behind the server', Math.floor(Date.now() / 1000), 401],
+    ];
+    for (const [name, at, status] of cases) {
+      const auth = issuingAuthorization(cardId, { amount: 100 });
+      const res = await postStripe(app, world.orgId, request(auth), s, at);
+      assert.is(res.status, status, `${name}: ${res.text}`);
+      const rec = await app.call('GET', `/v1/authorizations/${auth.id}`, { auth: world.processor });
+      if (status === 401) {
+        assert.is(res.body.error.code, 'bridge_signature_invalid', name);
+        assert.is(rec.status, 404, `${name}: nothing decided`);
+      } else {
+        assert.is(res.body.approved, true, name);
+        assert.is(rec.status, 200, name);
+      }
+    }
+  } finally {
+    await app.close();
+  }
+});
+
 rotation('calls naming orgs without a bridge spend the address budget of store reads that find nothing', async () => {
   const app = await startTestApp({
     bridges: new MemoryBridgeStorage(),
