@@ -1,4 +1,5 @@
-import Lithic from 'lithic';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import countries from 'i18n-iso-countries';
 import { compileValidator, lithicAsaRequestSchema, lithicTransactionEventSchema } from '../schemas/index.js';
 import type { Decision } from '../types.js';
 import { proofReference } from './stripe-issuing.js';
@@ -37,20 +38,35 @@ export interface LithicTransactionEvent {
 
 export const parseLithicTransactionEvent = compileValidator<LithicTransactionEvent>(lithicTransactionEventSchema);
 
-/** The headers Lithic signs an ASA request with (Standard Webhooks). */
+/** The headers Lithic signs an ASA request and an event with (Standard Webhooks). */
 export interface LithicSignatureHeaders {
   'webhook-id'?: string;
   'webhook-timestamp'?: string;
   'webhook-signature'?: string;
 }
 
-// The package's webhook helper needs a client instance; it makes no network call.
-const helper = new Lithic({ apiKey: 'unused', webhookSecret: null });
+const SECRET_PREFIX = 'whsec_';
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /**
- * True when the headers sign `payload` with one of `secrets`, checked by the official `lithic` package's
- * webhook helper (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`, which may carry
- * several `v1,` values). The timestamp must also be within the tolerance of `nowMs`, the injected clock.
+ * The HMAC key of a Lithic secret as Standard Webhooks reads it: base64 after an optional `whsec_` prefix;
+ * null when it is not that (registration validates the format, so only a corrupt record gets here).
+ */
+export function lithicSigningKey(secret: string): Buffer | null {
+  const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
+  if (!BASE64.test(encoded)) return null;
+  const key = Buffer.from(encoded, 'base64');
+  return key.length > 0 ? key : null;
+}
+
+/**
+ * True when the headers sign `payload` with one of `secrets` under Lithic's scheme for ASA requests and
+ * events (Standard Webhooks): `webhook-signature` is a space-separated list of `v1,<base64 HMAC-SHA256>` over
+ * `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed by the base64-decoded secret; one matching `v1` value
+ * is enough (Lithic sends several while it rotates). Each value is compared in constant time. The timestamp
+ * must be within {@link LITHIC_SIGNATURE_TOLERANCE_S} of `nowMs`, the injected clock, in either direction:
+ * the official package's helper judges it by the wall clock, so the bridge checks it here instead and
+ * computes the HMAC with `node:crypto` (tests check the official helper accepts and refuses the same calls).
  */
 export function verifyLithicSignature(
   payload: Buffer,
@@ -65,21 +81,43 @@ export function verifyLithicSignature(
   if (id.length > 256 || timestamp.length > 20 || signature.length > 4096) return false;
   if (!/^[0-9]{1,15}$/.test(timestamp)) return false;
   if (Math.abs(nowMs / 1000 - Number(timestamp)) > LITHIC_SIGNATURE_TOLERANCE_S) return false;
-  const body = payload.toString('utf8');
-  const signed = { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature };
+  const offered: Buffer[] = [];
+  for (const item of signature.split(' ')) {
+    const comma = item.indexOf(',');
+    if (comma < 0 || item.slice(0, comma) !== 'v1') continue;
+    offered.push(Buffer.from(item.slice(comma + 1), 'utf8'));
+  }
+  if (offered.length === 0) return false;
+  const prefix = Buffer.from(`${id}.${Number(timestamp)}.`, 'utf8');
   for (const secret of secrets) {
-    try {
-      helper.webhooks.verifySignature(body, signed, secret);
-      return true;
-    } catch {
-      // A mismatch, a stale timestamp or a malformed header: try the next secret.
+    const key = lithicSigningKey(secret);
+    if (!key) continue;
+    const expected = Buffer.from(createHmac('sha256', key).update(prefix).update(payload).digest('base64'), 'utf8');
+    for (const candidate of offered) {
+      if (candidate.length === expected.length && timingSafeEqual(candidate, expected)) return true;
     }
   }
   return false;
 }
 
 const MCC = /^[0-9]{4}$/;
-const COUNTRY = /^[A-Z]{2}$/;
+const ALPHA3 = /^[A-Z]{3}$/;
+const ALPHA2 = /^[A-Z]{2}$/;
+
+/**
+ * The ISO 3166-1 alpha-2 code the policy reads (`merchant.country`) of the country Lithic sends: Lithic
+ * sends alpha-3 (`USA`), mapped by the `i18n-iso-countries` table; an alpha-2 code is taken as it is when the
+ * table knows it. Anything else (a code the table does not know, such as the user-assigned `XKX`, a
+ * malformed value, none) is null: the merchant then states no country, so an authority with
+ * `allow_countries` declines it (`country_not_allowed`) rather than guessing.
+ */
+export function lithicMerchantCountry(code: string | null | undefined): string | null {
+  if (typeof code !== 'string') return null;
+  const upper = code.trim().toUpperCase();
+  if (ALPHA3.test(upper)) return countries.alpha3ToAlpha2(upper) ?? null;
+  if (ALPHA2.test(upper) && countries.isValid(upper)) return upper;
+  return null;
+}
 const CURRENCY = /^[A-Z]{3}$/;
 
 /** The amount and currency Allowance decides on: the cardholder's (billing) amount. */
@@ -100,9 +138,8 @@ export function lithicAuthorizeBody(req: LithicAsaRequest): Record<string, unkno
   if (m.acceptor_id) merchant.id = m.acceptor_id.slice(0, 128);
   if (m.descriptor) merchant.name = m.descriptor.slice(0, 200);
   if (m.mcc && MCC.test(m.mcc)) merchant.mcc = m.mcc;
-  // Lithic mostly sends ISO 3166-1 alpha-3 countries; only an alpha-2 one maps to the engine's field.
-  const country = m.country?.toUpperCase();
-  if (country && COUNTRY.test(country)) merchant.country = country;
+  const country = lithicMerchantCountry(m.country);
+  if (country !== null) merchant.country = country;
   return {
     authorization_id: req.token,
     credential_reference: req.card.token,
@@ -129,6 +166,7 @@ const MERCHANT_REASONS = new Set([
   'merchant_blocked',
   'merchant_not_allowed',
   'intent_merchant_mismatch',
+  'country_not_allowed',
 ]);
 
 /** The decline reason among Lithic's result values that best matches the decision's reason codes. */

@@ -2,15 +2,30 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Lithic from 'lithic';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryBridgeStorage } from '../../adapters/memory/index.js';
-import { type BridgeKind, type BridgeRecord, lithicAnswer } from '../../src/bridges/index.js';
+import {
+  type BridgeKind,
+  type BridgeRecord,
+  lithicAnswer,
+  lithicMerchantCountry,
+  verifyLithicSignature,
+} from '../../src/bridges/index.js';
 import type { Decision } from '../../src/types.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { faultyStore } from '../support/faulty-store.js';
 import { makeWorld, startTestApp, type TestApp, type World } from '../support/http-app.js';
-import { asaRequest, lithicSecret, postLithic, postLithicEvent, transactionEvent } from '../support/lithic-asa.js';
+import {
+  asaRequest,
+  lithicSecret,
+  lithicSignatureByHand,
+  postLithic,
+  postLithicEvent,
+  postLithicRaw,
+  transactionEvent,
+} from '../support/lithic-asa.js';
 import { assertMatches } from '../support/response-schemas.js';
 import { stripeSecret } from '../support/stripe-events.js';
 
@@ -438,9 +453,169 @@ answers('DENY and STEP_UP decline with the closest Lithic result', () => {
   const deny = (reasons: string[], action = 'DENY') =>
     lithicAnswer('tok', decision({ action, allowed: false, reason_codes: reasons } as Partial<Decision>), true).result;
   assert.is(deny(['mcc_blocked']), 'UNAUTHORIZED_MERCHANT');
+  assert.is(deny(['country_not_allowed']), 'UNAUTHORIZED_MERCHANT');
   assert.is(deny(['per_transaction_limit_exceeded']), 'VELOCITY_EXCEEDED');
   assert.is(deny(['binding_not_found']), 'CARD_PAUSED');
   assert.is(deny(['intent_required'], 'STEP_UP'), 'CARD_PAUSED');
 });
 
 answers.run();
+
+const signing = suite('Lithic ASA bridge: signing scheme and clock');
+
+signing('signed by hand per the documented scheme: one matching v1 value among several is enough', async () => {
+  const app = await startTestApp({ bridges: new MemoryBridgeStorage() });
+  try {
+    const world = await makeWorld(app);
+    const { cardToken } = await cardOf(world);
+    const s = lithicSecret();
+    assert.is((await connect(world, s)).status, 201);
+    const nowS = Math.floor(Date.now() / 1000);
+    const send = (req: Record<string, unknown>, signature: (id: string, payload: string) => string) => {
+      const payload = JSON.stringify(req);
+      const id = `msg_${randomBytes(8).toString('hex')}`;
+      return postLithicRaw(app, world.orgId, payload, { id, timestampS: nowS, signature: signature(id, payload) });
+    };
+    const good = asaRequest(cardToken);
+    const ok = await send(good, (id, p) => lithicSignatureByHand(s, id, nowS, p));
+    assert.is(ok.status, 200, ok.text);
+    assert.is(ok.body.result, 'APPROVED');
+    const several = asaRequest(cardToken);
+    const rotating = await send(several, (id, p) =>
+      [
+        lithicSignatureByHand(lithicSecret(), id, nowS, p),
+        `v1a,${lithicSignatureByHand(s, id, nowS, p).slice(3)}`,
+        lithicSignatureByHand(s, id, nowS, p),
+      ].join(' '),
+    );
+    assert.is(rotating.status, 200, rotating.text);
+    const refused: [string, Record<string, unknown>, (id: string, p: string) => string][] = [
+      ['another secret', asaRequest(cardToken), (id, p) => lithicSignatureByHand(lithicSecret(), id, nowS, p)],
+      [
+        'another scheme tag only',
+        asaRequest(cardToken),
+        (id, p) => `v2,${lithicSignatureByHand(s, id, nowS, p).slice(3)}`,
+      ],
+      ['signed for another id', asaRequest(cardToken), (_id, p) => lithicSignatureByHand(s, 'msg_other', nowS, p)],
+      ['signed for another time', asaRequest(cardToken), (id, p) => lithicSignatureByHand(s, id, nowS - 1, p)],
+      [
+        'hex instead of base64',
+        asaRequest(cardToken),
+        (id, p) => `v1,${Buffer.from(lithicSignatureByHand(s, id, nowS, p).slice(3), 'base64').toString('hex')}`,
+      ],
+    ];
+    for (const [name, req, signature] of refused) {
+      const res = await send(req, signature);
+      assert.is(res.status, 401, name);
+      assert.is(res.body.error.code, 'bridge_signature_invalid', name);
+      const rec = await app.call('GET', `/v1/authorizations/${req.token}`, { auth: world.processor });
+      assert.is(rec.status, 404, `${name}: nothing decided`);
+    }
+  } finally {
+    await app.close();
+  }
+});
+
+signing('the official package helper accepts and refuses the same headers as the bridge', () => {
+  const helper = new Lithic({ apiKey: 'unused', webhookSecret: null });
+  const s = lithicSecret();
+  const nowS = Math.floor(Date.now() / 1000);
+  const body = JSON.stringify(asaRequest('card-token'));
+  const id = 'msg_agreement';
+  const cases: [string, string, string][] = [
+    ['valid', body, lithicSignatureByHand(s, id, nowS, body)],
+    ['body changed', `${body} `, lithicSignatureByHand(s, id, nowS, body)],
+    ['another secret', body, lithicSignatureByHand(lithicSecret(), id, nowS, body)],
+    ['several values', body, `v1,AAAA ${lithicSignatureByHand(s, id, nowS, body)}`],
+  ];
+  for (const [name, payload, signature] of cases) {
+    const headers = { 'webhook-id': id, 'webhook-timestamp': String(nowS), 'webhook-signature': signature };
+    let official = true;
+    try {
+      helper.webhooks.verifySignature(payload, headers, s);
+    } catch {
+      official = false;
+    }
+    const ours = verifyLithicSignature(Buffer.from(payload), headers, [s], nowS * 1000);
+    assert.is(ours, official, name);
+  }
+});
+
+signing('the timestamp is judged on the injected clock, in the past and in the future', async () => {
+  // A server clock a day ahead of the wall clock: the official helper would judge by the wall clock.
+  const clock = new ManualClock(Date.now() + 86_400_000);
+  const app = await startTestApp({ bridges: new MemoryBridgeStorage(), clock });
+  try {
+    const world = await makeWorld(app);
+    const { cardToken } = await cardOf(world);
+    const s = lithicSecret();
+    assert.is((await connect(world, s)).status, 201);
+    const nowS = Math.floor(clock.now() / 1000);
+    const cases: [string, number, number][] = [
+      ['at the injected now', nowS, 200],
+      ['just within the tolerance ahead', nowS + 299, 200],
+      ['just within the tolerance behind', nowS - 299, 200],
+      ['more than the tolerance ahead', nowS + 301, 401],
+      ['more than the tolerance behind', nowS - 301, 401],
+      ['the wall clock, a day behind the server', Math.floor(Date.now() / 1000), 401],
+    ];
+    for (const [name, at, status] of cases) {
+      const req = asaRequest(cardToken, { amount: 100 });
+      const res = await postLithic(app, world.orgId, req, s, at);
+      assert.is(res.status, status, `${name}: ${res.text}`);
+      const rec = await app.call('GET', `/v1/authorizations/${req.token}`, { auth: world.processor });
+      assert.is(rec.status, status === 200 ? 200 : 404, name);
+      if (status === 200) assert.is(res.body.result, 'APPROVED', name);
+      else assert.is(res.body.error.code, 'bridge_signature_invalid', name);
+    }
+  } finally {
+    await app.close();
+  }
+});
+
+signing.run();
+
+const country = suite('Lithic ASA bridge: merchant country');
+
+country('alpha-3 codes map to the alpha-2 the policy reads; unknown codes state no country', () => {
+  assert.is(lithicMerchantCountry('USA'), 'US');
+  assert.is(lithicMerchantCountry('DEU'), 'DE');
+  assert.is(lithicMerchantCountry('gbr'), 'GB');
+  assert.is(lithicMerchantCountry('FR'), 'FR', 'an alpha-2 code the table knows is kept');
+  assert.is(lithicMerchantCountry('XKX'), null, 'not in ISO 3166-1');
+  assert.is(lithicMerchantCountry('ZZZ'), null);
+  assert.is(lithicMerchantCountry('XX'), null);
+  assert.is(lithicMerchantCountry('US A'), null);
+  assert.is(lithicMerchantCountry(''), null);
+  assert.is(lithicMerchantCountry(null), null);
+  assert.is(lithicMerchantCountry(undefined), null);
+});
+
+country('allow_countries decides on the mapped code; an unknown code is declined, not guessed', async () => {
+  const app = await startTestApp({ bridges: new MemoryBridgeStorage() });
+  try {
+    const world = await makeWorld(app);
+    const s = lithicSecret();
+    assert.is((await connect(world, s)).status, 201);
+    const { cardToken } = await cardOf(world, {
+      limits: { per_transaction: 50_000 },
+      merchant_rules: { allow_countries: ['US'] },
+    });
+    const cases: [string | null, string, string[]][] = [
+      ['USA', 'APPROVED', []],
+      ['DEU', 'UNAUTHORIZED_MERCHANT', ['country_not_allowed']],
+      ['XKX', 'UNAUTHORIZED_MERCHANT', ['country_not_allowed']],
+      [null, 'UNAUTHORIZED_MERCHANT', ['country_not_allowed']],
+    ];
+    for (const [code, result, reasons] of cases) {
+      const res = await postLithic(app, world.orgId, asaRequest(cardToken, { amount: 100, country: code }), s);
+      assert.is(res.status, 200, res.text);
+      assert.is(res.body.result, result, String(code));
+      for (const r of reasons) assert.ok(res.body.allowance.reason_codes.includes(r), `${code}: ${res.text}`);
+    }
+  } finally {
+    await app.close();
+  }
+});
+
+country.run();

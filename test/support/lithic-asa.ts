@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import type { TestApp, TestResponse } from './http-app.js';
 
@@ -10,7 +10,7 @@ export function lithicSecret(): string {
 /** An ASA request as Lithic posts it (the fields the bridge reads and a few it ignores). */
 export function asaRequest(
   cardToken: string,
-  overrides: { token?: string; amount?: number; partial?: boolean; mcc?: string } = {},
+  overrides: { token?: string; amount?: number; partial?: boolean; mcc?: string; country?: string | null } = {},
 ): Record<string, unknown> {
   const amount = overrides.amount ?? 1850;
   return {
@@ -41,7 +41,7 @@ export function asaRequest(
       acceptor_id: '333301802529120',
       acquiring_institution_id: '191231',
       city: 'SAN FRANCISCO',
-      country: 'USA',
+      country: overrides.country === undefined ? 'USA' : overrides.country,
       descriptor: 'EXAMPLE STORE',
       mcc: overrides.mcc ?? '5734',
       state: 'CA',
@@ -124,4 +124,33 @@ export function postLithicEvent(
   secret: string,
 ): Promise<TestResponse> {
   return postLithic(t, orgId, event, secret, undefined, undefined, 'lithic-events');
+}
+
+/**
+ * Lithic's signing scheme for ASA requests and events (Standard Webhooks), written out with `node:crypto`
+ * from the documentation alone: base64 HMAC-SHA256, keyed by the base64 secret after `whsec_`, over
+ * `<webhook-id>.<webhook-timestamp>.<raw body>`, sent as `v1,<signature>`.
+ */
+export function lithicSignatureByHand(secret: string, id: string, timestampS: number, payload: string): string {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestampS}.${payload}`).digest('base64')}`;
+}
+
+/** Posts `payload` as it is with the given Standard Webhooks headers. */
+export function postLithicRaw(
+  t: TestApp,
+  orgId: string,
+  payload: string,
+  headers: { id: string; timestampS: number; signature: string },
+  route = 'lithic-asa',
+): Promise<TestResponse> {
+  return t.call('POST', `/v1/bridges/${route}/${orgId}`, {
+    raw: payload,
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': headers.id,
+      'webhook-timestamp': String(headers.timestampS),
+      'webhook-signature': headers.signature,
+    },
+  });
 }
