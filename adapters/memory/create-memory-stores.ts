@@ -35,6 +35,6 @@ export function createMemoryStores(options: { now?: () => number; history?: Memo
     webhooks: new MemoryWebhookStorage({ outbox: store.auditOutbox }),
     policies: new MemoryPolicyStorage({ outbox: store.auditOutbox }),
     policyAnalysis: new MemoryPolicyAnalysisStorage(store),
-    bridges: new MemoryBridgeStorage(),
+    bridges: new MemoryBridgeStorage({ outbox: store.auditOutbox }),
   };
 }

@@ -4,7 +4,7 @@ export type { AuditEventMutation } from './memory-audit-chain.js';
 export { MemoryAuditOutbox } from './memory-audit-outbox.js';
 export { MemoryAuditStorage } from './memory-audit-storage.js';
 export { MemoryAuthorizationStorage } from './memory-authorization-storage.js';
-export { MemoryBridgeStorage } from './memory-bridge-storage.js';
+export { MemoryBridgeStorage, type MemoryBridgeStorageOptions } from './memory-bridge-storage.js';
 export { MemoryCredentialStorage, type MemoryCredentialStorageOptions } from './memory-credential-storage.js';
 export { MemoryEntityStorage } from './memory-entity-storage.js';
 export { MemoryPolicyAnalysisStorage } from './memory-policy-analysis-storage.js';

@@ -12,7 +12,7 @@ export { MongoAdapter, type MongoAdapterOptions, mongoParts } from './mongo-adap
 export { MongoAuditStorage } from './mongo-audit-storage.js';
 export { MongoAuthorizationStorage } from './mongo-authorization-storage.js';
 export { DRAFT_CARRIER_NAMES, MongoBackend } from './mongo-backend.js';
-export { BRIDGE_COLLECTION_NAME, MongoBridgeStorage } from './mongo-bridge-storage.js';
+export { BRIDGE_COLLECTION_NAME, BRIDGE_DRAFT_CARRIERS, MongoBridgeStorage } from './mongo-bridge-storage.js';
 export {
   CREDENTIAL_COLLECTION_NAMES,
   createMongoCredentialStorage,

@@ -4,6 +4,7 @@ import type { AuditStorage } from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
 import { ackOutbox, insertStandalone, listOutbox } from './audit-outbox.js';
 import type { MongoBackend } from './mongo-backend.js';
+import { BRIDGE_DRAFT_CARRIERS } from './mongo-bridge-storage.js';
 import { WEBHOOK_DRAFT_CARRIERS } from './mongo-webhook-storage.js';
 import { isDuplicateKey } from './storage-errors.js';
 import { fromStored, toStored } from './stored-document.js';
@@ -49,7 +50,12 @@ export class MongoAuditStorage implements AuditStorage {
 
   /** Deletes standalone drafts; pulls embedded ones, clearing a document's fields only once its array is empty. */
   ackAuditOutbox(drafts: readonly AuditDraft[]): Promise<void> {
-    return this.b.run(() => ackOutbox(this.b.c.auditOutbox, this.b.draftCarriers, drafts, WEBHOOK_DRAFT_CARRIERS));
+    return this.b.run(() =>
+      ackOutbox(this.b.c.auditOutbox, this.b.draftCarriers, drafts, [
+        ...WEBHOOK_DRAFT_CARRIERS,
+        ...BRIDGE_DRAFT_CARRIERS,
+      ]),
+    );
   }
 
   getAuditHead(orgId: string): Promise<AuditEvent | null> {

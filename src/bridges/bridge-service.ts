@@ -178,8 +178,31 @@ export class BridgeService {
     };
   }
 
+  /**
+   * The audit draft of a bridge change, stored by the storage call that makes it (undefined: audit is off).
+   * It names the secrets by id only: never a secret, its ciphertext or its last characters.
+   */
+  private drafts(
+    orgId: string,
+    kind: BridgeKind,
+    type: 'bridge.registered' | 'bridge.secret_rotated' | 'bridge.deleted',
+    payload: Record<string, unknown>,
+    actor: string | undefined,
+  ): ReturnType<Engine['auditDraft']> {
+    const drafts = this.engine.auditDraft({
+      orgId,
+      type,
+      subject: { kind: 'bridge', id: `${orgId}/${kind}` },
+      agentId: null,
+      payload: { processor: kind, ...payload },
+      actor,
+      atMs: this.clock.now(),
+    });
+    return drafts?.length ? drafts : undefined;
+  }
+
   /** Connects the org's processor account of `kind`: the bridge acts as `processor_id` (which must be active). */
-  async register(orgId: string, body: unknown, kind: BridgeKind = STRIPE): Promise<BridgeView> {
+  async register(orgId: string, body: unknown, kind: BridgeKind = STRIPE, actor?: string): Promise<BridgeView> {
     const storage = this.need();
     const input = validateRegister[kind](structuredClone(body));
     const processor = await this.engine.getProcessor(input.processor_id);
@@ -198,8 +221,15 @@ export class BridgeService {
       updated_at: isoTime(now),
       version: 1,
     };
+    const events = this.drafts(
+      orgId,
+      kind,
+      'bridge.registered',
+      { processor_id: record.processor_id, secret_id: (record.secrets[0] as BridgeSecret).id },
+      actor,
+    );
     try {
-      await storage.create(record);
+      await storage.create(record, events);
     } catch (err) {
       if (isStorageError(err, 'conflict')) {
         throw new AppError(
@@ -223,7 +253,7 @@ export class BridgeService {
    * Makes `signing_secret` the current secret; the one it replaces is still accepted for `grace_seconds`
    * (secrets already past their grace are dropped). A compare-and-set: a concurrent change is `conflict`.
    */
-  async rotate(orgId: string, body: unknown, kind: BridgeKind = STRIPE): Promise<BridgeView> {
+  async rotate(orgId: string, body: unknown, kind: BridgeKind = STRIPE, actor?: string): Promise<BridgeView> {
     const storage = this.need();
     const input = validateRotate[kind](structuredClone(body));
     const current = await storage.get(orgId, kind);
@@ -239,15 +269,42 @@ export class BridgeService {
       updated_at: isoTime(now),
       version: current.version + 1,
     };
-    if (!(await storage.replace(next, current.version))) {
+    const events = this.drafts(
+      orgId,
+      kind,
+      'bridge.secret_rotated',
+      {
+        processor_id: next.processor_id,
+        secret_id: (next.secrets[0] as BridgeSecret).id,
+        // The secrets still accepted beside the new one, until when; those past their grace are dropped.
+        previous: kept.map((k) => ({ id: k.id, expires_at: k.expires_at })),
+        dropped: current.secrets.filter((c) => !kept.some((k) => k.id === c.id)).map((c) => c.id),
+      },
+      actor,
+    );
+    if (!(await storage.replace(next, current.version, events))) {
       throw new AppError('conflict', 'the bridge changed concurrently; read it and retry');
     }
     this.cache.delete(cacheKey(orgId, kind));
     return view(next);
   }
 
-  async remove(orgId: string, kind: BridgeKind = STRIPE): Promise<void> {
-    if (!(await this.need().delete(orgId, kind)))
+  /**
+   * Disconnects the org's bridge of `kind`. The audit draft goes into the deletion's write, so it is built from
+   * the record as read first; when the record is gone by then, the deletion misses and stores no draft.
+   */
+  async remove(orgId: string, kind: BridgeKind = STRIPE, actor?: string): Promise<void> {
+    const storage = this.need();
+    const current = await storage.get(orgId, kind);
+    if (!current) throw new AppError('not_found', `the org has no ${KINDS[kind].name} bridge`);
+    const events = this.drafts(
+      orgId,
+      kind,
+      'bridge.deleted',
+      { processor_id: current.processor_id, secret_ids: current.secrets.map((x) => x.id) },
+      actor,
+    );
+    if (!(await storage.delete(orgId, kind, events)))
       throw new AppError('not_found', `the org has no ${KINDS[kind].name} bridge`);
     this.cache.delete(cacheKey(orgId, kind));
   }

@@ -1,3 +1,5 @@
+import type { AuditDraft } from '../audit/types.js';
+
 /** The card processors Allowance answers in their own format. */
 export type BridgeKind = 'stripe_issuing' | 'lithic_asa' | 'lithic_events';
 
@@ -33,15 +35,19 @@ export interface BridgeRecord {
 /**
  * Where bridge records are kept. Every write is all or nothing; `replace` is a compare-and-set on `version`.
  * Errors are StorageErrors (`conflict` on a duplicate create or a lost compare-and-set).
+ *
+ * Audit outbox: `events` (the `bridge.registered`, `bridge.secret_rotated` and `bridge.deleted` drafts) are
+ * stored atomically with the write into the outbox of the engine adapter of the same backend (both or
+ * neither); a write that fails or misses (`conflict`, `false`) stores none.
  */
 export interface BridgeStorage {
   init(): Promise<void>;
   get(orgId: string, kind: BridgeKind): Promise<BridgeRecord | null>;
   /** Inserts a new record (version 1); `conflict` when the org already has a bridge of that kind. */
-  create(record: BridgeRecord): Promise<void>;
+  create(record: BridgeRecord, events?: readonly AuditDraft[]): Promise<void>;
   /** Replaces the record whose version is `expectedVersion`; false when it changed or is gone. */
-  replace(record: BridgeRecord, expectedVersion: number): Promise<boolean>;
+  replace(record: BridgeRecord, expectedVersion: number, events?: readonly AuditDraft[]): Promise<boolean>;
   /** Deletes it; false when there was none. */
-  delete(orgId: string, kind: BridgeKind): Promise<boolean>;
+  delete(orgId: string, kind: BridgeKind, events?: readonly AuditDraft[]): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -109,8 +109,10 @@ runWebhookStorageCases('sqlite', async () => {
 runBridgeStorageCases('sqlite', async () => {
   const dir = tempDir();
   const { store, bridges } = createSqliteStores({ path: join(dir, 'allowance.db') });
+  await store.init();
   return {
     storage: bridges,
+    audit: store,
     cleanup: async () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });

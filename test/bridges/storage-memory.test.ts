@@ -1,4 +1,7 @@
-import { MemoryBridgeStorage } from '../../adapters/memory/index.js';
+import { createMemoryStores } from '../../adapters/memory/index.js';
 import { runBridgeStorageCases } from '../support/bridge-storage-cases.js';
 
-runBridgeStorageCases('memory', async () => ({ storage: new MemoryBridgeStorage(), cleanup: async () => {} }));
+runBridgeStorageCases('memory', async () => {
+  const { store, bridges } = createMemoryStores();
+  return { storage: bridges, audit: store, cleanup: async () => {} };
+});

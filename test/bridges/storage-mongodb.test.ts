@@ -10,11 +10,14 @@ runBridgeStorageCases('mongodb', async () => {
   const { uri } = await testMongoServer();
   const dbName = freshDbName('allowance_bridges');
   const client = new MongoClient(uri);
-  const { bridges } = createMongoStores({ client, dbName });
+  const { store, bridges } = createMongoStores({ client, dbName });
+  await store.init();
   return {
     storage: bridges,
+    audit: store,
     async cleanup() {
       await bridges.close();
+      await store.close();
       await client
         .db(dbName)
         .dropDatabase()

@@ -93,6 +93,8 @@ export interface TestApp {
 export async function startTestApp(
   overrides: Partial<AppDeps> & {
     memoryWebhooks?: boolean;
+    /** The memory bridge storage built with the store (`TestApp.bridges`), so bridge events land in its trail. */
+    memoryBridges?: boolean;
     engineConfig?: Partial<EngineConfig>;
     signingKeys?: SigningKey[];
     policyCheckTimeoutMs?: number;
@@ -100,8 +102,8 @@ export async function startTestApp(
   engineStore?: StorageAdapter,
 ): Promise<TestApp> {
   // One outbox for every store, as a server has: credential and webhook events land in the engine store's trail.
-  const { store, credentials, webhooks, policies, policyAnalysis } = createMemoryStores();
-  const { memoryWebhooks, engineConfig, signingKeys, policyCheckTimeoutMs, ...deps } = overrides;
+  const { store, credentials, webhooks, policies, policyAnalysis, bridges } = createMemoryStores();
+  const { memoryWebhooks, memoryBridges, engineConfig, signingKeys, policyCheckTimeoutMs, ...deps } = overrides;
   const registry = new PolicyRegistry({ storage: policies, base: await defaultPolicy() });
   const engine = createEngine({
     store: engineStore ?? store,
@@ -120,6 +122,7 @@ export async function startTestApp(
     addressRateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
     unknownKeyRateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
     ...(memoryWebhooks ? { webhooks } : {}),
+    ...(memoryBridges ? { bridges } : {}),
     policies: {
       storage: policies,
       registry,

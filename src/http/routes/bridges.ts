@@ -15,7 +15,7 @@ import {
   rotateLithicBridgeSecretSchema,
   stripeIssuingAnswerSchema,
 } from '../../schemas/index.js';
-import { ownerOf, type RouteSpec } from '../route.js';
+import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 import type { AppContext } from '../types.js';
 
@@ -214,7 +214,7 @@ function registrationRoutes(b: BridgeService, kind: BridgeKind): RouteSpec[] {
       body: { schema: k.registerSchema },
       success: { status: 201, schema: bridgeSchema },
       errors: [409, 422, 503],
-      handle: (i) => b.register(ownerOf(i), i.body, kind),
+      handle: (i) => b.register(ownerOf(i), i.body, kind, actorOf(i)),
     },
     {
       method: 'get',
@@ -237,7 +237,7 @@ function registrationRoutes(b: BridgeService, kind: BridgeKind): RouteSpec[] {
       body: { schema: k.rotateSchema },
       success: { status: 200, schema: bridgeSchema },
       errors: [404, 409, 422, 503],
-      handle: (i) => b.rotate(ownerOf(i), i.body, kind),
+      handle: (i) => b.rotate(ownerOf(i), i.body, kind, actorOf(i)),
     },
     {
       method: 'delete',
@@ -248,7 +248,7 @@ function registrationRoutes(b: BridgeService, kind: BridgeKind): RouteSpec[] {
       roles: ['enterprise'],
       success: { status: 204, schema: null },
       errors: [404, 503],
-      handle: (i) => b.remove(ownerOf(i), kind),
+      handle: (i) => b.remove(ownerOf(i), kind, actorOf(i)),
     },
   ];
 }
