@@ -1,4 +1,11 @@
-import type { ReleaseResult, Reservation, ReserveResult, UsageLedger } from '../../src/storage/index.js';
+import type {
+  AdjustResult,
+  ReleaseResult,
+  Reservation,
+  ReserveResult,
+  UsageAdjustment,
+  UsageLedger,
+} from '../../src/storage/index.js';
 import { emptyWindow } from '../../src/storage/index.js';
 import type { UsageSnapshot, WindowUsage } from '../../src/types.js';
 
@@ -15,6 +22,8 @@ interface UsageState {
   holds: Map<string, Hold>;
   /** Reservation ids that were held once and are now settled or released. */
   ended: Set<string>;
+  /** Adjustment ids already applied (see `adjustUsage`). */
+  adjusted: Set<string>;
 }
 
 /** {@link UsageLedger} in memory: each reservation or release is one synchronous step. */
@@ -29,6 +38,7 @@ export class MemoryUsageLedger implements UsageLedger {
         windows: { daily: emptyWindow(''), weekly: emptyWindow(''), monthly: emptyWindow(''), total: emptyWindow('') },
         holds: new Map(),
         ended: new Set(),
+        adjusted: new Set(),
       };
       this.usage.set(key, state);
     }
@@ -120,5 +130,17 @@ export class MemoryUsageLedger implements UsageLedger {
       ),
       holds: state ? [...state.holds.keys()] : [],
     };
+  }
+
+  async adjustUsage(orgId: string, authorityId: string, adjustment: UsageAdjustment): Promise<AdjustResult> {
+    const state = this.usageState(orgId, authorityId, true) as UsageState;
+    if (state.adjusted.has(adjustment.adjustment_id)) return { status: 'already_applied' };
+    for (const w of WINDOW_NAMES) {
+      const cur = state.windows[w];
+      if (cur.period !== adjustment.periods[w]) continue;
+      state.windows[w] = { ...cur, spent: Math.max(0, cur.spent + adjustment.amount) };
+    }
+    state.adjusted.add(adjustment.adjustment_id);
+    return { status: 'adjusted' };
   }
 }

@@ -12,6 +12,7 @@ export const COLLECTION_NAMES = {
   authorizations: 'authorizations',
   usage: 'usage',
   reservationEnds: 'reservation_ends',
+  usageAdjustments: 'usage_adjustments',
   auditOutbox: 'audit_outbox',
   auditEvents: 'audit_events',
 } as const;

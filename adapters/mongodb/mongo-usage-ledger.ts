@@ -1,14 +1,24 @@
-import type { ReleaseResult, Reservation, ReserveResult, UsageLedger } from '../../src/storage/index.js';
+import type {
+  AdjustResult,
+  ReleaseResult,
+  Reservation,
+  ReserveResult,
+  UsageAdjustment,
+  UsageLedger,
+} from '../../src/storage/index.js';
 import type { UsageSnapshot } from '../../src/types.js';
 import type { MongoBackend } from './mongo-backend.js';
 import { UsageLedger as LedgerWrites } from './usage-ledger.js';
 
-/** {@link UsageLedger} on MongoDB: `usage` and `reservation_ends`, conditional writes (see usage-ledger.ts). */
+/**
+ * {@link UsageLedger} on MongoDB: `usage`, `reservation_ends` and `usage_adjustments`, conditional writes (see
+ * usage-ledger.ts).
+ */
 export class MongoUsageLedger implements UsageLedger {
   private readonly ledger: LedgerWrites;
 
   constructor(private readonly b: MongoBackend) {
-    this.ledger = new LedgerWrites(b.c.usage, b.c.reservationEnds, b.maxAttempts);
+    this.ledger = new LedgerWrites(b.c.usage, b.c.reservationEnds, b.maxAttempts, b.c.usageAdjustments);
   }
 
   getUsage(
@@ -25,5 +35,9 @@ export class MongoUsageLedger implements UsageLedger {
 
   releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult> {
     return this.b.run(() => this.ledger.release(orgId, authorityId, reservationId, keep));
+  }
+
+  adjustUsage(orgId: string, authorityId: string, adjustment: UsageAdjustment): Promise<AdjustResult> {
+    return this.b.run(() => this.ledger.adjust(orgId, authorityId, adjustment));
   }
 }

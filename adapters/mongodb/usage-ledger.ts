@@ -1,9 +1,11 @@
 import type { Collection, Document } from 'mongodb';
 import {
+  type AdjustResult,
   emptyWindow,
   type ReleaseResult,
   type Reservation,
   type ReserveResult,
+  type UsageAdjustment,
   WINDOWS,
 } from '../../src/storage/index.js';
 import type { UsageSnapshot, WindowUsage } from '../../src/types.js';
@@ -165,6 +167,8 @@ export class UsageLedger {
     private readonly usage: Collection<Document>,
     private readonly ends: Collection<Document>,
     private readonly maxAttempts: number,
+    /** One marker per applied adjustment (`_id` = usage `_id` NUL adjustment id); see {@link adjust}. */
+    private readonly adjustments?: Collection<Document>,
   ) {}
 
   async read(orgId: string, authorityId: string): Promise<UsageState> {
@@ -421,6 +425,63 @@ export class UsageLedger {
     const unset: Document = {};
     for (const e of ended) unset[`released.${encodeKey(String(e._id).slice(prefix.length))}`] = '';
     await this.usage.updateOne({ _id: key } as Document, { $unset: unset, $inc: { sweep_seq: 1 } });
+  }
+
+  /**
+   * An adjustment (see UsageLedger.adjustUsage), applied once without transactions in three single-document
+   * steps: (1) insert its marker `applying` in `usage_adjustments`; (2) one `updateOne` of the usage document
+   * that `$inc`s `spent` of the windows whose period is the adjustment's (pinned in the filter, with
+   * `spent >= -delta` for a decrease, so it never goes below zero) and sets `adjusting.<id>`, only while that
+   * flag is absent; (3) mark the marker `applied`, then unset the flag. A replay after a crash finds the
+   * marker `applying`: the flag tells whether (2) happened. A concurrent call of the same id loses step (2)'s
+   * filter and re-reads. A flag left by a crash after the marker became `applied` is inert.
+   */
+  adjust(orgId: string, authorityId: string, adjustment: UsageAdjustment): Promise<AdjustResult> {
+    const markers = this.adjustments;
+    if (!markers) throw new Error('this ledger was built without its adjustments collection');
+    const key = usageKey(orgId, authorityId);
+    const markerId = holdKey(key, adjustment.adjustment_id);
+    const flag = `adjusting.${encodeKey(adjustment.adjustment_id)}`;
+    return withRetries(this.maxAttempts, 'adjustUsage', async (): Promise<Attempt<AdjustResult>> => {
+      const marker = await markers.findOne({ _id: markerId } as Document);
+      if (marker?.state === 'applied') return { done: { status: 'already_applied' } };
+      if (!marker) {
+        try {
+          await markers.insertOne({
+            _id: markerId,
+            state: 'applying',
+            amount: adjustment.amount,
+            periods: adjustment.periods,
+          } as Document);
+        } catch (err) {
+          if (!isDuplicateKey(err)) throw err;
+        }
+        return 'retry';
+      }
+      const doc = await this.readDoc(key);
+      if (doc && doc.adjusting?.[encodeKey(adjustment.adjustment_id)] === undefined) {
+        const state = readUsage(doc);
+        const filter: Document = { _id: key, [flag]: { $exists: false } };
+        const inc: Document = {};
+        for (const w of WINDOWS) {
+          const cur = state.windows[w];
+          if (cur.period !== adjustment.periods[w]) continue;
+          const delta = Math.max(-cur.spent, adjustment.amount);
+          filter[`windows.${w}.period`] = cur.period;
+          if (delta < 0) filter[`windows.${w}.spent`] = { $gte: -delta };
+          if (delta !== 0) inc[`windows.${w}.spent`] = delta;
+        }
+        const update: Document = { $set: { [flag]: true } };
+        if (Object.keys(inc).length > 0) update.$inc = inc;
+        const res = await this.usage.updateOne(filter, update);
+        if (res.matchedCount !== 1) return 'retry';
+      }
+      const applied = await markers.updateOne({ _id: markerId, state: 'applying' } as Document, {
+        $set: { state: 'applied', applied_at: new Date() },
+      });
+      if (doc) await this.usage.updateOne({ _id: key } as Document, { $unset: { [flag]: '' } });
+      return { done: applied.modifiedCount === 1 ? { status: 'adjusted' } : { status: 'already_applied' } };
+    });
   }
 
   private async create(key: string, orgId: string, authorityId: string): Promise<void> {

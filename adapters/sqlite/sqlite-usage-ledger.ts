@@ -1,4 +1,11 @@
-import type { ReleaseResult, Reservation, ReserveResult, UsageLedger } from '../../src/storage/index.js';
+import type {
+  AdjustResult,
+  ReleaseResult,
+  Reservation,
+  ReserveResult,
+  UsageAdjustment,
+  UsageLedger,
+} from '../../src/storage/index.js';
 import { emptyWindow, WINDOWS } from '../../src/storage/index.js';
 import type { UsageSnapshot, WindowUsage } from '../../src/types.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -116,6 +123,32 @@ export class SqliteUsageLedger extends SqliteStore implements UsageLedger {
         'UPDATE usage_holds SET held = 0, periods = NULL WHERE org_id = ? AND authority_id = ? AND reservation_id = ?',
       ).run(orgId, authorityId, reservationId);
       return { status: 'released', amount: giveBack };
+    });
+  }
+
+  /**
+   * The adjustment id is recorded as an ended row of `usage_holds` under a key no reservation id can take
+   * (NUL-prefixed), in the transaction that changes the windows.
+   */
+  async adjustUsage(orgId: string, authorityId: string, adjustment: UsageAdjustment): Promise<AdjustResult> {
+    const marker = `\u0000adjustment\u0000${adjustment.adjustment_id}`;
+    return this.tx((): AdjustResult => {
+      const seen = this.sql(
+        'SELECT 1 FROM usage_holds WHERE org_id = ? AND authority_id = ? AND reservation_id = ?',
+      ).get(orgId, authorityId, marker);
+      if (seen) return { status: 'already_applied' };
+      this.sql(
+        'INSERT INTO usage_holds (org_id, authority_id, reservation_id, held, amount, periods) VALUES (?, ?, ?, 0, ?, NULL)',
+      ).run(orgId, authorityId, marker, adjustment.amount);
+      const windows = this.windowsSync(orgId, authorityId);
+      if (!windows) return { status: 'adjusted' };
+      for (const w of WINDOWS) {
+        const cur = windows[w];
+        if (cur.period !== adjustment.periods[w]) continue;
+        windows[w] = { ...cur, spent: Math.max(0, cur.spent + adjustment.amount) };
+      }
+      this.writeWindows(orgId, authorityId, windows);
+      return { status: 'adjusted' };
     });
   }
 }

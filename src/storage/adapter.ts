@@ -56,6 +56,21 @@ export type ReserveResult =
   | { status: 'already_applied' }
   | { status: 'limit_exceeded'; window: 'daily' | 'weekly' | 'monthly' | 'total'; kind: 'amount' | 'count' };
 
+/**
+ * A change of what an authority has spent after its hold ended (a capture that settles later than the hold's
+ * release, a refund), applied at most once per `adjustment_id`. `amount` is signed: positive adds spend,
+ * negative gives it back. It lands in the windows whose stored period is still the one in `periods` (the
+ * periods of the original authorization); a window that has rolled on since is left alone.
+ */
+export interface UsageAdjustment {
+  adjustment_id: string;
+  amount: number;
+  periods: { daily: string; weekly: string; monthly: string; total: string };
+}
+
+/** Outcome of {@link UsageLedger.adjustUsage}. */
+export type AdjustResult = { status: 'adjusted' } | { status: 'already_applied' };
+
 /** Outcome of {@link UsageLedger.releaseUsage}: how much spend was given back. */
 export type ReleaseResult = { status: 'released'; amount: number } | { status: 'not_held' };
 
@@ -299,6 +314,13 @@ export interface UsageLedger {
    * applied if the release won).
    */
   releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult>;
+  /**
+   * Applies `adjustment.amount` to the `spent` of every window whose stored period equals
+   * `adjustment.periods` (never below zero; counts and limits untouched: what settled is not refused), once
+   * per `adjustment_id`: a replay is `already_applied` and changes nothing, also under concurrency and after
+   * a crash part-way. Adjustment ids are a namespace of their own, apart from reservation ids.
+   */
+  adjustUsage(orgId: string, authorityId: string, adjustment: UsageAdjustment): Promise<AdjustResult>;
 }
 
 /**
@@ -399,6 +421,7 @@ export const USAGE_LEDGER_METHODS = [
   'getUsage',
   'reserveUsage',
   'releaseUsage',
+  'adjustUsage',
 ] as const satisfies readonly (keyof UsageLedger)[];
 
 /** The methods of {@link AuditStorage}. */
