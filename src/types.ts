@@ -205,6 +205,16 @@ export interface Decision {
   proof: string;
 }
 
+/** One processor transaction recorded against an authorization: a capture of part of it, or a refund. */
+export interface Settlement {
+  /** The processor's id of the transaction (each is applied once). */
+  id: string;
+  type: 'capture' | 'refund';
+  /** Minor units, positive. A refund's is what was given back (at most what was captured and not refunded). */
+  amount: number;
+  at: string;
+}
+
 /**
  * The stored authorization: idempotency record, decision, policy input for replay, and hold state.
  * Keyed by (processor_id, authorization_id).
@@ -230,7 +240,15 @@ export interface AuthorizationRecord {
   intent_id: string | null;
   amount: number;
   approved_amount: number;
+  /** The sum of what the processor captured: one capture, or the several captures of `settlements`. */
   captured_amount: number;
+  /** The sum of the refunds of `settlements` (absent on records written before refunds existed: 0). */
+  refunded_amount?: number;
+  /**
+   * The processor's transactions recorded against this authorization by `settleCapture` / `settleRefund`,
+   * one per processor transaction id, oldest first (absent: none).
+   */
+  settlements?: Settlement[];
   currency: string;
   /** True while usage is reserved for this authorization and not yet settled or released. */
   hold_open: boolean;

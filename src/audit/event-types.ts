@@ -31,6 +31,8 @@ export const AUDIT_EVENT_TYPES = [
   'authorization.captured',
   'authorization.reversed',
   'authorization.expired',
+  'authorization.partially_captured',
+  'authorization.refunded',
   'simulation.authorization',
   'simulation.intent',
   'webhook.created',

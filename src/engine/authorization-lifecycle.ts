@@ -1,12 +1,13 @@
 import { AppError, isAppError } from '../errors/index.js';
-import { captureRequestSchema, compileValidator } from '../schemas/index.js';
+import { captureRequestSchema, compileValidator, settlementRequestSchema } from '../schemas/index.js';
 import type { Page } from '../storage/index.js';
-import type { AuthorizationRecord, AuthorizationStatus } from '../types.js';
+import type { AuthorizationRecord, AuthorizationStatus, Settlement } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
 import { cloneInput } from './clone-input.js';
 import type { EngineContext } from './context.js';
 import { parseListQuery } from './list-query.js';
+import { periodsAt } from './windows.js';
 
 /** An authorization as shown to processors and enterprises (no policy input). */
 export interface AuthorizationView {
@@ -19,6 +20,7 @@ export interface AuthorizationView {
   amount: number;
   approved_amount: number;
   captured_amount: number;
+  refunded_amount: number;
   currency: string;
   agent_id: string | null;
   authority_id: string | null;
@@ -42,6 +44,7 @@ export function authorizationView(r: AuthorizationRecord): AuthorizationView {
     amount: r.amount,
     approved_amount: r.approved_amount,
     captured_amount: r.captured_amount,
+    refunded_amount: r.refunded_amount ?? 0,
     currency: r.currency,
     agent_id: r.agent_id,
     authority_id: r.authority_id,
@@ -72,7 +75,9 @@ async function requireRecord(
  */
 async function finishHold(ctx: EngineContext, rec: AuthorizationRecord): Promise<AuthorizationRecord> {
   if (!rec.hold_open || rec.org_id === null || rec.authority_id === null) return rec;
-  const keep = rec.status === 'captured' ? rec.captured_amount : undefined;
+  // What stays spent of the hold: the captures, at most the hold itself (an over-capture beyond it was
+  // added on its own by `settleCapture`).
+  const keep = rec.status === 'captured' ? Math.min(rec.captured_amount, rec.approved_amount) : undefined;
   await ctx.store.releaseUsage(rec.org_id, rec.authority_id, rec.reservation_id, keep);
   if (rec.intent_id !== null) {
     // A capture keeps what it captured on the intent too, so a multi-use intent gets the rest back.
@@ -190,6 +195,189 @@ export async function reverse(
   return authorizationView(await finishHold(ctx, moved));
 }
 
+const validateSettlement = compileValidator<{ settlement_id: string; amount: number }>(settlementRequestSchema);
+
+/** Outcome of {@link settleCapture} and {@link settleRefund}. */
+export interface SettlementResult {
+  /** `applied` the first time a transaction id is seen, `already_applied` on a replay. */
+  outcome: 'applied' | 'already_applied';
+  authorization: AuthorizationView;
+}
+
+/**
+ * The periods the authorization's spend was counted in (those of its decision, in the authority's time
+ * zone), for adjustments that follow a settlement after the hold ended.
+ */
+async function periodsOfRecord(ctx: EngineContext, rec: AuthorizationRecord) {
+  const authority =
+    rec.org_id !== null && rec.authority_id !== null
+      ? await ctx.store.getAuthority(rec.org_id, rec.authority_id)
+      : null;
+  return periodsAt(Date.parse(rec.created_at), authority?.time_zone ?? 'UTC');
+}
+
+/** The adjustment id of a settlement: one per authorization attempt and processor transaction. */
+function adjustmentId(rec: AuthorizationRecord, type: Settlement['type'], settlementId: string): string {
+  return `adj:${rec.reservation_id}:${type}:${settlementId}`;
+}
+
+/**
+ * Records a settlement on the authorization (compare-and-set on its version, with its audit draft), after any
+ * ledger adjustment it needs was applied (idempotent per settlement, so a crash or a lost compare-and-set in
+ * between is finished by the replay without counting twice).
+ */
+async function recordSettlement(
+  ctx: EngineContext,
+  processorId: string,
+  authorizationId: string,
+  input: { settlement_id: string; amount: number },
+  type: Settlement['type'],
+  actor: Actor | undefined,
+): Promise<SettlementResult> {
+  for (let attempt = 0; ; attempt++) {
+    const rec = await requireRecord(ctx, processorId, authorizationId);
+    if ((rec.settlements ?? []).some((x) => x.id === input.settlement_id && x.type === type)) {
+      return { outcome: 'already_applied', authorization: authorizationView(rec) };
+    }
+    const refunded = rec.refunded_amount ?? 0;
+    let amount = input.amount;
+    let adjust = 0;
+    if (type === 'capture') {
+      // A capture settles whatever Allowance thought of the hold: after a reversal or an expiry (a processor
+      // whose close arrived before its capture, or a late clearing) the money was spent all the same.
+      if (rec.status === 'pending' || rec.status === 'declined') {
+        throw new AppError('invalid_state', `cannot capture a ${rec.status} authorization`);
+      }
+      // What the open hold still covers moves from held to spent when it closes; the rest is spend of its own.
+      const covered =
+        rec.hold_open && rec.status === 'approved' ? Math.max(0, rec.approved_amount - rec.captured_amount) : 0;
+      adjust = Math.max(0, amount - covered);
+    } else {
+      amount = Math.min(amount, rec.captured_amount - refunded);
+      if (amount <= 0) throw new AppError('invalid_state', 'nothing captured is left to refund');
+      adjust = -amount;
+    }
+    if (adjust !== 0 && rec.org_id !== null && rec.authority_id !== null) {
+      await ctx.store.adjustUsage(rec.org_id, rec.authority_id, {
+        adjustment_id: adjustmentId(rec, type, input.settlement_id),
+        amount: adjust,
+        periods: await periodsOfRecord(ctx, rec),
+      });
+    }
+    const nowMs = ctx.clock.now();
+    const settlement: Settlement = { id: input.settlement_id, type, amount, at: isoTime(nowMs) };
+    const patch: Partial<AuthorizationRecord> = {
+      settlements: [...(rec.settlements ?? []), settlement],
+      updated_at: isoTime(nowMs),
+    };
+    if (type === 'capture') {
+      patch.captured_amount = rec.captured_amount + amount;
+      if (rec.status === 'reversed' || rec.status === 'expired') patch.status = 'captured';
+    } else patch.refunded_amount = refunded + amount;
+    const events =
+      rec.org_id === null
+        ? undefined
+        : auditDraft(ctx, {
+            orgId: rec.org_id,
+            type: type === 'capture' ? 'authorization.partially_captured' : 'authorization.refunded',
+            subject: { kind: 'authorization', id: `${rec.processor_id}/${rec.authorization_id}` },
+            agentId: rec.agent_id,
+            payload: {
+              processor_id: rec.processor_id,
+              authorization_id: rec.authorization_id,
+              decision_id: rec.decision?.decision_id ?? null,
+              status: rec.status,
+              settlement_id: input.settlement_id,
+              currency: rec.currency,
+              amount,
+              approved_amount: rec.approved_amount,
+              captured_amount: patch.captured_amount ?? rec.captured_amount,
+              refunded_amount: patch.refunded_amount ?? refunded,
+              // Spend added (a capture beyond the open hold) or given back (a refund) in the usage windows.
+              usage_adjustment: adjust,
+            },
+            actor,
+            atMs: nowMs,
+          });
+    try {
+      const moved = await ctx.store.updateAuthorization(
+        rec.processor_id,
+        rec.authorization_id,
+        { version: rec.version },
+        patch,
+        events,
+      );
+      if (!moved) throw new AppError('not_found', 'authorization not found');
+      return { outcome: 'applied', authorization: authorizationView(moved) };
+    } catch (err) {
+      if (!isAppError(err, 'conflict') || attempt >= 4) {
+        if (isAppError(err, 'conflict')) {
+          throw new AppError('conflict', 'the authorization changed concurrently; read it and retry');
+        }
+        throw err;
+      }
+    }
+  }
+}
+
+/**
+ * One capture of several (a processor's transaction `settlement_id` settling `amount` of the authorization).
+ * While the hold is open the capture is only recorded (`captured_amount` grows; what it covers of the hold
+ * stays held and becomes spent when {@link closeAuthorization} releases the rest); the part beyond the
+ * open hold (an over-capture, or a capture settling after the hold ended) is added to the usage windows of
+ * the authorization's periods. Applied once per `settlement_id`: a replay is `already_applied`.
+ */
+export async function settleCapture(
+  ctx: EngineContext,
+  processorId: string,
+  authorizationId: string,
+  body: unknown,
+  actor?: Actor,
+): Promise<SettlementResult> {
+  const input = validateSettlement(cloneInput(body));
+  return recordSettlement(ctx, processorId, authorizationId, input, 'capture', actor);
+}
+
+/**
+ * A refund (the processor's transaction `settlement_id` giving back `amount`, at most what was captured
+ * and not refunded yet): the amount is taken off the usage windows the spend was counted in, those of the
+ * authorization's periods that are still current (a day that has ended is not credited again: its budget
+ * is already a new one). Applied once per `settlement_id`. Intent use is not given back.
+ */
+export async function settleRefund(
+  ctx: EngineContext,
+  processorId: string,
+  authorizationId: string,
+  body: unknown,
+  actor?: Actor,
+): Promise<SettlementResult> {
+  const input = validateSettlement(cloneInput(body));
+  return recordSettlement(ctx, processorId, authorizationId, input, 'refund', actor);
+}
+
+/**
+ * The processor says the authorization is closed: no more captures against its hold. An approved one
+ * becomes `captured` for what its settlements captured (the rest of the hold is released) or `reversed`
+ * when nothing was captured. Idempotent: a closed one is returned as it is (a half-done release finished).
+ */
+export async function closeAuthorization(
+  ctx: EngineContext,
+  processorId: string,
+  authorizationId: string,
+  actor?: Actor,
+): Promise<AuthorizationView> {
+  const rec = await requireRecord(ctx, processorId, authorizationId);
+  if (rec.status === 'captured' || rec.status === 'reversed' || rec.status === 'expired') {
+    return authorizationView(await finishHold(ctx, rec));
+  }
+  if (rec.status !== 'approved') throw new AppError('invalid_state', `cannot close a ${rec.status} authorization`);
+  const moved =
+    rec.captured_amount > 0
+      ? await moveApproved(ctx, rec, { status: 'captured', captured_amount: rec.captured_amount }, actor)
+      : await moveApproved(ctx, rec, { status: 'reversed' }, actor);
+  return authorizationView(await finishHold(ctx, moved));
+}
+
 /** A processor's view of one of its authorizations. */
 export async function getAuthorization(
   ctx: EngineContext,
@@ -233,7 +421,16 @@ export async function expireHolds(ctx: EngineContext, nowMs: number = ctx.clock.
       let current = rec;
       if (current.status === 'approved') {
         try {
-          current = await moveApproved(ctx, current, { status: 'expired' }, undefined);
+          // Captures recorded against the hold stay spent: the hold closes as captured for them.
+          current =
+            current.captured_amount > 0
+              ? await moveApproved(
+                  ctx,
+                  current,
+                  { status: 'captured', captured_amount: current.captured_amount },
+                  undefined,
+                )
+              : await moveApproved(ctx, current, { status: 'expired' }, undefined);
         } catch (err) {
           if (isAppError(err, 'conflict')) continue;
           throw err;

@@ -41,6 +41,21 @@ export const captureRequestSchema = {
   properties: { amount: { type: 'integer', minimum: 1, maximum: 1_000_000_000_000_000 } },
 } as const;
 
+/**
+ * One processor transaction settling against an authorization (a capture among several, or a refund): its
+ * id at the processor (each is applied once) and its amount in minor units.
+ */
+export const settlementRequestSchema = {
+  $id: 'SettlementRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['settlement_id', 'amount'],
+  properties: {
+    settlement_id: { type: 'string', minLength: 1, maxLength: 255 },
+    amount: { type: 'integer', minimum: 1, maximum: 1_000_000_000_000_000 },
+  },
+} as const;
+
 /** Body of simulating an authorization on behalf of a processor, with no side effect. */
 export const simulateAuthorizationSchema = {
   $id: 'SimulateAuthorization',

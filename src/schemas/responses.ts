@@ -326,6 +326,7 @@ export const authorizationSchema = object('Authorization', {
   amount: int,
   approved_amount: int,
   captured_amount: int,
+  refunded_amount: int,
   currency,
   agent_id: nullableStr,
   authority_id: nullableStr,

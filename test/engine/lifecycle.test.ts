@@ -85,6 +85,108 @@ life('expireHolds releases exactly the holds older than the hold period', async 
   await rejectsWithCode(f.engine.capture(f.processor.id, old.authorization_id as string), 'invalid_state');
 });
 
+life('several captures while the hold is open stay spent when it closes or expires; the rest is released', async () => {
+  const f = await makeFixture();
+  const closed = f.request({ amount: 10_000 });
+  await f.engine.authorize(f.processor.id, closed);
+  const id = closed.authorization_id as string;
+  const first = await f.engine.settleCapture(f.processor.id, id, { settlement_id: 'tx_1', amount: 3_000 });
+  assert.equal(
+    [first.outcome, first.authorization.status, first.authorization.captured_amount],
+    ['applied', 'approved', 3_000],
+  );
+  await f.engine.settleCapture(f.processor.id, id, { settlement_id: 'tx_2', amount: 2_500 });
+  const replay = await f.engine.settleCapture(f.processor.id, id, { settlement_id: 'tx_1', amount: 3_000 });
+  assert.is(replay.outcome, 'already_applied');
+  assert.equal(await spent(f), { daily: 10_000, count: 1, total: 10_000 }, 'held whole until it closes');
+  const view = await f.engine.closeAuthorization(f.processor.id, id);
+  assert.equal([view.status, view.captured_amount], ['captured', 5_500]);
+  assert.equal(await spent(f), { daily: 5_500, count: 1, total: 5_500 });
+  assert.is((await f.engine.closeAuthorization(f.processor.id, id)).status, 'captured', 'closing again is harmless');
+  assert.equal(await spent(f), { daily: 5_500, count: 1, total: 5_500 });
+
+  // A hold the processor never closes expires as captured for what it captured.
+  const lapsed = f.request({ amount: 2_000 });
+  await f.engine.authorize(f.processor.id, lapsed);
+  await f.engine.settleCapture(f.processor.id, lapsed.authorization_id as string, {
+    settlement_id: 'tx_3',
+    amount: 800,
+  });
+  f.clock.advance(7 * 24 * 3600 * 1000 + 1);
+  assert.is(await f.engine.expireHolds(), 1);
+  const after = await f.engine.getAuthorization(f.processor.id, lapsed.authorization_id as string);
+  assert.equal([after.status, after.captured_amount], ['captured', 800]);
+  const u = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+  assert.is(u.windows.total.spent, 6_300);
+
+  // Nothing captured: closing is a reversal.
+  const unused = f.request({ amount: 700 });
+  await f.engine.authorize(f.processor.id, unused);
+  assert.is((await f.engine.closeAuthorization(f.processor.id, unused.authorization_id as string)).status, 'reversed');
+  await rejectsWithCode(
+    f.engine.settleCapture(f.processor.id, id, { settlement_id: 'tx_x', amount: 0 }),
+    'validation_failed',
+  );
+});
+
+life(
+  "a refund credits the windows still in the authorization's periods; a day that ended is not credited",
+  async () => {
+    const f = await makeFixture();
+    const req = f.request({ amount: 4_000 });
+    await f.engine.authorize(f.processor.id, req);
+    const id = req.authorization_id as string;
+    await f.engine.settleCapture(f.processor.id, id, { settlement_id: 'tx_1', amount: 4_000 });
+    await f.engine.closeAuthorization(f.processor.id, id);
+    // The next day (same week and month), another purchase.
+    f.clock.advance(24 * 3600 * 1000);
+    await f.engine.authorize(f.processor.id, f.request({ amount: 1_000 }));
+    const refund = await f.engine.settleRefund(f.processor.id, id, { settlement_id: 'rf_1', amount: 3_000 });
+    assert.equal([refund.outcome, refund.authorization.refunded_amount], ['applied', 3_000]);
+    assert.is(
+      (await f.engine.settleRefund(f.processor.id, id, { settlement_id: 'rf_1', amount: 3_000 })).outcome,
+      'already_applied',
+    );
+    const u = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+    assert.equal(
+      [u.windows.daily.spent, u.windows.weekly.spent, u.windows.monthly.spent, u.windows.total.spent],
+      [1_000, 2_000, 2_000, 2_000],
+    );
+    assert.is(u.windows.daily.count, 1);
+    // At most what was captured and not refunded; then nothing is left.
+    await f.engine.settleRefund(f.processor.id, id, { settlement_id: 'rf_2', amount: 9_999 });
+    assert.is((await f.engine.getAuthorization(f.processor.id, id)).refunded_amount, 4_000);
+    await rejectsWithCode(
+      f.engine.settleRefund(f.processor.id, id, { settlement_id: 'rf_3', amount: 1 }),
+      'invalid_state',
+    );
+    assert.is((await f.engine.getAuthorityUsage(f.org.id, f.authority.id)).windows.total.spent, 1_000);
+  },
+);
+
+life('a settlement whose record write fails after the ledger moved is counted once on its replay', async () => {
+  const faults = faultyStore();
+  const f = await makeFixture({ store: faults.store });
+  const req = f.request({ amount: 2_000 });
+  await f.engine.authorize(f.processor.id, req);
+  const id = req.authorization_id as string;
+  await f.engine.closeAuthorization(f.processor.id, id);
+  assert.equal(await spent(f), { daily: 0, count: 0, total: 0 });
+  faults.wrap('updateAuthorization', async () => {
+    throw new Error('down');
+  });
+  await rejectsWithCode(
+    f.engine.settleCapture(f.processor.id, id, { settlement_id: 'tx_late', amount: 1_500 }),
+    'storage_internal',
+  );
+  assert.is((await spent(f)).total, 1_500, 'the ledger moved before the record');
+  faults.wrap('updateAuthorization', null);
+  const replay = await f.engine.settleCapture(f.processor.id, id, { settlement_id: 'tx_late', amount: 1_500 });
+  assert.is(replay.outcome, 'applied');
+  assert.is((await spent(f)).total, 1_500, 'and not again');
+  assert.equal([replay.authorization.status, replay.authorization.captured_amount], ['captured', 1_500]);
+});
+
 life('a release left half-done by a crash is finished by the sweep', async () => {
   const faults = faultyStore();
   const f = await makeFixture({ store: faults.store });
