@@ -22,11 +22,13 @@ import { type Clock, isoTime } from '../util/clock.js';
 import { newId } from '../util/ids.js';
 import { jsonTextTooDeep } from '../util/json-depth.js';
 import {
+  type BridgeSettlement,
   type LithicAnswer,
   type LithicSignatureHeaders,
   lithicAnswer,
   lithicAuthorizeBody,
   lithicForeignCardAnswer,
+  lithicSettlements,
   parseLithicAsaRequest,
   parseLithicTransactionEvent,
   verifyLithicSignature,
@@ -60,6 +62,8 @@ export const MAX_EVENT_BYTES = 256 * 1024;
 const ACTOR = 'bridge:stripe_issuing';
 const LITHIC_ACTOR = 'bridge:lithic_asa';
 const STRIPE: BridgeKind = 'stripe_issuing';
+/** The statuses of a Lithic transaction after which no more clearings settle against its hold. */
+const LITHIC_CLOSED = new Set(['SETTLED', 'VOIDED', 'EXPIRED', 'DECLINED']);
 
 /** What differs between processors' registrations: the secret's format, the route, the name in errors. */
 const KINDS: Record<BridgeKind, { name: string; path: string }> = {
@@ -413,17 +417,26 @@ export class BridgeService {
       case 'issuing_authorization.created':
       case 'issuing_authorization.updated': {
         const auth = parseStripeAuthorization(event.data.object);
-        const closedWithoutCapture = auth.approved === false || auth.status === 'reversed' || auth.status === 'expired';
-        if (!closedWithoutCapture) return { body: { received: true, outcome: 'ignored' } };
-        return { body: { received: true, outcome: await this.followUp(record, auth.id, null) } };
+        const closed =
+          auth.approved === false ||
+          auth.status === 'reversed' ||
+          auth.status === 'expired' ||
+          auth.status === 'closed';
+        if (!closed) return { body: { received: true, outcome: 'ignored' } };
+        return { body: { received: true, outcome: await this.followUp(record, auth.id, [], true) } };
       }
       case 'issuing_transaction.created': {
         const tx = parseStripeTransaction(event.data.object);
-        if (tx.type !== 'capture' || !tx.authorization || tx.amount === 0) {
+        if (!tx.authorization || tx.amount === 0 || (tx.type !== 'capture' && tx.type !== 'refund')) {
           return { body: { received: true, outcome: 'ignored' } };
         }
+        // Stripe closes an authorization at its first capture; later captures of it settle on their own.
+        const settlement: BridgeSettlement = { type: tx.type, id: tx.id, amount: Math.abs(tx.amount) };
         return {
-          body: { received: true, outcome: await this.followUp(record, tx.authorization, Math.abs(tx.amount)) },
+          body: {
+            received: true,
+            outcome: await this.followUp(record, tx.authorization, [settlement], tx.type === 'capture'),
+          },
         };
       }
       default:
@@ -481,15 +494,12 @@ export class BridgeService {
     const event = parseLithicTransactionEvent(json);
     const ignored = { body: { received: true as const, outcome: 'ignored' } };
     if (event.event_type !== 'card_transaction.updated') return ignored;
-    if (event.status === 'SETTLED') {
-      const amount = Math.abs(event.settled_amount ?? 0);
-      if (amount === 0) return ignored;
-      return { body: { received: true, outcome: await this.followUp(record, event.token, amount, LITHIC_ACTOR) } };
-    }
-    if (event.status === 'VOIDED' || event.status === 'EXPIRED' || event.status === 'DECLINED') {
-      return { body: { received: true, outcome: await this.followUp(record, event.token, null, LITHIC_ACTOR) } };
-    }
-    return ignored;
+    const settlements = lithicSettlements(event);
+    const close = event.status !== undefined && LITHIC_CLOSED.has(event.status);
+    if (settlements.length === 0 && !close) return ignored;
+    return {
+      body: { received: true, outcome: await this.followUp(record, event.token, settlements, close, LITHIC_ACTOR) },
+    };
   }
 
   /** Checks a Lithic call's Standard Webhooks signature against the org's bridge of `kind`, then parses it. */
@@ -540,14 +550,19 @@ export class BridgeService {
   }
 
   /**
-   * Captures (`captureAmount`, capped at the approved amount) or reverses the org's authorization, through the
-   * engine's use cases (idempotent: a replay finds it in its final state). An authorization Allowance does not
-   * know for this org, or one in another final state, is acknowledged and left alone.
+   * Applies a processor's follow-up to the org's authorization through the engine's lifecycle: each
+   * settlement (a capture or a refund, once per processor transaction id), then, when `close`, the
+   * authorization's closing (what was captured stays spent, the rest of the hold is released; nothing
+   * captured is a reversal). The outcome is the authorization's status after closing (`captured`,
+   * `reversed`), else that of the last settlement (`captured`, `refunded`); a replay answers the same and
+   * changes nothing. An authorization Allowance does not know for this org is `unknown_authorization`; a
+   * closing without settlements of one already captured, or a settlement its state refuses, is `ignored`.
    */
   private async followUp(
     record: BridgeRecord,
     authorizationId: string,
-    captureAmount: number | null,
+    settlements: readonly BridgeSettlement[],
+    close: boolean,
     actor = ACTOR,
   ): Promise<string> {
     const work = async (): Promise<string> => {
@@ -559,19 +574,31 @@ export class BridgeService {
         throw err;
       }
       if (current.org_id !== record.org_id) return 'unknown_authorization';
-      try {
-        if (captureAmount === null) {
-          await this.engine.reverse(record.processor_id, authorizationId, actor);
-          return 'reversed';
+      if (current.status === 'declined' || current.status === 'pending') return 'ignored';
+      if (settlements.length === 0 && close && current.status === 'captured') return 'ignored';
+      let outcome = 'ignored';
+      for (const s of settlements) {
+        const body = { settlement_id: s.id, amount: s.amount };
+        try {
+          if (s.type === 'capture') {
+            await this.engine.settleCapture(record.processor_id, authorizationId, body, actor);
+            outcome = 'captured';
+          } else {
+            await this.engine.settleRefund(record.processor_id, authorizationId, body, actor);
+            outcome = 'refunded';
+          }
+        } catch (err) {
+          if (!isAppError(err, 'invalid_state')) throw err;
         }
-        if (current.approved_amount < 1) return 'ignored';
-        const amount = Math.min(captureAmount, current.approved_amount);
-        await this.engine.capture(record.processor_id, authorizationId, { amount }, actor);
-        return 'captured';
-      } catch (err) {
-        if (isAppError(err, 'invalid_state')) return 'ignored';
-        throw err;
       }
+      if (close) {
+        try {
+          outcome = (await this.engine.closeAuthorization(record.processor_id, authorizationId, actor)).status;
+        } catch (err) {
+          if (!isAppError(err, 'invalid_state')) throw err;
+        }
+      }
+      return outcome;
     };
     return within(work(), FOLLOW_UP_BUDGET_MS);
   }

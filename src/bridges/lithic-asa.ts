@@ -28,12 +28,51 @@ export interface LithicAsaRequest {
 
 export const parseLithicAsaRequest = compileValidator<LithicAsaRequest>(lithicAsaRequestSchema);
 
+/** One entry of a Lithic transaction's `events`: a clearing (capture), a return (refund), and others. */
+export interface LithicTransactionStep {
+  token: string;
+  type: string;
+  result?: string;
+  amount?: number;
+  amounts?: { cardholder?: { amount?: number } };
+}
+
 /** The fields of a Lithic transaction event the bridge reads. */
 export interface LithicTransactionEvent {
   event_type: string;
   token: string;
   status?: string;
   settled_amount?: number;
+  events?: LithicTransactionStep[];
+}
+
+/** A settlement the bridge applies: a capture or a refund, keyed by the processor's id of it. */
+export interface BridgeSettlement {
+  type: 'capture' | 'refund';
+  id: string;
+  amount: number;
+}
+
+/**
+ * The settlements of a Lithic transaction: each approved `CLEARING` event is a capture and each approved
+ * `RETURN` event a refund, keyed by the event's token (a transaction update repeats every event so far, so
+ * each is applied once by its token), for the cardholder amount. A `SETTLED` transaction that lists no
+ * clearing (older payloads) is one capture of `settled_amount`, keyed `<token>:settled`.
+ */
+export function lithicSettlements(event: LithicTransactionEvent): BridgeSettlement[] {
+  const out: BridgeSettlement[] = [];
+  for (const step of event.events ?? []) {
+    if (step.result !== undefined && step.result !== 'APPROVED') continue;
+    const amount = Math.abs(step.amounts?.cardholder?.amount ?? step.amount ?? 0);
+    if (amount === 0) continue;
+    if (step.type === 'CLEARING') out.push({ type: 'capture', id: step.token, amount });
+    else if (step.type === 'RETURN') out.push({ type: 'refund', id: step.token, amount });
+  }
+  if (event.status === 'SETTLED' && !out.some((x) => x.type === 'capture')) {
+    const amount = Math.abs(event.settled_amount ?? 0);
+    if (amount > 0) out.unshift({ type: 'capture', id: `${event.token}:settled`, amount });
+  }
+  return out;
 }
 
 export const parseLithicTransactionEvent = compileValidator<LithicTransactionEvent>(lithicTransactionEventSchema);

@@ -279,6 +279,31 @@ export const lithicTransactionEventSchema = {
     token: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
     status: { type: 'string', maxLength: 64 },
     settled_amount: { type: 'integer', minimum: -1_000_000_000_000_000, maximum: 1_000_000_000_000_000 },
+    events: {
+      type: 'array',
+      maxItems: 1000,
+      items: {
+        type: 'object',
+        required: ['token', 'type'],
+        properties: {
+          token: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$' },
+          type: { type: 'string', maxLength: 64 },
+          result: { type: 'string', maxLength: 64 },
+          amount: { type: 'integer', minimum: -1_000_000_000_000_000, maximum: 1_000_000_000_000_000 },
+          amounts: {
+            type: 'object',
+            properties: {
+              cardholder: {
+                type: 'object',
+                properties: {
+                  amount: { type: 'integer', minimum: -1_000_000_000_000_000, maximum: 1_000_000_000_000_000 },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
   },
 } as const;
 

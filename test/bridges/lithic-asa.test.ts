@@ -25,6 +25,7 @@ import {
   postLithicEvent,
   postLithicRaw,
   transactionEvent,
+  transactionStep,
 } from '../support/lithic-asa.js';
 import { assertMatches } from '../support/response-schemas.js';
 import { stripeSecret } from '../support/stripe-events.js';
@@ -310,6 +311,61 @@ bridge('transaction events capture and reverse the hold, idempotently, with thei
   assert.is(forged.body.error.code, 'bridge_signature_invalid');
   assert.is((await record(w, fresh.token as string)).body.status, 'approved');
   assert.is(await spent(w, authorityId), 1800);
+});
+
+bridge('several clearings of one transaction and returns: the ledger follows what settled, once each', async () => {
+  const { cardToken, authorityId } = await cardOf(w);
+  // The org's events bridge gets a secret this test knows.
+  const eventsSecret = lithicSecret();
+  const rotated = await t.call('PUT', '/v1/bridges/lithic-events/secret', {
+    auth: w.enterprise,
+    body: { signing_secret: eventsSecret, grace_seconds: 0 },
+  });
+  assert.is(rotated.status, 200, rotated.text);
+  const req = asaRequest(cardToken, { amount: 3000 });
+  assert.is((await postLithic(t, w.orgId, req, secret)).body.result, 'APPROVED');
+  const token = req.token as string;
+  const auth = transactionStep('AUTHORIZATION', 3000);
+  const clearing1 = transactionStep('CLEARING', 1000);
+  const clearing2 = transactionStep('CLEARING', 1200);
+  const ret = transactionStep('RETURN', 500);
+  const declinedReturn = { ...transactionStep('RETURN', 400), result: 'DECLINED' };
+
+  // A clearing while the transaction is still pending: recorded, the hold stays whole until it closes.
+  const partial = transactionEvent(token, cardToken, 'PENDING', 1000, [auth, clearing1]);
+  assert.is((await postLithicEvent(t, w.orgId, partial, eventsSecret)).body.outcome, 'captured');
+  let rec = (await record(w, token)).body;
+  assert.equal([rec.status, rec.captured_amount], ['approved', 1000]);
+  assert.is(await spent(w, authorityId), 3000);
+
+  // Settled with a second clearing: both captured once, the other 800 of the hold released.
+  const settled = transactionEvent(token, cardToken, 'SETTLED', 2200, [auth, clearing1, clearing2]);
+  assert.is((await postLithicEvent(t, w.orgId, settled, eventsSecret)).body.outcome, 'captured');
+  assert.is((await postLithicEvent(t, w.orgId, settled, eventsSecret)).body.outcome, 'captured');
+  assert.is((await postLithicEvent(t, w.orgId, partial, eventsSecret)).body.outcome, 'captured');
+  rec = (await record(w, token)).body;
+  assert.equal([rec.status, rec.captured_amount], ['captured', 2200]);
+  assert.is(await spent(w, authorityId), 2200);
+
+  // A return gives budget back once; a declined one gives nothing.
+  const returned = transactionEvent(token, cardToken, 'SETTLED', 2200, [
+    auth,
+    clearing1,
+    clearing2,
+    ret,
+    declinedReturn,
+  ]);
+  assert.is((await postLithicEvent(t, w.orgId, returned, eventsSecret)).body.outcome, 'captured');
+  assert.is((await postLithicEvent(t, w.orgId, returned, eventsSecret)).body.outcome, 'captured');
+  assert.is(await spent(w, authorityId), 1700);
+  rec = (await record(w, token)).body;
+  assert.equal([rec.captured_amount, rec.refunded_amount], [2200, 500]);
+
+  // A late clearing after settlement is spend of its own.
+  const late = transactionStep('CLEARING', 300);
+  const again = transactionEvent(token, cardToken, 'SETTLED', 2500, [auth, clearing1, clearing2, ret, late]);
+  assert.is((await postLithicEvent(t, w.orgId, again, eventsSecret)).body.outcome, 'captured');
+  assert.is(await spent(w, authorityId), 2000);
 });
 
 bridge('rotation keeps the old secret for its grace; delete refuses every call after', async () => {

@@ -308,6 +308,91 @@ bridge('capture and reversal events move the ledger, idempotently', async () => 
   assert.is(await spent(w, authorityId), 1500);
 });
 
+/** An `issuing_transaction.created` of `type` for `amount` (Stripe signs captures negative, refunds positive). */
+function transaction(authorizationId: string | null, cardId: string, type: string, amount: number) {
+  return stripeEvent('issuing_transaction.created', {
+    id: `ipi_${randomBytes(8).toString('hex')}`,
+    object: 'issuing.transaction',
+    type,
+    amount: type === 'capture' ? -amount : amount,
+    currency: 'usd',
+    authorization: authorizationId,
+    card: cardId,
+  });
+}
+
+bridge('several captures of one authorization and refunds: the ledger follows what settled, once each', async () => {
+  const { cardId, authorityId } = await cardOf(w);
+  const auth = issuingAuthorization(cardId, { amount: 5000 });
+  assert.is((await postStripe(t, w.orgId, request(auth), secret)).body.approved, true);
+  assert.is(await spent(w, authorityId), 5000);
+  const id = auth.id as string;
+
+  // The first capture closes the authorization (as Stripe does): 2000 spent, the other 3000 released.
+  const first = transaction(id, cardId, 'capture', 2000);
+  assert.equal((await postStripe(t, w.orgId, first, secret)).body, { received: true, outcome: 'captured' });
+  assert.is(await spent(w, authorityId), 2000);
+  // A later capture of the same authorization (multi-capture) is spend of its own, once.
+  const second = transaction(id, cardId, 'capture', 1200);
+  assert.equal((await postStripe(t, w.orgId, second, secret)).body, { received: true, outcome: 'captured' });
+  assert.equal((await postStripe(t, w.orgId, second, secret)).body, { received: true, outcome: 'captured' });
+  assert.equal((await postStripe(t, w.orgId, first, secret)).body, { received: true, outcome: 'captured' });
+  assert.is(await spent(w, authorityId), 3200, 'each capture counted once');
+  let rec = (await record(w, id)).body;
+  assertMatches('Authorization', rec);
+  assert.equal([rec.status, rec.captured_amount, rec.refunded_amount], ['captured', 3200, 0]);
+  // Stripe's closing update after the captures changes nothing.
+  const closed = stripeEvent('issuing_authorization.updated', { ...auth, approved: true, status: 'closed' });
+  assert.equal((await postStripe(t, w.orgId, closed, secret)).body, { received: true, outcome: 'ignored' });
+  assert.is(await spent(w, authorityId), 3200);
+
+  // Refunds give budget back, once each, never more than was captured.
+  const refund = transaction(id, cardId, 'refund', 700);
+  assert.equal((await postStripe(t, w.orgId, refund, secret)).body, { received: true, outcome: 'refunded' });
+  assert.equal((await postStripe(t, w.orgId, refund, secret)).body, { received: true, outcome: 'refunded' });
+  assert.is(await spent(w, authorityId), 2500);
+  const tooMuch = transaction(id, cardId, 'refund', 90_000);
+  assert.equal((await postStripe(t, w.orgId, tooMuch, secret)).body, { received: true, outcome: 'refunded' });
+  assert.is(await spent(w, authorityId), 0);
+  rec = (await record(w, id)).body;
+  assert.equal([rec.captured_amount, rec.refunded_amount], [3200, 3200]);
+  const nothingLeft = transaction(id, cardId, 'refund', 100);
+  assert.equal((await postStripe(t, w.orgId, nothingLeft, secret)).body, { received: true, outcome: 'ignored' });
+  // A refund Stripe links to no authorization cannot be placed.
+  const unlinked = transaction(null, cardId, 'refund', 100);
+  assert.equal((await postStripe(t, w.orgId, unlinked, secret)).body, { received: true, outcome: 'ignored' });
+
+  // Every settlement is in the org's audit trail, with what it moved in the usage windows.
+  await t.app.services.engine.audit.chainer.drain();
+  const trail = await t.store.listAuditEvents(w.orgId, { subject_id: `${w.processorId}/${id}`, limit: 50 });
+  assert.equal(
+    trail.map((e) => [e.type, e.payload.usage_adjustment ?? null]),
+    [
+      ['authorization.approved', null],
+      ['authorization.partially_captured', 0],
+      ['authorization.captured', null],
+      ['authorization.partially_captured', 1200],
+      ['authorization.refunded', -700],
+      ['authorization.refunded', -2500],
+    ],
+  );
+});
+
+bridge('a close that arrives before its capture: reversed, then captured when the capture comes', async () => {
+  const { cardId, authorityId } = await cardOf(w);
+  const auth = issuingAuthorization(cardId, { amount: 1000 });
+  assert.is((await postStripe(t, w.orgId, request(auth), secret)).body.approved, true);
+  const closed = stripeEvent('issuing_authorization.updated', { ...auth, approved: true, status: 'closed' });
+  assert.equal((await postStripe(t, w.orgId, closed, secret)).body, { received: true, outcome: 'reversed' });
+  assert.is(await spent(w, authorityId), 0);
+  const capture = transaction(auth.id as string, cardId, 'capture', 900);
+  assert.equal((await postStripe(t, w.orgId, capture, secret)).body, { received: true, outcome: 'captured' });
+  assert.equal((await postStripe(t, w.orgId, capture, secret)).body, { received: true, outcome: 'captured' });
+  assert.is(await spent(w, authorityId), 900);
+  const rec = (await record(w, auth.id as string)).body;
+  assert.equal([rec.status, rec.captured_amount], ['captured', 900]);
+});
+
 bridge('a signed event of the wrong shape is 422 validation_failed, nothing decided', async () => {
   const bad = stripeEvent('issuing_authorization.request', { id: 'iauth_shape', object: 'issuing.authorization' });
   const res = await postStripe(t, w.orgId, bad, secret);

@@ -100,6 +100,7 @@ export function transactionEvent(
   cardToken: string,
   status: 'PENDING' | 'SETTLED' | 'VOIDED' | 'EXPIRED' | 'DECLINED',
   settledAmount = 0,
+  events: Record<string, unknown>[] = [],
 ): Record<string, unknown> {
   return {
     event_type: 'card_transaction.updated',
@@ -112,7 +113,20 @@ export function transactionEvent(
     result: 'APPROVED',
     created: new Date().toISOString(),
     updated: new Date().toISOString(),
-    events: [],
+    events,
+  };
+}
+
+/** One entry of a Lithic transaction's `events` (a CLEARING, a RETURN, …) for `amount`. */
+export function transactionStep(type: string, amount: number, token: string = randomUUID()): Record<string, unknown> {
+  return {
+    token,
+    type,
+    result: 'APPROVED',
+    amount,
+    amounts: { cardholder: { amount, conversion_rate: '1.000000', currency: 'USD' } },
+    created: new Date().toISOString(),
+    detailed_results: ['APPROVED'],
   };
 }
 

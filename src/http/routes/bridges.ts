@@ -45,7 +45,7 @@ export function bridgeCallRoutes(s: Services): RouteSpec[] {
       path: '/v1/bridges/stripe-issuing/:org_id',
       operationId: 'stripeIssuingBridge',
       summary:
-        "Stripe Issuing's webhook for the org: issuing_authorization.request is decided (answered with approved, amount, metadata and the Stripe-Version header, within the authorize deadline), issuing_authorization.created/.updated and issuing_transaction.created reverse or capture the hold. Authenticated only by the Stripe-Signature header",
+        "Stripe Issuing's webhook for the org: issuing_authorization.request is decided (answered with approved, amount, metadata and the Stripe-Version header, within the authorize deadline), issuing_transaction.created captures (once per transaction, several per authorization) or refunds, issuing_authorization.created/.updated close the authorization (captured for what was captured, else reversed). Authenticated only by the Stripe-Signature header",
       bodyDescription: 'The Stripe event, exactly as Stripe signed it.',
       answer: stripeIssuingAnswerSchema,
       errors: [400, 401, 403, 413, 422, 429, 503],
@@ -80,7 +80,7 @@ export function bridgeCallRoutes(s: Services): RouteSpec[] {
       path: '/v1/bridges/lithic-events/:org_id',
       operationId: 'lithicEventsBridge',
       summary:
-        "Lithic's transaction events for the org (an event subscription): card_transaction.updated with status SETTLED captures the authorization whose id is the transaction token, VOIDED, EXPIRED and DECLINED reverse it. Authenticated only by the webhook-id, webhook-timestamp and webhook-signature headers",
+        "Lithic's transaction events for the org (an event subscription): card_transaction.updated applies the CLEARING (capture) and RETURN (refund) events of the transaction whose token is the authorization id, once per event token; SETTLED, VOIDED, EXPIRED and DECLINED close it (captured for what cleared, else reversed). Authenticated only by the webhook-id, webhook-timestamp and webhook-signature headers",
       bodyDescription: 'The event, exactly as Lithic signed it.',
       answer: bridgeEventAckSchema,
       errors: [400, 401, 413, 422, 429, 503],
