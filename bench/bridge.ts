@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Lithic from 'lithic';
 import { Webhook } from 'standardwebhooks';
 import Stripe from 'stripe';
 import { MemoryBridgeStorage } from '../adapters/memory/index.js';
@@ -11,6 +12,7 @@ import {
   BridgeService,
   type LithicSignatureHeaders,
   stripeAuthorizeBody,
+  verifyLithicSignature,
 } from '../src/bridges/index.js';
 import { createSecretBox } from '../src/crypto/index.js';
 import { createEngine, type Engine } from '../src/engine/index.js';
@@ -27,7 +29,8 @@ import { printTable, summarize } from './stats.js';
  * the signature check (Stripe's helper), mapping and answer on top of the same authorize. Then the answer
  * time of the bridge when every store call hangs (stand-in), which must stay under Stripe's 2 s. The Lithic
  * ASA bridge is measured the same way (requests signed by the Standard Webhooks signer, verified by the
- * `lithic` package's helper), interleaved in the same rounds.
+ * bridge's own check on the injected clock), interleaved in the same rounds; then that signature check alone
+ * beside the `lithic` package's helper on the same signed requests, interleaved too.
  */
 const N = Number(process.env.BENCH_N ?? 4_000);
 const ROUNDS = 4;
@@ -137,6 +140,34 @@ async function main(): Promise<void> {
   const bridgeStats = summarize(bridgeNs);
   const lithicStats = summarize(lithicNs);
 
+  // The Lithic signature check alone: the bridge's (node:crypto HMAC, injected clock) beside the official
+  // helper (Standard Webhooks with fast-sha256, wall clock) on the same signed requests.
+  const helper = new Lithic({ apiKey: 'unused', webhookSecret: null });
+  const oursNs: number[] = [];
+  const helperNs: number[] = [];
+  const syncTimed = (fn: () => unknown): number => {
+    const t0 = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t0);
+  };
+  for (let r = 0; r < ROUNDS; r++) {
+    const asa = Array.from({ length: per }, () => signedLithic(w.cardId, lithic, Date.now()));
+    for (const l of asa) {
+      oursNs.push(
+        syncTimed(() => {
+          if (!verifyLithicSignature(l.payload, l.headers, [lithic], Date.now())) throw new Error('ours refused');
+        }),
+      );
+    }
+    for (const l of asa) {
+      const body = l.payload.toString('utf8');
+      const headers = l.headers as Record<string, string>;
+      helperNs.push(syncTimed(() => helper.webhooks.verifySignature(body, headers, lithic)));
+    }
+  }
+  const oursStats = summarize(oursNs);
+  const helperStats = summarize(helperNs);
+
   // A frozen store: every engine store call and the bridge storage hang; the bridge answers by stand-in.
   const faulty = faultyStore();
   const spool = await mkdtemp(join(tmpdir(), 'allowance-bench-spool-'));
@@ -210,6 +241,8 @@ async function main(): Promise<void> {
     { path: 'engine.authorize', ...engineStats },
     { path: 'stripe bridge (verify + map + authorize + answer)', ...bridgeStats },
     { path: 'lithic ASA bridge (verify + map + authorize + answer)', ...lithicStats },
+    { path: 'lithic signature check: the bridge (node:crypto)', ...oursStats },
+    { path: 'lithic signature check: the lithic package helper', ...helperStats },
   ]);
   console.log(
     `frozen store: ${frozen.stand_in_answers}/${frozen.n} stand-in answers, p50 ${frozen.p50_ms} ms, max ${frozen.max_ms} ms`,
@@ -226,6 +259,8 @@ async function main(): Promise<void> {
       bridge_overhead_p50_us: Math.round((bridgeStats.p50_us - engineStats.p50_us) * 10) / 10,
       lithic_bridge: { p50_us: lithicStats.p50_us, p99_us: lithicStats.p99_us, n: lithicStats.n },
       lithic_overhead_p50_us: Math.round((lithicStats.p50_us - engineStats.p50_us) * 10) / 10,
+      lithic_verify: { p50_us: oursStats.p50_us, p99_us: oursStats.p99_us, n: oursStats.n },
+      lithic_helper_verify: { p50_us: helperStats.p50_us, p99_us: helperStats.p99_us, n: helperStats.n },
       frozen_store: frozen,
       lithic_frozen_store: lithicFrozen,
     }),
