@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -560,6 +560,21 @@ signing('signed by hand per the documented scheme: one matching v1 value among s
         (id, p) => `v1,${Buffer.from(lithicSignatureByHand(s, id, nowS, p).slice(3), 'base64').toString('hex')}`,
       ],
     ];
+    // The older X-Lithic-HMAC header alone (base64 HMAC-SHA256 of the body) is not Lithic's ASA scheme today.
+    const legacy = asaRequest(cardToken);
+    const legacyPayload = JSON.stringify(legacy);
+    const legacyRes = await app.call('POST', `/v1/bridges/lithic-asa/${world.orgId}`, {
+      raw: legacyPayload,
+      headers: {
+        'content-type': 'application/json',
+        'x-lithic-hmac': createHmac('sha256', Buffer.from(s.slice('whsec_'.length), 'base64'))
+          .update(legacyPayload)
+          .digest('base64'),
+      },
+    });
+    assert.is(legacyRes.status, 401, legacyRes.text);
+    assert.is(legacyRes.body.error.code, 'bridge_signature_invalid');
+    assert.is((await app.call('GET', `/v1/authorizations/${legacy.token}`, { auth: world.processor })).status, 404);
     for (const [name, req, signature] of refused) {
       const res = await send(req, signature);
       assert.is(res.status, 401, name);
