@@ -28,7 +28,7 @@ export function timeAt(offsetMs: number): string {
   return new Date(BASE_MS + offsetMs).toISOString();
 }
 
-const NOW = timeAt(0);
+export const NOW = timeAt(0);
 
 /** An active org. */
 export function makeOrg(overrides: Partial<Org> = {}): Org {

@@ -1,6 +1,7 @@
 import { auditGroup } from './groups/audit.js';
 import { credentialsGroup } from './groups/credentials.js';
 import { crudGroup } from './groups/crud.js';
+import { domainsGroup } from './groups/domains.js';
 import { errorsGroup } from './groups/errors.js';
 import { idempotencyGroup } from './groups/idempotency.js';
 import { intentsGroup } from './groups/intents.js';
@@ -8,6 +9,7 @@ import { lookupsGroup } from './groups/lookups.js';
 import { paginationGroup } from './groups/pagination.js';
 import { policiesGroup } from './groups/policies.js';
 import { policyAnalysisGroup } from './groups/policy-analysis.js';
+import { quotasGroup } from './groups/quotas.js';
 import { reservationsGroup } from './groups/reservations.js';
 import { tenancyGroup } from './groups/tenancy.js';
 import type { Concern, ConformanceGroup, GroupName } from './types.js';
@@ -16,7 +18,7 @@ import type { Concern, ConformanceGroup, GroupName } from './types.js';
  * The groups of each storage contract (`src/storage`): `entities` (EntityStorage: CRUD, lookups, pages,
  * tenancy, error kinds, intent consumption), `authorizations` (AuthorizationStorage: the idempotency claim),
  * `ledger` (UsageLedger: reservations), `audit` (AuditStorage: outbox and chain), and one concern per
- * separate storage of a backend (`credentials`, `policies`, `policy_analysis`).
+ * separate storage of a backend (`credentials`, `policies`, `policy_analysis`, `quotas`, `domains`).
  */
 export const CONCERNS: Readonly<Record<Concern, readonly GroupName[]>> = {
   entities: ['crud', 'lookups', 'pagination', 'tenancy', 'intents', 'errors'],
@@ -26,6 +28,8 @@ export const CONCERNS: Readonly<Record<Concern, readonly GroupName[]>> = {
   credentials: ['credentials'],
   policies: ['policies'],
   policy_analysis: ['policy_analysis'],
+  quotas: ['quotas'],
+  domains: ['domains'],
 };
 
 /**
@@ -47,4 +51,6 @@ export const GROUPS: Readonly<Record<GroupName, ConformanceGroup>> = {
   audit: auditGroup,
   policies: policiesGroup,
   policy_analysis: policyAnalysisGroup,
+  quotas: quotasGroup,
+  domains: domainsGroup,
 };

@@ -58,6 +58,16 @@ export function runAdapterConformance(
               );
             }
             await target.policyAnalysis.init();
+          } else if (group === 'quotas') {
+            if (!target.quotas) {
+              throw new Error("the target has no quota storage: provide `quotas` or skip: ['quotas']");
+            }
+            await target.quotas.init();
+          } else if (group === 'domains') {
+            if (!target.domains) {
+              throw new Error("the target has no domain storage: provide `domains` or skip: ['domains']");
+            }
+            await target.domains.init();
           }
           cases++;
           await body(target);

@@ -1,8 +1,10 @@
 import type { AuditDraft, AuditEvent } from '../../src/audit/types.js';
 import type {
   CredentialStorage,
+  DomainStorage,
   PolicyAnalysisStorage,
   PolicyStorage,
+  QuotaStorage,
   StorageAdapter,
 } from '../../src/storage/index.js';
 import type { AuthorizationRecord, WindowUsage } from '../../src/types.js';
@@ -62,6 +64,16 @@ export interface ConformanceTarget {
    * must skip that group; the runner calls its `init()`).
    */
   policyAnalysis?: PolicyAnalysisStorage;
+  /**
+   * The quota storage of the same backend, over an empty store. The `quotas` group runs on it (a target
+   * without one must skip that group; the runner calls its `init()`).
+   */
+  quotas?: QuotaStorage;
+  /**
+   * The domain storage of the same backend, writing its audit drafts into the adapter's outbox. The `domains`
+   * group runs on it (a target without one must skip that group; the runner calls its `init()`).
+   */
+  domains?: DomainStorage;
   /** Optional direct reader of the backing store; cases check writes through it when present. */
   inspect?: DirectInspector;
   /** Called after each case (close connections, drop the database). */
@@ -81,7 +93,9 @@ export type GroupName =
   | 'credentials'
   | 'audit'
   | 'policies'
-  | 'policy_analysis';
+  | 'policy_analysis'
+  | 'quotas'
+  | 'domains';
 
 /** The storage contracts the groups are sorted by (see `CONCERNS`). */
 export type Concern =
@@ -91,7 +105,9 @@ export type Concern =
   | 'audit'
   | 'credentials'
   | 'policies'
-  | 'policy_analysis';
+  | 'policy_analysis'
+  | 'quotas'
+  | 'domains';
 
 /** One registered suite of a test runner: declares cases, an after hook, and runs. uvu's `suite()` returns one. */
 export interface ConformanceSuite {

@@ -2,8 +2,10 @@ import type { StorageSet } from '../../src/storage/index.js';
 import { MemoryAdapter, type MemoryAdapterOptions } from './memory-adapter.js';
 import { MemoryBridgeStorage } from './memory-bridge-storage.js';
 import { MemoryCredentialStorage } from './memory-credential-storage.js';
+import { MemoryDomainStorage } from './memory-domain-storage.js';
 import { MemoryPolicyAnalysisStorage } from './memory-policy-analysis-storage.js';
 import { MemoryPolicyStorage } from './memory-policy-storage.js';
+import { MemoryQuotaStorage } from './memory-quota-storage.js';
 import { MemoryWebhookStorage } from './memory-webhook-storage.js';
 
 /** The stores of a server on the memory backend: the memory {@link StorageSet}. */
@@ -15,6 +17,8 @@ export interface MemoryStores extends StorageSet {
   policyAnalysis: MemoryPolicyAnalysisStorage;
   /** Card-processor bridges and their sealed signing secrets. */
   bridges: MemoryBridgeStorage;
+  quotas: MemoryQuotaStorage;
+  domains: MemoryDomainStorage;
 }
 
 /**
@@ -36,5 +40,7 @@ export function createMemoryStores(options: { now?: () => number; history?: Memo
     policies: new MemoryPolicyStorage({ outbox: store.auditOutbox }),
     policyAnalysis: new MemoryPolicyAnalysisStorage(store),
     bridges: new MemoryBridgeStorage({ outbox: store.auditOutbox }),
+    quotas: new MemoryQuotaStorage(),
+    domains: new MemoryDomainStorage({ outbox: store.auditOutbox }),
   };
 }

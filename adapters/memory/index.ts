@@ -10,4 +10,6 @@ export { MemoryEntityStorage } from './memory-entity-storage.js';
 export { MemoryPolicyAnalysisStorage } from './memory-policy-analysis-storage.js';
 export { MemoryPolicyStorage, type MemoryPolicyStorageOptions } from './memory-policy-storage.js';
 export { MemoryUsageLedger } from './memory-usage-ledger.js';
+export { MemoryDomainStorage } from './memory-domain-storage.js';
+export { MemoryQuotaStorage } from './memory-quota-storage.js';
 export { MemoryWebhookStorage, type MemoryWebhookStorageOptions } from './memory-webhook-storage.js';

@@ -3,8 +3,10 @@ import type { StorageSet } from '../../src/storage/index.js';
 import { MongoAdapter, type MongoAdapterOptions } from './mongo-adapter.js';
 import { MongoBridgeStorage } from './mongo-bridge-storage.js';
 import { MongoCredentialStorage } from './mongo-credential-storage.js';
+import { MongoDomainStorage } from './mongo-domain-storage.js';
 import { MongoPolicyAnalysisStorage } from './mongo-policy-analysis-storage.js';
 import { MongoPolicyStorage } from './mongo-policy-storage.js';
+import { MongoQuotaStorage } from './mongo-quota-storage.js';
 import { MongoWebhookStorage } from './mongo-webhook-storage.js';
 
 /** Builds a {@link MongoAdapter}; call `init()` (or `engine.init()`) before use. */
@@ -23,6 +25,8 @@ export interface MongoStores extends StorageSet {
   policyAnalysis: MongoPolicyAnalysisStorage;
   /** Card-processor bridges and their sealed signing secrets. */
   bridges: MongoBridgeStorage;
+  quotas: MongoQuotaStorage;
+  domains: MongoDomainStorage;
 }
 
 /**
@@ -49,6 +53,8 @@ export function createMongoStores(options: MongoAdapterOptions & { now?: () => n
     policies,
     policyAnalysis,
     bridges: new MongoBridgeStorage({ client: store.mongoClient, dbName: store.databaseName }),
+    quotas: new MongoQuotaStorage({ client: store.mongoClient, dbName: store.databaseName }),
+    domains: new MongoDomainStorage({ client: store.mongoClient, dbName: store.databaseName }),
     sharedLimits: { mongo: { client: store.mongoClient, dbName: store.databaseName } },
   };
 }

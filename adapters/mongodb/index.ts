@@ -22,6 +22,7 @@ export {
 } from './mongo-credential-storage.js';
 export { MongoEntityStorage } from './mongo-entity-storage.js';
 export { MongoLifecycle } from './mongo-lifecycle.js';
+export { DOMAIN_COLLECTION_NAME, DOMAIN_DRAFT_CARRIERS, MongoDomainStorage } from './mongo-domain-storage.js';
 export {
   MongoPolicyAnalysisStorage,
   POLICY_ANALYSIS_COLLECTION_NAMES,
@@ -35,6 +36,7 @@ export {
   policyIndexPlan,
 } from './mongo-policy-storage.js';
 export { MongoUsageLedger } from './mongo-usage-ledger.js';
+export { MongoQuotaStorage, QUOTA_COLLECTION_NAME } from './mongo-quota-storage.js';
 export {
   createMongoWebhookStorage,
   MongoWebhookStorage,

@@ -3,6 +3,7 @@ import { type Collections, DRAFT_CARRIERS, openCollections } from './collections
 import { type ConnectionOptions, openConnection } from './connection.js';
 import { BRIDGE_DRAFT_CARRIERS } from './mongo-bridge-storage.js';
 import { CREDENTIAL_COLLECTION_NAMES } from './mongo-credential-storage.js';
+import { DOMAIN_DRAFT_CARRIERS } from './mongo-domain-storage.js';
 import { POLICY_ANALYSIS_DRAFT_CARRIERS } from './mongo-policy-analysis-storage.js';
 import { POLICY_DRAFT_CARRIERS } from './mongo-policy-storage.js';
 import { WEBHOOK_DRAFT_CARRIERS } from './mongo-webhook-storage.js';
@@ -21,7 +22,8 @@ const DEFAULT_RETENTION_MS = 35 * 86_400_000;
 
 /**
  * The collections whose documents can carry pending audit drafts (see audit-outbox.ts), store by store: the
- * engine's (entities, authorizations) and the credential, webhook, policy, policy-analysis and bridge storages'.
+ * engine's (entities, authorizations) and the credential, webhook, policy, policy-analysis, bridge and domain
+ * storages'.
  * Each store writes drafts only into its own documents, through audit-outbox.ts; the audit storage reads
  * and acknowledges them in these collections, and the lifecycle creates their marker index.
  */
@@ -32,6 +34,7 @@ export const DRAFT_CARRIER_NAMES: readonly string[] = [
   ...POLICY_DRAFT_CARRIERS,
   ...POLICY_ANALYSIS_DRAFT_CARRIERS,
   ...BRIDGE_DRAFT_CARRIERS,
+  ...DOMAIN_DRAFT_CARRIERS,
 ];
 
 /**

@@ -2,8 +2,10 @@ import type { StorageSet } from '../../src/storage/index.js';
 import { SqliteAdapter, type SqliteAdapterOptions } from './sqlite-adapter.js';
 import { SqliteBridgeStorage } from './sqlite-bridge-storage.js';
 import { SqliteCredentialStorage } from './sqlite-credential-storage.js';
+import { SqliteDomainStorage } from './sqlite-domain-storage.js';
 import { SqlitePolicyAnalysisStorage } from './sqlite-policy-analysis-storage.js';
 import { SqlitePolicyStorage } from './sqlite-policy-storage.js';
+import { SqliteQuotaStorage } from './sqlite-quota-storage.js';
 import { SqliteWebhookStorage } from './sqlite-webhook-storage.js';
 
 /** The stores of a server on one SQLite file: the SQLite {@link StorageSet}. */
@@ -14,6 +16,8 @@ export interface SqliteStores extends StorageSet {
   policies: SqlitePolicyStorage;
   policyAnalysis: SqlitePolicyAnalysisStorage;
   bridges: SqliteBridgeStorage;
+  quotas: SqliteQuotaStorage;
+  domains: SqliteDomainStorage;
 }
 
 /**
@@ -30,5 +34,7 @@ export function createSqliteStores(options: SqliteAdapterOptions & { now?: () =>
     policies: new SqlitePolicyStorage(store.db),
     policyAnalysis: new SqlitePolicyAnalysisStorage(store.db),
     bridges: new SqliteBridgeStorage(store.db),
+    quotas: new SqliteQuotaStorage(store.db),
+    domains: new SqliteDomainStorage(store.db),
   };
 }

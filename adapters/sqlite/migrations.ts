@@ -180,4 +180,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    description: 'org quotas (plans and usage counters) and org domains',
+    sql: `
+      CREATE TABLE org_quotas (org_id TEXT PRIMARY KEY, doc TEXT NOT NULL) STRICT;
+      CREATE TABLE org_domains (org_id TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL) STRICT;
+    `,
+  },
 ];

@@ -1,8 +1,10 @@
 import type { StorageAdapter } from './adapter.js';
 import type { BridgeStorage } from './bridge-storage.js';
 import type { CredentialStorage } from './credential-storage.js';
+import type { DomainStorage } from './domain-storage.js';
 import type { PolicyAnalysisStorage } from './policy-analysis-storage.js';
 import type { PolicyStorage } from './policy-storage.js';
+import type { QuotaStorage } from './quota-storage.js';
 import type { WebhookStorage } from './webhook-storage.js';
 
 /**
@@ -26,4 +28,8 @@ export interface StorageSet {
   policyAnalysis: PolicyAnalysisStorage;
   /** Card-processor bridges and their sealed signing secrets. */
   bridges: BridgeStorage;
+  /** Org plans and their usage counters (agents, webhooks, decisions per month). */
+  quotas: QuotaStorage;
+  /** Org domains proved by DNS and the org's webhook domain setting. */
+  domains: DomainStorage;
 }

@@ -14,12 +14,14 @@ import { auditHash } from '../../src/audit/index.js';
 import type { AuditEvent } from '../../src/audit/types.js';
 
 runAdapterConformance('memory', async () => {
-  const { store: adapter, credentials, policies, policyAnalysis } = createMemoryStores();
+  const { store: adapter, credentials, policies, policyAnalysis, quotas, domains } = createMemoryStores();
   return {
     adapter,
     credentials,
     policies,
     policyAnalysis,
+    quotas,
+    domains,
     inspect: {
       usage: async (orgId, authorityId) => adapter.inspectUsage(orgId, authorityId),
       authorization: async (processorId, id) => adapter.inspectAuthorization(processorId, id),

@@ -82,6 +82,8 @@ runAdapterConformance('sqlite', async () => {
     policies: stores.policies,
     policiesPeer: peer.policies,
     policyAnalysis: stores.policyAnalysis,
+    quotas: stores.quotas,
+    domains: stores.domains,
     inspect: direct.inspect,
     cleanup: async () => {
       direct.db.close();

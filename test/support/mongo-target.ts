@@ -178,7 +178,18 @@ export async function mongoTarget(
 > {
   const { uri } = await testMongoServer();
   const dbName = freshDbName();
-  const { store: adapter, credentials, policies, policyAnalysis } = createMongoStores({ uri, dbName, ...options });
+  const {
+    store: adapter,
+    credentials,
+    policies,
+    policyAnalysis,
+    quotas,
+    domains,
+  } = createMongoStores({
+    uri,
+    dbName,
+    ...options,
+  });
   const client = new MongoClient(uri);
   // Another server on the same database: its own client.
   const policiesPeer = new MongoPolicyStorage({ uri, dbName });
@@ -188,6 +199,8 @@ export async function mongoTarget(
     policies,
     policiesPeer,
     policyAnalysis,
+    quotas,
+    domains,
     dbName,
     uri,
     inspect: mongoInspector(client, dbName),
