@@ -48,6 +48,11 @@ export const AUDIT_EVENT_TYPES = [
   'policy.shadow_stopped',
   'policy.retired',
   'policy.replay.completed',
+  'quota.exceeded',
+  'domain.added',
+  'domain.verified',
+  'domain.removed',
+  'org.settings_updated',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

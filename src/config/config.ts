@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { parseTrustedProxies } from './trusted-proxies.js';
 import { DEFAULT_WEBHOOK_CONFIG, type WebhookConfig } from './webhook-config.js';
 
@@ -89,6 +90,36 @@ export interface ServerConfig {
   authorizeDeadlineMs: number;
   /** ALLOWANCE_SPOOL_DIR: where stand-in decisions are spooled until the store takes them. Default ./data/spool. */
   spoolDir: string;
+  /**
+   * ALLOWANCE_DNS_SERVERS: nameservers that domain verification asks for TXT records, comma-separated
+   * (`1.1.1.1`, `127.0.0.1:5353`, `[2001:db8::1]:53`). Empty: the system's resolvers.
+   */
+  dnsServers: string[];
+}
+
+/**
+ * Nameserver addresses as node:dns `setServers` takes them: an IP address, optionally with a port (an IPv6
+ * address with a port in brackets). Throws ConfigError naming the first bad one.
+ */
+export function parseDnsServers(raw: string): string[] {
+  const out: string[] = [];
+  for (const item of raw.split(',').map((s) => s.trim())) {
+    if (item === '') continue;
+    const bracketed = /^\[([^\]]+)\](?::([0-9]{1,5}))?$/.exec(item);
+    const withPort = /^([^:]+):([0-9]{1,5})$/.exec(item);
+    const host = bracketed ? bracketed[1] : withPort ? withPort[1] : item;
+    const port = bracketed ? bracketed[2] : withPort ? withPort[2] : undefined;
+    const family = isIP(host ?? '');
+    if (
+      family === 0 ||
+      (bracketed && family !== 6) ||
+      (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
+    ) {
+      throw new ConfigError(`ALLOWANCE_DNS_SERVERS: "${item}" is not an IP address with an optional port`);
+    }
+    out.push(item);
+  }
+  return out;
 }
 
 /**
@@ -307,5 +338,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     webhooks: webhookConfig(env),
     authorizeDeadlineMs,
     spoolDir: optional(env, 'ALLOWANCE_SPOOL_DIR') ?? './data/spool',
+    dnsServers: parseDnsServers(optional(env, 'ALLOWANCE_DNS_SERVERS') ?? ''),
   };
 }

@@ -9,6 +9,7 @@ import { cloneInput } from './clone-input.js';
 import type { EngineContext } from './context.js';
 import { parseListQuery } from './list-query.js';
 import { requireOrg } from './processors.js';
+import { acquireQuota, releaseQuota } from './quotas.js';
 
 type AgentInput = Partial<Pick<Agent, 'owner' | 'description' | 'model_provider' | 'model_name' | 'framework'>> & {
   name: string;
@@ -38,18 +39,26 @@ export async function createAgent(ctx: EngineContext, orgId: string, body: unkno
     created_at: isoTime(now),
     updated_at: isoTime(now),
   };
-  await ctx.store.insertAgent(
-    agent,
-    auditDraft(ctx, {
-      orgId,
-      type: 'agent.created',
-      subject: { kind: 'agent', id: agent.id },
-      agentId: agent.id,
-      payload: { agent: entityPayload(agent) },
-      actor,
-      atMs: now,
-    }),
-  );
+  // The plan's agent count is taken first, in one conditional write, so concurrent creations on any number
+  // of servers never pass it; a failed insert gives it back.
+  await acquireQuota(ctx, orgId, 'agents');
+  try {
+    await ctx.store.insertAgent(
+      agent,
+      auditDraft(ctx, {
+        orgId,
+        type: 'agent.created',
+        subject: { kind: 'agent', id: agent.id },
+        agentId: agent.id,
+        payload: { agent: entityPayload(agent) },
+        actor,
+        atMs: now,
+      }),
+    );
+  } catch (err) {
+    await releaseQuota(ctx, orgId, 'agents');
+    throw err;
+  }
   return agent;
 }
 
@@ -111,22 +120,26 @@ export async function revokeAgent(ctx: EngineContext, orgId: string, id: string,
   const nowMs = ctx.clock.now();
   const now = isoTime(nowMs);
   if (agent.status !== 'revoked') {
-    agent =
-      (await ctx.store.updateAgent(
+    const revoked = await ctx.store.updateAgent(
+      orgId,
+      id,
+      agent.version,
+      { status: 'revoked', updated_at: now },
+      auditDraft(ctx, {
         orgId,
-        id,
-        agent.version,
-        { status: 'revoked', updated_at: now },
-        auditDraft(ctx, {
-          orgId,
-          type: 'agent.revoked',
-          subject: { kind: 'agent', id },
-          agentId: id,
-          payload: { previous_status: agent.status },
-          actor,
-          atMs: nowMs,
-        }),
-      )) ?? agent;
+        type: 'agent.revoked',
+        subject: { kind: 'agent', id },
+        agentId: id,
+        payload: { previous_status: agent.status },
+        actor,
+        atMs: nowMs,
+      }),
+    );
+    // Only the revocation that won the compare-and-set gives the agent's place in the plan back.
+    if (revoked) {
+      agent = revoked;
+      await releaseQuota(ctx, orgId, 'agents');
+    }
   }
   let cursor: string | undefined;
   do {

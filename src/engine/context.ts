@@ -1,8 +1,9 @@
 import type { Jwks, SigningKey } from '../crypto/index.js';
 import type { LoadedPolicy, PolicyResolver, PolicySet } from '../policy/index.js';
-import type { StorageAdapter } from '../storage/index.js';
+import type { QuotaStorage, StorageAdapter } from '../storage/index.js';
 import type { Clock } from '../util/clock.js';
 import type { ClaimSightings } from './claim-sightings.js';
+import type { DecisionCounter } from './quotas.js';
 import type { ShadowRecorder } from './shadow-recorder.js';
 
 export type { PolicyResolver, PolicySet } from '../policy/index.js';
@@ -11,6 +12,8 @@ export type { PolicyResolver, PolicySet } from '../policy/index.js';
 export interface EngineStats {
   /** Org policy evaluations that threw or returned an invalid decision (each a DENY `policy_error`). */
   orgPolicyErrors: number;
+  /** Times an org's decisions of a month went past its plan (decisions are still issued and signed). */
+  quotaOverages: number;
 }
 
 /** Structured log sink; every method receives one JSON-serializable record. */
@@ -80,6 +83,10 @@ export interface EngineContext {
   elapsed: () => number;
   /** Compares shadow candidates with live decisions; absent without policy analysis storage. */
   shadow?: ShadowRecorder;
+  /** Org plans and counters; absent: no quotas (nothing is counted or refused). */
+  quotas?: QuotaStorage;
+  /** Counts decisions from the audit chain into `quotas`; present with it. */
+  decisionCounter?: DecisionCounter;
 }
 
 /** A policy override as a {@link PolicySet}: one policy replaces the base (no org layer). */

@@ -3,7 +3,7 @@ import type { AuditChainReader } from '../audit/read.js';
 import { createJwsSigner, generateSigningKey, type Jwks, type SigningKey, toJwks } from '../crypto/index.js';
 import { AppError } from '../errors/index.js';
 import { type LoadedPolicy, PolicyHolder } from '../policy/index.js';
-import type { PolicyAnalysisStorage, StorageAdapter } from '../storage/index.js';
+import type { PolicyAnalysisStorage, QuotaStorage, StorageAdapter } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import * as agents from './agents.js';
 import { auditDraft, type DraftSpec } from './audit-drafts.js';
@@ -24,6 +24,15 @@ import { guardAnalysisStorage, guardStore } from './guard-store.js';
 import * as intents from './intents.js';
 import { PolicyReplays, type ReplayPolicies, type ReplayWindow } from './policy-replay.js';
 import * as processors from './processors.js';
+import {
+  acquireQuota,
+  DecisionCounter,
+  getOrgUsage,
+  guardQuotaStorage,
+  releaseQuota,
+  requireDecisionsLeft,
+  setOrgPlan,
+} from './quotas.js';
 import { type ShadowHooks, ShadowRecorder } from './shadow-recorder.js';
 import { simulateAuthorization } from './simulate.js';
 import { StandIn } from './stand-in.js';
@@ -62,6 +71,11 @@ export interface EngineOptions {
    * Policy analysis: where shadow comparisons and replay jobs are stored. Without it a shadow candidate is
    * not evaluated and replay is unavailable. `onDivergence` and `onCandidateError` feed metrics.
    */
+  /**
+   * Org plans and usage counters (agents, webhooks, decisions per month). Without it nothing is counted or
+   * refused for quota. Decisions are counted from the audit chain, so they need `audit` enabled.
+   */
+  quotas?: QuotaStorage;
   analysis?: {
     storage: PolicyAnalysisStorage;
     shadowFlushMs?: number;
@@ -113,10 +127,15 @@ export function createEngine(options: EngineOptions) {
     config: { ...DEFAULT_ENGINE_CONFIG, ...options.config },
     logger: options.logger ?? silentLogger,
     auditEnabled: options.audit?.enabled !== false,
-    stats: { orgPolicyErrors: 0 },
+    stats: { orgPolicyErrors: 0, quotaOverages: 0 },
     claimSightings: new ClaimSightings(),
     elapsed: options.elapsed ?? (() => performance.now()),
   };
+  if (options.quotas) {
+    ctx.quotas = guardQuotaStorage(options.quotas);
+    ctx.decisionCounter = new DecisionCounter(ctx, ctx.quotas);
+  }
+  const decisionCounter = ctx.decisionCounter;
   const analysis = options.analysis
     ? { ...options.analysis, storage: guardAnalysisStorage(options.analysis.storage) }
     : undefined;
@@ -152,6 +171,7 @@ export function createEngine(options: EngineOptions) {
     logger: ctx.logger,
     intervalMs: options.audit?.chainIntervalMs,
   });
+  if (decisionCounter) chainer.onLinked((orgId) => decisionCounter.notify(orgId));
   return {
     context: ctx,
     /** Opens the stand-in spool (when configured; what it holds is drained later) and initializes the store. */
@@ -174,6 +194,7 @@ export function createEngine(options: EngineOptions) {
       await ctx.shadow?.stop();
       await replays?.drain();
       await chainer.stop();
+      await decisionCounter?.settled();
       await standIn?.spool.close();
       await ctx.store.close();
     },
@@ -201,6 +222,25 @@ export function createEngine(options: EngineOptions) {
     /** The policies in force for an org now: base, promoted revision and shadow. */
     policiesFor: (orgId: string) => ctx.policies.forOrg(orgId),
     ping: () => ctx.store.ping(),
+    /**
+     * Plans and usage (need `options.quotas`): `getUsage` counts what the chain holds first; `setPlan` is the
+     * operator's; `countDecisions` counts an org's linked decisions now and `settled` awaits background counts.
+     */
+    quotas: {
+      enabled: ctx.quotas !== undefined,
+      getUsage: bind(ctx, getOrgUsage),
+      setPlan: bind(ctx, setOrgPlan),
+      /** Takes one of a counted resource or throws 402 `quota_exceeded` (no-op without quota storage). */
+      acquire: bind(ctx, acquireQuota),
+      /** Gives one back (a failure is logged: the count stays high, never low). */
+      release: bind(ctx, releaseQuota),
+      countDecisions: async (orgId: string) => {
+        await decisionCounter?.countNow(orgId);
+      },
+      settled: async () => {
+        await decisionCounter?.settled();
+      },
+    },
     /** The JWKS that verifies decision proofs and mandates. */
     jwks: (): Jwks => ctx.jwks,
 
@@ -258,7 +298,10 @@ export function createEngine(options: EngineOptions) {
     ),
 
     validateIntent: bind(ctx, intents.validateIntent),
-    simulateIntent: bind(ctx, intents.simulateIntent),
+    simulateIntent: async (...args: Parameters<Tail<typeof intents.simulateIntent>>) => {
+      await requireDecisionsLeft(ctx, args[0]);
+      return intents.simulateIntent(ctx, ...args);
+    },
     getIntent: bind(ctx, intents.getIntent),
     listIntents: bind(ctx, intents.listIntents),
     approveIntent: bind(ctx, intents.approveIntent),
@@ -270,7 +313,11 @@ export function createEngine(options: EngineOptions) {
      */
     authorize: (processorId: string, body: unknown, actor?: string, options?: { receivedAt?: number }) =>
       authorizeWithinBudget(ctx, standIn, processorId, body, actor, options?.receivedAt),
-    simulate: bind(ctx, simulateAuthorization),
+    /** A simulation is an optional decision: past the org's monthly decisions it is 402 `quota_exceeded`. */
+    simulate: async (...args: Parameters<Tail<typeof simulateAuthorization>>) => {
+      await requireDecisionsLeft(ctx, args[0]);
+      return simulateAuthorization(ctx, ...args);
+    },
     capture: bind(ctx, lifecycle.capture),
     reverse: bind(ctx, lifecycle.reverse),
     settleCapture: bind(ctx, lifecycle.settleCapture),

@@ -27,6 +27,14 @@ export const ERROR_CODES = {
   webhook_target_forbidden: 422,
   webhook_target_unresolvable: 422,
   rate_limited: 429,
+  /** The org's plan does not allow more of a resource (`details`: resource, quota, used, resets_at). */
+  quota_exceeded: 402,
+  /** A webhook URL outside the org's verified domains while the org allows only those. */
+  webhook_domain_not_verified: 422,
+  /** The DNS TXT record proving a domain was not found or does not carry the token (`details.reason`). */
+  domain_verification_failed: 422,
+  /** The configured DNS resolvers did not answer (timeout, refused, server failure): try again later. */
+  dns_unavailable: 503,
   policy_unavailable: 503,
   policy_revision_conflict: 409,
   policy_bundle_too_large: 413,

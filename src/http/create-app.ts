@@ -3,11 +3,18 @@ import type Router from '@koa/router';
 import Koa from 'koa';
 import { BridgeService } from '../bridges/index.js';
 import { createSecretBox } from '../crypto/index.js';
+import { createTxtResolver, DomainService, type TxtResolver } from '../domains/index.js';
 import type { Engine } from '../engine/index.js';
 import type { PolicyRegistry } from '../policy/index.js';
-import type { BridgeStorage, CredentialStorage, PolicyStorage, WebhookStorage } from '../storage/index.js';
+import type {
+  BridgeStorage,
+  CredentialStorage,
+  DomainStorage,
+  PolicyStorage,
+  WebhookStorage,
+} from '../storage/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
-import { createWebhookService, type WebhookConfig } from '../webhooks/index.js';
+import { createWebhookService, type HostResolver, type WebhookConfig } from '../webhooks/index.js';
 import { AgentTokens } from './auth/agent-tokens.js';
 import { CredentialService } from './auth/credential-service.js';
 import { SessionTokens } from './auth/session-tokens.js';
@@ -30,11 +37,13 @@ import { authorizationListRoutes, authorizationRoutes } from './routes/authoriza
 import { bindingRoutes } from './routes/bindings.js';
 import { bridgeCallRoutes, bridgeRoutes } from './routes/bridges.js';
 import { credentialRevokeRoutes, credentialRotateRoutes, credentialRoutes } from './routes/credentials.js';
+import { domainRoutes } from './routes/domains.js';
 import { intentRoutes } from './routes/intents.js';
 import { operatorRoutes } from './routes/operator.js';
 import { basePolicyRoutes, policyRoutes } from './routes/policies.js';
 import { policyAnalysisRoutes } from './routes/policy-analysis.js';
 import { publicRoutes } from './routes/public.js';
+import { quotaOperatorRoutes, usageRoutes } from './routes/quotas.js';
 import { simulateRoutes } from './routes/simulate.js';
 import { tokenRoutes, tokenVerifyRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -97,6 +106,8 @@ export interface AppDeps {
   webhooks?: WebhookStorage;
   /** Webhook delivery settings (ALLOWANCE_WEBHOOK_*); defaults: DEFAULT_WEBHOOK_CONFIG. */
   webhookConfig?: Partial<WebhookConfig>;
+  /** Host resolution of the webhook target check at registration. Default: the system resolver (tests replace it). */
+  webhookResolve?: HostResolver;
   /**
    * Per-org policies: the storage of bundles and states on the engine's backend and the registry the engine
    * resolves policies with (built on the same storage). Without them the policy routes answer 503.
@@ -113,6 +124,16 @@ export interface AppDeps {
   };
   /** Card-processor bridges and their sealed signing secrets. Without it the bridge routes answer 503. */
   bridges?: BridgeStorage;
+  /**
+   * Org domains and settings, on the engine's backend (its audit drafts go to the same outbox). Without it the
+   * domain routes answer 503 and webhooks are not limited to verified domains.
+   */
+  domains?: DomainStorage;
+  /**
+   * How domain verification looks TXT records up: nameserver addresses (ALLOWANCE_DNS_SERVERS; default the
+   * system's) or a resolver of its own (tests).
+   */
+  dns?: { servers?: readonly string[]; timeoutMs?: number } | { resolveTxt: TxtResolver };
 }
 
 /** The Koa app with its services, and what to stop on shutdown. */
@@ -135,6 +156,28 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const logger = deps.logger ?? silentLogger;
   const metrics = new Metrics();
   metrics.orgPolicyErrors = () => deps.engine.stats.orgPolicyErrors;
+  metrics.quotaOverages = () => deps.engine.stats.quotaOverages;
+  const dns = deps.dns ?? {};
+  const domains = new DomainService({
+    storage: deps.domains ?? null,
+    resolveTxt:
+      'resolveTxt' in dns
+        ? dns.resolveTxt
+        : createTxtResolver({
+            ...(dns.servers ? { servers: dns.servers } : {}),
+            ...(dns.timeoutMs !== undefined ? { timeoutMs: dns.timeoutMs } : {}),
+          }),
+    clock,
+    drafts: (spec) =>
+      deps.engine.auditDraft({
+        orgId: spec.orgId,
+        type: spec.type,
+        subject: spec.subject,
+        agentId: null,
+        payload: spec.payload,
+        actor: spec.actor,
+      }),
+  });
   const rate = deps.rateLimit ?? { perSecond: 200, burst: 400 };
   const addressRate =
     deps.addressRateLimit === null ? null : (deps.addressRateLimit ?? { perSecond: 1000, burst: 2000 });
@@ -187,6 +230,8 @@ export function createApp(deps: AppDeps): AllowanceApp {
       clock,
       logger,
       config: deps.webhookConfig,
+      ...(deps.webhookResolve ? { resolve: deps.webhookResolve } : {}),
+      ...(deps.domains ? { targetRefusal: (orgId: string, url: URL) => domains.webhookTargetRefusal(orgId, url) } : {}),
     }),
     policies: new PolicyService({
       engine: deps.engine,
@@ -203,6 +248,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
       createSecretBox(deps.masterKey, deps.previousMasterKeys),
       clock,
     ),
+    domains,
     ...(deps.policies && deps.engine.policyAnalysis.enabled
       ? { policyCandidates: new PolicyCandidates(deps.engine, deps.policies.storage) }
       : {}),
@@ -229,7 +275,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     {
       name: 'operator',
       wall: ['operator'],
-      routes: [...operatorRoutes(services), ...basePolicyRoutes(services)],
+      routes: [...operatorRoutes(services), ...basePolicyRoutes(services), ...quotaOperatorRoutes(services)],
     },
     {
       name: 'enterprise',
@@ -247,6 +293,8 @@ export function createApp(deps: AppDeps): AllowanceApp {
         ...policyRoutes(services),
         ...policyAnalysisRoutes(services),
         ...bridgeRoutes(services),
+        ...usageRoutes(services),
+        ...domainRoutes(services),
       ],
     },
     { name: 'processor', wall: ['processor'], routes: authorizationRoutes(services) },
@@ -301,6 +349,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
     revocationsStarted = true;
     await services.agentTokens.start(deps.revocationRefreshMs ?? 5_000);
     deps.engine.startBackground();
+    await services.domains.init();
     await services.webhooks.start();
   };
   app.stop = async () => {

@@ -84,6 +84,8 @@ export class Metrics {
   );
   /** Read at render time: org policy evaluations that failed (each a DENY policy_error). */
   orgPolicyErrors: () => number = () => 0;
+  /** Read at render time: times an org's monthly decisions went past its plan (decisions still issued). */
+  quotaOverages: () => number = () => 0;
 
   /** Prometheus text exposition of every metric. */
   render(): string {
@@ -91,6 +93,9 @@ export class Metrics {
       '# HELP allowance_org_policy_errors_total Org policy evaluations that threw or returned an invalid decision (each a DENY policy_error).',
       '# TYPE allowance_org_policy_errors_total counter',
       `allowance_org_policy_errors_total ${this.orgPolicyErrors()}`,
+      "# HELP allowance_quota_overages_total Times an org's decisions of a month went past its plan (counted by this server; decisions are still issued and signed).",
+      '# TYPE allowance_quota_overages_total counter',
+      `allowance_quota_overages_total ${this.quotaOverages()}`,
     ].join('\n');
     const counters = [
       this.httpRequests,

@@ -6,6 +6,7 @@ type Json = Record<string, unknown>;
 const STATUS_TEXT: Record<number, string> = {
   400: 'Malformed request (bad JSON, or objects and arrays nested too deep: nesting_too_deep)',
   401: 'Not authenticated; error.reason says why',
+  402: "The org's plan allows no more (quota_exceeded; details: resource, quota, used, resets_at)",
   403: 'Authenticated, but the role may not call this route',
   404: 'Not found (also for resources of another org)',
   405: 'Method not allowed',

@@ -1,4 +1,5 @@
 import type { BridgeService } from '../bridges/index.js';
+import type { DomainService } from '../domains/index.js';
 import type { Engine } from '../engine/index.js';
 import type { Clock } from '../util/clock.js';
 import type { WebhookService } from '../webhooks/index.js';
@@ -37,4 +38,6 @@ export interface Services {
   policyCandidates?: PolicyCandidates;
   /** Card-processor bridges (503 on registration when the server keeps no bridge storage). */
   bridges: BridgeService;
+  /** Org domains proved by DNS and the org's settings (503 when the server keeps no domain storage). */
+  domains: DomainService;
 }

@@ -9,8 +9,10 @@ import { loadPolicy, PolicyRegistry } from '../policy/index.js';
 import type {
   BridgeStorage,
   CredentialStorage,
+  DomainStorage,
   PolicyAnalysisStorage,
   PolicyStorage,
+  QuotaStorage,
   StorageAdapter,
   WebhookStorage,
 } from '../storage/index.js';
@@ -38,6 +40,10 @@ export interface StoreSet {
   policyAnalysis?: PolicyAnalysisStorage;
   /** Card-processor bridges; without it the bridge routes answer 503. */
   bridges?: BridgeStorage;
+  /** Org plans and usage counters; without it nothing is counted and the plan and usage routes answer 503. */
+  quotas?: QuotaStorage;
+  /** Org domains and settings; without it the domain routes answer 503. */
+  domains?: DomainStorage;
 }
 
 /** Builds the stores from the configuration (e.g. MongoDB from MONGODB_URI). */
@@ -115,9 +121,10 @@ export async function startServer(
     );
   }
   const basePolicy = await loadPolicy(bundle);
-  const { store, credentials, webhooks, sharedLimits, policies, policyAnalysis, bridges } =
+  const { store, credentials, webhooks, sharedLimits, policies, policyAnalysis, bridges, quotas, domains } =
     await options.stores(config);
   await bridges?.init();
+  await quotas?.init();
   const registry = policies ? new PolicyRegistry({ storage: policies, base: basePolicy, logger }) : null;
   const engine = createEngine({
     store,
@@ -131,6 +138,7 @@ export async function startServer(
       standInSpoolDir: resolve(config.spoolDir),
     },
     ...(policyAnalysis ? { analysis: { storage: policyAnalysis } } : {}),
+    ...(quotas ? { quotas } : {}),
   });
   await engine.init();
   await credentials.init();
@@ -187,6 +195,8 @@ export async function startServer(
     unknownKeyRateLimit: { perSecond: config.unknownKeyRateLimitPerSecond, burst: config.unknownKeyRateLimitBurst },
     ...(webhooks ? { webhooks } : {}),
     ...(bridges ? { bridges } : {}),
+    ...(domains ? { domains } : {}),
+    dns: { servers: config.dnsServers },
     webhookConfig: config.webhooks,
     ...(policies && registry
       ? {
@@ -237,6 +247,8 @@ export async function startServer(
       await policies?.close();
       await policyAnalysis?.close();
       await bridges?.close();
+      await quotas?.close();
+      await domains?.close();
       logger.info('stopped', {});
     })();
     return closing;

@@ -1,4 +1,4 @@
-import { randomBytes, randomFillSync } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
@@ -79,6 +79,18 @@ function encodeTime(ms: number): string {
  */
 export function newId(prefix: string, nowMs: number = Date.now()): string {
   return `${prefix}_${encodeTime(nowMs)}${randomChars(16)}`;
+}
+
+/**
+ * An id of the shape of {@link newSequentialId} whose body is a function of `nowMs` and `key` only: every
+ * process derives the same one, so a record written under it by several servers is written once (an audit
+ * draft whose id is already pending or linked is ignored).
+ */
+export function derivedId(prefix: string, nowMs: number, key: string): string {
+  const digest = createHash('sha256').update(key).digest();
+  let tail = '';
+  for (let i = 0; i < 13; i++) tail += ALPHABET[(digest[i] as number) & 31];
+  return `${prefix}_${encodeTime(nowMs)}zzzz${tail}`;
 }
 
 let lastSequentialMs = -1;

@@ -22,6 +22,11 @@ export interface WebhookWiring {
   resolve?: HostResolver;
   /** Replaces the HTTP sender of the dispatcher (tests). */
   sender?: WebhookSender;
+  /**
+   * Why the org may not target `url` (its verified-domains setting), or null: asked at registration (422
+   * `webhook_domain_not_verified`) and before every delivery attempt (not sent, a failed attempt).
+   */
+  targetRefusal?: (orgId: string, url: URL) => Promise<string | null>;
 }
 
 /**
@@ -52,6 +57,7 @@ export function createWebhookService(wiring: WebhookWiring): WebhookService {
         clock: wiring.clock,
         logger: wiring.logger,
         ...(wiring.sender ? { sender: wiring.sender } : {}),
+        ...(wiring.targetRefusal ? { targetRefusal: wiring.targetRefusal } : {}),
         disabledDraft: (endpoint) =>
           drafts({
             orgId: endpoint.org_id,
@@ -71,5 +77,14 @@ export function createWebhookService(wiring: WebhookWiring): WebhookService {
     dispatcher,
     ...(wiring.resolve ? { resolve: wiring.resolve } : {}),
     onLinked: (listener) => engine.audit.chainer.onLinked((orgId) => listener(orgId)),
+    ...(engine.quotas.enabled
+      ? {
+          quota: {
+            acquire: (orgId: string) => engine.quotas.acquire(orgId, 'webhooks'),
+            release: (orgId: string) => engine.quotas.release(orgId, 'webhooks'),
+          },
+        }
+      : {}),
+    ...(wiring.targetRefusal ? { targetRefusal: wiring.targetRefusal } : {}),
   });
 }

@@ -42,6 +42,11 @@ export interface WebhookDispatcherOptions {
   disabledDraft?: (endpoint: WebhookEndpoint) => AuditDraft[] | undefined;
   /** Sent as User-Agent. */
   userAgent?: string;
+  /**
+   * Why the org's endpoint may not be sent to now (e.g. its host is outside the org's verified domains while
+   * the org allows only those), or null. Asked before every attempt; a refusal is a failed attempt, not sent.
+   */
+  targetRefusal?: (orgId: string, url: URL) => Promise<string | null>;
 }
 
 /** What one pass did. */
@@ -96,6 +101,7 @@ export class WebhookDispatcher {
   private readonly random: () => number;
   private readonly disabledDraft: WebhookDispatcherOptions['disabledDraft'];
   private readonly userAgent: string;
+  private readonly targetRefusal: WebhookDispatcherOptions['targetRefusal'];
   private readonly dirtyOrgs = new Set<string>();
   private readonly loop: BackgroundLoop<DispatchPass> = new BackgroundLoop({
     pass: () => this.pass(false),
@@ -122,6 +128,7 @@ export class WebhookDispatcher {
     this.random = options.random ?? Math.random;
     this.disabledDraft = options.disabledDraft;
     this.userAgent = options.userAgent ?? 'Allowance-Webhooks/1';
+    this.targetRefusal = options.targetRefusal;
   }
 
   /** Starts delivering in the background until {@link stop}. */
@@ -289,24 +296,29 @@ export class WebhookDispatcher {
     const attemptAt = this.clock.now();
     const body = JSON.stringify(leased.payload);
     let result: { ok: boolean; statusCode: number | null; error: string | null; durationMs: number };
-    try {
-      const secret = this.box.open(endpoint.secret_ciphertext, secretAssociatedData(endpoint.id));
-      result = await this.send({
-        url: new URL(endpoint.url),
-        body,
-        timeoutMs: this.config.timeoutMs,
-        headers: {
-          'Content-Type': 'application/json',
-          'User-Agent': this.userAgent,
-          [SIGNATURE_HEADER]: signatureHeader(secret, Math.floor(attemptAt / 1000), body),
-          'Allowance-Event-Id': leased.event_id,
-          'Allowance-Event-Type': leased.event_type,
-          'Allowance-Delivery-Id': leased.id,
-          'Allowance-Delivery-Attempt': String(leased.attempts),
-        },
-      });
-    } catch (err) {
-      result = { ok: false, statusCode: null, error: `cannot send: ${String(err)}`.slice(0, 300), durationMs: 0 };
+    const refusal = await this.refusalOf(endpoint);
+    if (refusal !== null) {
+      result = { ok: false, statusCode: null, error: `not sent: ${refusal}`.slice(0, 300), durationMs: 0 };
+    } else {
+      try {
+        const secret = this.box.open(endpoint.secret_ciphertext, secretAssociatedData(endpoint.id));
+        result = await this.send({
+          url: new URL(endpoint.url),
+          body,
+          timeoutMs: this.config.timeoutMs,
+          headers: {
+            'Content-Type': 'application/json',
+            'User-Agent': this.userAgent,
+            [SIGNATURE_HEADER]: signatureHeader(secret, Math.floor(attemptAt / 1000), body),
+            'Allowance-Event-Id': leased.event_id,
+            'Allowance-Event-Type': leased.event_type,
+            'Allowance-Delivery-Id': leased.id,
+            'Allowance-Delivery-Attempt': String(leased.attempts),
+          },
+        });
+      } catch (err) {
+        result = { ok: false, statusCode: null, error: `cannot send: ${String(err)}`.slice(0, 300), durationMs: 0 };
+      }
     }
     const entry: WebhookAttempt = {
       at: isoTime(attemptAt),
@@ -332,6 +344,16 @@ export class WebhookDispatcher {
     const finished = await this.finish(leased, { ...patch, attempt_log: log, updated_at: isoTime(doneAt) });
     if (finished && outcome) await this.recordOutcome(endpoint, outcome, isoTime(doneAt));
     return true;
+  }
+
+  /** Why the endpoint may not be sent to now, or null; a check that fails refuses this attempt too. */
+  private async refusalOf(endpoint: WebhookEndpoint): Promise<string | null> {
+    if (!this.targetRefusal) return null;
+    try {
+      return await this.targetRefusal(endpoint.org_id, new URL(endpoint.url));
+    } catch (err) {
+      return `cannot check the target: ${String(err)}`;
+    }
   }
 
   private backoff(): { baseMs: number; capMs: number } {

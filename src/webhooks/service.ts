@@ -83,6 +83,16 @@ export interface WebhookServiceOptions {
   resolve?: HostResolver;
   /** Subscribes to newly linked audit events (the chainer's `onLinked`); returns the unsubscribe function. */
   onLinked?: (listener: (orgId: string) => void) => () => void;
+  /**
+   * The org's plan: `acquire` takes one webhook endpoint or throws 402 `quota_exceeded`, `release` gives one
+   * back. Default: no quota.
+   */
+  quota?: { acquire(orgId: string): Promise<void>; release(orgId: string): Promise<void> };
+  /**
+   * Why the org may not register `url` (e.g. outside its verified domains while it allows only those), or
+   * null: 422 `webhook_domain_not_verified` at registration. The dispatcher asks the same before every attempt.
+   */
+  targetRefusal?: (orgId: string, url: URL) => Promise<string | null>;
 }
 
 /** An endpoint's URL as recorded in audit payloads: no query string, which may carry a token. */
@@ -138,6 +148,8 @@ export class WebhookService {
   private readonly drafts: WebhookDraftFactory;
   private readonly resolve: HostResolver | undefined;
   private readonly onLinked: WebhookServiceOptions['onLinked'];
+  private readonly quota: WebhookServiceOptions['quota'];
+  private readonly targetRefusal: WebhookServiceOptions['targetRefusal'];
   private unsubscribe: (() => void) | null = null;
   /** The background deliverer; null when webhooks are not configured. */
   readonly dispatcher: WebhookDispatcher | null;
@@ -152,6 +164,8 @@ export class WebhookService {
     this.dispatcher = options.dispatcher;
     this.resolve = options.resolve;
     this.onLinked = options.onLinked;
+    this.quota = options.quota;
+    this.targetRefusal = options.targetRefusal;
   }
 
   /** Initializes the storage (idempotent) and starts delivering in the background, woken by new events. */
@@ -195,6 +209,10 @@ export class WebhookService {
     };
     const url = parseWebhookUrl(input.url, policy);
     await checkWebhookTarget(url, policy);
+    const refusal = (await this.targetRefusal?.(orgId, url)) ?? null;
+    if (refusal !== null) {
+      throw new AppError('webhook_domain_not_verified', refusal, { details: { host: url.hostname } });
+    }
     const existing = await storage.listEndpoints(orgId, { limit: MAX_WEBHOOKS_PER_ORG });
     if (existing.items.length >= MAX_WEBHOOKS_PER_ORG) {
       throw new AppError('conflict', `an org may register at most ${MAX_WEBHOOKS_PER_ORG} webhook endpoints`);
@@ -226,7 +244,15 @@ export class WebhookService {
       { url: auditUrl(endpoint.url), events: endpoint.events },
       actor,
     );
-    await storage.insertEndpoint(endpoint, drafts);
+    // The plan's webhook count is taken in one conditional write before the insert (concurrent registrations
+    // on any number of servers never pass it) and given back when the insert fails.
+    await this.quota?.acquire(orgId);
+    try {
+      await storage.insertEndpoint(endpoint, drafts);
+    } catch (err) {
+      await this.quota?.release(orgId);
+      throw err;
+    }
     return { ...webhookView(endpoint), secret };
   }
 
@@ -253,6 +279,8 @@ export class WebhookService {
     const drafts = this.draftsOf(orgId, 'webhook.deleted', endpoint, { url: auditUrl(endpoint.url) }, actor);
     const deleted = await storage.deleteEndpoint(orgId, id, drafts);
     if (!deleted) throw new AppError('not_found', 'webhook endpoint not found');
+    // Only the deletion that found the endpoint gives its place in the plan back.
+    await this.quota?.release(orgId);
     return webhookView(deleted);
   }
 

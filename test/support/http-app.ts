@@ -102,7 +102,7 @@ export async function startTestApp(
   engineStore?: StorageAdapter,
 ): Promise<TestApp> {
   // One outbox for every store, as a server has: credential and webhook events land in the engine store's trail.
-  const { store, credentials, webhooks, policies, policyAnalysis, bridges } = createMemoryStores();
+  const { store, credentials, webhooks, policies, policyAnalysis, bridges, quotas, domains } = createMemoryStores();
   const { memoryWebhooks, memoryBridges, engineConfig, signingKeys, policyCheckTimeoutMs, ...deps } = overrides;
   const registry = new PolicyRegistry({ storage: policies, base: await defaultPolicy() });
   const engine = createEngine({
@@ -111,6 +111,7 @@ export async function startTestApp(
     ...(engineStore ? {} : { analysis: { storage: policyAnalysis } }),
     ...(engineConfig ? { config: engineConfig } : {}),
     ...(signingKeys ? { keys: signingKeys } : {}),
+    quotas,
   });
   await engine.init();
   const app = createApp({
@@ -123,6 +124,7 @@ export async function startTestApp(
     unknownKeyRateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
     ...(memoryWebhooks ? { webhooks } : {}),
     ...(memoryBridges ? { bridges } : {}),
+    domains,
     policies: {
       storage: policies,
       registry,

@@ -15,7 +15,7 @@ export function agentRoutes(s: Services): RouteSpec[] {
       roles: ['enterprise'],
       body: { schema: createAgentSchema },
       success: { status: 201, schema: agentSchema },
-      errors: [422],
+      errors: [402, 422],
       handle: (i) => e.createAgent(ownerOf(i), i.body, actorOf(i)),
     },
     {

@@ -19,7 +19,7 @@ export function simulateRoutes(s: Services): RouteSpec[] {
       roles: ['enterprise'],
       body: { schema: simulateRequestSchema, validate: true },
       success: { status: 200, schema: simulationResultSchema },
-      errors: [404, 422],
+      errors: [402, 404, 422],
       async handle(i) {
         const { type, policy_revision, ...rest } = i.body as {
           type: 'authorization' | 'intent';

@@ -24,7 +24,7 @@ export function webhookRoutes(s: Services): RouteSpec[] {
       roles: ['enterprise'],
       body: { schema: createWebhookSchema, validate: true },
       success: { status: 201, schema: createdWebhookSchema },
-      errors: [409, 422, 503],
+      errors: [402, 409, 422, 503],
       handle: (i) => w.create(ownerOf(i), i.body, actorOf(i)),
     },
     {

@@ -1,0 +1,2 @@
+export * from './dns-txt.js';
+export * from './domain-service.js';

@@ -1,0 +1,95 @@
+import {
+  createDomainSchema,
+  domainListSchema,
+  domainSchema,
+  orgSettingsSchema,
+  updateOrgSettingsSchema,
+} from '../../schemas/index.js';
+import { actorOf, ownerOf, type RouteSpec } from '../route.js';
+import type { Services } from '../services.js';
+
+/** The org's domains proved by DNS, and its settings (503 when the server keeps no domain storage). */
+export function domainRoutes(s: Services): RouteSpec[] {
+  const d = s.domains;
+  return [
+    {
+      method: 'post',
+      path: '/v1/domains',
+      operationId: 'addDomain',
+      summary: 'Add a domain: publish the returned TXT record on it, then verify',
+      tag: 'domains',
+      roles: ['enterprise'],
+      body: { schema: createDomainSchema, validate: true },
+      success: { status: 201, schema: domainSchema },
+      errors: [409, 422, 503],
+      handle: (i) => d.add(ownerOf(i), i.body, actorOf(i)),
+    },
+    {
+      method: 'get',
+      path: '/v1/domains',
+      operationId: 'listDomains',
+      summary: "The org's domains, newest first",
+      tag: 'domains',
+      roles: ['enterprise'],
+      success: { status: 200, schema: domainListSchema },
+      errors: [503],
+      handle: (i) => d.list(ownerOf(i)),
+    },
+    {
+      method: 'get',
+      path: '/v1/domains/:id',
+      operationId: 'getDomain',
+      summary: 'Get a domain and its TXT record',
+      tag: 'domains',
+      roles: ['enterprise'],
+      success: { status: 200, schema: domainSchema },
+      errors: [404, 503],
+      handle: (i) => d.get(ownerOf(i), i.params.id as string),
+    },
+    {
+      method: 'post',
+      path: '/v1/domains/:id/verify',
+      operationId: 'verifyDomain',
+      summary: "Look the domain's TXT records up: verified when one is allowance-verification=<token>",
+      tag: 'domains',
+      roles: ['enterprise'],
+      success: { status: 200, schema: domainSchema },
+      errors: [404, 409, 422, 503],
+      handle: (i) => d.verify(ownerOf(i), i.params.id as string, actorOf(i)),
+    },
+    {
+      method: 'delete',
+      path: '/v1/domains/:id',
+      operationId: 'removeDomain',
+      summary: 'Remove a domain (webhooks limited to verified domains no longer reach it)',
+      tag: 'domains',
+      roles: ['enterprise'],
+      success: { status: 200, schema: domainSchema },
+      errors: [404, 409, 503],
+      handle: (i) => d.remove(ownerOf(i), i.params.id as string, actorOf(i)),
+    },
+    {
+      method: 'get',
+      path: '/v1/settings',
+      operationId: 'getOrgSettings',
+      summary: "The org's settings",
+      tag: 'domains',
+      roles: ['enterprise'],
+      success: { status: 200, schema: orgSettingsSchema },
+      errors: [503],
+      handle: (i) => d.getSettings(ownerOf(i)),
+    },
+    {
+      method: 'patch',
+      path: '/v1/settings',
+      operationId: 'updateOrgSettings',
+      summary: "Change the org's settings (webhooks_verified_domains_only)",
+      tag: 'domains',
+      roles: ['enterprise'],
+      body: { schema: updateOrgSettingsSchema, validate: true },
+      success: { status: 200, schema: orgSettingsSchema },
+      errors: [409, 422, 503],
+      handle: (i) => d.updateSettings(ownerOf(i), i.body, actorOf(i)),
+    },
+  ];
+}
