@@ -118,11 +118,13 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   engine: ['audit', 'crypto', 'errors', 'policy', 'schemas', 'storage', 'types', 'util'],
   bridges: ['crypto', 'engine', 'errors', 'schemas', 'storage', 'types', 'util'],
   webhooks: ['audit', 'config', 'crypto', 'engine', 'errors', 'schemas', 'storage', 'types', 'util'],
+  domains: ['audit', 'errors', 'storage', 'util'],
   http: [
     'audit',
     'bridges',
     'config',
     'crypto',
+    'domains',
     'engine',
     'errors',
     'policy',
