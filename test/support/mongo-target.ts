@@ -7,6 +7,7 @@ import {
   COLLECTION_NAMES,
   CREDENTIAL_COLLECTION_NAMES,
   createMongoStores,
+  DOMAIN_DRAFT_CARRIERS,
   DRAFT_CARRIERS,
   decodeKey,
   encodeKey,
@@ -55,6 +56,7 @@ const DRAFT_COLLECTIONS = [
   ...Object.values(CREDENTIAL_COLLECTION_NAMES),
   ...POLICY_DRAFT_CARRIERS,
   ...POLICY_ANALYSIS_DRAFT_CARRIERS,
+  ...DOMAIN_DRAFT_CARRIERS,
 ];
 
 /** Reads the adapter's collections with a client of its own. */
