@@ -25,6 +25,8 @@ export const DECISION_EVENT_TYPES: ReadonlySet<string> = new Set([
 
 /** Events read from an org's chain per store call while counting. */
 const COUNT_PAGE = 1000;
+/** Pages one count reads at most (a million events) before it leaves the rest to the next one. */
+const MAX_COUNT_ROUNDS = 1000;
 
 /** The calendar month (UTC) of an RFC 3339 time or of milliseconds since the epoch: `YYYY-MM`. */
 export function monthOf(at: string | number): string {
@@ -151,7 +153,8 @@ export class DecisionCounter {
 
   /** Counts everything linked so far in the org's chain; returns the record as it stands after. */
   async countNow(orgId: string): Promise<QuotaRecord | null> {
-    for (;;) {
+    // Every round either counts a page or finds the cursor moved by another counter: both are progress.
+    for (let round = 0; round < MAX_COUNT_ROUNDS; round++) {
       const record = await this.storage.get(orgId);
       const cursor = record?.decisions.cursor_seq ?? 0;
       const events = await this.ctx.store.listAuditEvents(orgId, { after_seq: cursor, limit: COUNT_PAGE });
@@ -170,6 +173,8 @@ export class DecisionCounter {
       if (applied && events.length < COUNT_PAGE) return this.storage.get(orgId);
       // Lost the race (another counter moved the cursor) or more is waiting: read again from the new cursor.
     }
+    // Still behind after that many pages: the rest is counted at the next notify or read.
+    return this.storage.get(orgId);
   }
 
   private async recordOverage(orgId: string, month: string, quota: number, at: string): Promise<void> {
