@@ -4,15 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandStartedEvent } from 'mongodb';
 import { MongoClient } from 'mongodb';
-import { MemoryAdapter } from '../adapters/memory/index.js';
-import { createMongoAdapter } from '../adapters/mongodb/index.js';
+import { MemoryAdapter, MemoryQuotaStorage } from '../adapters/memory/index.js';
+import { createMongoAdapter, MongoQuotaStorage } from '../adapters/mongodb/index.js';
 import { SqliteAdapter } from '../adapters/sqlite/index.js';
 import { createJwsSigner, generateSigningKey } from '../src/crypto/index.js';
 import { authorize } from '../src/engine/authorize.js';
 import { createEngine } from '../src/engine/index.js';
 import { encodePolicyInput, loadPolicy, type SpendPolicyInput } from '../src/policy/index.js';
 import { buildPolicyBundle } from '../src/policy-build/index.js';
-import type { StorageAdapter } from '../src/storage/index.js';
+import type { QuotaStorage, StorageAdapter } from '../src/storage/index.js';
 import { canonicalJson } from '../src/util/canonical-json.js';
 import { type RunningMongoServer, startMongoServer } from '../test/support/mongo-server.js';
 import { printTable, sample, summarize } from './stats.js';
@@ -20,8 +20,13 @@ import { printTable, sample, summarize } from './stats.js';
 const N = Number(process.env.BENCH_N ?? 20_000);
 const WARMUP = Math.min(5_000, N);
 
-async function setup(store: StorageAdapter, policy: Awaited<ReturnType<typeof loadPolicy>>, auditOn = true) {
-  const engine = createEngine({ store, policy, audit: { enabled: auditOn } });
+async function setup(
+  store: StorageAdapter,
+  policy: Awaited<ReturnType<typeof loadPolicy>>,
+  auditOn = true,
+  quotas?: QuotaStorage,
+) {
+  const engine = createEngine({ store, policy, audit: { enabled: auditOn }, ...(quotas ? { quotas } : {}) });
   await engine.init();
   const org = await engine.createOrg({ name: 'Bench Org' });
   const processor = await engine.createProcessor({ name: 'Bench Processor' });
@@ -69,7 +74,7 @@ async function setup(store: StorageAdapter, policy: Awaited<ReturnType<typeof lo
   const d = await probe.authorize(processor.id, request(-1));
   if (d.action !== 'ALLOW' || !captured)
     throw new Error(`bench setup: expected ALLOW, got ${d.action} ${d.reason_codes}`);
-  return { engine, processorId: processor.id, request, input: captured };
+  return { engine, orgId: org.id, processorId: processor.id, request, input: captured };
 }
 
 async function main() {
@@ -136,6 +141,52 @@ async function main() {
     }
   }
 
+  // Quotas: an org with a plan (every limit set) against one without, interleaved call by call on two memory
+  // engines. Decisions are counted off the authorize path, from the audit chain after linking; the cost of
+  // that counting is timed apart: link a run's decisions, then count them all in one catch-up.
+  const quota: { count_us_per_decision: number | null } = { count_us_per_decision: null };
+  {
+    const quotas = new MemoryQuotaStorage();
+    const plannedStore = new MemoryAdapter();
+    const planned = await setup(plannedStore, policy, true, quotas);
+    await planned.engine.quotas.setPlan(planned.orgId, { decisions_per_month: 1_000, agents: 10, webhooks: 10 });
+    const plain = await setup(new MemoryAdapter(), policy, true);
+    const base = 20_000_000;
+    for (let i = 0; i < WARMUP; i++) {
+      const e = i % 2 === 0 ? plain : planned;
+      await e.engine.authorize(e.processorId, e.request(base + i));
+    }
+    const samples: [number[], number[]] = [[], []];
+    for (let i = 0; i < 2 * N; i++) {
+      const e = i % 2 === 0 ? plain : planned;
+      const t0 = process.hrtime.bigint();
+      await e.engine.authorize(e.processorId, e.request(base + WARMUP + i));
+      samples[i % 2]?.push(Number(process.hrtime.bigint() - t0));
+    }
+    for (const [name, what, ns] of [
+      ['authorize_no_plan', 'engine.authorize, org without a plan (baseline, interleaved)', samples[0]],
+      ['authorize_plan', 'engine.authorize, org with a plan and quota storage (interleaved)', samples[1]],
+    ] as const) {
+      const s = summarize(ns);
+      results[name] = s;
+      rows.push({ case: name, what, n: s.n, p50_us: s.p50_us, p90_us: s.p90_us, p99_us: s.p99_us, mean_us: s.mean_us });
+    }
+    await planned.engine.audit.chainer.drain();
+    await planned.engine.quotas.settled();
+    // The engine counted in the background while its chainer linked; a second engine with empty quota
+    // storage counts the same chain from the start, timed alone.
+    const recount = createEngine({ store: plannedStore, policy, quotas: new MemoryQuotaStorage() });
+    const t0 = process.hrtime.bigint();
+    await recount.quotas.countDecisions(planned.orgId);
+    const elapsedNs = Number(process.hrtime.bigint() - t0);
+    const counted = (await recount.quotas.getUsage(planned.orgId)).decisions.used;
+    const background = (await planned.engine.quotas.getUsage(planned.orgId)).decisions.used;
+    if (counted !== background)
+      throw new Error(`bench quotas: counted ${counted} again, ${background} in the background`);
+    quota.count_us_per_decision = counted > 0 ? Math.round((elapsedNs / 1000 / counted) * 100) / 100 : null;
+    console.log(`quota counting: ${counted} decisions counted in one catch-up, ${quota.count_us_per_decision} µs each`);
+  }
+
   // Memory retained per decision on the memory store, after GC (needs --expose-gc): heap growth over
   // MEMORY_N decisions on a fresh store, with the audit trail off and on.
   const retained: Record<string, number | null> = { off: null, on: null };
@@ -197,7 +248,9 @@ async function main() {
     client.on('commandSucceeded', done);
     client.on('commandFailed', done);
     const store = createMongoAdapter({ client, dbName: `bench_${process.pid}` });
-    const mongo = await setup(store, policy);
+    // With quota storage and a plan set, so the counts below show what a plan adds to authorize (nothing).
+    const mongo = await setup(store, policy, true, new MongoQuotaStorage({ client, dbName: `bench_${process.pid}` }));
+    await mongo.engine.quotas.setPlan(mongo.orgId, { decisions_per_month: 1_000_000, agents: 10, webhooks: 10 });
     const count = async (fn: () => Promise<{ action: string }>, expect: string) => {
       roundTrips = 0;
       inFlight = 0;
@@ -258,6 +311,11 @@ async function main() {
       authorize_budgeted_p50_us: pick('authorize_budgeted', 'p50_us'),
       authorize_bare_p99_us: pick('authorize_bare', 'p99_us'),
       authorize_budgeted_p99_us: pick('authorize_budgeted', 'p99_us'),
+      authorize_no_plan_p50_us: pick('authorize_no_plan', 'p50_us'),
+      authorize_plan_p50_us: pick('authorize_plan', 'p50_us'),
+      authorize_no_plan_p99_us: pick('authorize_no_plan', 'p99_us'),
+      authorize_plan_p99_us: pick('authorize_plan', 'p99_us'),
+      quota_count_us_per_decision: quota.count_us_per_decision,
       authorize_sqlite_p50_us: pick('authorize_sqlite', 'p50_us'),
       authorize_sqlite_p99_us: pick('authorize_sqlite', 'p99_us'),
       authorize_mongodb_p50_us: pick('authorize_mongodb', 'p50_us'),

@@ -68,14 +68,14 @@ export interface EngineOptions {
    */
   audit?: { enabled?: boolean; chainIntervalMs?: number };
   /**
-   * Policy analysis: where shadow comparisons and replay jobs are stored. Without it a shadow candidate is
-   * not evaluated and replay is unavailable. `onDivergence` and `onCandidateError` feed metrics.
-   */
-  /**
    * Org plans and usage counters (agents, webhooks, decisions per month). Without it nothing is counted or
    * refused for quota. Decisions are counted from the audit chain, so they need `audit` enabled.
    */
   quotas?: QuotaStorage;
+  /**
+   * Policy analysis: where shadow comparisons and replay jobs are stored. Without it a shadow candidate is
+   * not evaluated and replay is unavailable. `onDivergence` and `onCandidateError` feed metrics.
+   */
   analysis?: {
     storage: PolicyAnalysisStorage;
     shadowFlushMs?: number;
