@@ -182,10 +182,24 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 5,
-    description: 'org quotas (plans and usage counters) and org domains',
+    description: 'org quotas (plans and usage counters, seeded from the agents and webhooks there are) and org domains',
     sql: `
       CREATE TABLE org_quotas (org_id TEXT PRIMARY KEY, doc TEXT NOT NULL) STRICT;
       CREATE TABLE org_domains (org_id TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL) STRICT;
+      INSERT INTO org_quotas (org_id, doc)
+        SELECT org_id, json_object(
+          'org_id', org_id,
+          'plan', json_object('decisions_per_month', NULL, 'agents', NULL, 'webhooks', NULL),
+          'agents', SUM(agents),
+          'webhooks', SUM(webhooks),
+          'decisions', json_object('cursor_seq', 0, 'months', json_object()),
+          'updated_at', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        FROM (
+          SELECT org_id, COUNT(*) AS agents, 0 AS webhooks FROM agents WHERE status != 'revoked' GROUP BY org_id
+          UNION ALL
+          SELECT org_id, 0 AS agents, COUNT(*) AS webhooks FROM webhook_endpoints GROUP BY org_id
+        )
+        GROUP BY org_id;
     `,
   },
 ];
