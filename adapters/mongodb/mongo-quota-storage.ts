@@ -1,7 +1,10 @@
 import type { Collection, Document, MongoClient } from 'mongodb';
 import type { AcquireResult, CountedResource, OrgPlan, QuotaRecord, QuotaStorage } from '../../src/storage/index.js';
 import { emptyQuotaRecord, StorageError } from '../../src/storage/index.js';
+import { NOT_DELETED } from './audit-outbox.js';
+import { COLLECTION_NAMES } from './collections.js';
 import { type ConnectionOptions, openConnection } from './connection.js';
+import { WEBHOOK_COLLECTION_NAMES } from './mongo-webhook-storage.js';
 import { isDuplicateKey, runMapped } from './storage-errors.js';
 import { toDomain, toStored } from './stored-document.js';
 
@@ -21,6 +24,8 @@ export class MongoQuotaStorage implements QuotaStorage {
   private readonly client: MongoClient;
   private readonly ownsClient: boolean;
   private readonly rows: Collection<Document>;
+  private readonly agents: Collection<Document>;
+  private readonly endpoints: Collection<Document>;
   private closed = false;
 
   constructor(options: ConnectionOptions = {}) {
@@ -28,6 +33,8 @@ export class MongoQuotaStorage implements QuotaStorage {
     this.client = connection.client;
     this.ownsClient = connection.ownsClient;
     this.rows = connection.db.collection(QUOTA_COLLECTION_NAME);
+    this.agents = connection.db.collection(COLLECTION_NAMES.agents);
+    this.endpoints = connection.db.collection(WEBHOOK_COLLECTION_NAMES.endpoints);
   }
 
   private run<T>(fn: () => Promise<T>): Promise<T> {
@@ -45,8 +52,19 @@ export class MongoQuotaStorage implements QuotaStorage {
     if (this.ownsClient) await this.client.close().catch(() => {});
   }
 
+  /**
+   * Creates the org's record when it has none, starting from the agents (not revoked) and webhook endpoints
+   * the org has (an org older than its record). Every creation takes its count before its insert, so a
+   * creation racing this count is either counted by it or counts itself on the record; a revocation racing
+   * it can leave the count one high, never low. Of racing upserts one inserts; the others change nothing.
+   */
   private async ensure(orgId: string, at: string): Promise<void> {
-    const { org_id: _o, updated_at: _u, ...empty } = emptyQuotaRecord(orgId, at);
+    if (await this.rows.findOne({ _id: orgId } as Document, { projection: { _id: 1 } })) return;
+    const [agents, webhooks] = await Promise.all([
+      this.agents.countDocuments({ org_id: orgId, status: { $ne: 'revoked' } }),
+      this.endpoints.countDocuments({ org_id: orgId, ...NOT_DELETED }),
+    ]);
+    const { org_id: _o, updated_at: _u, ...empty } = { ...emptyQuotaRecord(orgId, at), agents, webhooks };
     try {
       await this.rows.updateOne(
         { _id: orgId } as Document,

@@ -106,4 +106,76 @@ q('decisions made and counted on both servers are counted exactly once', async (
   }
 });
 
+q('an org older than its quota record starts from the agents and endpoints it has', async () => {
+  const { uri } = await testMongoServer();
+  const dbName = freshDbName('allowance_quotas');
+  const clock = new ManualClock('2026-11-23T10:00:00.000Z');
+  const before = createMongoStores({ uri, dbName });
+  const after = createMongoStores({ uri, dbName });
+  try {
+    // Agents and endpoints made before plans existed: an engine without quota storage.
+    const old = createEngine({ store: before.store, clock, policy: await defaultPolicy() });
+    await old.init();
+    const org = await old.createOrg({ name: 'Acme' });
+    const agents = [];
+    for (let i = 0; i < 3; i++) agents.push(await old.createAgent(org.id, { name: `old-${i}` }));
+    await old.revokeAgent(org.id, (agents[0] as { id: string }).id);
+    await before.webhooks.init();
+    const endpoint = (id: string) => ({
+      id,
+      org_id: org.id,
+      url: 'https://hooks.acme.example/x',
+      events: ['*'],
+      description: null,
+      status: 'active' as const,
+      secret_ciphertext: 'v1.a.b.c',
+      secret_last4: 'abcd',
+      cursor_seq: 0,
+      consecutive_failures: 0,
+      disabled_at: null,
+      created_at: '2026-11-23T10:00:00.000Z',
+      updated_at: '2026-11-23T10:00:00.000Z',
+      version: 0,
+    });
+    await before.webhooks.insertEndpoint(endpoint('whk_0000000001kept'));
+    await before.webhooks.insertEndpoint(endpoint('whk_0000000002gone'));
+    // Deleted with an audit draft: a tombstone stays until the draft is linked, and is not counted.
+    await before.webhooks.deleteEndpoint(org.id, 'whk_0000000002gone', [
+      {
+        id: 'evt_0000000000tombstone0001',
+        org_id: org.id,
+        at: '2026-11-23T10:00:00.000Z',
+        type: 'webhook.deleted',
+        actor: 'system',
+        subject: { kind: 'webhook', id: 'whk_0000000002gone' },
+        agent_id: null,
+        payload: {},
+      },
+    ]);
+
+    const engine = createEngine({ store: after.store, clock, policy: await defaultPolicy(), quotas: after.quotas });
+    await engine.init();
+    const usage = await engine.quotas.setPlan(org.id, { decisions_per_month: null, agents: 3, webhooks: 1 });
+    assert.equal(
+      [usage.agents, usage.webhooks],
+      [
+        { quota: 3, used: 2 },
+        { quota: 1, used: 1 },
+      ],
+    );
+    await engine.createAgent(org.id, { name: 'new' });
+    const refused = await engine.createAgent(org.id, { name: 'one too many' }).catch((err: unknown) => err);
+    assert.is((refused as { code?: string }).code, 'quota_exceeded');
+    await old.close();
+    await engine.close();
+  } finally {
+    await after.store.mongoClient
+      .db(dbName)
+      .dropDatabase()
+      .catch(() => {});
+    await before.store.close().catch(() => {});
+    await after.store.close().catch(() => {});
+  }
+});
+
 q.run();
