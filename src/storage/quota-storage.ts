@@ -36,7 +36,9 @@ export interface QuotaRecord {
 export type AcquireResult = { status: 'acquired'; used: number } | { status: 'exceeded'; quota: number; used: number };
 
 /**
- * Plans and usage counters of orgs, one record per org (created on first use with no limits and zero counts).
+ * Plans and usage counters of orgs, one record per org, created on first use with no limits, no decisions
+ * counted and zero agents and webhooks, or (an adapter whose store may hold an org older than its record)
+ * the agents not revoked and the webhook endpoints the org already has.
  *
  * Must be atomic: `acquire` (the count and the plan's limit are read and the count incremented in one
  * conditional write: of any number of concurrent acquires, on any number of servers, exactly
