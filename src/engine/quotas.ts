@@ -161,15 +161,32 @@ export class DecisionCounter {
       const last = events[events.length - 1];
       if (!last) return record;
       const add: Record<string, number> = {};
+      const overages: { month: string; quota: number }[] = [];
       for (const e of events) {
         if (!DECISION_EVENT_TYPES.has(e.type)) continue;
         const month = monthOf(e.at);
         add[month] = (add[month] ?? 0) + 1;
         const limit = record?.plan.decisions_per_month ?? null;
         const used = (record?.decisions.months[month] ?? 0) + (add[month] as number);
-        if (limit !== null && used === limit + 1) await this.recordOverage(orgId, month, limit, e.at);
+        if (limit !== null && used === limit + 1) {
+          // Written before the count, so a crash in between cannot lose it; its id makes racing writes one.
+          await this.writeOverageEvent(orgId, month, limit, e.at);
+          overages.push({ month, quota: limit });
+        }
       }
       const applied = await this.storage.advanceDecisions(orgId, cursor, last.seq, add, isoTime(this.ctx.clock.now()));
+      if (applied) {
+        // Only the counter that counted the range reports it.
+        for (const o of overages) {
+          this.ctx.stats.quotaOverages += 1;
+          this.ctx.logger.warn('quota_exceeded', {
+            org_id: orgId,
+            resource: 'decisions_per_month',
+            month: o.month,
+            quota: o.quota,
+          });
+        }
+      }
       if (applied && events.length < COUNT_PAGE) return this.storage.get(orgId);
       // Lost the race (another counter moved the cursor) or more is waiting: read again from the new cursor.
     }
@@ -177,9 +194,7 @@ export class DecisionCounter {
     return this.storage.get(orgId);
   }
 
-  private async recordOverage(orgId: string, month: string, quota: number, at: string): Promise<void> {
-    this.ctx.stats.quotaOverages += 1;
-    this.ctx.logger.warn('quota_exceeded', { org_id: orgId, resource: 'decisions_per_month', month, quota });
+  private async writeOverageEvent(orgId: string, month: string, quota: number, at: string): Promise<void> {
     if (!this.ctx.auditEnabled) return;
     const atMs = Date.parse(at);
     await this.ctx.store.appendAuditDrafts([
