@@ -20,9 +20,9 @@ export {
   MongoCredentialStorage,
   type MongoCredentialStorageOptions,
 } from './mongo-credential-storage.js';
+export { DOMAIN_COLLECTION_NAME, DOMAIN_DRAFT_CARRIERS, MongoDomainStorage } from './mongo-domain-storage.js';
 export { MongoEntityStorage } from './mongo-entity-storage.js';
 export { MongoLifecycle } from './mongo-lifecycle.js';
-export { DOMAIN_COLLECTION_NAME, DOMAIN_DRAFT_CARRIERS, MongoDomainStorage } from './mongo-domain-storage.js';
 export {
   MongoPolicyAnalysisStorage,
   POLICY_ANALYSIS_COLLECTION_NAMES,
@@ -35,8 +35,8 @@ export {
   POLICY_DRAFT_CARRIERS,
   policyIndexPlan,
 } from './mongo-policy-storage.js';
-export { MongoUsageLedger } from './mongo-usage-ledger.js';
 export { MongoQuotaStorage, QUOTA_COLLECTION_NAME } from './mongo-quota-storage.js';
+export { MongoUsageLedger } from './mongo-usage-ledger.js';
 export {
   createMongoWebhookStorage,
   MongoWebhookStorage,
