@@ -1,4 +1,4 @@
-import { responseTypes } from './common.js';
+import { livemodeField, responseTypes } from './common.js';
 
 const { str, time, nullableTime } = responseTypes;
 
@@ -24,6 +24,7 @@ export const createDomainSchema = {
 const domainProperties = {
   id: str,
   org_id: str,
+  livemode: livemodeField,
   domain: str,
   status: { enum: ['pending', 'verified'] },
   verification: {
@@ -75,6 +76,6 @@ export const updateOrgSettingsSchema = {
 export const orgSettingsSchema = {
   $id: 'OrgSettings',
   type: 'object',
-  required: ['org_id', 'webhooks_verified_domains_only'],
-  properties: { org_id: str, webhooks_verified_domains_only: { type: 'boolean' } },
+  required: ['org_id', 'livemode', 'webhooks_verified_domains_only'],
+  properties: { org_id: str, livemode: livemodeField, webhooks_verified_domains_only: { type: 'boolean' } },
 } as const;

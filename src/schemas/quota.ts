@@ -1,4 +1,4 @@
-import { responseTypes } from './common.js';
+import { livemodeField, responseTypes } from './common.js';
 
 const { str, int } = responseTypes;
 
@@ -34,9 +34,10 @@ const used = {
 export const orgUsageSchema = {
   $id: 'OrgUsage',
   type: 'object',
-  required: ['org_id', 'plan', 'period', 'decisions', 'agents', 'webhooks', 'counted_through_seq'],
+  required: ['org_id', 'livemode', 'plan', 'period', 'decisions', 'agents', 'webhooks', 'counted_through_seq'],
   properties: {
     org_id: str,
+    livemode: livemodeField,
     plan: {
       type: 'object',
       required: ['decisions_per_month', 'agents', 'webhooks'],

@@ -149,7 +149,7 @@ d('list, get, tenancy, delete; audit events for added, verified and removed', as
 
 d('webhooks limited to verified domains: at registration and before every delivery attempt', async () => {
   const settings = await t.call('GET', '/v1/settings', { auth: w.enterprise });
-  assert.equal(settings.body, { org_id: w.orgId, webhooks_verified_domains_only: false });
+  assert.equal(settings.body, { org_id: w.orgId, webhooks_verified_domains_only: false, livemode: true });
   // Registered while the setting is off: a bare address, outside every domain.
   const bare = await t.call('POST', '/v1/webhooks', {
     auth: w.enterprise,

@@ -188,6 +188,38 @@ q(
   },
 );
 
+q('test mode has its own counters: the live plan does not limit the test twin, nor the reverse', async () => {
+  const modes = await makeWorld(t, 'Modes');
+  await t.call('PUT', `/v1/orgs/${modes.orgId}/plan`, {
+    auth: OPERATOR_CRED,
+    body: { decisions_per_month: null, agents: 1, webhooks: null },
+  });
+  const cred = await t.call('POST', `/v1/orgs/${modes.orgId}/credentials`, {
+    auth: OPERATOR_CRED,
+    body: { name: 'sandbox', mode: 'test' },
+  });
+  assert.is(cred.status, 201, cred.text);
+  const live = await t.call('POST', '/v1/agents', { auth: modes.enterprise, body: { name: 'live-1' } });
+  assert.is(live.status, 201, live.text);
+  expectQuota(
+    await t.call('POST', '/v1/agents', { auth: modes.enterprise, body: { name: 'live-2' } }),
+    'agents',
+    1,
+    1,
+    null,
+  );
+  for (let i = 0; i < 3; i++) {
+    const res = await t.call('POST', '/v1/agents', { auth: cred.body, body: { name: `test-${i}` } });
+    assert.is(res.status, 201, res.text);
+  }
+  const testUsage = await t.call('GET', '/v1/usage', { auth: cred.body });
+  assert.is(testUsage.status, 200, testUsage.text);
+  assertMatches('OrgUsage', testUsage.body);
+  assert.equal([testUsage.body.livemode, testUsage.body.plan.agents, testUsage.body.agents.used], [false, null, 3]);
+  const liveUsage = await t.call('GET', '/v1/usage', { auth: modes.enterprise });
+  assert.equal([liveUsage.body.livemode, liveUsage.body.agents], [true, { quota: 1, used: 1 }]);
+});
+
 q('the OpenAPI document lists the plan, usage and 402', async () => {
   const doc = (await t.call('GET', '/openapi.json')).body;
   assert.ok(doc.paths['/v1/orgs/{id}/plan'].put);
