@@ -4,6 +4,7 @@
 package allowance.spend
 
 import data.allowance.lib
+import data.allowance.rules as org_rules
 
 request := input.request
 
@@ -124,7 +125,12 @@ step_up if {
 	not valid_intent
 }
 
-decision := {"action": "DENY", "reasons": sort(deny)} if {
+# A rules revision (this policy's WASM with an org's rules as data) is an org layer: it decides by the
+# rules alone, since the base layer (this policy without rules data) runs beside it and the engine's
+# checks apply after both.
+decision := org_rules.outcome if {
+	org_rules.enabled
+} else := {"action": "DENY", "reasons": sort(deny)} if {
 	count(deny) > 0
 } else := {"action": "STEP_UP", "reasons": ["step_up_required"]} if {
 	step_up

@@ -9,7 +9,7 @@ import { evaluateOrgPolicy, layerDecisions } from './layering.js';
 import { evaluateOrgSpend, outcomeOf, verdictFromInput } from './policy-comparison.js';
 import { buildSpendInput } from './policy-input.js';
 import type { ShadowObservation } from './shadow-recorder.js';
-import { type Periods, periodsAt } from './windows.js';
+import { localTimeAt, type Periods, periodsAt } from './windows.js';
 
 /** Everything decided about an authorization before anything is written. */
 export interface AuthorizationEvaluation {
@@ -131,7 +131,17 @@ export async function evaluateAuthorization(
   const periods = periodsAt(nowMs, authority.time_zone);
   const usage = await store.getUsage(orgId, authority.id, periods);
   const now = isoTime(nowMs);
-  const input = buildSpendInput({ now, request: req, processorId, agent, authority, binding, usage, intent });
+  const input = buildSpendInput({
+    now,
+    localTime: localTimeAt(nowMs, authority.time_zone),
+    request: req,
+    processorId,
+    agent,
+    authority,
+    binding,
+    usage,
+    intent,
+  });
   const policies: PolicySet = policyOverride ? policyOverride : ctx.policies.forOrg(orgId);
   const base = evaluatePolicy(policies.active, input);
   const org = policies.org ?? null;

@@ -7,6 +7,7 @@ export * from './context.js';
 export * from './create-engine.js';
 export type { IntentResult, IntentView } from './intents.js';
 export { DivergenceTally, POLICY_ERROR_DECISION, verdictFromInput } from './policy-comparison.js';
+export { withLocalTime } from './policy-input.js';
 export {
   PolicyReplays,
   REPLAY_SAMPLE_LIMIT,

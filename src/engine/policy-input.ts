@@ -1,7 +1,8 @@
-import type { IntentPolicyInput, SpendPolicyInput } from '../policy/index.js';
+import type { IntentPolicyInput, PolicyLocalTime, SpendPolicyInput } from '../policy/index.js';
 import type { Agent, CredentialBinding, Intent, Merchant, SpendingAuthority, UsageSnapshot } from '../types.js';
 import type { NormalizedAuthorizeRequest } from './authorize-request.js';
 import type { NormalizedIntentRequest } from './intent-request.js';
+import { isValidTimeZone, localTimeAt } from './windows.js';
 
 /** Version of the policy input contract (policies/schemas/*-input.schema.json). */
 export const POLICY_INPUT_VERSION = '1';
@@ -49,6 +50,7 @@ function authorityOf(s: SpendingAuthority): SpendPolicyInput['authority'] {
 /** The spend policy input: a stable, versioned projection of the entities (no storage internals). */
 export function buildSpendInput(parts: {
   now: string;
+  localTime: PolicyLocalTime;
   request: NormalizedAuthorizeRequest;
   processorId: string;
   agent: Agent;
@@ -61,6 +63,7 @@ export function buildSpendInput(parts: {
   return {
     version: POLICY_INPUT_VERSION,
     now: parts.now,
+    local_time: parts.localTime,
     org: { id: b.org_id },
     request: {
       authorization_id: r.authorization_id,
@@ -90,6 +93,18 @@ export function buildSpendInput(parts: {
         }
       : null,
   };
+}
+
+/**
+ * The input with `local_time`, derived from `now` and the authority's time zone when it lacks one (inputs
+ * stored before the field existed); unchanged when it has one or the zone is unknown to this runtime.
+ */
+export function withLocalTime(input: SpendPolicyInput): SpendPolicyInput {
+  if (input.local_time !== undefined) return input;
+  const nowMs = Date.parse(input.now);
+  const zone: unknown = input.authority?.time_zone;
+  if (!Number.isFinite(nowMs) || typeof zone !== 'string' || !isValidTimeZone(zone)) return input;
+  return { ...input, local_time: localTimeAt(nowMs, zone) };
 }
 
 /** The intent policy input. */

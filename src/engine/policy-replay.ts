@@ -14,6 +14,7 @@ import {
   POLICY_ERROR_DECISION,
   verdictFromInput,
 } from './policy-comparison.js';
+import { withLocalTime } from './policy-input.js';
 
 /** Windows with at most this many decisions are replayed within the request; larger ones as a job. */
 export const SYNC_REPLAY_MAX = 2000;
@@ -67,7 +68,8 @@ function evaluateBase(policy: LoadedPolicy, input: SpendPolicyInput): PolicyDeci
 }
 
 /** Re-decides one stored input with base + candidate and the engine's checks: the live combination. */
-export function redecide(policies: ReplayPolicies, input: SpendPolicyInput): DecisionOutcome {
+export function redecide(policies: ReplayPolicies, stored: SpendPolicyInput): DecisionOutcome {
+  const input = withLocalTime(stored);
   const layered = layerDecisions(evaluateBase(policies.base, input), evaluateOrgSpend(policies.candidate, input));
   return outcomeOf(verdictFromInput(input, layered));
 }

@@ -71,3 +71,49 @@ export function periodsAt(nowMs: number, timeZone: string): Periods {
   minuteCache.set(timeZone, { minute, periods });
   return periods;
 }
+
+/** The local wall-clock time the rules of a rules revision see (spend input `local_time`). */
+export interface LocalTime {
+  /** ISO weekday: 1 Monday … 7 Sunday. */
+  weekday: number;
+  /** Minutes since local midnight, 0–1439. */
+  minute_of_day: number;
+}
+
+const clockFormatters = new Map<string, Intl.DateTimeFormat>();
+const localCache = new Map<string, { minute: number; local: LocalTime }>();
+const WEEKDAYS: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };
+
+/**
+ * Weekday and minute of day of `nowMs` on the wall clock of `timeZone` (Intl, the runtime's time zone data),
+ * cached per zone and minute like {@link periodsAt}. Across a daylight saving change this is the clock on the
+ * wall: in spring the skipped hour never occurs (02:00–02:59 in most of Europe and America), in autumn the
+ * repeated hour occurs twice, and both instants have the same local time.
+ */
+export function localTimeAt(nowMs: number, timeZone: string): LocalTime {
+  const minute = Math.floor(nowMs / 60_000);
+  const hit = localCache.get(timeZone);
+  if (hit && hit.minute === minute) return hit.local;
+  let f = clockFormatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      weekday: 'short',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    });
+    clockFormatters.set(timeZone, f);
+  }
+  let weekday = 0;
+  let hour = 0;
+  let min = 0;
+  for (const p of f.formatToParts(new Date(nowMs))) {
+    if (p.type === 'weekday') weekday = WEEKDAYS[p.value] ?? 0;
+    else if (p.type === 'hour') hour = Number(p.value);
+    else if (p.type === 'minute') min = Number(p.value);
+  }
+  const local = { weekday, minute_of_day: hour * 60 + min };
+  localCache.set(timeZone, { minute, local });
+  return local;
+}

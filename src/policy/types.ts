@@ -83,10 +83,23 @@ export interface PolicyIntent {
   single_use: boolean;
 }
 
+/** The wall-clock time of `now` in the authority's time zone. */
+export interface PolicyLocalTime {
+  /** ISO weekday: 1 Monday … 7 Sunday. */
+  weekday: number;
+  /** Minutes since local midnight, 0–1439. */
+  minute_of_day: number;
+}
+
 /** Input of `allowance/spend/decision` (spend-input.schema.json). */
 export interface SpendPolicyInput {
   version: '1';
   now: PolicyTime;
+  /**
+   * `now` on the authority's wall clock (WASM has no time builtins). The engine always sets it; inputs stored
+   * before it existed lack it, and replay derives it from `now` and the authority's time zone.
+   */
+  local_time?: PolicyLocalTime;
   org: { id: string };
   request: {
     authorization_id: string;

@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isoWeek, periodsAt } from '../../src/engine/index.js';
+import { isoWeek, localTimeAt, periodsAt, withLocalTime } from '../../src/engine/index.js';
+import { smokeSpendInputs } from '../../src/policy/index.js';
 import { makeFixture } from '../support/engine-fixture.js';
 
 const periods = suite('calendar periods');
@@ -28,6 +29,45 @@ periods('month and DST edges in a zone east of UTC', () => {
   // Europe/Berlin leaves DST on 2026-10-25: local midnight of the 26th is 23:00Z on the 25th.
   assert.is(periodsAt(Date.parse('2026-10-25T22:59:59.999Z'), 'Europe/Berlin').daily, '2026-10-25');
   assert.is(periodsAt(Date.parse('2026-10-25T23:00:00.000Z'), 'Europe/Berlin').daily, '2026-10-26');
+});
+
+periods('local weekday and minute of day in the authority time zone', () => {
+  // 2026-11-30 is a Monday in UTC; 04:59Z is still Sunday 23:59 in New York.
+  assert.equal(localTimeAt(Date.parse('2026-11-30T04:59:59.999Z'), 'America/New_York'), {
+    weekday: 7,
+    minute_of_day: 1439,
+  });
+  assert.equal(localTimeAt(Date.parse('2026-11-30T05:00:00.000Z'), 'America/New_York'), {
+    weekday: 1,
+    minute_of_day: 0,
+  });
+  assert.equal(localTimeAt(Date.parse('2026-11-30T15:00:00.000Z'), 'Asia/Tokyo'), { weekday: 2, minute_of_day: 0 });
+  assert.equal(localTimeAt(Date.parse('2026-11-30T12:34:00.000Z'), 'UTC'), { weekday: 1, minute_of_day: 754 });
+});
+
+periods('local time across daylight saving changes is the wall clock', () => {
+  // New York springs forward on 2026-03-08 at 02:00 local (07:00Z): 02:00-02:59 never occurs.
+  assert.is(localTimeAt(Date.parse('2026-03-08T06:59:00.000Z'), 'America/New_York').minute_of_day, 119);
+  assert.is(localTimeAt(Date.parse('2026-03-08T07:00:00.000Z'), 'America/New_York').minute_of_day, 180);
+  // It falls back on 2026-11-01 at 02:00 local: 01:30 occurs twice, an hour apart.
+  assert.is(localTimeAt(Date.parse('2026-11-01T05:30:00.000Z'), 'America/New_York').minute_of_day, 90);
+  assert.is(localTimeAt(Date.parse('2026-11-01T06:30:00.000Z'), 'America/New_York').minute_of_day, 90);
+});
+
+periods('a stored input without local_time gets it from now and the authority time zone', () => {
+  const input = smokeSpendInputs()[0];
+  if (!input) throw new Error('no smoke input');
+  const stored = {
+    ...input,
+    now: '2026-11-30T04:30:00.000Z',
+    authority: { ...input.authority, time_zone: 'America/New_York' },
+  };
+  delete stored.local_time;
+  assert.equal(withLocalTime(stored).local_time, { weekday: 7, minute_of_day: 1410 });
+  const kept = { ...stored, local_time: { weekday: 3, minute_of_day: 5 } };
+  assert.is(withLocalTime(kept), kept, 'an input with local_time is unchanged');
+  const unknownZone = { ...stored, authority: { ...stored.authority, time_zone: 'Nowhere/Else' } };
+  assert.is(withLocalTime(unknownZone).local_time, undefined);
 });
 
 periods.run();
