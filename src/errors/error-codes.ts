@@ -39,6 +39,10 @@ export const ERROR_CODES = {
   policy_revision_conflict: 409,
   policy_bundle_too_large: 413,
   policy_bundle_invalid: 422,
+  /** A rules document (PUT /v1/policy-rules) that is not valid: `details` name the rule (index, id) and the path. */
+  rules_invalid: 422,
+  /** The base policy in force cannot evaluate rules (a custom base without the rules module), or the org requires signed bundles. */
+  rules_unsupported: 409,
   policy_evaluation_failed: 500,
   policy_no_result: 500,
   policy_output_invalid: 500,

@@ -44,9 +44,11 @@ import { basePolicyRoutes, policyRoutes } from './routes/policies.js';
 import { policyAnalysisRoutes } from './routes/policy-analysis.js';
 import { publicRoutes } from './routes/public.js';
 import { quotaOperatorRoutes, usageRoutes } from './routes/quotas.js';
+import { rulesRoutes } from './routes/rules.js';
 import { simulateRoutes } from './routes/simulate.js';
 import { tokenRoutes, tokenVerifyRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { RulesService } from './rules-service.js';
 import type { Services } from './services.js';
 import type { AppContext } from './types.js';
 
@@ -207,6 +209,15 @@ export function createApp(deps: AppDeps): AllowanceApp {
   );
   const rateLimiter = new RateLimiter(rate.perSecond, rate.burst, clock);
   const sessions = new SessionTokens(deps.masterKey);
+  const policyService = new PolicyService({
+    engine: deps.engine,
+    storage: deps.policies?.storage ?? null,
+    registry: deps.policies?.registry ?? null,
+    clock,
+    ...(deps.policies?.maxBytes !== undefined ? { maxBytes: deps.policies.maxBytes } : {}),
+    fileBaseSha256: deps.policies?.fileBaseSha256 ?? null,
+    ...(deps.policies?.checkTimeoutMs !== undefined ? { checkTimeoutMs: deps.policies.checkTimeoutMs } : {}),
+  });
   const services: Services = {
     engine: deps.engine,
     credentials,
@@ -233,15 +244,8 @@ export function createApp(deps: AppDeps): AllowanceApp {
       ...(deps.webhookResolve ? { resolve: deps.webhookResolve } : {}),
       ...(deps.domains ? { targetRefusal: (orgId: string, url: URL) => domains.webhookTargetRefusal(orgId, url) } : {}),
     }),
-    policies: new PolicyService({
-      engine: deps.engine,
-      storage: deps.policies?.storage ?? null,
-      registry: deps.policies?.registry ?? null,
-      clock,
-      ...(deps.policies?.maxBytes !== undefined ? { maxBytes: deps.policies.maxBytes } : {}),
-      fileBaseSha256: deps.policies?.fileBaseSha256 ?? null,
-      ...(deps.policies?.checkTimeoutMs !== undefined ? { checkTimeoutMs: deps.policies.checkTimeoutMs } : {}),
-    }),
+    policies: policyService,
+    rules: new RulesService(deps.engine, policyService, deps.policies?.storage ?? null),
     bridges: new BridgeService(
       deps.engine,
       deps.bridges ?? null,
@@ -291,6 +295,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
         ...auditRoutes(services),
         ...webhookRoutes(services),
         ...policyRoutes(services),
+        ...rulesRoutes(services),
         ...policyAnalysisRoutes(services),
         ...bridgeRoutes(services),
         ...usageRoutes(services),

@@ -10,6 +10,7 @@ import type { Metrics } from './metrics.js';
 import type { CredentialLimiter, RateLimiter } from './middleware/rate-limit.js';
 import type { PolicyCandidates } from './policy-candidates.js';
 import type { PolicyService } from './policy-service.js';
+import type { RulesService } from './rules-service.js';
 import type { AppContext } from './types.js';
 
 /** What route handlers work with; built once by createApp. */
@@ -34,6 +35,8 @@ export interface Services {
   webhooks: WebhookService;
   /** Per-org policy bundles and the base policy (503 when the server keeps no policy storage). */
   policies: PolicyService;
+  /** Rules as data: an org's rules stored as policy revisions (503 without policy storage). */
+  rules: RulesService;
   /** The org revisions shadow reports and replays read; absent without policy storage (503). */
   policyCandidates?: PolicyCandidates;
   /** Card-processor bridges (503 on registration when the server keeps no bridge storage). */

@@ -7,6 +7,15 @@ export { PolicyHolder, type PolicySnapshot } from './policy-holder.js';
 export type { PolicyResolver, PolicySet } from './policy-set.js';
 export { PolicyRegistry, type PolicyRegistryOptions } from './registry.js';
 export {
+  type BuiltRulesBundle,
+  buildRulesBundle,
+  RULES_DATA_KEY,
+  RULES_REVISION_PATTERN,
+  type RulesDocument,
+  rulesDocumentOf,
+  supportsRules,
+} from './rules-bundle.js';
+export {
   ENTRYPOINTS,
   INTENT_ENTRYPOINT,
   type LoadedPolicy,

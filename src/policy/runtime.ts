@@ -24,6 +24,8 @@ export interface LoadedPolicy {
   /** The bundle revision (git commit of the policies), recorded with every decision. */
   readonly revision: string;
   readonly manifest: BundleManifest;
+  /** The bundle it was loaded from (a rules revision is built over the base policy's module). */
+  readonly source?: PolicyBundle;
   /** Evaluates allowance/spend/decision. Throws PolicyError, never returns a made-up allow. */
   evaluateSpend(input: SpendPolicyInput): PolicyDecision;
   /** Evaluates allowance/intent/decision. Throws PolicyError, never returns a made-up allow. */
@@ -103,6 +105,7 @@ function wrap(wasm: WasmPolicy, bundle: PolicyBundle): LoadedPolicy {
   return Object.freeze({
     revision: bundle.manifest.revision,
     manifest: bundle.manifest,
+    source: bundle,
     evaluateSpend: (input: SpendPolicyInput) =>
       checkApprovedAmount(evaluate(wasm, spendId, SPEND_ENTRYPOINT, input), input.request.amount),
     evaluateIntent: (input: IntentPolicyInput) =>

@@ -12,5 +12,6 @@ export * from './policy.js';
 export * from './policy-analysis.js';
 export * from './quota.js';
 export * from './responses.js';
+export * from './rules.js';
 export * from './validator.js';
 export * from './webhook.js';
