@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
@@ -16,6 +16,7 @@ import {
   clientToken,
   makeWorld,
   OPERATOR,
+  OPERATOR_CRED,
   setupSpending,
   type TestApp,
   type World,
@@ -387,6 +388,35 @@ for (const kind of ['memory', 'mongodb'] as const) {
       assert.is(base.body.active_revision, null);
       const after = await pay(w, reference, gambling);
       assert.equal([after.action, after.org_policy_revision], ['ALLOW', null]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('rules_unsupported: a base without the rules module, an org that accepts only signed bundles', async () => {
+    const t = await startApp(kind);
+    try {
+      const w = await makeWorld(t as unknown as TestApp);
+      const rules = [rule('a', 1, {}, { type: 'deny' })];
+      const { publicKey } = generateKeyPairSync('ed25519');
+      const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      await t.call('PUT', '/v1/policy-signing-key', { auth: w.enterprise, body: { public_key: pem } });
+      const signed = await t.call('PUT', '/v1/policy-rules', { auth: w.enterprise, body: { rules } });
+      assert.is(signed.status, 409, signed.text);
+      assert.is(signed.body.error.code, 'rules_unsupported');
+      await t.call('PUT', '/v1/policy-signing-key', { auth: w.enterprise, body: { public_key: null } });
+      assert.is((await t.call('PUT', '/v1/policy-rules', { auth: w.enterprise, body: { rules } })).status, 201);
+
+      const custom = await t.call('POST', '/v1/base-policy', {
+        auth: OPERATOR_CRED,
+        raw: await vendorPolicy('custom-base', []),
+        headers: { 'content-type': 'application/gzip' },
+      });
+      assert.is(custom.status, 200, custom.text);
+      const unsupported = await t.call('PUT', '/v1/policy-rules', { auth: w.enterprise, body: { rules } });
+      assert.is(unsupported.status, 409, unsupported.text);
+      assert.is(unsupported.body.error.code, 'rules_unsupported');
+      assert.is(unsupported.body.error.details.base_revision, 'custom-base');
     } finally {
       await t.close();
     }
