@@ -45,7 +45,7 @@ export class PolicyCandidates {
     } else {
       loaded = this.storage.getBundleBytes(orgId, revision).then((bytes) => {
         if (!bytes) throw new AppError('not_found', 'policy revision not found');
-        return loadPolicy(bytes);
+        return loadPolicy(bytes, { keepSource: false });
       });
       loaded.catch(() => this.cache.delete(key));
     }

@@ -425,7 +425,7 @@ export class PolicyService {
     if (!org) {
       const bytes = await this.#storage().getBundleBytes(orgId, revision);
       if (!bytes) throw new AppError('not_found', `policy revision ${revision} not found`);
-      org = await loadPolicy(bytes);
+      org = await loadPolicy(bytes, { keepSource: false });
     }
     return { active: current.active, shadow: null, org, orgShadow: null };
   }

@@ -19,6 +19,7 @@ export {
   ENTRYPOINTS,
   INTENT_ENTRYPOINT,
   type LoadedPolicy,
+  type LoadPolicyOptions,
   loadPolicy,
   loadPolicySync,
   type PolicySource,

@@ -1,7 +1,7 @@
 import type { PolicyState, PolicyStorage } from '../storage/index.js';
 import { PolicyError } from './errors.js';
 import type { PolicyResolver, PolicySet } from './policy-set.js';
-import { type LoadedPolicy, loadPolicy } from './runtime.js';
+import { type LoadedPolicy, type LoadPolicyOptions, loadPolicy } from './runtime.js';
 
 /** Log sink of the registry (the engine's logger fits). */
 interface RegistryLogger {
@@ -15,8 +15,11 @@ export interface PolicyRegistryOptions {
   /** The platform base policy of this server (the bundle file); a base promoted in the store replaces it. */
   base: LoadedPolicy;
   logger?: RegistryLogger;
-  /** Instantiates stored bundle bytes. Default: loadPolicy. */
-  load?: (bytes: Uint8Array) => Promise<LoadedPolicy>;
+  /**
+   * Instantiates stored bundle bytes. Default: loadPolicy, keeping the source of a base only (rules revisions
+   * are built over the base's module; an org revision's bytes need not stay in memory).
+   */
+  load?: (bytes: Uint8Array, options: LoadPolicyOptions) => Promise<LoadedPolicy>;
   /** Every this many ms the states are listed even when the change sequence did not move. Default 30 s. */
   fullReloadMs?: number;
   /** Time source for `fullReloadMs`. Default Date.now. */
@@ -59,7 +62,7 @@ export class PolicyRegistry implements PolicyResolver {
   readonly #storage: PolicyStorage;
   readonly #fileBase: LoadedPolicy;
   readonly #logger: RegistryLogger;
-  readonly #load: (bytes: Uint8Array) => Promise<LoadedPolicy>;
+  readonly #load: (bytes: Uint8Array, options: LoadPolicyOptions) => Promise<LoadedPolicy>;
   readonly #fullReloadMs: number;
   readonly #now: () => number;
   #snapshot: Snapshot;
@@ -75,7 +78,7 @@ export class PolicyRegistry implements PolicyResolver {
     this.#storage = options.storage;
     this.#fileBase = options.base;
     this.#logger = options.logger ?? silent;
-    this.#load = options.load ?? ((bytes) => loadPolicy(bytes));
+    this.#load = options.load ?? ((bytes, loadOptions) => loadPolicy(bytes, loadOptions));
     this.#fullReloadMs = options.fullReloadMs ?? 30_000;
     this.#now = options.now ?? Date.now;
     const plain = Object.freeze({ active: options.base, shadow: null, org: null, orgShadow: null });
@@ -170,7 +173,7 @@ export class PolicyRegistry implements PolicyResolver {
       let policy: LoadedPolicy;
       try {
         if (!bytes) throw new Error('the bundle is not in the store');
-        policy = await this.#load(bytes);
+        policy = await this.#load(bytes, { keepSource: orgId === null });
         loaded.set(k, policy);
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);

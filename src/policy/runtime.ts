@@ -24,7 +24,10 @@ export interface LoadedPolicy {
   /** The bundle revision (git commit of the policies), recorded with every decision. */
   readonly revision: string;
   readonly manifest: BundleManifest;
-  /** The bundle it was loaded from (a rules revision is built over the base policy's module). */
+  /**
+   * The bundle it was loaded from, unless loaded with `keepSource: false` (a rules revision is built over the
+   * base policy's module; org revisions need not keep theirs).
+   */
   readonly source?: PolicyBundle;
   /** Evaluates allowance/spend/decision. Throws PolicyError, never returns a made-up allow. */
   evaluateSpend(input: SpendPolicyInput): PolicyDecision;
@@ -34,6 +37,12 @@ export interface LoadedPolicy {
 
 /** A bundle archive (.tar.gz bytes) or its already extracted parts. */
 export type PolicySource = Uint8Array | PolicyBundle;
+
+/** Options of {@link loadPolicy}. */
+export interface LoadPolicyOptions {
+  /** Keep the bundle (its WASM bytes) as `source`. Default true. */
+  keepSource?: boolean;
+}
 
 function describe(err: unknown): string {
   if (typeof err === 'string') return err;
@@ -94,7 +103,7 @@ function checkApprovedAmount(decision: PolicyDecision, amount: number): PolicyDe
   return decision;
 }
 
-function wrap(wasm: WasmPolicy, bundle: PolicyBundle): LoadedPolicy {
+function wrap(wasm: WasmPolicy, bundle: PolicyBundle, keepSource: boolean): LoadedPolicy {
   try {
     wasm.setData(bundle.data);
   } catch (err) {
@@ -105,7 +114,7 @@ function wrap(wasm: WasmPolicy, bundle: PolicyBundle): LoadedPolicy {
   return Object.freeze({
     revision: bundle.manifest.revision,
     manifest: bundle.manifest,
-    source: bundle,
+    ...(keepSource ? { source: bundle } : {}),
     evaluateSpend: (input: SpendPolicyInput) =>
       checkApprovedAmount(evaluate(wasm, spendId, SPEND_ENTRYPOINT, input), input.request.amount),
     evaluateIntent: (input: IntentPolicyInput) =>
@@ -123,20 +132,20 @@ function loadFailed(err: unknown): PolicyError {
  * module off the main thread where the platform allows. Throws `bundle_invalid` or
  * `policy_load_failed`.
  */
-export async function loadPolicy(source: PolicySource): Promise<LoadedPolicy> {
+export async function loadPolicy(source: PolicySource, options: LoadPolicyOptions = {}): Promise<LoadedPolicy> {
   const bundle = toBundle(source);
   try {
-    return wrap(await sdk.loadPolicy(bundle.wasm), bundle);
+    return wrap(await sdk.loadPolicy(bundle.wasm), bundle, options.keepSource ?? true);
   } catch (err) {
     throw loadFailed(err);
   }
 }
 
 /** Synchronous {@link loadPolicy}, for start-up code and tests. */
-export function loadPolicySync(source: PolicySource): LoadedPolicy {
+export function loadPolicySync(source: PolicySource, options: LoadPolicyOptions = {}): LoadedPolicy {
   const bundle = toBundle(source);
   try {
-    return wrap(sdk.loadPolicySync(bundle.wasm), bundle);
+    return wrap(sdk.loadPolicySync(bundle.wasm), bundle, options.keepSource ?? true);
   } catch (err) {
     throw loadFailed(err);
   }

@@ -1,6 +1,9 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMemoryStores } from '../../adapters/memory/index.js';
@@ -9,6 +12,7 @@ import type { AuditEvent } from '../../src/audit/types.js';
 import { createEngine, type Engine } from '../../src/engine/index.js';
 import { type AllowanceApp, createApp } from '../../src/http/index.js';
 import { PolicyRegistry } from '../../src/policy/index.js';
+import { buildPolicyBundle } from '../../src/policy-build/index.js';
 import { type Clock, ManualClock, systemClock } from '../../src/util/clock.js';
 import { defaultPolicy } from '../support/engine-fixture.js';
 import {
@@ -375,6 +379,9 @@ for (const kind of ['memory', 'mongodb'] as const) {
 
       await t.call('POST', `/v1/policies/${first}/promote`, { auth: w.enterprise });
       assert.equal((await pay(w, reference, gambling)).reason_codes, ['policy:rule_denied']);
+      const set = t.registry.forOrg(w.orgId);
+      assert.is(set.org?.revision, first);
+      assert.is(set.org?.source, undefined, 'an org revision does not keep its bytes in memory');
       const status = await t.call('GET', '/v1/policy-rules', { auth: w.enterprise });
       assert.is(status.body.status, 'active');
 
@@ -406,6 +413,19 @@ for (const kind of ['memory', 'mongodb'] as const) {
       assert.is(signed.body.error.code, 'rules_unsupported');
       await t.call('PUT', '/v1/policy-signing-key', { auth: w.enterprise, body: { public_key: null } });
       assert.is((await t.call('PUT', '/v1/policy-rules', { auth: w.enterprise, body: { rules } })).status, 201);
+
+      // A base the operator promoted in the store: rules are built over its module.
+      const dir = await mkdtemp(join(tmpdir(), 'allowance-base-'));
+      const { outFile } = await buildPolicyBundle({ outFile: join(dir, 'bundle.tar.gz'), revision: 'base-2' });
+      const promotedBase = await t.call('POST', '/v1/base-policy', {
+        auth: OPERATOR_CRED,
+        raw: new Uint8Array(await readFile(outFile)),
+        headers: { 'content-type': 'application/gzip' },
+      });
+      assert.is(promotedBase.status, 200, promotedBase.text);
+      const overNew = await t.call('PUT', '/v1/policy-rules', { auth: w.enterprise, body: { rules } });
+      assert.is(overNew.status, 201, overNew.text);
+      assert.is(overNew.body.base_revision, 'base-2');
 
       const custom = await t.call('POST', '/v1/base-policy', {
         auth: OPERATOR_CRED,
