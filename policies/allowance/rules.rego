@@ -36,24 +36,45 @@ deciding contains [rule.priority, i] if {
 
 first := rules[min(deciding)[1]]
 
-# A condition that is absent matches.
-matches(c) if {
-	amount_matches(c)
-	listed(c, "currency", request.currency)
-	listed_field(c, "mcc", "mcc")
-	listed_field(c, "merchant", "id")
-	listed_field(c, "country", "country")
-	listed(c, "agent", input.agent.id)
-	weekday_matches(c)
-	time_matches(c)
-	velocity_matches(c)
+# Every condition the rule states must match (only those are evaluated); none stated matches every payment.
+matches(conditions) if {
+	every name, condition in conditions {
+		condition_matches(name, condition)
+	}
 }
 
-amount_matches(c) if not c.amount
+condition_matches("amount", bounds) if {
+	at_least(request.amount, bounds, "gte")
+	at_most(request.amount, bounds, "lte")
+}
 
-amount_matches(c) if {
-	at_least(request.amount, c.amount, "gte")
-	at_most(request.amount, c.amount, "lte")
+condition_matches("currency", list) if listed(list, request.currency)
+
+condition_matches("mcc", list) if listed_field(list, "mcc")
+
+condition_matches("merchant", list) if listed_field(list, "id")
+
+condition_matches("country", list) if listed_field(list, "country")
+
+condition_matches("agent", list) if listed(list, input.agent.id)
+
+# Weekday and minute of day come from the engine (`input.local_time`, in the authority's time zone).
+condition_matches("weekdays", days) if {
+	some day in days
+	weekday_number[day] == input.local_time.weekday
+}
+
+# Within [from, to); a window whose end is not after its start wraps past midnight.
+condition_matches("time_of_day", window) if {
+	in_window(minutes(window.from), minutes(window.to), input.local_time.minute_of_day)
+}
+
+# Usage of the window counts this payment: `count_above` n matches the (n+1)th payment on, `spent_above`
+# once the window's spending with this amount would pass n.
+condition_matches("velocity", v) if {
+	used := input.usage[v.window]
+	above(used.count + 1, v, "count_above")
+	above(used.spent + request.amount, v, "spent_above")
 }
 
 # A bound that is absent holds.
@@ -65,41 +86,24 @@ at_most(_, bounds, key) if not bounds[key]
 
 at_most(value, bounds, key) if value <= bounds[key]
 
+above(_, bounds, key) if not bounds[key]
+
+above(value, bounds, key) if value > bounds[key]
+
 # A list condition is {"in": [...]} or {"not_in": [...]}.
-listed(c, name, _) if not c[name]
+listed(list, value) if value in list["in"]
 
-listed(c, name, value) if value in c[name]["in"]
-
-listed(c, name, value) if {
-	list := c[name].not_in
-	not value in list
+listed(list, value) if {
+	values := list.not_in
+	not value in values
 }
 
 # A merchant field the processor did not send is in no list: `in` does not match, `not_in` does.
-listed_field(c, name, field) if listed(c, name, request.merchant[field])
+listed_field(list, field) if listed(list, request.merchant[field])
 
-listed_field(c, name, field) if {
+listed_field(list, field) if {
 	not request.merchant[field]
-	c[name].not_in
-}
-
-listed_field(c, name, _) if not c[name]
-
-# Weekday and minute of day come from the engine (`input.local_time`, in the authority's time zone).
-weekday_matches(c) if not c.weekdays
-
-weekday_matches(c) if {
-	some day in c.weekdays
-	weekday_number[day] == input.local_time.weekday
-}
-
-time_matches(c) if not c.time_of_day
-
-# Within [from, to); a window whose end is not after its start wraps past midnight.
-time_matches(c) if {
-	from := minutes(c.time_of_day.from)
-	to := minutes(c.time_of_day.to)
-	in_window(from, to, input.local_time.minute_of_day)
+	list.not_in
 }
 
 in_window(from, to, m) if {
@@ -120,21 +124,6 @@ in_window(from, to, m) if {
 
 # "HH:MM" -> minutes since midnight.
 minutes(hhmm) := (to_number(substring(hhmm, 0, 2)) * 60) + to_number(substring(hhmm, 3, 2))
-
-# Usage of the window counts this payment: `count_above` n matches the (n+1)th payment on, `spent_above`
-# once the window's spending with this amount would pass n.
-velocity_matches(c) if not c.velocity
-
-velocity_matches(c) if {
-	v := c.velocity
-	used := input.usage[v.window]
-	above(used.count + 1, v, "count_above")
-	above(used.spent + request.amount, v, "spent_above")
-}
-
-above(_, bounds, key) if not bounds[key]
-
-above(value, bounds, key) if value > bounds[key]
 
 # allow, deny and require_approval decide; a throttle decides once the window is past its rate.
 decides(action) if action.type != "throttle"
