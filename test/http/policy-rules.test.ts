@@ -369,6 +369,21 @@ for (const kind of ['memory', 'mongodb'] as const) {
       assert.equal(replay.body.transitions, { 'ALLOW->DENY': 2 });
       assert.equal(replay.body.reasons, { 'policy:rule_denied': 2 });
 
+      const sim = await t.call('POST', '/v1/simulate', {
+        auth: w.enterprise,
+        body: {
+          type: 'authorization',
+          processor_id: w.processorId,
+          policy_revision: first,
+          ...authorizeBody(reference, gambling),
+        },
+      });
+      assert.is(sim.status, 200, sim.text);
+      assert.equal(
+        [sim.body.action, sim.body.reason_codes, sim.body.org_policy_revision],
+        ['DENY', ['policy:rule_denied'], first],
+      );
+
       const shadow = await t.call('POST', `/v1/policies/${first}/shadow`, { auth: w.enterprise });
       assert.is(shadow.status, 200, shadow.text);
       assert.is((await pay(w, reference, gambling)).action, 'ALLOW', 'a shadow never decides');
