@@ -133,6 +133,19 @@ test_require_approval_steps_up if {
 	decide(r, {}) == {"action": "STEP_UP", "reasons": ["rule_requires_approval"]}
 }
 
+test_require_approval_is_met_by_a_valid_intent if {
+	r := [rule("big", 1, {}, {"type": "require_approval"})]
+	doc := object.union(base, {
+		"request": {"intent_id": "int_1"},
+		"intent": spend_test.good_intent,
+	})
+	spend.decision == {"action": "ALLOW", "reasons": []} with input as doc with data.allowance_rules as {"rules": r}
+	unusable := object.union(doc, {"intent": {"status": "consumed"}})
+	spend.decision.action == "STEP_UP" with input as unusable with data.allowance_rules as {"rules": r}
+	deny := [rule("no", 1, {}, {"type": "deny"})]
+	spend.decision.action == "DENY" with input as doc with data.allowance_rules as {"rules": deny}
+}
+
 test_a_rule_reason_replaces_the_default if {
 	r := [rule("g", 1, {}, {"type": "deny", "reason": "no_gambling"})]
 	decide(r, {}) == {"action": "DENY", "reasons": ["no_gambling"]}

@@ -128,7 +128,7 @@ step_up if {
 # A rules revision (this policy's WASM with an org's rules as data) is an org layer: it decides by the
 # rules alone, since the base layer (this policy without rules data) runs beside it and the engine's
 # checks apply after both.
-decision := org_rules.outcome if {
+decision := rules_decision if {
 	org_rules.enabled
 } else := {"action": "DENY", "reasons": sort(deny)} if {
 	count(deny) > 0
@@ -137,3 +137,10 @@ decision := org_rules.outcome if {
 } else := {"action": "ALLOW_WITH_LIMITS", "reasons": ["partially_approved"], "approved_amount": min_remaining} if {
 	partial_approval
 } else := {"action": "ALLOW", "reasons": []}
+
+# An approved intent the payment matches is the approval a require_approval rule asks for, as it is for
+# step_up_above.
+rules_decision := {"action": "ALLOW", "reasons": []} if {
+	org_rules.outcome.action == "STEP_UP"
+	valid_intent
+} else := org_rules.outcome

@@ -86,7 +86,7 @@ const ruleConditions = {
 const ruleAction = {
   type: 'object',
   description:
-    '`allow`: stop here, the rules add nothing (the base policy and the engine still decide); `deny`: DENY; `require_approval`: STEP_UP; `throttle`: DENY once the authority already made `rate.count` payments in `rate.window`, else the next rule decides.',
+    '`allow`: stop here, the rules add nothing (the base policy and the engine still decide); `deny`: DENY; `require_approval`: STEP_UP (not for a payment under an approved intent it matches); `throttle`: DENY once the authority already made `rate.count` payments in `rate.window`, else the next rule decides.',
   required: ['type'],
   discriminator: { propertyName: 'type' },
   oneOf: [
