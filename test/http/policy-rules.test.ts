@@ -233,6 +233,11 @@ for (const kind of ['memory', 'mongodb'] as const) {
       });
       assert.is((await t.call('GET', '/v1/policy-rules/rules-0123456789abcdef', { auth: w.enterprise })).status, 404);
       assert.is((await t.call('GET', '/v1/policy-rules', { auth: w.enterprise })).body.revision, res.body.revision);
+      const openapi = (await t.call('GET', '/openapi.json')).body;
+      assert.ok(openapi.paths['/v1/policy-rules'].put, 'in the OpenAPI document');
+      assert.ok(openapi.paths['/v1/policy-rules'].get);
+      assert.ok(openapi.paths['/v1/policy-rules/{revision}'].get);
+      assert.ok(openapi.components.schemas.Rule && openapi.components.schemas.RulesInput);
       const audit = (await t.trail(w.orgId)).filter((e) => e.type === 'policy.uploaded');
       assert.is(audit.length, 2);
       assert.is(audit[0]?.subject.id, res.body.revision);
