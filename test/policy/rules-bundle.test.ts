@@ -1,5 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { redecide } from '../../src/engine/index.js';
 import {
   buildRulesBundle,
   checkBundleUpload,
@@ -67,6 +68,27 @@ rulesBundle('supportsRules: the default base yes, a policy without its source or
   assert.is(await supportsRules(withoutSource), false);
   // A custom policy without the rules module: rules data changes nothing.
   assert.is(await supportsRules(await loadPolicy(await vendorPolicy('custom', []))), false);
+});
+
+rulesBundle('replay re-decides a stored input that predates local_time on the time it derives', async () => {
+  const base = await defaultPolicy();
+  const weekend = [
+    { id: 'weekend', priority: 0, is_active: true, conditions: { weekdays: ['sun'] }, action: { type: 'deny' } },
+  ];
+  const candidate = await loadPolicy((await buildRulesBundle(await baseSource(), weekend)).bytes);
+  const input = smokeSpendInputs()[0];
+  if (!input) throw new Error('no smoke input');
+  // Monday 04:30Z is still Sunday 23:30 in New York.
+  const stored = {
+    ...input,
+    now: '2026-11-30T04:30:00.000Z',
+    authority: { ...input.authority, time_zone: 'America/New_York' },
+  };
+  delete stored.local_time;
+  const outcome = redecide({ base, candidate }, stored);
+  assert.equal([outcome.action, outcome.reasons], ['DENY', ['policy:rule_denied']]);
+  const monday = redecide({ base, candidate }, { ...stored, now: '2026-11-30T05:00:00.000Z' });
+  assert.is(monday.action, 'ALLOW');
 });
 
 rulesBundle.run();
