@@ -1,3 +1,4 @@
+import type { PolicyLocalTime } from '../policy/index.js';
 import { WINDOWS } from '../storage/index.js';
 
 /** The usage windows an authority can limit. */
@@ -72,25 +73,17 @@ export function periodsAt(nowMs: number, timeZone: string): Periods {
   return periods;
 }
 
-/** The local wall-clock time the rules of a rules revision see (spend input `local_time`). */
-export interface LocalTime {
-  /** ISO weekday: 1 Monday … 7 Sunday. */
-  weekday: number;
-  /** Minutes since local midnight, 0–1439. */
-  minute_of_day: number;
-}
-
 const clockFormatters = new Map<string, Intl.DateTimeFormat>();
-const localCache = new Map<string, { minute: number; local: LocalTime }>();
+const localCache = new Map<string, { minute: number; local: PolicyLocalTime }>();
 const WEEKDAYS: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };
 
 /**
- * Weekday and minute of day of `nowMs` on the wall clock of `timeZone` (Intl, the runtime's time zone data),
+ * The spend input's `local_time`: weekday and minute of day of `nowMs` on the wall clock of `timeZone` (Intl, the runtime's time zone data),
  * cached per zone and minute like {@link periodsAt}. Across a daylight saving change this is the clock on the
  * wall: in spring the skipped hour never occurs (02:00–02:59 in most of Europe and America), in autumn the
  * repeated hour occurs twice, and both instants have the same local time.
  */
-export function localTimeAt(nowMs: number, timeZone: string): LocalTime {
+export function localTimeAt(nowMs: number, timeZone: string): PolicyLocalTime {
   const minute = Math.floor(nowMs / 60_000);
   const hit = localCache.get(timeZone);
   if (hit && hit.minute === minute) return hit.local;
