@@ -50,6 +50,9 @@ Lifecycle on the server (own org):
   promote REV             make REV the active policy (every server within a second)
   rollback                back to the previous active revision
   retire REV              retire an inactive revision
+Rules as data (instead of Rego):
+  rules-push FILE         store the rules in FILE (JSON) as a draft revision; shadow/replay/promote it as any
+  rules-show [REV]        the rules of REV, or of the newest rules revision
 
 DIR is the folder holding the Rego, its *_test.rego and data.json (default: the current folder).
 Run \`allowance policy <command> --help\` for a command's options.
@@ -152,6 +155,19 @@ ${COMMON}`,
   retire: `usage: allowance policy retire REV [--server URL] [--json]
 
 Retires an inactive revision: it can no longer be shadowed or promoted.
+
+${COMMON}`,
+  'rules-push': `usage: allowance policy rules-push FILE [--server URL] [--json]
+
+Stores the org's ordered rules (PUT /v1/policy-rules) as a draft policy revision built over the base
+policy, and prints its revision: shadow, replay, promote and roll it back like any revision. FILE holds
+{"rules": [...]} or the bare array (docs/policies.md, "Rules as data"). Invalid rules exit 1 with the
+server's rules_invalid message naming the rule, its index and the path.
+
+${COMMON}`,
+  'rules-show': `usage: allowance policy rules-show [REV] [--server URL]
+
+Prints the rules revision REV (or the org's newest one) as JSON: revision, status, base revision, rules.
 
 ${COMMON}`,
 };
@@ -679,6 +695,39 @@ async function cmdReplayJob(argv: string[], io: CliIo): Promise<number> {
   return printJob(job, values, io, samples);
 }
 
+async function cmdRulesPush(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse('rules-push', argv, SERVER_OPTIONS, 1);
+  if (values.help) return help('rules-push', io);
+  const file = required('rules-push', positionals[0], 'FILE');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new CliError(EXIT.usage, `${file}: not a readable JSON file (${(err as Error).message})`);
+  }
+  const api = client(values, io.env);
+  const res = await api.request('PUT', '/v1/policy-rules', Array.isArray(doc) ? { rules: doc } : doc);
+  if (values.json) {
+    io.out(`${JSON.stringify(res.body)}\n`);
+    return EXIT.ok;
+  }
+  const b = res.body ?? {};
+  const what = res.status === 201 ? 'stored' : 'unchanged';
+  io.out(`${what} ${b.revision} (${b.status}, ${b.rules?.length ?? 0} rules over base ${b.base_revision})\n`);
+  io.out(`next: allowance policy shadow ${b.revision}, replay ${b.revision} --from T --to T, promote ${b.revision}\n`);
+  return EXIT.ok;
+}
+
+async function cmdRulesShow(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse('rules-show', argv, SERVER_OPTIONS, 1);
+  if (values.help) return help('rules-show', io);
+  const rev = positionals[0];
+  const api = client(values, io.env);
+  const res = await api.request('GET', rev === undefined ? '/v1/policy-rules' : `/v1/policy-rules/${enc(rev)}`);
+  io.out(`${JSON.stringify(res.body, null, 2)}\n`);
+  return EXIT.ok;
+}
+
 function help(command: string, io: CliIo): number {
   io.out(`${HELP[command]}\n`);
   return EXIT.ok;
@@ -716,6 +765,10 @@ export async function runPolicyCommand(argv: string[], io: CliIo): Promise<numbe
         return await cmdReplay(rest, io);
       case 'replay-job':
         return await cmdReplayJob(rest, io);
+      case 'rules-push':
+        return await cmdRulesPush(rest, io);
+      case 'rules-show':
+        return await cmdRulesShow(rest, io);
       default:
         io.err(`allowance policy: unknown command ${command}\n\n${HELP.policy}\n`);
         return EXIT.usage;

@@ -380,6 +380,54 @@ s('lifecycle commands call the agreed routes; replay --wait polls the job to its
   }
 });
 
+s('rules-push puts the rules file (object or bare array); rules-show reads a revision back', async () => {
+  const revision = {
+    revision: 'rules-0123456789abcdef',
+    status: 'inactive',
+    base_revision: 'base-1',
+    rules: [{ id: 'no_gambling', priority: 1, is_active: true, conditions: {}, action: { type: 'deny' } }],
+    uploaded_at: '2026-11-30T00:00:00.000Z',
+    uploaded_by: CRED.ALLOWANCE_KEY_ID,
+  };
+  const server = await scriptedServer((req) => {
+    if (req.method === 'PUT' && JSON.parse(req.body.toString()).rules.length === 0) {
+      const details = { problem: 'schema', index: 0, rule_id: null, path: '/rules/0' };
+      return [422, { error: { code: 'rules_invalid', message: 'rule 0 at /rules/0: is invalid', details } }];
+    }
+    return [req.method === 'PUT' ? 201 : 200, revision];
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'allowance-rules-cli-'));
+  try {
+    const env = { ...CRED, ALLOWANCE_SERVER: server.url };
+    const rules = [{ id: 'no_gambling', priority: 1, conditions: {}, action: { type: 'deny' } }];
+    await writeFile(join(dir, 'object.json'), JSON.stringify({ rules }));
+    await writeFile(join(dir, 'array.json'), JSON.stringify(rules));
+    for (const file of ['object.json', 'array.json']) {
+      const r = await cli(['rules-push', join(dir, file)], env);
+      assert.is(r.code, 0, r.err);
+      assert.is(server.seen.at(-1)?.method, 'PUT');
+      assert.is(server.seen.at(-1)?.url, '/v1/policy-rules');
+      assert.equal(JSON.parse((server.seen.at(-1) as Recorded).body.toString()), { rules });
+      assert.match(r.out, 'stored rules-0123456789abcdef (inactive, 1 rules over base base-1)');
+    }
+    await writeFile(join(dir, 'empty.json'), '[]');
+    const refused = await cli(['rules-push', join(dir, 'empty.json')], env);
+    assert.is(refused.code, 1);
+    assert.match(refused.err, 'rules_invalid');
+    await writeFile(join(dir, 'broken.json'), '{');
+    assert.is((await cli(['rules-push', join(dir, 'broken.json')], env)).code, 2);
+    assert.is((await cli(['rules-push'], env)).code, 2);
+    const shown = await cli(['rules-show', 'rules-0123456789abcdef'], env);
+    assert.is(shown.code, 0, shown.err);
+    assert.is(server.seen.at(-1)?.url, '/v1/policy-rules/rules-0123456789abcdef');
+    assert.equal(JSON.parse(shown.out), revision);
+    await cli(['rules-show'], env);
+    assert.is(server.seen.at(-1)?.url, '/v1/policy-rules');
+  } finally {
+    await server.close();
+  }
+});
+
 s('the allowance binary routes policy and audit, with documented exit codes', async () => {
   assert.is((await spawnCli(['--help'])).code, 0);
   assert.is((await spawnCli(['nope'])).code, 2);
