@@ -16,6 +16,7 @@ import type { PolicyService, PolicyView } from './policy-service.js';
 /** A rules revision as the API shows it. */
 export interface RulesRevisionView {
   revision: string;
+  org_id: string;
   status: PolicyView['status'];
   base_revision: string;
   rules: unknown[];
@@ -174,6 +175,7 @@ export class RulesService {
   #view(policy: PolicyView, doc: RulesDocument): RulesRevisionView {
     return {
       revision: policy.revision,
+      org_id: policy.org_id,
       status: policy.status,
       base_revision: doc.base_revision,
       rules: doc.rules,

@@ -1,4 +1,4 @@
-import { responseTypes } from './common.js';
+import { livemodeField, responseTypes } from './common.js';
 
 const { str, time } = responseTypes;
 
@@ -145,9 +145,11 @@ export const rulesInputSchema = {
 export const rulesRevisionSchema = {
   $id: 'RulesRevision',
   type: 'object',
-  required: ['revision', 'status', 'base_revision', 'rules', 'uploaded_at', 'uploaded_by'],
+  required: ['revision', 'org_id', 'status', 'base_revision', 'rules', 'uploaded_at', 'uploaded_by'],
   properties: {
     revision: { ...str, description: 'The policy revision: promote, shadow, replay and roll back it as any.' },
+    org_id: str,
+    livemode: livemodeField,
     status: { enum: ['inactive', 'active', 'shadow', 'retired'] },
     base_revision: { ...str, description: 'The base policy whose WASM evaluates the rules.' },
     rules: { type: 'array', items: { $ref: 'Rule' } },

@@ -215,6 +215,7 @@ for (const kind of ['memory', 'mongodb'] as const) {
       assert.is(res.body.base_revision, t.registry.base().revision);
       assert.equal(res.body.rules, [{ ...rules[0], is_active: true }], 'defaults filled in');
       assert.is(res.body.uploaded_by, w.enterprise.key_id);
+      assert.equal([res.body.org_id, res.body.livemode], [w.orgId, true]);
       const again = await t.call('PUT', '/v1/policy-rules', { auth: w.enterprise, body: { rules } });
       assert.is(again.status, 200);
       assert.equal(again.body, res.body);
@@ -233,6 +234,19 @@ for (const kind of ['memory', 'mongodb'] as const) {
       });
       assert.is((await t.call('GET', '/v1/policy-rules/rules-0123456789abcdef', { auth: w.enterprise })).status, 404);
       assert.is((await t.call('GET', '/v1/policy-rules', { auth: w.enterprise })).body.revision, res.body.revision);
+      // Test mode is a world of its own: a test credential's rules belong to the org's test twin.
+      const sandbox = await t.call('POST', `/v1/orgs/${w.orgId}/credentials`, {
+        auth: OPERATOR_CRED,
+        body: { name: 'sandbox', mode: 'test' },
+      });
+      assert.is(sandbox.status, 201, sandbox.text);
+      assert.is((await t.call('GET', '/v1/policy-rules', { auth: sandbox.body })).status, 404);
+      const testRules = await t.call('PUT', '/v1/policy-rules', { auth: sandbox.body, body: { rules } });
+      assert.is(testRules.status, 201, testRules.text);
+      assert.is(testRules.body.livemode, false);
+      assert.is.not(testRules.body.org_id, w.orgId);
+      assert.is((await t.call('GET', '/v1/policy-rules', { auth: w.enterprise })).body.revision, res.body.revision);
+
       const openapi = (await t.call('GET', '/openapi.json')).body;
       assert.ok(openapi.paths['/v1/policy-rules'].put, 'in the OpenAPI document');
       assert.ok(openapi.paths['/v1/policy-rules'].get);
