@@ -128,6 +128,58 @@ export class MongoAuthorizationStorage implements AuthorizationStorage {
     });
   }
 
+  findOrgAuthorizations(orgId: string, authorizationId: string, limit: number): Promise<AuthorizationRecord[]> {
+    return this.b.run(async () => {
+      const docs = await this.b.c.authorizations
+        .find({ org_id: orgId, authorization_id: authorizationId })
+        .sort({ org_id: 1, authorization_id: 1, processor_id: 1 })
+        .limit(limit)
+        .toArray();
+      return docs.map((d) => toDomain<AuthorizationRecord>(d));
+    });
+  }
+
+  findApproval(approvalId: string): Promise<AuthorizationRecord | null> {
+    return this.b.run(async () => {
+      const doc = await this.b.c.authorizations.findOne({ 'approval.id': approvalId });
+      return doc ? toDomain<AuthorizationRecord>(doc) : null;
+    });
+  }
+
+  /** Newest first by `list_key` within the org, on (org_id, list_key), keeping the records with an approval. */
+  listApprovals(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
+    return this.b.run(async () => {
+      const filter: Document = { org_id: orgId, 'approval.id': { $type: 'string' } };
+      if (query.status !== undefined) filter['approval.status'] = query.status;
+      if (query.agent_id !== undefined) filter.agent_id = query.agent_id;
+      if (query.cursor !== undefined) filter.list_key = { $lt: query.cursor };
+      const docs = await this.b.c.authorizations
+        .find(filter)
+        .sort({ org_id: 1, list_key: -1 })
+        .limit(query.limit + 1)
+        .toArray();
+      const page = docs.slice(0, query.limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map((d) => toDomain<AuthorizationRecord>(d)),
+        next_cursor: docs.length > query.limit && last ? String(last.list_key) : null,
+      };
+    });
+  }
+
+  listDueApprovals(before: string, limit: number): Promise<AuthorizationRecord[]> {
+    return this.b.run(async () => {
+      const docs = await this.b.c.authorizations
+        .find({ 'approval.status': { $in: ['pending', 'approved'] }, 'approval.expires_at': { $lte: before } })
+        .sort({ 'approval.status': 1, 'approval.expires_at': 1 })
+        .limit(limit)
+        .toArray();
+      return docs
+        .map((d) => toDomain<AuthorizationRecord>(d))
+        .sort((a, b) => ((a.approval?.expires_at as string) < (b.approval?.expires_at as string) ? -1 : 1));
+    });
+  }
+
   listOpenHolds(before: string, limit: number): Promise<AuthorizationRecord[]> {
     return this.b.run(async () => {
       const docs = await this.b.c.authorizations

@@ -132,6 +132,60 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
   async listProcessorAuthorizations(processorId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
     return this.listAuthorizationsBy('processor_id', processorId, query);
   }
+  async findOrgAuthorizations(orgId: string, authorizationId: string, limit: number): Promise<AuthorizationRecord[]> {
+    return this.read(() =>
+      (
+        this.sql(
+          'SELECT doc FROM authorizations WHERE org_id = ? AND authorization_id = ? ORDER BY processor_id LIMIT ?',
+        ).all(orgId, authorizationId, limit) as { doc: string }[]
+      ).map((r) => JSON.parse(r.doc) as AuthorizationRecord),
+    );
+  }
+  async findApproval(approvalId: string): Promise<AuthorizationRecord | null> {
+    return this.read(() =>
+      this.doc<AuthorizationRecord>(
+        this.sql("SELECT doc FROM authorizations WHERE json_extract(doc, '$.approval.id') = ?").get(approvalId),
+      ),
+    );
+  }
+  async listApprovals(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
+    return this.read(() => {
+      const where = ['org_id = ?', "json_extract(doc, '$.approval.id') IS NOT NULL"];
+      const args: unknown[] = [orgId];
+      if (query.status !== undefined) {
+        where.push("json_extract(doc, '$.approval.status') = ?");
+        args.push(query.status);
+      }
+      if (query.agent_id !== undefined) {
+        where.push('agent_id = ?');
+        args.push(query.agent_id);
+      }
+      if (query.cursor !== undefined) {
+        where.push('order_key < ?');
+        args.push(query.cursor);
+      }
+      const rows = this.sql(
+        `SELECT order_key, doc FROM authorizations WHERE ${where.join(' AND ')} ORDER BY order_key DESC LIMIT ?`,
+      ).all(...args, query.limit + 1) as { order_key: string; doc: string }[];
+      const page = rows.slice(0, query.limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map((r) => JSON.parse(r.doc) as AuthorizationRecord),
+        next_cursor: rows.length > query.limit && last ? last.order_key : null,
+      };
+    });
+  }
+  async listDueApprovals(before: string, limit: number): Promise<AuthorizationRecord[]> {
+    return this.read(() =>
+      (
+        this.sql(
+          `SELECT doc FROM authorizations WHERE json_extract(doc, '$.approval.status') IN ('pending', 'approved')
+             AND json_extract(doc, '$.approval.expires_at') <= ?
+           ORDER BY json_extract(doc, '$.approval.expires_at') ASC LIMIT ?`,
+        ).all(before, limit) as { doc: string }[]
+      ).map((r) => JSON.parse(r.doc) as AuthorizationRecord),
+    );
+  }
   async listOpenHolds(before: string, limit: number): Promise<AuthorizationRecord[]> {
     return this.read(() =>
       (
