@@ -204,13 +204,15 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 6,
-    description: "authorizations: an org's reads by authorization id, and approvals by id and by expiry",
+    description:
+      "authorizations: an org's reads by authorization id, approvals by id and by expiry; holds: transactions counted",
     sql: `
       CREATE INDEX authorizations_org_authorization ON authorizations (org_id, authorization_id, processor_id);
       CREATE INDEX authorizations_approval ON authorizations (json_extract(doc, '$.approval.id'))
         WHERE json_extract(doc, '$.approval.id') IS NOT NULL;
       CREATE INDEX authorizations_approval_due ON authorizations (json_extract(doc, '$.approval.expires_at'))
         WHERE json_extract(doc, '$.approval.status') IN ('pending', 'approved');
+      ALTER TABLE usage_holds ADD COLUMN transactions INTEGER NOT NULL DEFAULT 1;
     `,
   },
 ];

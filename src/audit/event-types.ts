@@ -33,6 +33,7 @@ export const AUDIT_EVENT_TYPES = [
   'authorization.expired',
   'authorization.partially_captured',
   'authorization.refunded',
+  'authorization.incremented',
   'approval.requested',
   'approval.approved',
   'approval.declined',

@@ -11,6 +11,7 @@ import { isoTime } from '../util/clock.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
 import { cloneInput } from './clone-input.js';
 import type { EngineContext } from './context.js';
+import { keepsOf } from './increments.js';
 import { parseListQuery } from './list-query.js';
 import { periodsAt } from './windows.js';
 
@@ -84,12 +85,18 @@ async function requireRecord(
 async function finishHold(ctx: EngineContext, rec: AuthorizationRecord): Promise<AuthorizationRecord> {
   if (!rec.hold_open || rec.org_id === null || rec.authority_id === null) return rec;
   // What stays spent of the hold: the captures, at most the hold itself (an over-capture beyond it was
-  // added on its own by `settleCapture`).
-  const keep = rec.status === 'captured' ? Math.min(rec.captured_amount, rec.approved_amount) : undefined;
-  await ctx.store.releaseUsage(rec.org_id, rec.authority_id, rec.reservation_id, keep);
+  // added on its own by `settleCapture`), kept across the authorization's own reservation and one per
+  // increment in order; anything else gives them all back.
+  const keeps = keepsOf(
+    rec,
+    rec.status === 'captured' ? Math.min(rec.captured_amount, rec.approved_amount) : undefined,
+  );
+  for (const { reservationId, keep } of keeps) {
+    await ctx.store.releaseUsage(rec.org_id, rec.authority_id, reservationId, keep);
+  }
   if (rec.intent_id !== null) {
     // A capture keeps what it captured on the intent too, so a multi-use intent gets the rest back.
-    await ctx.store.releaseIntent(rec.org_id, rec.intent_id, rec.reservation_id, keep);
+    await ctx.store.releaseIntent(rec.org_id, rec.intent_id, rec.reservation_id, keeps[0]?.keep);
   }
   try {
     return (

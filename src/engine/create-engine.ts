@@ -22,6 +22,7 @@ import {
   type PolicyResolver,
 } from './context.js';
 import { guardAnalysisStorage, guardStore } from './guard-store.js';
+import * as increments from './increments.js';
 import * as intents from './intents.js';
 import { PolicyReplays, type ReplayPolicies, type ReplayWindow } from './policy-replay.js';
 import * as processors from './processors.js';
@@ -320,6 +321,7 @@ export function createEngine(options: EngineOptions) {
       return simulateAuthorization(ctx, ...args);
     },
     capture: bind(ctx, lifecycle.capture),
+    increment: bind(ctx, increments.increment),
     reverse: bind(ctx, lifecycle.reverse),
     settleCapture: bind(ctx, lifecycle.settleCapture),
     settleRefund: bind(ctx, lifecycle.settleRefund),

@@ -84,3 +84,26 @@ export const orgAuthorizationQuerySchema = {
     },
   },
 } as const;
+
+/** Body of an incremental authorization: raise an approved authorization's open hold by `amount`. */
+export const incrementRequestSchema = {
+  $id: 'IncrementRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['increment_id', 'amount'],
+  properties: {
+    increment_id: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[\\x21-\\x7e]+$',
+      description: "The processor's id of the increment: the idempotency key, unique per authorization.",
+    },
+    amount: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000_000_000_000,
+      description: 'How much more to hold, in minor units.',
+    },
+  },
+} as const;

@@ -447,3 +447,26 @@ export const approvalLinkSchema = object(
   },
   'A signed one-time approval link. Only the latest link of an approval works, once.',
 );
+
+export const incrementDecisionSchema = object(
+  'IncrementDecision',
+  {
+    decision_id: str,
+    authorization_id: str,
+    processor_id: str,
+    increment_id: str,
+    action: { enum: ['ALLOW', 'DENY'] },
+    allowed: { type: 'boolean' },
+    amount: { ...int, description: 'The increment asked for.' },
+    approved_amount: { ...int, description: "The authorization's approved amount after it (unchanged when denied)." },
+    currency,
+    reason_codes: strings,
+    org_id: nullableStr,
+    authority_id: nullableStr,
+    expires_at: { ...nullableTime, description: 'When the hold lapses after it.' },
+    created_at: time,
+    request_sha256: str,
+    proof: { type: 'string', description: 'Compact JWS (EdDSA) over every other field; key in the JWKS.' },
+  },
+  'The signed answer to an incremental authorization.',
+);

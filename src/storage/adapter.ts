@@ -42,6 +42,11 @@ export interface ReservationWindow {
 export interface Reservation {
   reservation_id: string;
   amount: number;
+  /**
+   * Transactions it counts in every window: 1 (the default) for an authorization, 0 for an increment
+   * of one (more amount on the same transaction). A full release gives back what it counted.
+   */
+  count?: 0 | 1;
   windows: {
     daily: ReservationWindow;
     weekly: ReservationWindow;
@@ -314,7 +319,7 @@ export interface UsageLedger {
     periods: { daily: string; weekly: string; monthly: string; total: string },
   ): Promise<UsageSnapshot>;
   /**
-   * Atomically holds `amount` (and one transaction) in every window, or nothing: succeeds only when no
+   * Atomically holds `amount` (and `count` transactions, default one) in every window, or nothing: succeeds only when no
    * window would exceed its amount or count limit. Under any concurrency the sum held in a window
    * never exceeds its limit. A window whose stored period is older than the requested one starts
    * from zero. Applying an already-applied `reservation_id` (held, settled or released) changes nothing

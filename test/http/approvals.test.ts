@@ -198,6 +198,54 @@ api('decline through the API, expiry by the sweep: each announced; named approva
   );
 });
 
+api(
+  'an incremental authorization over HTTP: signed, idempotent, bounded by the windows; capture keeps it',
+  async () => {
+    const first = await authorize(authorizeBody(8_000));
+    assert.is(first.body.action, 'ALLOW');
+    const path = `/v1/authorizations/${first.body.authorization_id}/increment`;
+    const raised = await t.call('POST', path, { auth: w.processor, body: { increment_id: 'night-2', amount: 2_000 } });
+    ok(raised, 200, 'IncrementDecision');
+    assert.equal([raised.body.action, raised.body.approved_amount], ['ALLOW', 10_000]);
+    const replay = await t.call('POST', path, { auth: w.processor, body: { increment_id: 'night-2', amount: 2_000 } });
+    ok(replay, 200, 'IncrementDecision');
+    assert.is(replay.body.decision_id, raised.body.decision_id);
+    expectError(
+      await t.call('POST', path, { auth: w.processor, body: { increment_id: 'night-2', amount: 2_001 } }),
+      409,
+      'idempotency_mismatch',
+    );
+    const stepUp = await t.call('POST', path, { auth: w.processor, body: { increment_id: 'big', amount: 5_000 } });
+    ok(stepUp, 200, 'IncrementDecision');
+    assert.equal([stepUp.body.action, stepUp.body.reason_codes], ['DENY', ['step_up_required']]);
+    expectError(
+      await t.call('POST', path, { auth: w.enterprise, body: { increment_id: 'e', amount: 1 } }),
+      403,
+      'forbidden',
+    );
+    expectError(
+      await t.call('POST', path, { auth: other.processor, body: { increment_id: 'o', amount: 1 } }),
+      404,
+      'not_found',
+    );
+    expectError(await t.call('POST', path, { auth: w.processor, body: { amount: 1 } }), 422, 'validation_failed');
+    const captured = await t.call('POST', `/v1/authorizations/${first.body.authorization_id}/capture`, {
+      auth: w.processor,
+      body: { amount: 9_500 },
+    });
+    ok(captured, 200, 'Authorization');
+    assert.equal(
+      [captured.body.status, captured.body.approved_amount, captured.body.captured_amount],
+      ['captured', 10_000, 9_500],
+    );
+    expectError(
+      await t.call('POST', path, { auth: w.processor, body: { increment_id: 'late', amount: 1 } }),
+      409,
+      'invalid_state',
+    );
+  },
+);
+
 api('hold_period_seconds is validated; the OpenAPI document lists the routes', async () => {
   const agent = await t.call('POST', '/v1/agents', { auth: w.enterprise, body: { name: 'short' } });
   expectError(
@@ -216,6 +264,7 @@ api('hold_period_seconds is validated; the OpenAPI document lists the routes', a
     '/v1/approvals/{id}/decline',
     '/v1/approvals/{id}/link',
     '/v1/approval-links/{token}',
+    '/v1/authorizations/{id}/increment',
   ]) {
     assert.ok(doc.paths[path], path);
   }

@@ -4,6 +4,8 @@ import {
   authorizeRequestSchema,
   captureRequestSchema,
   decisionSchema,
+  incrementDecisionSchema,
+  incrementRequestSchema,
   listQuerySchema,
   orgAuthorizationQuerySchema,
   pageSchema,
@@ -48,6 +50,19 @@ export function authorizationRoutes(s: Services): RouteSpec[] {
       success: { status: 200, schema: authorizationSchema },
       errors: [404, 409, 422],
       handle: (i) => e.capture(ownerOf(i), i.params.id as string, i.body, actorOf(i)),
+    },
+    {
+      method: 'post',
+      path: '/v1/authorizations/:id/increment',
+      operationId: 'incrementAuthorization',
+      summary:
+        'Raise the open hold of an approved authorization by amount (hotels, car rental): idempotent per increment_id, checked against every budget window atomically, answered with a signed decision (a DENY leaves the authorization as it was)',
+      tag: 'authorizations',
+      roles: ['processor'],
+      body: { schema: incrementRequestSchema },
+      success: { status: 200, schema: incrementDecisionSchema },
+      errors: [404, 409, 422],
+      handle: (i) => e.increment(ownerOf(i), i.params.id as string, i.body, actorOf(i)),
     },
     {
       method: 'post',
