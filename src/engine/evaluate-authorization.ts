@@ -167,7 +167,12 @@ export async function evaluateAuthorization(
           candidate,
           active: outcomeOf(verdict),
           decide: (onError) =>
-            outcomeOf(verdictFromInput(input, layerDecisions(base, evaluateOrgSpend(candidate, input, onError)))),
+            outcomeOf(
+              verdictFromInput(input, layerDecisions(base, evaluateOrgSpend(candidate, input, onError)), {
+                problems: approvalProblems,
+                humanApproved,
+              }),
+            ),
           sample: {
             kind: 'authorization',
             processor_id: processorId,

@@ -1,9 +1,15 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createMemoryStores } from '../../adapters/memory/index.js';
 import type { AuditEvent } from '../../src/audit/types.js';
 import { verifyJws } from '../../src/crypto/index.js';
+import { createEngine } from '../../src/engine/index.js';
+import { loadPolicy } from '../../src/policy/index.js';
+import type { ReplayReport } from '../../src/storage/index.js';
+import { ManualClock } from '../../src/util/clock.js';
 import { rejectsWithCode } from '../support/assert-rejects.js';
-import { type Fixture, makeFixture } from '../support/engine-fixture.js';
+import { defaultPolicy, type Fixture, makeFixture } from '../support/engine-fixture.js';
+import { bundleFrom } from '../support/policy-bundle.js';
 
 const approvals = suite('human approval of STEP_UP');
 
@@ -244,6 +250,72 @@ approvals('expireApprovals marks pending and approved approvals past expiry, onc
     (await f.engine.listApprovals(f.org.id, { status: 'expired' })).items.map((v) => v.id).sort(),
     [a.approvalId, b.approvalId].sort(),
   );
+});
+
+approvals('shadow and replay keep a human approval as decided: the policy input does not carry it', async () => {
+  const stores = createMemoryStores();
+  const clock = new ManualClock('2026-11-23T10:00:00.000Z');
+  const base = await defaultPolicy();
+  const divergences: string[] = [];
+  // An org candidate that allows everything layered on the base decides what the base does: any
+  // divergence would be the approval's.
+  const allowAll = await loadPolicy(
+    await bundleFrom(
+      {
+        'spend.rego': 'package allowance.spend\n\ndecision := {"action": "ALLOW", "reasons": []}\n',
+        'intent.rego': 'package allowance.intent\n\ndecision := {"action": "ALLOW", "reasons": []}\n',
+      },
+      'rev-allow-all',
+    ),
+  );
+  const engine = createEngine({
+    store: stores.store,
+    policy: { forOrg: () => ({ active: base, shadow: null, org: null, orgShadow: allowAll }) },
+    clock,
+    analysis: { storage: stores.policyAnalysis, onDivergence: (t) => divergences.push(t) },
+  });
+  await engine.init();
+  const org = await engine.createOrg({ name: 'Acme' });
+  const processor = await engine.createProcessor({ name: 'P' });
+  const agent = await engine.createAgent(org.id, { name: 'buyer' });
+  const authority = await engine.createAuthority(org.id, {
+    agent_id: agent.id,
+    currency: 'USD',
+    step_up_above: 10_000,
+  });
+  await engine.createBinding(org.id, {
+    agent_id: agent.id,
+    authority_id: authority.id,
+    processor_id: processor.id,
+    credential: { type: 'card', reference: 'tok_1' },
+  });
+  let n = 0;
+  const pay = (amount: number, approvalId?: string) =>
+    engine.authorize(processor.id, {
+      authorization_id: `pa_${++n}`,
+      credential_reference: 'tok_1',
+      amount,
+      currency: 'USD',
+      merchant: { id: 'mer_1', mcc: '5734', country: 'US' },
+      ...(approvalId ? { approval_id: approvalId } : {}),
+    });
+  const stepped = await pay(20_000);
+  const approvalId = stepped.approval_id as string;
+  await engine.approveApproval(org.id, approvalId);
+  assert.equal((await pay(15_000, approvalId)).reason_codes, ['human_approved']);
+  assert.equal((await pay(15_000, approvalId)).reason_codes, ['approval_already_used']);
+  await engine.policyAnalysis.flushShadow();
+  assert.equal(divergences, []);
+  const res = await engine.policyAnalysis.replay(
+    org.id,
+    { base, candidate: allowAll },
+    { from: '2026-11-23T09:00:00.000Z', to: '2026-11-23T11:00:00.000Z', limit: null },
+  );
+  assert.ok('report' in res);
+  const report = (res as { report: ReplayReport }).report;
+  assert.is(report.replayed, 3);
+  assert.is(report.changed, 0, JSON.stringify(report.transitions));
+  await engine.close();
 });
 
 approvals.run();
