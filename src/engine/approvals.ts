@@ -198,10 +198,16 @@ export function approvalReasons(
   return reasons;
 }
 
+/** What {@link useApproval} did: the reasons the approval cannot be used, or the approval as used. */
+export type ApprovalUse =
+  | { reasons: string[]; used?: undefined }
+  | { reasons: []; steppedUp: AuthorizationRecord; used: Approval };
+
 /**
- * Uses the approval `approvalId` for the authorization `req` of `processorId`: a compare-and-set of the
- * stepped-up record's version, so of two concurrent authorizations naming it exactly one uses it. Returns
- * the reasons it cannot be used (empty when it was used now, or already by this authorization).
+ * Uses the approval `req.approval_id` for the authorization `req` of `processorId`: a compare-and-set of
+ * the stepped-up record's version, so of two concurrent authorizations naming it exactly one uses it.
+ * Returns the reasons it cannot be used, or the approval as used (now, or already by this authorization).
+ * Its `approval.used` event is written with the decision that keeps it (see {@link approvalDraft}).
  */
 export async function useApproval(
   ctx: EngineContext,
@@ -210,22 +216,24 @@ export async function useApproval(
   orgId: string,
   agentId: string,
   nowMs: number,
-  actor: Actor | undefined,
-): Promise<string[]> {
+): Promise<ApprovalUse> {
   const approvalId = req.approval_id as string;
   for (let i = 0; i < CAS_ATTEMPTS; i++) {
     const rec = await ctx.store.findApproval(approvalId);
     const reasons = approvalReasons(isoTime(nowMs), processorId, req, orgId, agentId, rec);
-    if (reasons.length > 0) return reasons;
-    const current = (rec as AuthorizationRecord).approval as Approval;
-    if (current.status === 'used') return [];
+    if (reasons.length > 0) return { reasons };
+    const steppedUp = rec as AuthorizationRecord;
+    const current = steppedUp.approval as Approval;
+    if (current.status === 'used') return { reasons: [], steppedUp, used: current };
     const used: Approval = {
       ...current,
       status: 'used',
       used_by: { processor_id: processorId, authorization_id: req.authorization_id },
       used_at: isoTime(nowMs),
     };
-    if (await casApproval(ctx, rec as AuthorizationRecord, used, 'approval.used', nowMs, actor)) return [];
+    if (await casApproval(ctx, steppedUp, used, undefined, nowMs, undefined)) {
+      return { reasons: [], steppedUp, used };
+    }
   }
   throw new AppError('conflict', 'the approval kept changing concurrently');
 }

@@ -1,7 +1,7 @@
 import type { AuditDraft } from '../audit/index.js';
 import { AppError, isAppError } from '../errors/index.js';
 import type { Reservation } from '../storage/index.js';
-import type { AuthorizationRecord, Decision } from '../types.js';
+import type { Approval, AuthorizationRecord, Decision } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { sha256Hex } from '../util/hash.js';
 import { ID_PREFIX, isTestId, newId, newSequentialId } from '../util/ids.js';
@@ -211,6 +211,28 @@ function decisionDrafts(
   return drafts && requested ? [...drafts, ...requested] : (drafts ?? requested);
 }
 
+/**
+ * Adds `approval.used` to the drafts of the decision that keeps an approval's use: the event is written
+ * with that decision, never by an attempt that fails or is taken over after using it.
+ */
+function withUseDraft(
+  ctx: EngineContext,
+  drafts: AuditDraft[] | undefined,
+  use: { steppedUp: AuthorizationRecord; used: Approval } | null,
+  rec: AuthorizationRecord,
+  nowMs: number,
+  actor: Actor | undefined,
+): AuditDraft[] | undefined {
+  if (!use) return drafts;
+  const decision = rec.decision as Decision;
+  const usedDraft = approvalDraft(ctx, use.steppedUp, use.used, 'approval.used', nowMs, actor, {
+    used_by: { processor_id: rec.processor_id, authorization_id: rec.authorization_id },
+    decision_id: decision.decision_id,
+    approved: decision.approved_amount,
+  });
+  return drafts && usedDraft ? [...drafts, ...usedDraft] : (drafts ?? usedDraft);
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -372,6 +394,7 @@ async function decideAndRecord(
     // The take-over is won: only now give back what the abandoned attempts held.
     if (abandoned) await releaseEarlierAttempts(ctx, abandoned);
     let verdict = { action: ev.action, reasons: ev.reasons, approvedAmount: ev.approvedAmount };
+    let approvalUse: { steppedUp: AuthorizationRecord; used: Approval } | null = null;
     if (allowedByEvaluation) {
       const orgId = ev.orgId as string;
       const authority = ev.authority as NonNullable<typeof ev.authority>;
@@ -384,13 +407,14 @@ async function decideAndRecord(
         verdict = { action: 'DENY', reasons: ['limit_exceeded_concurrent'], approvedAmount: 0 };
       } else {
         // The approval is used by a compare-and-set: of two authorizations naming it, one gets it.
-        const unusable =
+        const use =
           req.approval_id !== undefined
-            ? await useApproval(ctx, processorId, req, orgId, ev.agentId as string, nowMs, actor)
-            : [];
-        if (unusable.length > 0) {
+            ? await useApproval(ctx, processorId, req, orgId, ev.agentId as string, nowMs)
+            : null;
+        if (use?.used) approvalUse = { steppedUp: use.steppedUp, used: use.used };
+        if (use && use.reasons.length > 0) {
           await store.releaseUsage(orgId, authority.id, pending.reservation_id);
-          verdict = { action: 'DENY', reasons: unusable, approvedAmount: 0 };
+          verdict = { action: 'DENY', reasons: use.reasons, approvedAmount: 0 };
         } else if (ev.intent) {
           const consumed = await store.consumeIntent(orgId, ev.intent.id, pending.reservation_id, ev.approvedAmount);
           if (consumed === 'rejected' || consumed === 'not_found') {
@@ -404,8 +428,8 @@ async function decideAndRecord(
       }
     }
     const approval = verdict.action === 'STEP_UP' && ev.orgId !== null ? openApproval(ctx, req, nowMs) : null;
-    const usedApproval =
-      req.approval_id !== undefined && ALLOWED.has(verdict.action) ? { id: req.approval_id, expiresAt: null } : null;
+    const keptUse = approvalUse && ALLOWED.has(verdict.action) ? approvalUse : null;
+    const usedApproval = keptUse ? { id: keptUse.used.id, expiresAt: null } : null;
     const decision = signDecision(
       ctx,
       processorId,
@@ -440,7 +464,7 @@ async function decideAndRecord(
       req.authorization_id,
       { version: claimed.version },
       final,
-      decisionDrafts(ctx, final, req, nowMs, actor),
+      withUseDraft(ctx, decisionDrafts(ctx, final, req, nowMs, actor), keptUse, final, nowMs, actor),
     );
     if (!stored) throw new AppError('storage_internal', 'claimed authorization disappeared');
     if (ev.shadow) ctx.shadow?.observe(ev.shadow);
