@@ -212,6 +212,8 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE json_extract(doc, '$.approval.id') IS NOT NULL;
       CREATE INDEX authorizations_approval_due ON authorizations (json_extract(doc, '$.approval.expires_at'))
         WHERE json_extract(doc, '$.approval.status') IN ('pending', 'approved');
+      CREATE INDEX authorizations_org_approvals ON authorizations (org_id, order_key)
+        WHERE json_extract(doc, '$.approval.id') IS NOT NULL;
       ALTER TABLE usage_holds ADD COLUMN transactions INTEGER NOT NULL DEFAULT 1;
     `,
   },
