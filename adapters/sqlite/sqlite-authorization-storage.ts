@@ -37,7 +37,8 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
       if (existing) return { created: false, existing };
       this.sql(
         `INSERT INTO authorizations (processor_id, authorization_id, org_id, agent_id, status, order_key, hold_open,
-           hold_expires_at, version, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           hold_expires_at, version, doc, approval_id, approval_status, approval_expires_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         record.processor_id,
         record.authorization_id,
@@ -49,6 +50,9 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
         record.hold_expires_at,
         record.version,
         JSON.stringify(record),
+        record.approval?.id ?? null,
+        record.approval?.status ?? null,
+        record.approval?.expires_at ?? null,
       );
       this.addDrafts(events);
       return { created: true };
@@ -77,7 +81,8 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
       };
       this.sql(
         `UPDATE authorizations SET org_id = ?, agent_id = ?, status = ?, order_key = ?, hold_open = ?,
-           hold_expires_at = ?, version = ?, doc = ? WHERE processor_id = ? AND authorization_id = ?`,
+           hold_expires_at = ?, version = ?, doc = ?, approval_id = ?, approval_status = ?, approval_expires_at = ?
+           WHERE processor_id = ? AND authorization_id = ?`,
       ).run(
         next.org_id,
         next.agent_id,
@@ -87,6 +92,9 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
         next.hold_expires_at,
         next.version,
         JSON.stringify(next),
+        next.approval?.id ?? null,
+        next.approval?.status ?? null,
+        next.approval?.expires_at ?? null,
         processorId,
         authorizationId,
       );
@@ -136,24 +144,22 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
     return this.read(() =>
       (
         this.sql(
-          'SELECT doc FROM authorizations WHERE org_id = ? AND authorization_id = ? ORDER BY processor_id LIMIT ?',
-        ).all(orgId, authorizationId, limit) as { doc: string }[]
+          'SELECT doc FROM authorizations WHERE authorization_id = ? AND org_id = ? ORDER BY processor_id LIMIT ?',
+        ).all(authorizationId, orgId, limit) as { doc: string }[]
       ).map((r) => JSON.parse(r.doc) as AuthorizationRecord),
     );
   }
   async findApproval(approvalId: string): Promise<AuthorizationRecord | null> {
     return this.read(() =>
-      this.doc<AuthorizationRecord>(
-        this.sql("SELECT doc FROM authorizations WHERE json_extract(doc, '$.approval.id') = ?").get(approvalId),
-      ),
+      this.doc<AuthorizationRecord>(this.sql('SELECT doc FROM authorizations WHERE approval_id = ?').get(approvalId)),
     );
   }
   async listApprovals(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
     return this.read(() => {
-      const where = ['org_id = ?', "json_extract(doc, '$.approval.id') IS NOT NULL"];
+      const where = ['org_id = ?', 'approval_id IS NOT NULL'];
       const args: unknown[] = [orgId];
       if (query.status !== undefined) {
-        where.push("json_extract(doc, '$.approval.status') = ?");
+        where.push('approval_status = ?');
         args.push(query.status);
       }
       if (query.agent_id !== undefined) {
@@ -179,9 +185,8 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
     return this.read(() =>
       (
         this.sql(
-          `SELECT doc FROM authorizations WHERE json_extract(doc, '$.approval.status') IN ('pending', 'approved')
-             AND json_extract(doc, '$.approval.expires_at') <= ?
-           ORDER BY json_extract(doc, '$.approval.expires_at') ASC LIMIT ?`,
+          `SELECT doc FROM authorizations WHERE approval_status IN ('pending', 'approved')
+             AND approval_expires_at <= ? ORDER BY approval_expires_at ASC LIMIT ?`,
         ).all(before, limit) as { doc: string }[]
       ).map((r) => JSON.parse(r.doc) as AuthorizationRecord),
     );
