@@ -338,6 +338,8 @@ export interface IncrementDecision {
   authorization_id: string;
   processor_id: string;
   increment_id: string;
+  /** False for a test-mode authorization (a processor's test twin, like its decision). */
+  livemode: boolean;
   action: 'ALLOW' | 'DENY';
   allowed: boolean;
   /** The increment asked for. */

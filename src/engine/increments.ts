@@ -4,7 +4,7 @@ import type { Reservation } from '../storage/index.js';
 import type { AuthorizationIncrement, AuthorizationRecord, IncrementDecision, SpendingAuthority } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { sha256Hex } from '../util/hash.js';
-import { ID_PREFIX, newId } from '../util/ids.js';
+import { ID_PREFIX, isTestId, newId } from '../util/ids.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
 import { holdPeriodMs } from './authorities.js';
 import { cloneInput } from './clone-input.js';
@@ -96,6 +96,7 @@ function signIncrement(
     decision_id: newId(ID_PREFIX.decision, nowMs),
     expires_at: expiresAt,
     increment_id: incrementId,
+    livemode: !isTestId(rec.processor_id),
     org_id: rec.org_id,
     processor_id: rec.processor_id,
     reason_codes: reasons,

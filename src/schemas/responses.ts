@@ -410,6 +410,7 @@ export const approvalSchema = object(
   {
     id: str,
     org_id: str,
+    livemode: livemodeField,
     status: approvalStatus,
     amount: { ...int, description: 'What the stepped-up request asked for.' },
     approved_amount: { ...nullableInt, description: 'Set when approved: the most an authorization may use.' },
@@ -455,6 +456,7 @@ export const incrementDecisionSchema = object(
     authorization_id: str,
     processor_id: str,
     increment_id: str,
+    livemode: { ...livemodeField, description: 'False for a test-mode authorization; signed, like a decision.' },
     action: { enum: ['ALLOW', 'DENY'] },
     allowed: { type: 'boolean' },
     amount: { ...int, description: 'The increment asked for.' },

@@ -116,7 +116,10 @@ api(
 
     const got = await t.call('GET', `/v1/approvals/${approvalId}`, { auth: w.enterprise });
     ok(got, 200, 'Approval');
-    assert.equal([got.body.status, got.body.amount, got.body.merchant], ['pending', 40_000, MERCHANT]);
+    assert.equal(
+      [got.body.status, got.body.amount, got.body.merchant, got.body.livemode],
+      ['pending', 40_000, MERCHANT, true],
+    );
     const pending = await t.call('GET', '/v1/approvals?status=pending', { auth: w.enterprise });
     ok(pending, 200, 'ApprovalPage');
     assert.ok(pending.body.items.some((a: { id: string }) => a.id === approvalId));
@@ -206,7 +209,10 @@ api(
     const path = `/v1/authorizations/${first.body.authorization_id}/increment`;
     const raised = await t.call('POST', path, { auth: w.processor, body: { increment_id: 'night-2', amount: 2_000 } });
     ok(raised, 200, 'IncrementDecision');
-    assert.equal([raised.body.action, raised.body.approved_amount], ['ALLOW', 10_000]);
+    assert.equal([raised.body.action, raised.body.approved_amount, raised.body.livemode], ['ALLOW', 10_000, true]);
+    const signed = JSON.parse(Buffer.from(raised.body.proof.split('.')[1], 'base64url').toString('utf8'));
+    const { proof: _proof, ...fields } = raised.body;
+    assert.equal(signed, fields, 'the proof signs every other field, livemode included');
     const replay = await t.call('POST', path, { auth: w.processor, body: { increment_id: 'night-2', amount: 2_000 } });
     ok(replay, 200, 'IncrementDecision');
     assert.is(replay.body.decision_id, raised.body.decision_id);
