@@ -103,6 +103,11 @@ export interface SpendingAuthority {
   partial_approval: boolean;
   /** Stand-in processing (see StandInRule). Default `{action: 'DENY', max_amount: null}`. */
   stand_in: StandInRule;
+  /**
+   * How long an approval's hold lasts before it expires and its budget is given back, in seconds; null
+   * for the engine's default (7 days). Bounded: 1 hour to 31 days.
+   */
+  hold_period_seconds?: number | null;
   status: AuthorityStatus;
   version: number;
   created_at: string;
@@ -161,6 +166,39 @@ export interface Intent {
   updated_at: string;
 }
 
+/**
+ * Lifecycle of a human approval opened by a STEP_UP decision: `pending` until the enterprise approves or
+ * declines it, `used` once an authorization naming it was approved; `expired` past `expires_at` (also
+ * derived on read).
+ */
+export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'used' | 'expired';
+
+/**
+ * A human approval asked for by a STEP_UP decision, kept inside the authorization record that was
+ * stepped up (so it is written atomically with that decision) and changed by compare-and-set on the
+ * record's version.
+ */
+export interface Approval {
+  id: string;
+  status: ApprovalStatus;
+  /** What the stepped-up request asked for. */
+  amount: number;
+  currency: string;
+  merchant: Merchant;
+  /** Set when approved: at most `amount`; an authorization naming the approval may use this much or less. */
+  approved_amount: number | null;
+  expires_at: string;
+  /** Who approved or declined (an API key id, or `link:<link id>` for an approval link), and when. */
+  decided_by: string | null;
+  decided_at: string | null;
+  /** The id of the latest approval link issued; only that link decides. */
+  link_id: string | null;
+  /** The authorization that used it (same processor or another), and when. */
+  used_by: { processor_id: string; authorization_id: string } | null;
+  used_at: string | null;
+  created_at: string;
+}
+
 /** Lifecycle of an authorization. */
 export type AuthorizationStatus = 'pending' | 'approved' | 'declined' | 'captured' | 'reversed' | 'expired';
 
@@ -194,6 +232,13 @@ export interface Decision {
   created_at: string;
   /** When the hold of an approval lapses; null when nothing is held. */
   expires_at: string | null;
+  /**
+   * A STEP_UP decision: the human approval it opened. An approved decision of a request that named an
+   * approval: that approval. Null otherwise.
+   */
+  approval_id: string | null;
+  /** A STEP_UP decision: when the approval it opened expires; null otherwise. */
+  approval_expires_at: string | null;
   /** SHA-256 (hex) of the canonical JSON of the validated request. */
   request_sha256: string;
   /**
@@ -255,6 +300,12 @@ export interface AuthorizationRecord {
   hold_expires_at: string | null;
   decision: Decision | null;
   policy_input: unknown;
+  /** The human approval a STEP_UP decision opened; null or absent otherwise. */
+  approval?: Approval | null;
+  /** The approval this authorization named (request `approval_id`); null or absent otherwise. */
+  approval_id?: string | null;
+  /** Incremental authorizations applied to this hold, in order (see `increment`). */
+  increments?: AuthorizationIncrement[];
   /**
    * Set when a spooled stand-in decision replaced this record's earlier attempt: what that attempt may
    * have held, given back once the replacement is stored.
@@ -270,6 +321,41 @@ export interface AuthorizationRecord {
   version: number;
   created_at: string;
   updated_at: string;
+}
+
+/** One increment of an open hold: its own reservation of `amount` more, and its signed decision. */
+export interface AuthorizationIncrement {
+  increment_id: string;
+  reservation_id: string;
+  amount: number;
+  request_sha256: string;
+  decision: IncrementDecision;
+}
+
+/** The signed answer to an increment of an approved authorization. */
+export interface IncrementDecision {
+  decision_id: string;
+  authorization_id: string;
+  processor_id: string;
+  increment_id: string;
+  /** False for a test-mode authorization (a processor's test twin, like its decision). */
+  livemode: boolean;
+  action: 'ALLOW' | 'DENY';
+  allowed: boolean;
+  /** The increment asked for. */
+  amount: number;
+  /** The authorization's approved amount after this increment (unchanged when denied). */
+  approved_amount: number;
+  currency: string;
+  reason_codes: string[];
+  org_id: string | null;
+  authority_id: string | null;
+  /** When the hold lapses after this increment. */
+  expires_at: string | null;
+  created_at: string;
+  request_sha256: string;
+  /** Compact JWS (EdDSA) over every other field of this object. */
+  proof: string;
 }
 
 /** Spent amount and transaction count of one window in one period. */

@@ -1,3 +1,4 @@
+import { approvalsGroup } from './groups/approvals.js';
 import { auditGroup } from './groups/audit.js';
 import { credentialsGroup } from './groups/credentials.js';
 import { crudGroup } from './groups/crud.js';
@@ -16,13 +17,13 @@ import type { Concern, ConformanceGroup, GroupName } from './types.js';
 
 /**
  * The groups of each storage contract (`src/storage`): `entities` (EntityStorage: CRUD, lookups, pages,
- * tenancy, error kinds, intent consumption), `authorizations` (AuthorizationStorage: the idempotency claim),
+ * tenancy, error kinds, intent consumption), `authorizations` (AuthorizationStorage: the idempotency claim; approvals and an org's reads by id),
  * `ledger` (UsageLedger: reservations), `audit` (AuditStorage: outbox and chain), and one concern per
  * separate storage of a backend (`credentials`, `policies`, `policy_analysis`, `quotas`, `domains`).
  */
 export const CONCERNS: Readonly<Record<Concern, readonly GroupName[]>> = {
   entities: ['crud', 'lookups', 'pagination', 'tenancy', 'intents', 'errors'],
-  authorizations: ['idempotency'],
+  authorizations: ['idempotency', 'approvals'],
   ledger: ['reservations'],
   audit: ['audit'],
   credentials: ['credentials'],
@@ -44,6 +45,7 @@ export const GROUPS: Readonly<Record<GroupName, ConformanceGroup>> = {
   pagination: paginationGroup,
   tenancy: tenancyGroup,
   idempotency: idempotencyGroup,
+  approvals: approvalsGroup,
   reservations: reservationsGroup,
   intents: intentsGroup,
   errors: errorsGroup,

@@ -87,6 +87,7 @@ export type GroupName =
   | 'pagination'
   | 'tenancy'
   | 'idempotency'
+  | 'approvals'
   | 'reservations'
   | 'intents'
   | 'errors'

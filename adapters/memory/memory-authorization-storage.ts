@@ -20,12 +20,19 @@ function authorizationOrderKey(r: AuthorizationRecord): string {
   return `${r.created_at}\u0000${r.authorization_id}\u0000${r.processor_id}`;
 }
 
+/** True while a record's approval can still be decided or used: such a record is never dropped. */
+function liveApproval(r: AuthorizationRecord): boolean {
+  return r.approval?.status === 'pending' || r.approval?.status === 'approved';
+}
+
 /**
  * {@link AuthorizationStorage} in memory, bounded by `maxAuthorizations` (the oldest that hold nothing are
  * dropped). A write and its drafts (added to the shared {@link MemoryAuditOutbox}) are one synchronous step.
  */
 export class MemoryAuthorizationStorage implements AuthorizationStorage {
   private readonly authorizations = new Map<string, AuthorizationRecord>();
+  /** Approval id → authorization key, for every record that carries an approval. */
+  private readonly approvalKeys = new Map<string, string>();
   /** Per org: authorization keys sorted by their list order, rebuilt when an authorization was added. */
   private readonly authorizationOrder = new Map<string, { size: number; keys: [string, string][] }>();
   private readonly maxAuthorizations: number;
@@ -47,8 +54,9 @@ export class MemoryAuthorizationStorage implements AuthorizationStorage {
     let dropped = 0;
     for (const [key, r] of this.authorizations) {
       if (excess <= 0) break;
-      if (r.hold_open || r.status === 'pending') continue;
+      if (r.hold_open || r.status === 'pending' || liveApproval(r)) continue;
       this.authorizations.delete(key);
+      if (r.approval) this.approvalKeys.delete(r.approval.id);
       excess--;
       dropped++;
     }
@@ -67,6 +75,7 @@ export class MemoryAuthorizationStorage implements AuthorizationStorage {
     const existing = this.authorizations.get(key);
     if (existing) return { created: false, existing };
     this.authorizations.set(key, snapshot(record));
+    if (record.approval) this.approvalKeys.set(record.approval.id, key);
     this.outbox.add(events);
     this.boundAuthorizations();
     return { created: true };
@@ -93,8 +102,33 @@ export class MemoryAuthorizationStorage implements AuthorizationStorage {
       version: row.version + 1,
     });
     this.authorizations.set(key, next);
+    if (next.approval) this.approvalKeys.set(next.approval.id, key);
     this.outbox.add(events);
     return next;
+  }
+  async findOrgAuthorizations(orgId: string, authorizationId: string, limit: number): Promise<AuthorizationRecord[]> {
+    return [...this.authorizations.values()]
+      .filter((r) => r.org_id === orgId && r.authorization_id === authorizationId)
+      .sort((a, b) => (a.processor_id < b.processor_id ? -1 : a.processor_id > b.processor_id ? 1 : 0))
+      .slice(0, limit);
+  }
+  async findApproval(approvalId: string): Promise<AuthorizationRecord | null> {
+    const key = this.approvalKeys.get(approvalId);
+    const rec = key === undefined ? undefined : this.authorizations.get(key);
+    return rec?.approval?.id === approvalId ? rec : null;
+  }
+  async listApprovals(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
+    const { status, ...rest } = query;
+    const rows = [...this.authorizations.values()].filter(
+      (r) => r.org_id === orgId && r.approval && (status === undefined || r.approval.status === status),
+    );
+    return paginate(rows, rest, authorizationOrderKey);
+  }
+  async listDueApprovals(before: string, limit: number): Promise<AuthorizationRecord[]> {
+    return [...this.authorizations.values()]
+      .filter((r) => liveApproval(r) && (r.approval?.expires_at as string) <= before)
+      .sort((a, b) => ((a.approval?.expires_at as string) < (b.approval?.expires_at as string) ? -1 : 1))
+      .slice(0, limit);
   }
   async listAuthorizations(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
     const rows = [...this.authorizations.values()].filter((r) => r.org_id === orgId);

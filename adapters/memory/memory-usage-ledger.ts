@@ -14,6 +14,8 @@ type WindowName = (typeof WINDOW_NAMES)[number];
 
 interface Hold {
   amount: number;
+  /** Transactions it counted (see Reservation.count). */
+  count: number;
   periods: Record<WindowName, string>;
 }
 
@@ -69,7 +71,7 @@ export class MemoryUsageLedger implements UsageLedger {
       // A stale server clock may ask for an older period: count against the newer one instead.
       const base = cur.period >= want.period ? cur : emptyWindow(want.period);
       const spent = base.spent + reservation.amount;
-      const count = base.count + 1;
+      const count = base.count + (reservation.count ?? 1);
       if (want.amount_limit !== null && spent > want.amount_limit) {
         return { status: 'limit_exceeded', window: w, kind: 'amount' };
       }
@@ -81,6 +83,7 @@ export class MemoryUsageLedger implements UsageLedger {
     state.windows = next;
     state.holds.set(id, {
       amount: reservation.amount,
+      count: reservation.count ?? 1,
       periods: {
         daily: next.daily.period,
         weekly: next.weekly.period,
@@ -101,7 +104,7 @@ export class MemoryUsageLedger implements UsageLedger {
       return { status: 'not_held' };
     }
     const giveBack = keep === undefined ? hold.amount : Math.max(0, hold.amount - keep);
-    const countBack = keep === undefined ? 1 : 0;
+    const countBack = keep === undefined ? hold.count : 0;
     for (const w of WINDOW_NAMES) {
       const cur = state.windows[w];
       if (cur.period !== hold.periods[w]) continue;

@@ -43,7 +43,10 @@ const byOrg: IndexDescription = { key: { org_id: 1, id: -1 }, name: 'org_id_id' 
  *   (a partial index would say the same, but not every MongoDB-compatible server has them).
  * - authorizations.list_key: `created_at NUL authorization_id NUL processor_id`, the newest-first order
  *   of an org's list (org_id, list_key) and of a processor's (processor_id, list_key); (hold_open,
- *   hold_expires_at) finds holds to release.
+ *   hold_expires_at) finds holds to release; (org_id, authorization_id, processor_id) an org's reads by id;
+ *   `approval.id` (sparse) the record of an approval, `approval_list_key` (`org_id NUL list_key`, sparse:
+ *   only on records with an approval) an org's approvals in list order, (`approval.status`,
+ *   `approval.expires_at`) (sparse) the approvals the expiry sweep marks expired.
  * - reservation_ends: the hold records of reservations moved out of their usage document (`_id` =
  *   usage `_id` NUL reservation id; see `UsageLedger`). `ended_at`, set only once a hold ended, has a
  *   TTL index, so ended reservation ids are forgotten after the retention and open holds never are.
@@ -71,6 +74,10 @@ export function indexPlan(retentionSeconds: number): [keyof Collections, IndexDe
         { key: { org_id: 1, list_key: -1 }, name: 'org_id_list_key' },
         { key: { processor_id: 1, list_key: -1 }, name: 'processor_id_list_key' },
         { key: { hold_open: 1, hold_expires_at: 1 }, name: 'hold_open_expires' },
+        { key: { org_id: 1, authorization_id: 1, processor_id: 1 }, name: 'org_id_authorization_id' },
+        { key: { 'approval.id': 1 }, name: 'approval_id', sparse: true },
+        { key: { approval_list_key: -1 }, name: 'approval_list_key', sparse: true },
+        { key: { 'approval.status': 1, 'approval.expires_at': 1 }, name: 'approval_status_expires', sparse: true },
         AUDIT_PENDING_INDEX,
       ],
     ],

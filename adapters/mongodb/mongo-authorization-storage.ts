@@ -27,7 +27,16 @@ function authorizationDoc(record: AuthorizationRecord): Document {
   const doc = toStored(record) as Document;
   doc._id = authKey(record.processor_id, record.authorization_id);
   doc.list_key = listKey(record.created_at, record.processor_id, record.authorization_id);
+  if (record.approval) doc.approval_list_key = approvalListKey(record.org_id, doc.list_key);
   return doc;
+}
+
+/**
+ * `org_id NUL list_key`, only on records that carry an approval (a sparse index): an org's approvals in
+ * list order without visiting its other authorizations.
+ */
+function approvalListKey(orgId: string | null, key: string): string {
+  return `${orgId ?? ''}\u0000${key}`;
 }
 
 /**
@@ -82,6 +91,11 @@ export class MongoAuthorizationStorage implements AuthorizationStorage {
       } = withoutUndefined(patch) as Partial<AuthorizationRecord>;
       const set = toStored(rest) as Document;
       if (rest.created_at !== undefined) set.list_key = listKey(rest.created_at, processorId, authorizationId);
+      // An approval set by a whole-record update (a taken-over claim decided STEP_UP); later approval
+      // changes keep the key the record got then.
+      if (rest.approval && rest.created_at !== undefined && rest.org_id !== undefined) {
+        set.approval_list_key = approvalListKey(rest.org_id, set.list_key as string);
+      }
       const update: Document = { $inc: { version: 1 } };
       if (Object.keys(set).length > 0) update.$set = set;
       pushDrafts(update, events);
@@ -125,6 +139,59 @@ export class MongoAuthorizationStorage implements AuthorizationStorage {
         items: page.map((d) => toDomain<AuthorizationRecord>(d)),
         next_cursor: docs.length > query.limit && last ? String(last.list_key) : null,
       };
+    });
+  }
+
+  findOrgAuthorizations(orgId: string, authorizationId: string, limit: number): Promise<AuthorizationRecord[]> {
+    return this.b.run(async () => {
+      const docs = await this.b.c.authorizations
+        .find({ org_id: orgId, authorization_id: authorizationId })
+        .sort({ org_id: 1, authorization_id: 1, processor_id: 1 })
+        .limit(limit)
+        .toArray();
+      return docs.map((d) => toDomain<AuthorizationRecord>(d));
+    });
+  }
+
+  findApproval(approvalId: string): Promise<AuthorizationRecord | null> {
+    return this.b.run(async () => {
+      const doc = await this.b.c.authorizations.findOne({ 'approval.id': approvalId });
+      return doc ? toDomain<AuthorizationRecord>(doc) : null;
+    });
+  }
+
+  /** Newest first by `list_key` within the org, on the sparse `approval_list_key` (records with an approval). */
+  listApprovals(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
+    return this.b.run(async () => {
+      const from = approvalListKey(orgId, '');
+      const to = query.cursor !== undefined ? approvalListKey(orgId, query.cursor) : approvalListKey(orgId, '\uffff');
+      const filter: Document = { approval_list_key: { $gt: from, $lt: to } };
+      if (query.status !== undefined) filter['approval.status'] = query.status;
+      if (query.agent_id !== undefined) filter.agent_id = query.agent_id;
+      const docs = await this.b.c.authorizations
+        .find(filter)
+        .sort({ approval_list_key: -1 })
+        .limit(query.limit + 1)
+        .toArray();
+      const page = docs.slice(0, query.limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map((d) => toDomain<AuthorizationRecord>(d)),
+        next_cursor: docs.length > query.limit && last ? String(last.list_key) : null,
+      };
+    });
+  }
+
+  listDueApprovals(before: string, limit: number): Promise<AuthorizationRecord[]> {
+    return this.b.run(async () => {
+      const docs = await this.b.c.authorizations
+        .find({ 'approval.status': { $in: ['pending', 'approved'] }, 'approval.expires_at': { $lte: before } })
+        .sort({ 'approval.status': 1, 'approval.expires_at': 1 })
+        .limit(limit)
+        .toArray();
+      return docs
+        .map((d) => toDomain<AuthorizationRecord>(d))
+        .sort((a, b) => ((a.approval?.expires_at as string) < (b.approval?.expires_at as string) ? -1 : 1));
     });
   }
 

@@ -63,6 +63,7 @@ export const INTERNAL_FIELDS: ReadonlySet<string> = new Set([
   '_id',
   'ref_key',
   'list_key',
+  'approval_list_key',
   '_audit',
   '_audit_key',
   '_deleted',

@@ -19,6 +19,8 @@ type Periods = Record<WindowName, string>;
 interface Hold {
   amount: number;
   periods: Periods;
+  /** Transactions it counted (Reservation.count). */
+  count: number;
 }
 
 /** A usage document as read: one per (org, authority). */
@@ -68,7 +70,7 @@ export function readUsage(doc: Document | null): UsageState {
   }
   const holds = new Map<string, Hold>();
   for (const [k, v] of Object.entries((doc?.holds ?? {}) as Record<string, Hold>)) {
-    holds.set(decodeKey(k), { amount: Number(v.amount), periods: v.periods });
+    holds.set(decodeKey(k), { amount: Number(v.amount), periods: v.periods, count: heldCount(v) });
   }
   const released = new Set(Object.keys((doc?.released ?? {}) as Record<string, unknown>).map(decodeKey));
   return {
@@ -78,6 +80,11 @@ export function readUsage(doc: Document | null): UsageState {
     releaseSeq: Number(doc?.release_seq ?? 0),
     sweepSeq: Number(doc?.sweep_seq ?? 0),
   };
+}
+
+/** Transactions a stored hold (or hold record) counted: 1 unless it says otherwise (holds before the field). */
+function heldCount(hold: { count?: unknown }): number {
+  return hold.count === undefined || hold.count === null ? 1 : Number(hold.count);
 }
 
 /** A filter on a counter that a document created before the counter existed lacks (reads as 0). */
@@ -93,11 +100,12 @@ function seqIs(value: number): unknown {
  *
  * Documents:
  * - `usage`, one per (org, authority): `windows.{daily,weekly,monthly,total}` = `{period, spent, count}`;
- *   `holds.<id>` = `{amount, periods}`, the *pending* holds: open holds not yet moved out, at most
+ *   `holds.<id>` = `{amount, periods, count}`, the *pending* holds: open holds not yet moved out, at most
  *   about {@link MOVE_AT}; `released.<id>`, the *release markers*: set by the very update that gives a
  *   hold's spend back, at most about {@link SWEEP_AT}; and the counters `release_seq`, `sweep_seq`.
  * - `reservation_ends`, one *hold record* per reservation id that left (or is leaving) `holds`:
- *   `_id` = usage `_id` NUL id, `state` (`held` | `releasing` | `ended`), `amount`, `periods`, `keep`
+ *   `_id` = usage `_id` NUL id, `state` (`held` | `releasing` | `ended`), `amount`, `periods`, `count`
+ *   (transactions counted; absent on records of earlier versions: 1), `keep`
  *   (of a release), and `ended_at` once ended. Records without `state` (written by earlier versions)
  *   are ended. Only ended records have `ended_at`, so the TTL index forgets ended ids after the
  *   retention (default 35 days) and never touches an open hold.
@@ -218,6 +226,7 @@ export class UsageLedger {
       const inc: Document = {};
       const set: Document = {};
       const periods = {} as Periods;
+      const count = reservation.count ?? 1;
       for (const w of WINDOWS) {
         const want = reservation.windows[w];
         const cur = state.windows[w];
@@ -227,21 +236,21 @@ export class UsageLedger {
         if (want.amount_limit !== null && base.spent + reservation.amount > want.amount_limit) {
           return { done: { status: 'limit_exceeded', window: w, kind: 'amount' } };
         }
-        if (want.count_limit !== null && base.count + 1 > want.count_limit) {
+        if (want.count_limit !== null && base.count + count > want.count_limit) {
           return { done: { status: 'limit_exceeded', window: w, kind: 'count' } };
         }
         filter[`windows.${w}.period`] = cur.period;
         periods[w] = base.period;
         if (fresh) {
-          set[`windows.${w}`] = { period: want.period, spent: reservation.amount, count: 1 };
+          set[`windows.${w}`] = { period: want.period, spent: reservation.amount, count };
           continue;
         }
         if (want.amount_limit !== null) filter[`windows.${w}.spent`] = { $lte: want.amount_limit - reservation.amount };
-        if (want.count_limit !== null) filter[`windows.${w}.count`] = { $lte: want.count_limit - 1 };
+        if (want.count_limit !== null && count > 0) filter[`windows.${w}.count`] = { $lte: want.count_limit - count };
         inc[`windows.${w}.spent`] = reservation.amount;
-        inc[`windows.${w}.count`] = 1;
+        if (count > 0) inc[`windows.${w}.count`] = count;
       }
-      set[holdPath] = { amount: reservation.amount, periods };
+      set[holdPath] = { amount: reservation.amount, periods, count };
       const update: Document = { $set: set };
       if (Object.keys(inc).length > 0) update.$inc = inc;
       const res = await this.usage.updateOne(filter, update);
@@ -264,7 +273,7 @@ export class UsageLedger {
         [...holds].map(([id, hold]) => ({
           updateOne: {
             filter: { _id: holdKey(key, id) } as Document,
-            update: { $setOnInsert: { state: 'held', amount: hold.amount, periods: hold.periods } },
+            update: { $setOnInsert: { state: 'held', amount: hold.amount, periods: hold.periods, count: hold.count } },
             upsert: true,
           },
         })),
@@ -303,6 +312,7 @@ export class UsageLedger {
           state: 'releasing',
           amount: pending.amount,
           periods: pending.periods,
+          count: pending.count,
         };
         fresh.keep = keep ?? null;
         record = fresh;
@@ -326,7 +336,7 @@ export class UsageLedger {
       const periods = record.periods as Periods;
       const kept = record.keep === null || record.keep === undefined ? undefined : Number(record.keep);
       const giveBack = kept === undefined ? amount : Math.max(0, amount - kept);
-      const countBack = kept === undefined ? 1 : 0;
+      const countBack = kept === undefined ? heldCount(record) : 0;
       if (!state.released.has(reservationId)) {
         const ok = await this.giveBack(key, state, reservationId, pending !== undefined, periods, giveBack, countBack);
         if (!ok) return 'retry';

@@ -202,4 +202,20 @@ export const MIGRATIONS: readonly Migration[] = [
         GROUP BY org_id;
     `,
   },
+  {
+    version: 6,
+    description:
+      "authorizations: an org's reads by authorization id, approvals by id and by expiry; holds: transactions counted",
+    sql: `
+      CREATE INDEX authorizations_authorization_id ON authorizations (authorization_id);
+      ALTER TABLE authorizations ADD COLUMN approval_id TEXT;
+      ALTER TABLE authorizations ADD COLUMN approval_status TEXT;
+      ALTER TABLE authorizations ADD COLUMN approval_expires_at TEXT;
+      CREATE INDEX authorizations_approval ON authorizations (approval_id) WHERE approval_id IS NOT NULL;
+      CREATE INDEX authorizations_approval_due ON authorizations (approval_expires_at)
+        WHERE approval_status IN ('pending', 'approved');
+      CREATE INDEX authorizations_org_approvals ON authorizations (org_id, order_key) WHERE approval_id IS NOT NULL;
+      ALTER TABLE usage_holds ADD COLUMN transactions INTEGER NOT NULL DEFAULT 1;
+    `,
+  },
 ];

@@ -37,7 +37,8 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
       if (existing) return { created: false, existing };
       this.sql(
         `INSERT INTO authorizations (processor_id, authorization_id, org_id, agent_id, status, order_key, hold_open,
-           hold_expires_at, version, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           hold_expires_at, version, doc, approval_id, approval_status, approval_expires_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         record.processor_id,
         record.authorization_id,
@@ -49,6 +50,9 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
         record.hold_expires_at,
         record.version,
         JSON.stringify(record),
+        record.approval?.id ?? null,
+        record.approval?.status ?? null,
+        record.approval?.expires_at ?? null,
       );
       this.addDrafts(events);
       return { created: true };
@@ -77,7 +81,8 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
       };
       this.sql(
         `UPDATE authorizations SET org_id = ?, agent_id = ?, status = ?, order_key = ?, hold_open = ?,
-           hold_expires_at = ?, version = ?, doc = ? WHERE processor_id = ? AND authorization_id = ?`,
+           hold_expires_at = ?, version = ?, doc = ?, approval_id = ?, approval_status = ?, approval_expires_at = ?
+           WHERE processor_id = ? AND authorization_id = ?`,
       ).run(
         next.org_id,
         next.agent_id,
@@ -87,6 +92,9 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
         next.hold_expires_at,
         next.version,
         JSON.stringify(next),
+        next.approval?.id ?? null,
+        next.approval?.status ?? null,
+        next.approval?.expires_at ?? null,
         processorId,
         authorizationId,
       );
@@ -131,6 +139,57 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
   }
   async listProcessorAuthorizations(processorId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
     return this.listAuthorizationsBy('processor_id', processorId, query);
+  }
+  async findOrgAuthorizations(orgId: string, authorizationId: string, limit: number): Promise<AuthorizationRecord[]> {
+    return this.read(() =>
+      (
+        this.sql(
+          'SELECT doc FROM authorizations WHERE authorization_id = ? AND org_id = ? ORDER BY processor_id LIMIT ?',
+        ).all(authorizationId, orgId, limit) as { doc: string }[]
+      ).map((r) => JSON.parse(r.doc) as AuthorizationRecord),
+    );
+  }
+  async findApproval(approvalId: string): Promise<AuthorizationRecord | null> {
+    return this.read(() =>
+      this.doc<AuthorizationRecord>(this.sql('SELECT doc FROM authorizations WHERE approval_id = ?').get(approvalId)),
+    );
+  }
+  async listApprovals(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
+    return this.read(() => {
+      const where = ['org_id = ?', 'approval_id IS NOT NULL'];
+      const args: unknown[] = [orgId];
+      if (query.status !== undefined) {
+        where.push('approval_status = ?');
+        args.push(query.status);
+      }
+      if (query.agent_id !== undefined) {
+        where.push('agent_id = ?');
+        args.push(query.agent_id);
+      }
+      if (query.cursor !== undefined) {
+        where.push('order_key < ?');
+        args.push(query.cursor);
+      }
+      const rows = this.sql(
+        `SELECT order_key, doc FROM authorizations WHERE ${where.join(' AND ')} ORDER BY order_key DESC LIMIT ?`,
+      ).all(...args, query.limit + 1) as { order_key: string; doc: string }[];
+      const page = rows.slice(0, query.limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map((r) => JSON.parse(r.doc) as AuthorizationRecord),
+        next_cursor: rows.length > query.limit && last ? last.order_key : null,
+      };
+    });
+  }
+  async listDueApprovals(before: string, limit: number): Promise<AuthorizationRecord[]> {
+    return this.read(() =>
+      (
+        this.sql(
+          `SELECT doc FROM authorizations WHERE approval_status IN ('pending', 'approved')
+             AND approval_expires_at <= ? ORDER BY approval_expires_at ASC LIMIT ?`,
+        ).all(before, limit) as { doc: string }[]
+      ).map((r) => JSON.parse(r.doc) as AuthorizationRecord),
+    );
   }
   async listOpenHolds(before: string, limit: number): Promise<AuthorizationRecord[]> {
     return this.read(() =>

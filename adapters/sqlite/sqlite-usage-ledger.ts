@@ -67,7 +67,7 @@ export class SqliteUsageLedger extends SqliteStore implements UsageLedger {
         // A stale server clock may ask for an older period: count against the newer one instead.
         const base = cur.period >= want.period ? cur : emptyWindow(want.period);
         const spent = base.spent + reservation.amount;
-        const count = base.count + 1;
+        const count = base.count + (reservation.count ?? 1);
         if (want.amount_limit !== null && spent > want.amount_limit) {
           return { status: 'limit_exceeded', window: w, kind: 'amount' };
         }
@@ -84,8 +84,9 @@ export class SqliteUsageLedger extends SqliteStore implements UsageLedger {
         total: next.total.period,
       };
       this.sql(
-        'INSERT INTO usage_holds (org_id, authority_id, reservation_id, held, amount, periods) VALUES (?, ?, ?, 1, ?, ?)',
-      ).run(orgId, authorityId, id, reservation.amount, JSON.stringify(periods));
+        `INSERT INTO usage_holds (org_id, authority_id, reservation_id, held, amount, periods, transactions)
+           VALUES (?, ?, ?, 1, ?, ?, ?)`,
+      ).run(orgId, authorityId, id, reservation.amount, JSON.stringify(periods), reservation.count ?? 1);
       return { status: 'reserved' };
     });
   }
@@ -93,8 +94,11 @@ export class SqliteUsageLedger extends SqliteStore implements UsageLedger {
   async releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult> {
     return this.tx((): ReleaseResult => {
       const hold = this.sql(
-        'SELECT held, amount, periods FROM usage_holds WHERE org_id = ? AND authority_id = ? AND reservation_id = ?',
-      ).get(orgId, authorityId, reservationId) as { held: number; amount: number; periods: string | null } | undefined;
+        `SELECT held, amount, periods, transactions FROM usage_holds
+           WHERE org_id = ? AND authority_id = ? AND reservation_id = ?`,
+      ).get(orgId, authorityId, reservationId) as
+        | { held: number; amount: number; periods: string | null; transactions: number }
+        | undefined;
       if (hold?.held !== 1) {
         // Never held (or already ended): a full release still ends the id, so a late reserve of it
         // (an attempt that lost its claim) is `already_applied` and holds nothing.
@@ -107,7 +111,7 @@ export class SqliteUsageLedger extends SqliteStore implements UsageLedger {
       }
       const periods = JSON.parse(hold.periods ?? '{}') as Record<WindowName, string>;
       const giveBack = keep === undefined ? hold.amount : Math.max(0, hold.amount - keep);
-      const countBack = keep === undefined ? 1 : 0;
+      const countBack = keep === undefined ? hold.transactions : 0;
       const windows = this.windowsSync(orgId, authorityId) ?? emptyWindows();
       for (const w of WINDOWS) {
         const cur = windows[w];

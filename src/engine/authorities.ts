@@ -21,6 +21,7 @@ interface RuleInput {
   step_up_above?: number | null;
   require_intent?: boolean;
   partial_approval?: boolean;
+  hold_period_seconds?: number | null;
   stand_in?: { action: 'DENY' | 'ALLOW_UP_TO'; max_amount?: number | null };
 }
 
@@ -119,6 +120,8 @@ function applyRules(
     step_up_above: input.step_up_above !== undefined ? input.step_up_above : (base?.step_up_above ?? null),
     require_intent: input.require_intent ?? base?.require_intent ?? false,
     partial_approval: input.partial_approval ?? base?.partial_approval ?? false,
+    hold_period_seconds:
+      input.hold_period_seconds !== undefined ? input.hold_period_seconds : (base?.hold_period_seconds ?? null),
     stand_in: standInRule(input.stand_in, base?.stand_in),
   };
 }
@@ -164,7 +167,18 @@ export async function createAuthority(
 export async function getAuthority(ctx: EngineContext, orgId: string, id: string): Promise<SpendingAuthority> {
   const authority = await ctx.store.getAuthority(orgId, id);
   if (!authority) throw new AppError('not_found', 'authority not found');
-  return authority;
+  return withDefaults(authority);
+}
+
+/** An authority stored before a field existed, with that field's default. */
+function withDefaults(authority: SpendingAuthority): SpendingAuthority {
+  return authority.hold_period_seconds === undefined ? { ...authority, hold_period_seconds: null } : authority;
+}
+
+/** How long an approval under `authority` holds its budget: the authority's own period, else the engine's. */
+export function holdPeriodMs(ctx: EngineContext, authority: SpendingAuthority | null | undefined): number {
+  const seconds = authority?.hold_period_seconds;
+  return typeof seconds === 'number' ? seconds * 1000 : ctx.config.holdPeriodMs;
 }
 
 /** A page of an org's authorities; filter by status or agent. */
@@ -173,7 +187,8 @@ export async function listAuthorities(
   orgId: string,
   query?: unknown,
 ): Promise<Page<SpendingAuthority>> {
-  return ctx.store.listAuthorities(orgId, parseListQuery(query));
+  const page = await ctx.store.listAuthorities(orgId, parseListQuery(query));
+  return { items: page.items.map(withDefaults), next_cursor: page.next_cursor };
 }
 
 /**

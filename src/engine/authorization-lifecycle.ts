@@ -1,11 +1,17 @@
 import { AppError, isAppError } from '../errors/index.js';
-import { captureRequestSchema, compileValidator, settlementRequestSchema } from '../schemas/index.js';
+import {
+  captureRequestSchema,
+  compileValidator,
+  orgAuthorizationQuerySchema,
+  settlementRequestSchema,
+} from '../schemas/index.js';
 import type { Page } from '../storage/index.js';
 import type { AuthorizationRecord, AuthorizationStatus, Settlement } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
 import { cloneInput } from './clone-input.js';
 import type { EngineContext } from './context.js';
+import { keepsOf } from './increments.js';
 import { parseListQuery } from './list-query.js';
 import { periodsAt } from './windows.js';
 
@@ -28,6 +34,8 @@ export interface AuthorizationView {
   intent_id: string | null;
   decision_id: string | null;
   hold_expires_at: string | null;
+  /** The approval its STEP_UP opened, or the approval it named. */
+  approval_id: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -52,6 +60,7 @@ export function authorizationView(r: AuthorizationRecord): AuthorizationView {
     intent_id: r.intent_id,
     decision_id: r.decision?.decision_id ?? null,
     hold_expires_at: r.hold_open ? r.hold_expires_at : null,
+    approval_id: r.approval?.id ?? r.approval_id ?? null,
     created_at: r.created_at,
     updated_at: r.updated_at,
   };
@@ -76,12 +85,18 @@ async function requireRecord(
 async function finishHold(ctx: EngineContext, rec: AuthorizationRecord): Promise<AuthorizationRecord> {
   if (!rec.hold_open || rec.org_id === null || rec.authority_id === null) return rec;
   // What stays spent of the hold: the captures, at most the hold itself (an over-capture beyond it was
-  // added on its own by `settleCapture`).
-  const keep = rec.status === 'captured' ? Math.min(rec.captured_amount, rec.approved_amount) : undefined;
-  await ctx.store.releaseUsage(rec.org_id, rec.authority_id, rec.reservation_id, keep);
+  // added on its own by `settleCapture`), kept across the authorization's own reservation and one per
+  // increment in order; anything else gives them all back.
+  const keeps = keepsOf(
+    rec,
+    rec.status === 'captured' ? Math.min(rec.captured_amount, rec.approved_amount) : undefined,
+  );
+  for (const { reservationId, keep } of keeps) {
+    await ctx.store.releaseUsage(rec.org_id, rec.authority_id, reservationId, keep);
+  }
   if (rec.intent_id !== null) {
     // A capture keeps what it captured on the intent too, so a multi-use intent gets the rest back.
-    await ctx.store.releaseIntent(rec.org_id, rec.intent_id, rec.reservation_id, keep);
+    await ctx.store.releaseIntent(rec.org_id, rec.intent_id, rec.reservation_id, keeps[0]?.keep);
   }
   try {
     return (
@@ -385,6 +400,36 @@ export async function getAuthorization(
   authorizationId: string,
 ): Promise<AuthorizationView> {
   return authorizationView(await requireRecord(ctx, processorId, authorizationId));
+}
+
+const validateOrgGet = compileValidator<{ processor_id?: string }>(orgAuthorizationQuerySchema);
+
+/**
+ * An enterprise's view of one of its org's authorizations by `authorization_id`; never another org's
+ * (`not_found`). An id used by several processors for the org's payments needs `processor_id`
+ * (`authorization_ambiguous` lists them).
+ */
+export async function getOrgAuthorization(
+  ctx: EngineContext,
+  orgId: string,
+  authorizationId: string,
+  query: unknown = {},
+): Promise<AuthorizationView> {
+  const { processor_id: processorId } = validateOrgGet(cloneInput(query ?? {}));
+  if (processorId !== undefined) {
+    const rec = await ctx.store.getAuthorization(processorId, authorizationId);
+    if (!rec || rec.org_id !== orgId) throw new AppError('not_found', 'authorization not found');
+    return authorizationView(rec);
+  }
+  const found = await ctx.store.findOrgAuthorizations(orgId, authorizationId, 10);
+  const only = found[0];
+  if (!only) throw new AppError('not_found', 'authorization not found');
+  if (found.length > 1) {
+    throw new AppError('authorization_ambiguous', 'several processors used this authorization_id: name processor_id', {
+      details: { processor_ids: found.map((r) => r.processor_id) },
+    });
+  }
+  return authorizationView(only);
 }
 
 /** A page of an org's authorizations; filter by status or agent. */

@@ -3,6 +3,8 @@ import type { Merchant } from '../types.js';
 
 /** An authorization request after validation, with defaults filled in: the form that is hashed. */
 export interface NormalizedAuthorizeRequest {
+  /** The human approval this payment uses; absent when it names none (and then not hashed). */
+  approval_id?: string;
   authorization_id: string;
   credential_reference: string | null;
   binding_id: string | null;
@@ -23,6 +25,7 @@ interface RawAuthorize {
   merchant: Merchant;
   channel: 'online' | 'in_store' | 'recurring';
   intent_id?: string;
+  approval_id?: string;
   partial_approval_supported: boolean;
   processor_id?: string;
 }
@@ -38,8 +41,10 @@ function normalize(raw: RawAuthorize): NormalizedAuthorizeRequest {
   if (m.id !== undefined) merchant.id = m.id;
   if (m.mcc !== undefined) merchant.mcc = m.mcc;
   if (m.name !== undefined) merchant.name = m.name;
+  // approval_id only when named, so the hash of every request that names none is what it always was.
   return {
     amount: raw.amount,
+    ...(raw.approval_id !== undefined ? { approval_id: raw.approval_id } : {}),
     authorization_id: raw.authorization_id,
     binding_id: raw.binding_id ?? null,
     channel: raw.channel,

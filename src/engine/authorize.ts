@@ -1,11 +1,13 @@
 import type { AuditDraft } from '../audit/index.js';
 import { AppError, isAppError } from '../errors/index.js';
 import type { Reservation } from '../storage/index.js';
-import type { AuthorizationRecord, Decision } from '../types.js';
+import type { Approval, AuthorizationRecord, Decision } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { sha256Hex } from '../util/hash.js';
 import { ID_PREFIX, isTestId, newId, newSequentialId } from '../util/ids.js';
+import { approvalDraft, openApproval, releaseApprovalUse, useApproval } from './approvals.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
+import { holdPeriodMs } from './authorities.js';
 import { canonicalRequest, type NormalizedAuthorizeRequest, parseAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext } from './context.js';
 import { type AuthorizationEvaluation, evaluateAuthorization } from './evaluate-authorization.js';
@@ -32,6 +34,10 @@ export function signDecision(
     bindingId: string | null;
     authorityId: string | null;
     intentId: string | null;
+    /** How long an approval holds; default the engine's hold period. */
+    holdPeriodMs?: number;
+    /** The approval a STEP_UP opened (with its expiry), or the approval an approved payment used. */
+    approval?: { id: string; expiresAt: string | null } | null;
   },
   nowMs: number,
   simulated: boolean,
@@ -46,6 +52,8 @@ export function signDecision(
     agent_id: ev.agentId,
     allowed,
     amount: req.amount,
+    approval_expires_at: ev.approval?.expiresAt ?? null,
+    approval_id: ev.approval?.id ?? null,
     approved_amount: allowed ? ev.approvedAmount : 0,
     audit_event_id: auditEventId,
     authority_id: ev.authorityId,
@@ -54,7 +62,7 @@ export function signDecision(
     created_at: isoTime(nowMs),
     currency: req.currency,
     decision_id: newId(ID_PREFIX.decision, nowMs),
-    expires_at: allowed && !simulated ? isoTime(nowMs + ctx.config.holdPeriodMs) : null,
+    expires_at: allowed && !simulated ? isoTime(nowMs + (ev.holdPeriodMs ?? ctx.config.holdPeriodMs)) : null,
     intent_id: ev.intentId,
     livemode: !isTestId(processorId),
     org_id: ev.orgId,
@@ -72,6 +80,8 @@ export function signDecision(
     agent_id: body.agent_id,
     allowed: body.allowed,
     amount: body.amount,
+    approval_expires_at: body.approval_expires_at,
+    approval_id: body.approval_id,
     approved_amount: body.approved_amount,
     audit_event_id: body.audit_event_id,
     authority_id: body.authority_id,
@@ -134,6 +144,7 @@ function freshRecord(
     hold_expires_at: null,
     decision: null,
     policy_input: ev.policyInput,
+    ...(req.approval_id !== undefined ? { approval_id: req.approval_id } : {}),
     version: 0,
     created_at: now,
     updated_at: now,
@@ -180,6 +191,46 @@ export function decisionDraft(
   });
   if (drafts?.[0]) drafts[0].id = decision.audit_event_id;
   return drafts;
+}
+
+/** The drafts of a decided record: its decision's, and `approval.requested` when its STEP_UP opened one. */
+function decisionDrafts(
+  ctx: EngineContext,
+  rec: AuthorizationRecord,
+  req: NormalizedAuthorizeRequest,
+  nowMs: number,
+  actor: Actor | undefined,
+): AuditDraft[] | undefined {
+  const decision = rec.decision as Decision;
+  const drafts = decisionDraft(ctx, decision.org_id, decision, req, nowMs, actor);
+  if (!rec.approval) return drafts;
+  const requested = approvalDraft(ctx, rec, rec.approval, 'approval.requested', nowMs, actor, {
+    reason_codes: decision.reason_codes,
+    decision_id: decision.decision_id,
+  });
+  return drafts && requested ? [...drafts, ...requested] : (drafts ?? requested);
+}
+
+/**
+ * Adds `approval.used` to the drafts of the decision that keeps an approval's use: the event is written
+ * with that decision, never by an attempt that fails or is taken over after using it.
+ */
+function withUseDraft(
+  ctx: EngineContext,
+  drafts: AuditDraft[] | undefined,
+  use: { steppedUp: AuthorizationRecord; used: Approval } | null,
+  rec: AuthorizationRecord,
+  nowMs: number,
+  actor: Actor | undefined,
+): AuditDraft[] | undefined {
+  if (!use) return drafts;
+  const decision = rec.decision as Decision;
+  const usedDraft = approvalDraft(ctx, use.steppedUp, use.used, 'approval.used', nowMs, actor, {
+    used_by: { processor_id: rec.processor_id, authorization_id: rec.authorization_id },
+    decision_id: decision.decision_id,
+    approved: decision.approved_amount,
+  });
+  return drafts && usedDraft ? [...drafts, ...usedDraft] : (drafts ?? usedDraft);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -270,6 +321,7 @@ async function releaseAttempt(ctx: EngineContext, rec: AuthorizationRecord, rese
   if (rec.org_id === null) return;
   if (rec.authority_id !== null) await ctx.store.releaseUsage(rec.org_id, rec.authority_id, reservationId);
   if (rec.intent_id !== null) await ctx.store.releaseIntent(rec.org_id, rec.intent_id, reservationId);
+  if (rec.approval_id) await releaseApprovalUse(ctx, rec.approval_id, rec.processor_id, rec.authorization_id);
 }
 
 /**
@@ -308,11 +360,22 @@ async function decideAndRecord(
   };
   const allowedByEvaluation = ALLOWED.has(ev.action);
 
+  const holdMs = holdPeriodMs(ctx, ev.authority);
   if (!allowedByEvaluation && !abandoned) {
     const eventId = decisionEventId(ctx, ev.orgId, nowMs);
-    const decision = signDecision(ctx, processorId, req, requestSha, { ...ev, ...ids }, nowMs, false, eventId);
-    const final: AuthorizationRecord = { ...record, status: 'declined', decision };
-    const res = await store.claimAuthorization(final, decisionDraft(ctx, decision.org_id, decision, req, nowMs, actor));
+    const approval = ev.action === 'STEP_UP' && ev.orgId !== null ? openApproval(ctx, req, nowMs) : null;
+    const decision = signDecision(
+      ctx,
+      processorId,
+      req,
+      requestSha,
+      { ...ev, ...ids, approval: approval && { id: approval.id, expiresAt: approval.expires_at } },
+      nowMs,
+      false,
+      eventId,
+    );
+    const final: AuthorizationRecord = { ...record, status: 'declined', decision, ...(approval ? { approval } : {}) };
+    const res = await store.claimAuthorization(final, decisionDrafts(ctx, final, req, nowMs, actor));
     if (!res.created) return { existing: res.existing };
     if (ev.shadow) ctx.shadow?.observe(ev.shadow);
     return { decision };
@@ -331,6 +394,7 @@ async function decideAndRecord(
     // The take-over is won: only now give back what the abandoned attempts held.
     if (abandoned) await releaseEarlierAttempts(ctx, abandoned);
     let verdict = { action: ev.action, reasons: ev.reasons, approvedAmount: ev.approvedAmount };
+    let approvalUse: { steppedUp: AuthorizationRecord; used: Approval } | null = null;
     if (allowedByEvaluation) {
       const orgId = ev.orgId as string;
       const authority = ev.authority as NonNullable<typeof ev.authority>;
@@ -341,20 +405,43 @@ async function decideAndRecord(
       );
       if (reserved.status === 'limit_exceeded') {
         verdict = { action: 'DENY', reasons: ['limit_exceeded_concurrent'], approvedAmount: 0 };
-      } else if (ev.intent) {
-        const consumed = await store.consumeIntent(orgId, ev.intent.id, pending.reservation_id, ev.approvedAmount);
-        if (consumed === 'rejected' || consumed === 'not_found') {
+      } else {
+        // The approval is used by a compare-and-set: of two authorizations naming it, one gets it.
+        const use =
+          req.approval_id !== undefined
+            ? await useApproval(ctx, processorId, req, orgId, ev.agentId as string, nowMs)
+            : null;
+        if (use?.used) approvalUse = { steppedUp: use.steppedUp, used: use.used };
+        if (use && use.reasons.length > 0) {
           await store.releaseUsage(orgId, authority.id, pending.reservation_id);
-          verdict = { action: 'DENY', reasons: ['intent_consumed'], approvedAmount: 0 };
+          verdict = { action: 'DENY', reasons: use.reasons, approvedAmount: 0 };
+        } else if (ev.intent) {
+          const consumed = await store.consumeIntent(orgId, ev.intent.id, pending.reservation_id, ev.approvedAmount);
+          if (consumed === 'rejected' || consumed === 'not_found') {
+            await store.releaseUsage(orgId, authority.id, pending.reservation_id);
+            if (req.approval_id !== undefined) {
+              await releaseApprovalUse(ctx, req.approval_id, processorId, req.authorization_id);
+            }
+            verdict = { action: 'DENY', reasons: ['intent_consumed'], approvedAmount: 0 };
+          }
         }
       }
     }
+    const approval = verdict.action === 'STEP_UP' && ev.orgId !== null ? openApproval(ctx, req, nowMs) : null;
+    const keptUse = approvalUse && ALLOWED.has(verdict.action) ? approvalUse : null;
+    const usedApproval = keptUse ? { id: keptUse.used.id, expiresAt: null } : null;
     const decision = signDecision(
       ctx,
       processorId,
       req,
       requestSha,
-      { ...ev, ...verdict, ...ids },
+      {
+        ...ev,
+        ...verdict,
+        ...ids,
+        holdPeriodMs: holdMs,
+        approval: approval ? { id: approval.id, expiresAt: approval.expires_at } : usedApproval,
+      },
       nowMs,
       false,
       decisionEventId(ctx, ev.orgId, nowMs),
@@ -368,6 +455,7 @@ async function decideAndRecord(
       hold_open: allowed,
       hold_expires_at: decision.expires_at,
       decision,
+      ...(approval ? { approval } : {}),
       updated_at: isoTime(nowMs),
     };
     // Conditional on the claimed version: an attempt whose claim was taken over stores nothing.
@@ -376,7 +464,7 @@ async function decideAndRecord(
       req.authorization_id,
       { version: claimed.version },
       final,
-      decisionDraft(ctx, decision.org_id, decision, req, nowMs, actor),
+      withUseDraft(ctx, decisionDrafts(ctx, final, req, nowMs, actor), keptUse, final, nowMs, actor),
     );
     if (!stored) throw new AppError('storage_internal', 'claimed authorization disappeared');
     if (ev.shadow) ctx.shadow?.observe(ev.shadow);

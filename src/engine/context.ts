@@ -27,6 +27,8 @@ export interface EngineLogger {
 export interface EngineConfig {
   /** How long an approval holds budget before expireHolds releases it. Default 7 days. */
   holdPeriodMs: number;
+  /** How long the human approval a STEP_UP decision opens can be decided and used. Default 24 hours. */
+  approvalPeriodMs: number;
   /**
    * How long a server must itself see a claimed authorization pending and unchanged (on its own monotonic
    * clock) before it takes the claim over. Default 3 s: twice the default authorize deadline of 1,500 ms,
@@ -54,6 +56,7 @@ export interface EngineConfig {
 /** Defaults of {@link EngineConfig}. */
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   holdPeriodMs: 7 * 24 * 3600 * 1000,
+  approvalPeriodMs: 24 * 3600 * 1000,
   claimLeaseMs: 3_000,
   duplicateWaitMs: 2_000,
   authorizeDeadlineMs: 1_500,

@@ -6,6 +6,7 @@ import { type LoadedPolicy, PolicyHolder } from '../policy/index.js';
 import type { PolicyAnalysisStorage, QuotaStorage, StorageAdapter } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import * as agents from './agents.js';
+import * as approvals from './approvals.js';
 import { auditDraft, type DraftSpec } from './audit-drafts.js';
 import * as authorities from './authorities.js';
 import * as lifecycle from './authorization-lifecycle.js';
@@ -21,6 +22,7 @@ import {
   type PolicyResolver,
 } from './context.js';
 import { guardAnalysisStorage, guardStore } from './guard-store.js';
+import * as increments from './increments.js';
 import * as intents from './intents.js';
 import { PolicyReplays, type ReplayPolicies, type ReplayWindow } from './policy-replay.js';
 import * as processors from './processors.js';
@@ -319,14 +321,26 @@ export function createEngine(options: EngineOptions) {
       return simulateAuthorization(ctx, ...args);
     },
     capture: bind(ctx, lifecycle.capture),
+    increment: bind(ctx, increments.increment),
     reverse: bind(ctx, lifecycle.reverse),
     settleCapture: bind(ctx, lifecycle.settleCapture),
     settleRefund: bind(ctx, lifecycle.settleRefund),
     closeAuthorization: bind(ctx, lifecycle.closeAuthorization),
     getAuthorization: bind(ctx, lifecycle.getAuthorization),
+    getOrgAuthorization: bind(ctx, lifecycle.getOrgAuthorization),
     listAuthorizations: bind(ctx, lifecycle.listAuthorizations),
     listProcessorAuthorizations: bind(ctx, lifecycle.listProcessorAuthorizations),
     expireHolds: bind(ctx, lifecycle.expireHolds),
+
+    getApproval: bind(ctx, approvals.getApproval),
+    listApprovals: bind(ctx, approvals.listApprovals),
+    approveApproval: bind(ctx, approvals.approveApproval),
+    declineApproval: bind(ctx, approvals.declineApproval),
+    createApprovalLink: bind(ctx, approvals.createApprovalLink),
+    readApprovalLink: bind(ctx, approvals.readApprovalLink),
+    decideApprovalLink: bind(ctx, approvals.decideApprovalLink),
+    /** Marks approvals past their expiry expired (`approval.expired`); run on a timer like expireHolds. */
+    expireApprovals: bind(ctx, approvals.expireApprovals),
   };
 }
 

@@ -126,9 +126,11 @@ export function stepUpRequired(authority: SpendingAuthority, amount: number, has
 
 /**
  * Combines the policy's decision with the engine's own checks. The stricter wins: any engine reason
- * denies; a step-up the authority requires stands unless the policy denies; a partial approval is honoured
- * only when both the authority and the processor allow it and the amount is really partial; a policy
- * cannot approve more than was asked, nor more than the windows have left.
+ * denies; a step-up the authority requires stands unless the policy denies or a human approved this
+ * payment (`humanApproved`: an approval it names was checked usable, then it is an ALLOW with reason
+ * `human_approved`, still bounded by every window); a partial approval is honoured only when both the
+ * authority and the processor allow it and the amount is really partial; a policy cannot approve more
+ * than was asked, nor more than the windows have left.
  */
 export function combine(
   policy: PolicyDecision,
@@ -137,6 +139,7 @@ export function combine(
   authority: SpendingAuthority,
   usage: UsageSnapshot,
   hasValidIntent: boolean,
+  humanApproved = false,
 ): EngineVerdict {
   if (hard.length > 0) {
     const fromPolicy = policy.action === 'DENY' ? policy.reasons : [];
@@ -146,6 +149,11 @@ export function combine(
     return { action: 'DENY', reasons: sortedUnique(policy.reasons), approvedAmount: 0 };
   }
   if (policy.action === 'STEP_UP' || stepUpRequired(authority, req.amount, hasValidIntent)) {
+    if (humanApproved) {
+      const overLimit = snapshotLimitReasons(authority, usage, req.amount);
+      if (overLimit.length > 0) return { action: 'DENY', reasons: sortedUnique(overLimit), approvedAmount: 0 };
+      return { action: 'ALLOW', reasons: ['human_approved'], approvedAmount: req.amount };
+    }
     const reasons = policy.action === 'STEP_UP' ? policy.reasons : ['step_up_required'];
     return { action: 'STEP_UP', reasons: sortedUnique(reasons), approvedAmount: 0 };
   }

@@ -2,6 +2,7 @@ import { AppError } from '../errors/index.js';
 import type { LoadedPolicy, PolicyDecision, SpendPolicyInput } from '../policy/index.js';
 import type { Action, CredentialBinding, Intent, SpendingAuthority } from '../types.js';
 import { isoTime } from '../util/clock.js';
+import { approvalReasons } from './approvals.js';
 import type { NormalizedAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext, PolicySet } from './context.js';
 import { combine, hardReasons } from './decide.js';
@@ -28,6 +29,8 @@ export interface AuthorizationEvaluation {
   policyInput: SpendPolicyInput | null;
   /** The comparison to queue once the decision is final, when the org has a shadow candidate. */
   shadow: ShadowObservation | null;
+  /** True when the request names an approval that was found usable (it is used after the reservation). */
+  humanApproved?: boolean;
 }
 
 function early(action: Action, reason: string, extra: Partial<AuthorizationEvaluation> = {}): AuthorizationEvaluation {
@@ -119,10 +122,11 @@ export async function evaluateAuthorization(
   if (!binding) return early('DENY', 'binding_not_found');
   if (binding.processor_id !== processorId) return early('DENY', 'processor_mismatch');
   const orgId = binding.org_id;
-  const [agent, authority, intent] = await Promise.all([
+  const [agent, authority, intent, approved] = await Promise.all([
     store.getAgent(orgId, binding.agent_id),
     store.getAuthority(orgId, binding.authority_id),
     req.intent_id !== null ? store.getIntent(orgId, req.intent_id) : Promise.resolve(null),
+    req.approval_id !== undefined ? store.findApproval(req.approval_id) : Promise.resolve(null),
   ]);
   const ids = { orgId, agentId: binding.agent_id, binding };
   if (!agent) return early('DENY', 'agent_not_active', ids);
@@ -150,7 +154,18 @@ export async function evaluateAuthorization(
     org ? evaluateOrgPolicy(ctx, orgId, org, 'spend', () => org.evaluateSpend(input)) : null,
   );
   const hard = hardReasons(now, req, agent, binding.status, authority, usage, intent);
-  const verdict = combine(decision, hard, req, authority, usage, req.intent_id !== null);
+  const approvalProblems =
+    req.approval_id !== undefined ? approvalReasons(now, processorId, req, orgId, agent.id, approved) : [];
+  const humanApproved = req.approval_id !== undefined && approvalProblems.length === 0;
+  const verdict = combine(
+    decision,
+    approvalProblems.length > 0 ? [...hard, ...approvalProblems] : hard,
+    req,
+    authority,
+    usage,
+    req.intent_id !== null,
+    humanApproved,
+  );
   // An org candidate is compared later, off this path (see ShadowRecorder), never for a simulation; without
   // a recorder (or for a base shadow) the comparison is only logged.
   const candidate = policies.orgShadow ?? null;
@@ -162,7 +177,12 @@ export async function evaluateAuthorization(
           candidate,
           active: outcomeOf(verdict),
           decide: (onError) =>
-            outcomeOf(verdictFromInput(input, layerDecisions(base, evaluateOrgSpend(candidate, input, onError)))),
+            outcomeOf(
+              verdictFromInput(input, layerDecisions(base, evaluateOrgSpend(candidate, input, onError)), {
+                problems: approvalProblems,
+                humanApproved,
+              }),
+            ),
           sample: {
             kind: 'authorization',
             processor_id: processorId,
@@ -189,5 +209,6 @@ export async function evaluateAuthorization(
     orgPolicyRevision: org?.revision ?? null,
     policyInput: input,
     shadow,
+    humanApproved,
   };
 }

@@ -1,3 +1,4 @@
+export { APPROVAL_LINK_PATH, type ApprovalLink, type ApprovalView } from './approvals.js';
 export { type Actor, type DraftSpec, entityPayload, SYSTEM_ACTOR } from './audit-drafts.js';
 export * from './authorization-lifecycle.js';
 export { reservationIdFor } from './authorize.js';

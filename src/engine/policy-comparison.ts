@@ -1,6 +1,6 @@
 import type { IntentPolicyInput, LoadedPolicy, PolicyDecision, SpendPolicyInput } from '../policy/index.js';
 import type { DecisionOutcome, DivergenceCounts, DivergenceSample } from '../storage/index.js';
-import type { Intent, SpendingAuthority, UsageSnapshot } from '../types.js';
+import type { AuthorizationRecord, Intent, SpendingAuthority, UsageSnapshot } from '../types.js';
 import type { NormalizedAuthorizeRequest } from './authorize-request.js';
 import { combine, type EngineVerdict, hardReasons } from './decide.js';
 import { orgReason, POLICY_ERROR_REASON } from './layering.js';
@@ -78,7 +78,11 @@ function requestOf(input: SpendPolicyInput): NormalizedAuthorizeRequest {
  * validity, currency, limits, the usage snapshot) is part of the input, so a stored input decides again the
  * same way, velocity and window limits included.
  */
-export function verdictFromInput(input: SpendPolicyInput, policy: PolicyDecision): EngineVerdict {
+export function verdictFromInput(
+  input: SpendPolicyInput,
+  policy: PolicyDecision,
+  approval: ApprovalOutcome = NO_APPROVAL,
+): EngineVerdict {
   const req = requestOf(input);
   // The input's projections carry every field the checks read (the intent: agent, status, expiry, amounts,
   // currency and merchant).
@@ -86,7 +90,30 @@ export function verdictFromInput(input: SpendPolicyInput, policy: PolicyDecision
   const usage = input.usage as UsageSnapshot;
   const intent = input.intent as unknown as Intent | null;
   const hard = hardReasons(input.now, req, input.agent, input.binding.status, authority, usage, intent);
-  return combine(policy, hard, req, authority, usage, req.intent_id !== null);
+  const all = approval.problems.length > 0 ? [...hard, ...approval.problems] : hard;
+  return combine(policy, all, req, authority, usage, req.intent_id !== null, approval.humanApproved);
+}
+
+/**
+ * What the human approval a request named meant for its decision, which the policy input does not carry:
+ * why it could not be used (`approval_*` reasons), or that it stood in for the step-up.
+ */
+export interface ApprovalOutcome {
+  problems: string[];
+  humanApproved: boolean;
+}
+
+/** A request that named no approval. */
+export const NO_APPROVAL: ApprovalOutcome = { problems: [], humanApproved: false };
+
+/**
+ * The approval outcome of a stored authorization, from its record: none when it named no approval;
+ * otherwise the `approval_*` reasons its decision carries, or (none) a usable approval.
+ */
+export function storedApprovalOutcome(rec: AuthorizationRecord): ApprovalOutcome {
+  if (!rec.approval_id) return NO_APPROVAL;
+  const problems = (rec.decision?.reason_codes ?? []).filter((r) => r.startsWith('approval_'));
+  return { problems, humanApproved: problems.length === 0 };
 }
 
 /** A verdict as compared and reported. */

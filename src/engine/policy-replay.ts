@@ -8,10 +8,13 @@ import { type Actor, auditDraft } from './audit-drafts.js';
 import type { EngineContext } from './context.js';
 import { layerDecisions } from './layering.js';
 import {
+  type ApprovalOutcome,
   DivergenceTally,
   evaluateOrgSpend,
+  NO_APPROVAL,
   outcomeOf,
   POLICY_ERROR_DECISION,
+  storedApprovalOutcome,
   verdictFromInput,
 } from './policy-comparison.js';
 import { withLocalTime } from './policy-input.js';
@@ -68,10 +71,14 @@ function evaluateBase(policy: LoadedPolicy, input: SpendPolicyInput): PolicyDeci
 }
 
 /** Re-decides one stored input with base + candidate and the engine's checks: the live combination. */
-export function redecide(policies: ReplayPolicies, stored: SpendPolicyInput): DecisionOutcome {
+export function redecide(
+  policies: ReplayPolicies,
+  stored: SpendPolicyInput,
+  approval: ApprovalOutcome = NO_APPROVAL,
+): DecisionOutcome {
   const input = withLocalTime(stored);
   const layered = layerDecisions(evaluateBase(policies.base, input), evaluateOrgSpend(policies.candidate, input));
-  return outcomeOf(verdictFromInput(input, layered));
+  return outcomeOf(verdictFromInput(input, layered, approval));
 }
 
 function yieldTurn(): Promise<void> {
@@ -110,7 +117,8 @@ export async function replayAuthorizations(
         skipped++;
         continue;
       }
-      let candidate = redecide(policies, input);
+      // A human approval the request named is kept as it was decided: the input does not carry it.
+      let candidate = redecide(policies, input, storedApprovalOutcome(rec));
       if (lostRace(active, candidate)) candidate = active;
       tally.add({
         kind: 'authorization',

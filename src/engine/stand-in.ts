@@ -10,7 +10,7 @@ import type {
 } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import type { Actor } from './audit-drafts.js';
-import { DEFAULT_STAND_IN } from './authorities.js';
+import { DEFAULT_STAND_IN, holdPeriodMs } from './authorities.js';
 import { decisionDraft, decisionEventId, reservationIdFor, signDecision } from './authorize.js';
 import type { NormalizedAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext } from './context.js';
@@ -169,6 +169,7 @@ export class StandIn {
         bindingId: known?.binding.id ?? null,
         authorityId: known?.authority.id ?? null,
         intentId: null,
+        holdPeriodMs: holdPeriodMs(ctx, known?.authority),
       },
       nowMs,
       false,

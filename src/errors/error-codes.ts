@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   unsupported_media_type: 415,
   method_not_allowed: 405,
   invalid_state: 409,
+  /** An enterprise read by authorization_id that several processors used: name processor_id. */
+  authorization_ambiguous: 409,
   idempotency_mismatch: 409,
   idempotency_in_progress: 409,
   processor_not_active: 403,
@@ -46,6 +48,12 @@ export const ERROR_CODES = {
   policy_evaluation_failed: 500,
   policy_no_result: 500,
   policy_output_invalid: 500,
+  /** An approval link whose signature, form or approval does not check out, or that a newer link replaced. */
+  approval_link_invalid: 403,
+  /** An approval link past its expiry. */
+  approval_link_expired: 410,
+  /** An approval link of an approval already decided or expired: a link decides once. */
+  approval_link_used: 409,
   storage_unavailable: 503,
   storage_internal: 500,
   internal_error: 500,

@@ -30,6 +30,7 @@ import { PolicyCandidates } from './policy-candidates.js';
 import { PolicyService } from './policy-service.js';
 import { type Audience, audienceRouter, type RouteHooks, type RouteSpec } from './route.js';
 import { agentRoutes } from './routes/agents.js';
+import { approvalLinkRoutes, approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { authorityRoutes } from './routes/authorities.js';
@@ -274,6 +275,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
         ...authRoutes(services),
         ...tokenVerifyRoutes(services),
         ...bridgeCallRoutes(services),
+        ...approvalLinkRoutes(services),
       ],
     },
     {
@@ -300,6 +302,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
         ...bridgeRoutes(services),
         ...usageRoutes(services),
         ...domainRoutes(services),
+        ...approvalRoutes(services),
       ],
     },
     { name: 'processor', wall: ['processor'], routes: authorizationRoutes(services) },

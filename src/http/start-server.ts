@@ -212,6 +212,7 @@ export async function startServer(
   await app.start();
   const sweep = setInterval(() => {
     engine.expireHolds().catch((err: unknown) => logger.error('expire_holds_failed', { error: String(err) }));
+    engine.expireApprovals().catch((err: unknown) => logger.error('expire_approvals_failed', { error: String(err) }));
   }, HOLD_SWEEP_MS);
   sweep.unref();
 

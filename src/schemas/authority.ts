@@ -41,6 +41,11 @@ const ruleFields = {
   step_up_above: nullableLimit,
   require_intent: { type: 'boolean' },
   partial_approval: { type: 'boolean' },
+  hold_period_seconds: {
+    anyOf: [{ type: 'integer', minimum: 3600, maximum: 31 * 24 * 3600 }, { type: 'null' }],
+    description:
+      "How long an approval's hold lasts before it expires and its budget is given back: 1 hour to 31 days; null (the default) for the server's hold period (7 days).",
+  },
   stand_in: {
     type: 'object',
     additionalProperties: false,

@@ -1,4 +1,5 @@
 export * from './agent.js';
+export * from './approval.js';
 export * from './audit.js';
 export * from './authority.js';
 export * from './authorization.js';

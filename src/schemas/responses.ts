@@ -140,6 +140,7 @@ export const authoritySchema = object('Authority', {
   step_up_above: nullableInt,
   require_intent: { type: 'boolean' },
   partial_approval: { type: 'boolean' },
+  hold_period_seconds: nullableInt,
   stand_in: {
     type: 'object',
     required: ['action', 'max_amount'],
@@ -300,6 +301,12 @@ export const decisionSchema = object(
     },
     created_at: time,
     expires_at: nullableTime,
+    approval_id: {
+      ...nullableStr,
+      description:
+        'A STEP_UP decision: the human approval it opened (GET /v1/approvals/{id}). An approved decision of a request that named an approval: that approval.',
+    },
+    approval_expires_at: { ...nullableTime, description: 'A STEP_UP decision: when the approval it opened expires.' },
     request_sha256: str,
     audit_event_id: { ...nullableStr, description: 'The audit event recording this decision (GET /v1/audit).' },
     proof: { type: 'string', description: 'Compact JWS (EdDSA) over every other field; key in the JWKS.' },
@@ -334,6 +341,7 @@ export const authorizationSchema = object('Authorization', {
   intent_id: nullableStr,
   decision_id: nullableStr,
   hold_expires_at: nullableTime,
+  approval_id: { ...nullableStr, description: 'The approval its STEP_UP opened, or the approval it named and used.' },
   created_at: time,
   updated_at: time,
 });
@@ -394,3 +402,73 @@ export const simulationResultSchema = {
   $id: 'SimulationResult',
   oneOf: [{ $ref: 'Decision' }, { $ref: 'IntentSimulation' }],
 } as const;
+
+const approvalStatus = { enum: ['pending', 'approved', 'declined', 'used', 'expired'] } as const;
+
+export const approvalSchema = object(
+  'Approval',
+  {
+    id: str,
+    org_id: str,
+    livemode: livemodeField,
+    status: approvalStatus,
+    amount: { ...int, description: 'What the stepped-up request asked for.' },
+    approved_amount: { ...nullableInt, description: 'Set when approved: the most an authorization may use.' },
+    currency,
+    merchant,
+    agent_id: nullableStr,
+    authority_id: nullableStr,
+    binding_id: nullableStr,
+    processor_id: { ...str, description: 'The processor of the stepped-up authorization.' },
+    authorization_id: { ...str, description: 'The stepped-up authorization.' },
+    reason_codes: { ...strings, description: 'Why the authorization was stepped up.' },
+    expires_at: time,
+    decided_by: nullableStr,
+    decided_at: nullableTime,
+    used_by: {
+      type: ['object', 'null'],
+      required: ['processor_id', 'authorization_id'],
+      properties: { processor_id: str, authorization_id: str },
+      description: 'The authorization that used it.',
+    },
+    used_at: nullableTime,
+    created_at: time,
+  },
+  'A human approval opened by a STEP_UP decision. `expired` is also shown for a pending or approved one past expires_at.',
+);
+
+export const approvalLinkSchema = object(
+  'ApprovalLink',
+  {
+    approval_id: str,
+    link_id: str,
+    token: { type: 'string', description: 'Compact JWS (EdDSA) naming the approval and the link; key in the JWKS.' },
+    path: { type: 'string', description: 'Where a person opens it: GET shows the approval, POST decides it.' },
+    expires_at: time,
+  },
+  'A signed one-time approval link. Only the latest link of an approval works, once.',
+);
+
+export const incrementDecisionSchema = object(
+  'IncrementDecision',
+  {
+    decision_id: str,
+    authorization_id: str,
+    processor_id: str,
+    increment_id: str,
+    livemode: { ...livemodeField, description: 'False for a test-mode authorization; signed, like a decision.' },
+    action: { enum: ['ALLOW', 'DENY'] },
+    allowed: { type: 'boolean' },
+    amount: { ...int, description: 'The increment asked for.' },
+    approved_amount: { ...int, description: "The authorization's approved amount after it (unchanged when denied)." },
+    currency,
+    reason_codes: strings,
+    org_id: nullableStr,
+    authority_id: nullableStr,
+    expires_at: { ...nullableTime, description: 'When the hold lapses after it.' },
+    created_at: time,
+    request_sha256: str,
+    proof: { type: 'string', description: 'Compact JWS (EdDSA) over every other field; key in the JWKS.' },
+  },
+  'The signed answer to an incremental authorization.',
+);

@@ -42,6 +42,11 @@ export interface ReservationWindow {
 export interface Reservation {
   reservation_id: string;
   amount: number;
+  /**
+   * Transactions it counts in every window: 1 (the default) for an authorization, 0 for an increment
+   * of one (more amount on the same transaction). A full release gives back what it counted.
+   */
+  count?: 0 | 1;
   windows: {
     daily: ReservationWindow;
     weekly: ReservationWindow;
@@ -108,8 +113,9 @@ export interface AuthorizationExpectation {
  * Indexes an adapter needs (the hot path is resolve binding → agent → authority → usage):
  * agents/authorities/bindings/intents by (org_id, id); bindings unique by
  * (processor_id, credential.reference) and by id; authorizations unique by (processor_id, authorization_id),
- * by (org_id, id order) and (processor_id, created_at order) for lists and by (hold_open, hold_expires_at) for
- * expiry; usage by authority.
+ * by (org_id, id order) and (processor_id, created_at order) for lists, by (hold_open, hold_expires_at) for
+ * expiry, by (org_id, authorization_id), by approval id (unique where present) and by (approval status,
+ * approval expiry); usage by authority.
  */
 
 /** Connection lifecycle of a backend's store. */
@@ -230,7 +236,8 @@ export interface EntityStorage {
  * `version`, with its audit drafts).
  *
  * Indexes: unique by (processor_id, authorization_id), by (org_id, id order) and (processor_id,
- * created_at order) for lists and by (hold_open, hold_expires_at) for expiry.
+ * created_at order) for lists, by (hold_open, hold_expires_at) for expiry, by (org_id, authorization_id)
+ * for an org's reads by id, by `approval.id` and by (approval status, approval expiry) for approvals.
  */
 export interface AuthorizationStorage {
   /**
@@ -272,6 +279,23 @@ export interface AuthorizationStorage {
    * declined) left half-done by a crash. At most `limit`, oldest first.
    */
   listOpenHolds(before: string, limit: number): Promise<AuthorizationRecord[]>;
+  /**
+   * The records of one org whose `authorization_id` is `authorizationId` (one per processor that used the
+   * id), at most `limit`, in a fixed order (by processor id). Never a record of another org.
+   */
+  findOrgAuthorizations(orgId: string, authorizationId: string, limit: number): Promise<AuthorizationRecord[]>;
+  /** The record (of any org) whose `approval.id` is `approvalId`, or null. */
+  findApproval(approvalId: string): Promise<AuthorizationRecord | null>;
+  /**
+   * An org's records that carry an approval, newest first like `listAuthorizations`; filters: status (of
+   * the approval, as stored), agent_id. The cursor is opaque: pass back `next_cursor`.
+   */
+  listApprovals(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>>;
+  /**
+   * Records (of every org) whose approval is `pending` or `approved` with `approval.expires_at <= before`:
+   * what the expiry sweep marks expired. At most `limit`, oldest expiry first.
+   */
+  listDueApprovals(before: string, limit: number): Promise<AuthorizationRecord[]>;
 }
 
 /**
@@ -295,7 +319,7 @@ export interface UsageLedger {
     periods: { daily: string; weekly: string; monthly: string; total: string },
   ): Promise<UsageSnapshot>;
   /**
-   * Atomically holds `amount` (and one transaction) in every window, or nothing: succeeds only when no
+   * Atomically holds `amount` (and `count` transactions, default one) in every window, or nothing: succeeds only when no
    * window would exceed its amount or count limit. Under any concurrency the sum held in a window
    * never exceeds its limit. A window whose stored period is older than the requested one starts
    * from zero. Applying an already-applied `reservation_id` (held, settled or released) changes nothing
@@ -414,6 +438,10 @@ export const AUTHORIZATION_STORAGE_METHODS = [
   'listAuthorizations',
   'listProcessorAuthorizations',
   'listOpenHolds',
+  'findOrgAuthorizations',
+  'findApproval',
+  'listApprovals',
+  'listDueApprovals',
 ] as const satisfies readonly (keyof AuthorizationStorage)[];
 
 /** The methods of {@link UsageLedger}. */

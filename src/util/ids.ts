@@ -14,6 +14,8 @@ export const ID_PREFIX = {
   reservation: 'rsv',
   auditEvent: 'evt',
   policyReplay: 'rpl',
+  approval: 'apr',
+  approvalLink: 'apl',
 } as const;
 
 /**

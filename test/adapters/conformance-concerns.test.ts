@@ -42,7 +42,7 @@ test('concerns selects the groups of those contracts only, on the runner given',
   });
   assert.equal(
     registered.map((r) => r.title),
-    ['conformance[rec] idempotency', 'conformance[rec] reservations'],
+    ['conformance[rec] idempotency', 'conformance[rec] approvals', 'conformance[rec] reservations'],
   );
   for (const r of registered) assert.ok(r.cases.length > 0, r.title);
 });

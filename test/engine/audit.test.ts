@@ -93,6 +93,7 @@ audit('every state change and decision becomes one event, in order, with its act
       'authorization.approved',
       'authorization.declined',
       'authorization.step_up',
+      'approval.requested',
       'authorization.captured',
       'authorization.approved',
       'authorization.reversed',

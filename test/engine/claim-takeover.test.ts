@@ -203,6 +203,41 @@ for (const [name, make] of Object.entries(BACKENDS)) {
     }
   });
 
+  s('a holder stalled after using an approval: the taker gives the use back, uses it again, one event', async () => {
+    const backend = await make();
+    try {
+      const { f, holder, taker } = await twoServers(backend, { claimLeaseMs: LEASE_MS, duplicateWaitMs: 10_000 });
+      await f.engine.updateAuthority(f.org.id, f.authority.id, { step_up_above: 5_000 });
+      const stepped = await f.engine.authorize(f.processor.id, f.request({ amount: 7000 }));
+      const approvalId = stepped.approval_id as string;
+      await f.engine.approveApproval(f.org.id, approvalId);
+      const req = f.request({ amount: 7000, approval_id: approvalId });
+      // The holder's first update is the approval's compare-and-set, its second the final write.
+      const use = holder.pauseNext('updateAuthorization');
+      const stalled = f.engine.authorize(f.processor.id, req);
+      await use.reached;
+      const finalWrite = holder.pauseNext('updateAuthorization');
+      use.resume();
+      await finalWrite.reached;
+      f.clock.advance(60_000);
+      const won = await taker.authorize(f.processor.id, req);
+      assert.equal([won.action, won.reason_codes, won.approval_id], ['ALLOW', ['human_approved'], approvalId]);
+      finalWrite.resume();
+      assert.equal(await lateOutcome(stalled), won, 'the stalled attempt returns the winner’s decision');
+      const approval = await f.engine.getApproval(f.org.id, approvalId);
+      assert.is(approval.status, 'used');
+      assert.equal(approval.used_by, { processor_id: f.processor.id, authorization_id: req.authorization_id });
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+      await f.engine.audit.chainer.drain();
+      await taker.audit.chainer.drain();
+      const used = await backend.store.listAuditEvents(f.org.id, { limit: 100, type: 'approval.used' });
+      assert.is(used.length, 1, 'only the stored decision announces the use');
+      assert.is(used[0]?.payload.decision_id, won.decision_id);
+    } finally {
+      await backend.cleanup();
+    }
+  });
+
   s('a lease is judged by how long this server saw the claim unchanged, not by any wall clock', async () => {
     const backend = await make();
     try {

@@ -175,8 +175,18 @@ reasons('an unknown or suspended processor cannot authorize', async () => {
 
 reasons.after(() => {
   // Intent reasons are covered in intents.test; concurrency in concurrency.test; stand-ins in stand-in.test;
-  // policy_error (an org policy failing at run time) in engine/org-policy.test.
+  // policy_error (an org policy failing at run time) in engine/org-policy.test; human approvals in
+  // engine/approvals.test.
   const elsewhere = new Set([
+    'human_approved',
+    'approval_not_found',
+    'approval_pending',
+    'approval_declined',
+    'approval_expired',
+    'approval_already_used',
+    'approval_agent_mismatch',
+    'approval_merchant_mismatch',
+    'approval_amount_exceeded',
     'intent_not_found',
     'intent_not_approved',
     'intent_amount_mismatch',

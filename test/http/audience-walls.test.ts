@@ -16,6 +16,8 @@ const PUBLIC = [
   'GET /metrics',
   'GET /openapi.json',
   'GET /readyz',
+  'GET /v1/approval-links/:token',
+  'POST /v1/approval-links/:token',
   'POST /v1/auth/token',
   'POST /v1/bridges/lithic-asa/:org_id',
   'POST /v1/bridges/lithic-events/:org_id',

@@ -476,4 +476,59 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     assert.is(u.daily.spent, 5000 - 700 + reserved * 10);
     assert.is(u.daily.count, 1 + reserved);
   });
+
+  g.it(
+    'a reservation counting no transaction (an increment) holds amount only and gives back only amount',
+    async (t) => {
+      const b = await budget(t);
+      const limits: WindowLimits = { daily: { amount: 100_000, count: 1 } };
+      const base = makeReservation(1000, limits);
+      assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, base), { status: 'reserved' });
+      // More than MOVE_AT of them, so a backend that moves holds out of a hot document moves these too.
+      const increments: Reservation[] = [];
+      for (let i = 0; i < 40; i++) {
+        const inc: Reservation = { ...makeReservation(10, limits), count: 0 };
+        assert.equal(
+          await b.adapter.reserveUsage(b.orgId, b.authorityId, inc),
+          { status: 'reserved' },
+          `increment ${i}`,
+        );
+        increments.push(inc);
+      }
+      assert.equal(
+        spentOf(await b.usage()),
+        WINDOWS.map(() => [1400, 1]),
+      );
+      assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, limits)), {
+        status: 'limit_exceeded',
+        window: 'daily',
+        kind: 'count',
+      });
+      const amountCapped: Reservation = { ...makeReservation(98_601, limits), count: 0 };
+      assert.equal((await b.adapter.reserveUsage(b.orgId, b.authorityId, amountCapped)).status, 'limit_exceeded');
+      for (const inc of increments.slice(0, 30)) {
+        assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, inc.reservation_id), {
+          status: 'released',
+          amount: 10,
+        });
+      }
+      assert.equal(
+        spentOf(await b.usage()),
+        WINDOWS.map(() => [1100, 1]),
+        'a full release gives back no transaction',
+      );
+      assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, increments[30]?.reservation_id as string, 4), {
+        status: 'released',
+        amount: 6,
+      });
+      assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, base.reservation_id), {
+        status: 'released',
+        amount: 1000,
+      });
+      assert.equal(
+        spentOf(await b.usage()),
+        WINDOWS.map(() => [94, 0]),
+      );
+    },
+  );
 };

@@ -1,9 +1,13 @@
+import { AppError } from '../../errors/index.js';
 import {
   authorizationSchema,
   authorizeRequestSchema,
   captureRequestSchema,
   decisionSchema,
+  incrementDecisionSchema,
+  incrementRequestSchema,
   listQuerySchema,
+  orgAuthorizationQuerySchema,
   pageSchema,
 } from '../../schemas/index.js';
 import { actorOf, ownerOf, type RouteSpec } from '../route.js';
@@ -36,17 +40,6 @@ export function authorizationRoutes(s: Services): RouteSpec[] {
       },
     },
     {
-      method: 'get',
-      path: '/v1/authorizations/:id',
-      operationId: 'getAuthorization',
-      summary: "Get one of the processor's authorizations by its authorization_id",
-      tag: 'authorizations',
-      roles: ['processor'],
-      success: { status: 200, schema: authorizationSchema },
-      errors: [404],
-      handle: (i) => e.getAuthorization(ownerOf(i), i.params.id as string),
-    },
-    {
       method: 'post',
       path: '/v1/authorizations/:id/capture',
       operationId: 'captureAuthorization',
@@ -57,6 +50,19 @@ export function authorizationRoutes(s: Services): RouteSpec[] {
       success: { status: 200, schema: authorizationSchema },
       errors: [404, 409, 422],
       handle: (i) => e.capture(ownerOf(i), i.params.id as string, i.body, actorOf(i)),
+    },
+    {
+      method: 'post',
+      path: '/v1/authorizations/:id/increment',
+      operationId: 'incrementAuthorization',
+      summary:
+        'Raise the open hold of an approved authorization by amount (hotels, car rental): idempotent per increment_id, checked against every budget window atomically, answered with a signed decision (a DENY leaves the authorization as it was)',
+      tag: 'authorizations',
+      roles: ['processor'],
+      body: { schema: incrementRequestSchema },
+      success: { status: 200, schema: incrementDecisionSchema },
+      errors: [404, 409, 422],
+      handle: (i) => e.increment(ownerOf(i), i.params.id as string, i.body, actorOf(i)),
     },
     {
       method: 'post',
@@ -72,7 +78,10 @@ export function authorizationRoutes(s: Services): RouteSpec[] {
   ];
 }
 
-/** The list of authorizations, for both audiences: an enterprise sees its org's, a processor its own. */
+/**
+ * The list of authorizations and one by id, for both audiences: an enterprise sees its org's, a processor its
+ * own.
+ */
 export function authorizationListRoutes(s: Services): RouteSpec[] {
   const e = s.engine;
   return [
@@ -90,6 +99,29 @@ export function authorizationListRoutes(s: Services): RouteSpec[] {
       handle(i) {
         if (i.principal?.role === 'processor') return e.listProcessorAuthorizations(ownerOf(i), i.query);
         return e.listAuthorizations(ownerOf(i), i.query);
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/authorizations/:id',
+      operationId: 'getAuthorization',
+      summary:
+        "Get an authorization by its authorization_id: a processor reads its own, an enterprise any of its org's (never another org's: 404); processor_id picks one when several processors used the id (else 409 authorization_ambiguous)",
+      tag: 'authorizations',
+      roles: ['enterprise', 'processor'],
+      query: orgAuthorizationQuerySchema,
+      success: { status: 200, schema: authorizationSchema },
+      errors: [404, 409],
+      handle(i) {
+        const id = i.params.id as string;
+        if (i.principal?.role === 'processor') {
+          const own = ownerOf(i);
+          if (i.query.processor_id !== undefined && i.query.processor_id !== own) {
+            throw new AppError('not_found', 'authorization not found');
+          }
+          return e.getAuthorization(own, id);
+        }
+        return e.getOrgAuthorization(ownerOf(i), id, i.query);
       },
     },
   ];
