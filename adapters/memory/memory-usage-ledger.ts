@@ -55,7 +55,11 @@ export class MemoryUsageLedger implements UsageLedger {
     const state = this.usageState(orgId, authorityId, false);
     const read = (w: WindowName): WindowUsage => {
       const cur = state?.windows[w];
-      return cur && cur.period === periods[w] ? { ...cur } : emptyWindow(periods[w]);
+      // A literal, not a spread: it is frozen with the record it goes into, and a frozen spread object
+      // takes a hidden class of its own (see memory-authorization-storage.ts).
+      return cur && cur.period === periods[w]
+        ? { period: cur.period, spent: cur.spent, count: cur.count }
+        : emptyWindow(periods[w]);
     };
     return { daily: read('daily'), weekly: read('weekly'), monthly: read('monthly'), total: read('total') };
   }

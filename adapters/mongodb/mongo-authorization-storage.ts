@@ -49,19 +49,29 @@ export class MongoAuthorizationStorage implements AuthorizationStorage {
 
   // Authorizations: `_id` = processor NUL authorization id, so the claim is an insert.
 
+  /**
+   * One `findOneAndUpdate` upserting with `$setOnInsert` and returning the document as it was before: null
+   * when this call inserted it, else the record that was there (a lost claim is one command).
+   */
   claimAuthorization(record: AuthorizationRecord, events?: readonly AuditDraft[]): Promise<ClaimResult> {
     return this.b.run(() =>
       withRetries(this.b.maxAttempts, 'claimAuthorization', async (): Promise<Attempt<ClaimResult>> => {
+        const { _id, ...fields } = embedDrafts(authorizationDoc(record), events);
+        let before: Document | null;
         try {
-          await this.b.c.authorizations.insertOne(embedDrafts(authorizationDoc(record), events));
-          return { done: { created: true } };
+          before = await this.b.c.authorizations.findOneAndUpdate(
+            { _id } as Document,
+            { $setOnInsert: fields },
+            { upsert: true, returnDocument: 'before' },
+          );
         } catch (err) {
-          if (!isDuplicateKey(err)) throw err;
+          // Two claims of one id upserting at once: the loser reads the winner's record on the next try.
+          if (isDuplicateKey(err)) return 'retry';
+          throw err;
         }
-        const doc = await this.b.c.authorizations.findOne({
-          _id: authKey(record.processor_id, record.authorization_id),
-        } as Document);
-        return doc ? { done: { created: false, existing: toDomain<AuthorizationRecord>(doc) } } : 'retry';
+        return before
+          ? { done: { created: false, existing: toDomain<AuthorizationRecord>(before) } }
+          : { done: { created: true } };
       }),
     );
   }

@@ -2,6 +2,7 @@ import type {
   AdjustResult,
   ReleaseResult,
   Reservation,
+  ReserveHints,
   ReserveResult,
   UsageAdjustment,
   UsageLedger,
@@ -29,8 +30,13 @@ export class MongoUsageLedger implements UsageLedger {
     return this.b.run(() => this.ledger.snapshot(orgId, authorityId, periods));
   }
 
-  reserveUsage(orgId: string, authorityId: string, reservation: Reservation): Promise<ReserveResult> {
-    return this.b.run(() => this.ledger.reserve(orgId, authorityId, reservation));
+  reserveUsage(
+    orgId: string,
+    authorityId: string,
+    reservation: Reservation,
+    hints?: ReserveHints,
+  ): Promise<ReserveResult> {
+    return this.b.run(() => this.ledger.reserve(orgId, authorityId, reservation, hints));
   }
 
   releaseUsage(orgId: string, authorityId: string, reservationId: string, keep?: number): Promise<ReleaseResult> {

@@ -4,6 +4,7 @@ import {
   emptyWindow,
   type ReleaseResult,
   type Reservation,
+  type ReserveHints,
   type ReserveResult,
   type UsageAdjustment,
   WINDOWS,
@@ -171,6 +172,12 @@ function seqIs(value: number): unknown {
  * a pending release that slept through the expiry of an ended record could write it again).
  */
 export class UsageLedger {
+  /**
+   * The usage document each snapshot was made from (null: absent), for a reserve that follows it
+   * ({@link ReserveHints.basis}): its first try starts from that read instead of reading again.
+   */
+  private readonly readFrom = new WeakMap<UsageSnapshot, Document | null>();
+
   constructor(
     private readonly usage: Collection<Document>,
     private readonly ends: Collection<Document>,
@@ -188,30 +195,44 @@ export class UsageLedger {
   }
 
   async snapshot(orgId: string, authorityId: string, periods: Periods): Promise<UsageSnapshot> {
-    const doc = await this.usage.findOne({ _id: usageKey(orgId, authorityId) } as Document, {
-      projection: { windows: 1 },
-    });
+    // The whole document (its pending holds and release markers are bounded to a few dozen), so that a
+    // reserve following this snapshot can start from it.
+    const doc = await this.usage.findOne({ _id: usageKey(orgId, authorityId) } as Document);
     const state = readUsage(doc);
     const at = (w: WindowName): WindowUsage => {
       const cur = state.windows[w];
       return cur.period === periods[w] ? { ...cur } : emptyWindow(periods[w]);
     };
-    return { daily: at('daily'), weekly: at('weekly'), monthly: at('monthly'), total: at('total') };
+    const snapshot = { daily: at('daily'), weekly: at('weekly'), monthly: at('monthly'), total: at('total') };
+    this.readFrom.set(snapshot, doc);
+    return snapshot;
   }
 
-  reserve(orgId: string, authorityId: string, reservation: Reservation): Promise<ReserveResult> {
+  reserve(orgId: string, authorityId: string, reservation: Reservation, hints?: ReserveHints): Promise<ReserveResult> {
     const key = usageKey(orgId, authorityId);
     const id = reservation.reservation_id;
     const holdPath = `holds.${encodeKey(id)}`;
+    // A read the caller made for its decision stands in for the first read: every check below is pinned in
+    // the update's filter, so an old read can only make the update miss (then it reads again) or say
+    // `limit_exceeded` from spend that was given back since, never pass a limit.
+    let basis = hints?.basis !== undefined ? this.readFrom.get(hints.basis) : undefined;
+    let first = true;
     return withRetries(this.maxAttempts, 'reserveUsage', async (): Promise<Attempt<ReserveResult>> => {
-      const doc = await this.readDoc(key);
+      const doc = basis !== undefined ? basis : await this.readDoc(key);
+      basis = undefined;
       if (!doc) {
         await this.create(key, orgId, authorityId);
         return 'retry';
       }
       const state = readUsage(doc);
       if (state.holds.has(id) || state.released.has(id)) return { done: { status: 'already_applied' } };
+      // An id no one else applies has no hold record of an application to look for (see ReserveHints); an
+      // ending of it is caught by the update's filter instead. Only on the first try: a retry reads afresh
+      // and looks.
+      const skipLookup = hints?.unused === true && first;
+      first = false;
       if (
+        !skipLookup &&
         (state.releaseSeq > 0 || state.sweepSeq > 0) &&
         (await this.ends.findOne({ _id: holdKey(key, id) } as Document))
       ) {
@@ -223,6 +244,9 @@ export class UsageLedger {
         [holdPath]: { $exists: false },
         [`released.${encodeKey(id)}`]: { $exists: false },
       };
+      // Without the lookup, an id ended since the read (a take-over's release sets its marker first) is
+      // caught by the marker, and a sweep of that marker since the read by the pinned sweep counter.
+      if (skipLookup) filter.sweep_seq = seqIs(state.sweepSeq);
       const inc: Document = {};
       const set: Document = {};
       const periods = {} as Periods;

@@ -20,6 +20,12 @@ function deadlineError(): AppError {
   return new AppError('storage_unavailable', 'the store did not answer within the authorize deadline');
 }
 
+/**
+ * What `expiry` rejects with once the authorize is over before its deadline: nothing reads it (the race
+ * is settled), so one error serves every authorize instead of capturing a stack trace for each.
+ */
+const BUDGET_OVER = deadlineError();
+
 /** The budget of one authorize: `expiry` rejects when it runs out (or when the authorize is over). */
 class Budget {
   expired = false;
@@ -32,14 +38,15 @@ class Budget {
       this.fail = reject;
     });
     this.expiry.catch(() => {});
-    this.timer = setTimeout(() => this.end(), ms);
+    this.timer = setTimeout(() => this.end(deadlineError()), ms);
   }
 
-  end(): void {
+  /** Ends the budget: on expiry with the deadline error, when the authorize is over with a shared one. */
+  end(error: AppError = BUDGET_OVER): void {
     if (this.expired) return;
     this.expired = true;
     clearTimeout(this.timer);
-    this.fail(deadlineError());
+    this.fail(error);
   }
 }
 

@@ -402,6 +402,9 @@ async function decideAndRecord(
         orgId,
         authority.id,
         reservationOf(ev, pending.reservation_id, ev.approvedAmount),
+        // From the usage read for this decision. Only this attempt applies a first attempt's id: its claim
+        // was created here, not taken over.
+        { basis: ev.usage ?? undefined, unused: abandoned === null && pending.attempt === 1 },
       );
       if (reserved.status === 'limit_exceeded') {
         verdict = { action: 'DENY', reasons: ['limit_exceeded_concurrent'], approvedAmount: 0 };

@@ -4,6 +4,7 @@ import type { QuotaStorage, StorageAdapter } from '../storage/index.js';
 import type { Clock } from '../util/clock.js';
 import type { ClaimSightings } from './claim-sightings.js';
 import type { DecisionCounter } from './quotas.js';
+import type { ResolutionHints } from './resolution-hints.js';
 import type { ShadowRecorder } from './shadow-recorder.js';
 
 export type { PolicyResolver, PolicySet } from '../policy/index.js';
@@ -84,6 +85,11 @@ export interface EngineContext {
   claimSightings: ClaimSightings;
   /** Monotonic milliseconds of this process (EngineOptions.elapsed): what claim sightings are measured in. */
   elapsed: () => number;
+  /**
+   * The ids each credential resolved to last (one per engine, shared like `claimSightings`): authorize reads
+   * the resolution in one round trip with them. Absent: always in order.
+   */
+  resolutionHints?: ResolutionHints;
   /** Compares shadow candidates with live decisions; absent without policy analysis storage. */
   shadow?: ShadowRecorder;
   /** Org plans and counters; absent: no quotas (nothing is counted or refused). */

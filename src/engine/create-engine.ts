@@ -35,6 +35,7 @@ import {
   requireDecisionsLeft,
   setOrgPlan,
 } from './quotas.js';
+import { ResolutionHints } from './resolution-hints.js';
 import { type ShadowHooks, ShadowRecorder } from './shadow-recorder.js';
 import { simulateAuthorization } from './simulate.js';
 import { StandIn } from './stand-in.js';
@@ -131,6 +132,7 @@ export function createEngine(options: EngineOptions) {
     auditEnabled: options.audit?.enabled !== false,
     stats: { orgPolicyErrors: 0, quotaOverages: 0 },
     claimSightings: new ClaimSightings(),
+    resolutionHints: new ResolutionHints(),
     elapsed: options.elapsed ?? (() => performance.now()),
   };
   if (options.quotas) {

@@ -1,6 +1,14 @@
 import { AppError } from '../errors/index.js';
 import type { LoadedPolicy, PolicyDecision, SpendPolicyInput } from '../policy/index.js';
-import type { Action, CredentialBinding, Intent, SpendingAuthority } from '../types.js';
+import type {
+  Action,
+  Agent,
+  AuthorizationRecord,
+  CredentialBinding,
+  Intent,
+  SpendingAuthority,
+  UsageSnapshot,
+} from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { approvalReasons } from './approvals.js';
 import type { NormalizedAuthorizeRequest } from './authorize-request.js';
@@ -9,6 +17,7 @@ import { combine, hardReasons } from './decide.js';
 import { evaluateOrgPolicy, layerDecisions } from './layering.js';
 import { evaluateOrgSpend, outcomeOf, verdictFromInput } from './policy-comparison.js';
 import { buildSpendInput } from './policy-input.js';
+import type { ResolutionHint } from './resolution-hints.js';
 import type { ShadowObservation } from './shadow-recorder.js';
 import { localTimeAt, type Periods, periodsAt } from './windows.js';
 
@@ -27,6 +36,8 @@ export interface AuthorizationEvaluation {
   /** The org revision layered on the base for this decision, or null when the base alone decided. */
   orgPolicyRevision: string | null;
   policyInput: SpendPolicyInput | null;
+  /** The usage snapshot the decision was made on (a reserve that follows may start from it). */
+  usage: UsageSnapshot | null;
   /** The comparison to queue once the decision is final, when the org has a shadow candidate. */
   shadow: ShadowObservation | null;
   /** True when the request names an approval that was found usable (it is used after the reservation). */
@@ -47,6 +58,7 @@ function early(action: Action, reason: string, extra: Partial<AuthorizationEvalu
     policyRevision: null,
     orgPolicyRevision: null,
     policyInput: null,
+    usage: null,
     shadow: null,
     ...extra,
   };
@@ -101,6 +113,138 @@ function logShadow(
   }
 }
 
+/** What the store said about a request's credential, read before anything is evaluated. */
+export type Resolved =
+  | { kind: 'early'; evaluation: AuthorizationEvaluation }
+  | {
+      kind: 'resolved';
+      orgId: string;
+      binding: CredentialBinding;
+      agent: Agent;
+      authority: SpendingAuthority;
+      intent: Intent | null;
+      periods: Periods;
+      usage: UsageSnapshot;
+      /** The approval the request names, read beside the rest (null when none is named or found). */
+      approved: AuthorizationRecord | null;
+    };
+
+/** Whether a fresh binding and authority still are what the hint named (then the reads made with it hold). */
+function hintHolds(hint: ResolutionHint, binding: CredentialBinding | null, authority: SpendingAuthority | null) {
+  return (
+    binding !== null &&
+    binding.id === hint.bindingId &&
+    binding.org_id === hint.orgId &&
+    binding.agent_id === hint.agentId &&
+    binding.authority_id === hint.authorityId &&
+    authority !== null &&
+    authority.time_zone === hint.timeZone
+  );
+}
+
+/**
+ * Steps 4–5 of the data flow in docs/architecture.md: binding → agent → authority → intent, and the usage
+ * snapshot. With a hint (the ids this credential resolved to last) every read goes out at once, one round
+ * trip; when the fresh binding or authority no longer match the hint, what depends on them is read again
+ * in order. No read is ever skipped, so a change made on any server is seen at once.
+ */
+export async function resolveAuthorization(
+  ctx: EngineContext,
+  processorId: string,
+  req: NormalizedAuthorizeRequest,
+  nowMs: number,
+): Promise<Resolved> {
+  const { store } = ctx;
+  // The named approval does not depend on the binding: it is read in the same round trip as the rest.
+  const approvedRead = req.approval_id !== undefined ? store.findApproval(req.approval_id) : Promise.resolve(null);
+  approvedRead.catch(() => {}); // an early answer leaves it unread; its failure is seen where it is awaited
+  const hints = ctx.resolutionHints;
+  const hint = hints?.get(processorId, req);
+  const bindingKey =
+    req.binding_id !== null ? { id: req.binding_id } : { reference: req.credential_reference as string };
+  let binding: CredentialBinding | null;
+  let agent: Agent | null;
+  let authority: SpendingAuthority | null;
+  let intent: Intent | null;
+  let usage: UsageSnapshot | null = null;
+  let periods: Periods | null = null;
+  if (hint) {
+    periods = periodsAt(nowMs, hint.timeZone);
+    [binding, agent, authority, intent, usage] = await Promise.all([
+      store.findBinding(processorId, bindingKey),
+      store.getAgent(hint.orgId, hint.agentId),
+      store.getAuthority(hint.orgId, hint.authorityId),
+      req.intent_id !== null ? store.getIntent(hint.orgId, req.intent_id) : Promise.resolve(null),
+      store.getUsage(hint.orgId, hint.authorityId, periods),
+    ]);
+    if (!hintHolds(hint, binding, authority)) {
+      hints?.delete(processorId, req);
+      usage = null;
+      if (binding && binding.processor_id === processorId && binding.org_id === hint.orgId) {
+        // The same org: only what the binding now names is read again.
+        const orgId = binding.org_id;
+        [agent, authority, intent] = await Promise.all([
+          binding.agent_id === hint.agentId ? agent : store.getAgent(orgId, binding.agent_id),
+          binding.authority_id === hint.authorityId ? authority : store.getAuthority(orgId, binding.authority_id),
+          intent,
+        ]);
+      } else if (binding && binding.processor_id === processorId) {
+        const orgId = binding.org_id;
+        [agent, authority, intent] = await Promise.all([
+          store.getAgent(orgId, binding.agent_id),
+          store.getAuthority(orgId, binding.authority_id),
+          req.intent_id !== null ? store.getIntent(orgId, req.intent_id) : Promise.resolve(null),
+        ]);
+      }
+    }
+  } else {
+    binding = await store.findBinding(processorId, bindingKey);
+    if (binding && binding.processor_id === processorId) {
+      const orgId = binding.org_id;
+      [agent, authority, intent] = await Promise.all([
+        store.getAgent(orgId, binding.agent_id),
+        store.getAuthority(orgId, binding.authority_id),
+        req.intent_id !== null ? store.getIntent(orgId, req.intent_id) : Promise.resolve(null),
+      ]);
+    } else {
+      agent = null;
+      authority = null;
+      intent = null;
+    }
+  }
+  if (!binding) {
+    hints?.delete(processorId, req);
+    return { kind: 'early', evaluation: early('DENY', 'binding_not_found') };
+  }
+  if (binding.processor_id !== processorId) {
+    hints?.delete(processorId, req);
+    return { kind: 'early', evaluation: early('DENY', 'processor_mismatch') };
+  }
+  const orgId = binding.org_id;
+  const ids = { orgId, agentId: binding.agent_id, binding };
+  if (!agent || agent.id !== binding.agent_id) {
+    hints?.delete(processorId, req);
+    return { kind: 'early', evaluation: early('DENY', 'agent_not_active', ids) };
+  }
+  if (!authority || authority.id !== binding.authority_id || authority.agent_id !== agent.id) {
+    hints?.delete(processorId, req);
+    return { kind: 'early', evaluation: early('DENY', 'authority_not_found', ids) };
+  }
+  if (usage === null || periods === null) {
+    periods = periodsAt(nowMs, authority.time_zone);
+    usage = await store.getUsage(orgId, authority.id, periods);
+  }
+  hints?.set(processorId, req, {
+    orgId,
+    bindingId: binding.id,
+    agentId: agent.id,
+    authorityId: authority.id,
+    timeZone: authority.time_zone,
+  });
+  const approved = await approvedRead;
+  return { kind: 'resolved', orgId, binding, agent, authority, intent, periods, usage, approved };
+}
+
 /**
  * Steps 4–7 of the data flow in docs/architecture.md, with no write: resolves binding → agent → authority → intent, snapshots usage,
  * builds the policy input, evaluates the base policy and the org's layered on it, and applies the engine's
@@ -114,26 +258,27 @@ export async function evaluateAuthorization(
   nowMs: number,
   policyOverride?: PolicySet,
 ): Promise<AuthorizationEvaluation> {
-  const { store } = ctx;
-  const binding = await store.findBinding(
+  return evaluateResolved(
+    ctx,
     processorId,
-    req.binding_id !== null ? { id: req.binding_id } : { reference: req.credential_reference as string },
+    req,
+    nowMs,
+    await resolveAuthorization(ctx, processorId, req, nowMs),
+    policyOverride,
   );
-  if (!binding) return early('DENY', 'binding_not_found');
-  if (binding.processor_id !== processorId) return early('DENY', 'processor_mismatch');
-  const orgId = binding.org_id;
-  const [agent, authority, intent, approved] = await Promise.all([
-    store.getAgent(orgId, binding.agent_id),
-    store.getAuthority(orgId, binding.authority_id),
-    req.intent_id !== null ? store.getIntent(orgId, req.intent_id) : Promise.resolve(null),
-    req.approval_id !== undefined ? store.findApproval(req.approval_id) : Promise.resolve(null),
-  ]);
-  const ids = { orgId, agentId: binding.agent_id, binding };
-  if (!agent) return early('DENY', 'agent_not_active', ids);
-  if (!authority || authority.agent_id !== agent.id) return early('DENY', 'authority_not_found', ids);
+}
 
-  const periods = periodsAt(nowMs, authority.time_zone);
-  const usage = await store.getUsage(orgId, authority.id, periods);
+/** Steps 6–7 on what {@link resolveAuthorization} read: the policy input, the policies, the engine's checks. */
+export function evaluateResolved(
+  ctx: EngineContext,
+  processorId: string,
+  req: NormalizedAuthorizeRequest,
+  nowMs: number,
+  resolved: Resolved,
+  policyOverride?: PolicySet,
+): AuthorizationEvaluation {
+  if (resolved.kind === 'early') return resolved.evaluation;
+  const { orgId, binding, agent, authority, intent, periods, usage, approved } = resolved;
   const now = isoTime(nowMs);
   const input = buildSpendInput({
     now,
@@ -208,6 +353,7 @@ export async function evaluateAuthorization(
     policyRevision: policies.active.revision,
     orgPolicyRevision: org?.revision ?? null,
     policyInput: input,
+    usage,
     shadow,
     humanApproved,
   };

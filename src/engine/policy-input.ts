@@ -16,7 +16,44 @@ function merchantOf(m: Merchant): Merchant {
   return out;
 }
 
+/**
+ * The projections of the entities, one per entity object: a store that returns the same (immutable) object
+ * until the entity changes, as the memory store does, gets one shared frozen projection per version of the
+ * agent, authority and binding, which every stored policy input of that version references instead of
+ * holding a copy of its own (replay still reads the whole input from the record).
+ */
+const agentViews = new WeakMap<Agent, SpendPolicyInput['agent']>();
+const authorityViews = new WeakMap<SpendingAuthority, SpendPolicyInput['authority']>();
+const bindingViews = new WeakMap<CredentialBinding, SpendPolicyInput['binding']>();
+
 function agentOf(a: Agent): SpendPolicyInput['agent'] {
+  let view = agentViews.get(a);
+  if (view === undefined) {
+    view = Object.freeze(agentView(a));
+    agentViews.set(a, view);
+  }
+  return view;
+}
+
+function authorityOf(s: SpendingAuthority): SpendPolicyInput['authority'] {
+  let view = authorityViews.get(s);
+  if (view === undefined) {
+    view = Object.freeze(authorityView(s));
+    authorityViews.set(s, view);
+  }
+  return view;
+}
+
+function bindingOf(b: CredentialBinding): SpendPolicyInput['binding'] {
+  let view = bindingViews.get(b);
+  if (view === undefined) {
+    view = Object.freeze({ id: b.id, status: b.status, processor_id: b.processor_id, credential: b.credential });
+    bindingViews.set(b, view);
+  }
+  return view;
+}
+
+function agentView(a: Agent): SpendPolicyInput['agent'] {
   return {
     id: a.id,
     status: a.status,
@@ -29,7 +66,7 @@ function agentOf(a: Agent): SpendPolicyInput['agent'] {
   };
 }
 
-function authorityOf(s: SpendingAuthority): SpendPolicyInput['authority'] {
+function authorityView(s: SpendingAuthority): SpendPolicyInput['authority'] {
   return {
     id: s.id,
     status: s.status,
@@ -77,7 +114,7 @@ export function buildSpendInput(parts: {
     },
     agent: agentOf(parts.agent),
     authority: authorityOf(parts.authority),
-    binding: { id: b.id, status: b.status, processor_id: b.processor_id, credential: b.credential },
+    binding: bindingOf(b),
     usage: parts.usage,
     intent: i
       ? {

@@ -55,6 +55,27 @@ export interface Reservation {
   };
 }
 
+/**
+ * What the caller of {@link UsageLedger.reserveUsage} already knows; a store may use it to skip a read, and
+ * ignore it. Neither hint may weaken the guarantees of `reserveUsage`.
+ */
+export interface ReserveHints {
+  /**
+   * The snapshot of this authority the caller read (`getUsage`) for the decision this reserve follows: a
+   * store that kept what it read then may start from it instead of reading again. However old it is, a
+   * reserve that starts from it must still never pass a limit nor apply an id twice.
+   */
+  basis?: UsageSnapshot;
+  /**
+   * No one but this caller can apply the reservation id: it names the first attempt of a claim the caller
+   * has just created (inserted, not taken over) in a store that never deletes claims. Someone else may
+   * still end it at any moment (a take-over gives back what earlier attempts may hold, possibly before
+   * they reserve): a store that skips looking for an earlier application of the id must still refuse to
+   * apply an id ended meanwhile.
+   */
+  unused?: boolean;
+}
+
 /** Outcome of {@link UsageLedger.reserveUsage}. */
 export type ReserveResult =
   | { status: 'reserved' }
@@ -326,7 +347,12 @@ export interface UsageLedger {
    * and returns `already_applied`. A window whose limits are null is not checked: a reservation with no
    * limits at all is recorded whatever the usage (the engine records a spooled stand-in approval so).
    */
-  reserveUsage(orgId: string, authorityId: string, reservation: Reservation): Promise<ReserveResult>;
+  reserveUsage(
+    orgId: string,
+    authorityId: string,
+    reservation: Reservation,
+    hints?: ReserveHints,
+  ): Promise<ReserveResult>;
   /**
    * Ends a held reservation. With `keep` undefined the whole hold is given back (amount and count);
    * with `keep = n` (a capture) `n` stays spent and the rest is given back. Windows whose period has
