@@ -2,6 +2,7 @@
 // every entry point imported, the bin run, the type declarations compiled against. Offline: the
 // dependencies come from the npm cache that `npm ci` of this repository filled.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,8 +51,7 @@ function closure(lock: Record<string, LockEntry>, names: string[]): Set<string> 
 }
 
 /**
- * The scratch project's package-lock.json: the tarball, its dependencies and uvu (the conformance suite's
- * peer) at the versions and integrities of this repository's lockfile, with registry URLs so `npm ci
+ * The scratch project's package-lock.json: the tarball and its dependencies at the versions and integrities of this repository's lockfile, with registry URLs so `npm ci
  * --offline` needs nothing but the cache (this repository's lockfile leaves `resolved` out).
  */
 function scratchLock(
@@ -61,9 +61,8 @@ function scratchLock(
   registry: string,
 ) {
   const spec = `file:${tarball}`;
-  const uvu = repoLock.packages['node_modules/uvu']?.version;
   const packages: Record<string, unknown> = {
-    '': { name: 'scratch', dependencies: { allowance: spec, uvu } },
+    '': { name: 'scratch', dependencies: { allowance: spec } },
     'node_modules/allowance': {
       version: pkg.version,
       resolved: spec,
@@ -71,11 +70,9 @@ function scratchLock(
       dependencies: pkg.dependencies,
       bin: pkg.bin,
       engines: pkg.engines,
-      peerDependencies: pkg.peerDependencies,
-      peerDependenciesMeta: pkg.peerDependenciesMeta,
     },
   };
-  const wanted = closure(repoLock.packages, [...Object.keys(pkg.dependencies as object), 'uvu']);
+  const wanted = closure(repoLock.packages, Object.keys(pkg.dependencies as object));
   for (const path of wanted) {
     const entry = repoLock.packages[path] as LockEntry;
     const name = path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length);
@@ -83,8 +80,18 @@ function scratchLock(
     const { dev: _dev, devOptional: _devOptional, ...rest } = entry;
     packages[path] = { ...rest, resolved: entry.resolved ?? `${registry}${name}/-/${base}-${entry.version}.tgz` };
   }
-  return { name: 'scratch', lockfileVersion: 3, requires: true, packages, uvu };
+  return { name: 'scratch', lockfileVersion: 3, requires: true, packages };
 }
+
+const CONFORMANCE_JS = `import { test } from 'node:test';
+import { runAdapterConformance } from 'allowance/conformance';
+import { createMemoryStores } from 'allowance/memory';
+
+runAdapterConformance(test, 'installed-memory', async () => {
+  const { store: adapter, credentials, policies, policyAnalysis } = createMemoryStores();
+  return { adapter, credentials, policies, policyAnalysis };
+});
+`;
 
 const CHECK_JS = `import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -180,14 +187,14 @@ pack('npm pack → fresh project → every entry point imports, npx allowance --
     const registry = (await exec('npm', ['config', 'get', 'registry'], ROOT)).out.trim().replace(/\/?$/, '/');
     const repoLock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8'));
     const tarball = join(tmp, info.filename);
-    const { uvu, ...lock } = scratchLock(repoLock, pkg, tarball, registry);
+    const lock = scratchLock(repoLock, pkg, tarball, registry);
     await writeFile(
       join(project, 'package.json'),
       JSON.stringify({
         name: 'scratch',
         private: true,
         type: 'module',
-        dependencies: { allowance: `file:${tarball}`, uvu },
+        dependencies: { allowance: `file:${tarball}` },
       }),
     );
     await writeFile(join(project, 'package-lock.json'), JSON.stringify(lock));
@@ -204,6 +211,14 @@ pack('npm pack → fresh project → every entry point imports, npx allowance --
     assert.is(result.conformance, 'function');
     assert.is(result.client, 'function');
     assert.is(result.apiError, 'function');
+
+    // The conformance suite on node:test, with no other test runner installed.
+    assert.not.ok(existsSync(join(project, 'node_modules/uvu')), 'uvu is not installed');
+    await writeFile(join(project, 'conformance.test.mjs'), CONFORMANCE_JS);
+    const conformed = await exec(process.execPath, ['--test', '--test-reporter=tap', 'conformance.test.mjs'], project);
+    assert.is(conformed.code, 0, conformed.out.slice(-2000) + conformed.err);
+    assert.match(conformed.out, /^# fail 0$/m);
+    assert.match(conformed.out, /ok \d+ - conformance\[installed-memory\]: every case ran/);
 
     const help = await exec('npm', ['exec', '--offline', '--no', '--', 'allowance', '--help'], project);
     assert.is(help.code, 0, help.err);
