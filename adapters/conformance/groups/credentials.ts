@@ -60,12 +60,12 @@ export const credentialsGroup: ConformanceGroup = (g) => {
       const storage = storageOf(t);
       const stored = makeCredential(orderedId('org'), { api_key_auth: true });
       await storage.insertCredential(stored);
-      assert.is(await storage.readCredential('key_missing'), null);
+      assert.strictEqual(await storage.readCredential('key_missing'), null);
       const before = Date.now();
       const read = await storage.readCredential(stored.key_id);
       const after = Date.now();
       assert.ok(read, 'readCredential found nothing');
-      assert.equal(read.credential, stored);
+      assert.deepStrictEqual(read.credential, stored);
       // Every adapter of this suite runs its store on this machine: its clock is this one's, give or take.
       assert.ok(Number.isFinite(read.storeTimeMs), 'storeTimeMs is not a number');
       assert.ok(read.storeTimeMs >= before - 60_000 && read.storeTimeMs <= after + 60_000, `${read.storeTimeMs}`);
@@ -77,8 +77,8 @@ export const credentialsGroup: ConformanceGroup = (g) => {
         rotated_at: fromNow(0),
       };
       const updated = await storage.updateCredential(stored.key_id, stored.version, patch);
-      assert.equal(updated, { ...stored, ...patch, version: stored.version + 1 });
-      assert.equal((await storage.readCredential(stored.key_id))?.credential, updated);
+      assert.deepStrictEqual(updated, { ...stored, ...patch, version: stored.version + 1 });
+      assert.deepStrictEqual((await storage.readCredential(stored.key_id))?.credential, updated);
     },
   );
 

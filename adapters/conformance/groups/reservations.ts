@@ -446,15 +446,17 @@ export const reservationsGroup: ConformanceGroup = (g) => {
       await b.adapter.reserveUsage(b.orgId, b.authorityId, r);
       await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id, 1000);
       const refund = { adjustment_id: orderedId('adj'), amount: -300, periods: periodsOf() };
-      assert.equal(await b.adapter.adjustUsage(b.orgId, b.authorityId, refund), { status: 'adjusted' });
-      assert.equal(await b.adapter.adjustUsage(b.orgId, b.authorityId, { ...refund }), { status: 'already_applied' });
-      for (const [spent, count] of spentOf(await b.usage())) assert.equal([spent, count], [700, 1]);
+      assert.deepStrictEqual(await b.adapter.adjustUsage(b.orgId, b.authorityId, refund), { status: 'adjusted' });
+      assert.deepStrictEqual(await b.adapter.adjustUsage(b.orgId, b.authorityId, { ...refund }), {
+        status: 'already_applied',
+      });
+      for (const [spent, count] of spentOf(await b.usage())) assert.deepStrictEqual([spent, count], [700, 1]);
       // A capture settled after the release adds spend, past a full window too: it happened.
       const late = { adjustment_id: orderedId('adj'), amount: 450, periods: periodsOf() };
-      assert.equal(await b.adapter.adjustUsage(b.orgId, b.authorityId, late), { status: 'adjusted' });
-      for (const [spent, count] of spentOf(await b.usage())) assert.equal([spent, count], [1150, 1]);
+      assert.deepStrictEqual(await b.adapter.adjustUsage(b.orgId, b.authorityId, late), { status: 'adjusted' });
+      for (const [spent, count] of spentOf(await b.usage())) assert.deepStrictEqual([spent, count], [1150, 1]);
       // An adjustment id never collides with a reservation id, nor ends one.
-      assert.equal(
+      assert.deepStrictEqual(
         await b.adapter.reserveUsage(
           b.orgId,
           b.authorityId,
@@ -471,19 +473,21 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     // The next day (same week, month): the daily window now counts day 6.
     await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(200, {}, periodsOf(6)));
     const refund = { adjustment_id: orderedId('adj'), amount: -400, periods: periodsOf(5) };
-    assert.equal(await b.adapter.adjustUsage(b.orgId, b.authorityId, refund), { status: 'adjusted' });
+    assert.deepStrictEqual(await b.adapter.adjustUsage(b.orgId, b.authorityId, refund), { status: 'adjusted' });
     const u = await b.usage(periodsOf(6));
-    assert.equal([u.daily.spent, u.weekly.spent, u.monthly.spent, u.total.spent], [200, 300, 300, 300]);
+    assert.deepStrictEqual([u.daily.spent, u.weekly.spent, u.monthly.spent, u.total.spent], [200, 300, 300, 300]);
     const tooMuch = { adjustment_id: orderedId('adj'), amount: -5000, periods: periodsOf(6) };
-    assert.equal(await b.adapter.adjustUsage(b.orgId, b.authorityId, tooMuch), { status: 'adjusted' });
+    assert.deepStrictEqual(await b.adapter.adjustUsage(b.orgId, b.authorityId, tooMuch), { status: 'adjusted' });
     const v = await b.usage(periodsOf(6));
-    assert.equal([v.daily.spent, v.weekly.spent, v.monthly.spent, v.total.spent], [0, 0, 0, 0]);
-    assert.is(v.daily.count, 1);
+    assert.deepStrictEqual([v.daily.spent, v.weekly.spent, v.monthly.spent, v.total.spent], [0, 0, 0, 0]);
+    assert.strictEqual(v.daily.count, 1);
     // An authority with no usage at all: nothing to change, the id is still spent.
     const other = await seedTenant(b.adapter);
     const none = { adjustment_id: orderedId('adj'), amount: -10, periods: periodsOf() };
-    assert.equal(await b.adapter.adjustUsage(other.org.id, other.authority.id, none), { status: 'adjusted' });
-    assert.equal(await b.adapter.adjustUsage(other.org.id, other.authority.id, none), { status: 'already_applied' });
+    assert.deepStrictEqual(await b.adapter.adjustUsage(other.org.id, other.authority.id, none), { status: 'adjusted' });
+    assert.deepStrictEqual(await b.adapter.adjustUsage(other.org.id, other.authority.id, none), {
+      status: 'already_applied',
+    });
   });
 
   g.it('concurrent adjustments of one id apply once, beside reserves', async (t) => {
@@ -496,11 +500,11 @@ export const reservationsGroup: ConformanceGroup = (g) => {
         ? (await b.adapter.adjustUsage(b.orgId, b.authorityId, { ...adjustment })).status
         : (await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(10))).status,
     );
-    assert.is(countOf(results, 'adjusted'), 1);
-    assert.is(countOf(results, 'already_applied'), Math.ceil(n / 2) - 1);
+    assert.strictEqual(countOf(results, 'adjusted'), 1);
+    assert.strictEqual(countOf(results, 'already_applied'), Math.ceil(n / 2) - 1);
     const reserved = countOf(results, 'reserved');
     const u = await b.usage();
-    assert.is(u.daily.spent, 5000 - 700 + reserved * 10);
-    assert.is(u.daily.count, 1 + reserved);
+    assert.strictEqual(u.daily.spent, 5000 - 700 + reserved * 10);
+    assert.strictEqual(u.daily.count, 1 + reserved);
   });
 };
