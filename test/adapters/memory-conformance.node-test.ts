@@ -19,12 +19,14 @@ function losingOrgs(inner: StorageAdapter): StorageAdapter {
 }
 
 runAdapterConformance(test, broken ? 'memory-broken' : 'memory', async () => {
-  const { store: adapter, credentials, policies, policyAnalysis } = createMemoryStores();
+  const { store: adapter, credentials, policies, policyAnalysis, quotas, domains } = createMemoryStores();
   return {
     adapter: broken ? losingOrgs(adapter) : adapter,
     credentials,
     policies,
     policyAnalysis,
+    quotas,
+    domains,
     inspect: {
       usage: async (orgId, authorityId) => adapter.inspectUsage(orgId, authorityId),
       authorization: async (processorId, id) => adapter.inspectAuthorization(processorId, id),

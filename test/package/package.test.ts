@@ -126,8 +126,8 @@ import { runAdapterConformance } from 'allowance/conformance';
 import { createMemoryStores } from 'allowance/memory';
 
 runAdapterConformance(test, 'installed-memory', async () => {
-  const { store: adapter, credentials, policies, policyAnalysis } = createMemoryStores();
-  return { adapter, credentials, policies, policyAnalysis };
+  const { store: adapter, credentials, policies, policyAnalysis, quotas, domains } = createMemoryStores();
+  return { adapter, credentials, policies, policyAnalysis, quotas, domains };
 });
 `;
 
