@@ -734,7 +734,9 @@ async function cmdRulesPush(argv: string[], io: CliIo): Promise<number> {
     throw new CliError(EXIT.usage, `${file}: not a readable JSON file (${(err as Error).message})`);
   }
   const api = client(values, io.env);
-  const res = await api.request('PUT', '/v1/policy-rules', Array.isArray(doc) ? { rules: doc } : doc);
+  // The document goes as it is: the server validates it (JSON Schema, rules_unsupported).
+  const body = (Array.isArray(doc) ? { rules: doc } : doc) as never;
+  const res = await api.send('PUT /v1/policy-rules', (init) => api.api.PUT('/v1/policy-rules', { body, ...init }));
   if (values.json) {
     io.out(`${JSON.stringify(res.body)}\n`);
     return EXIT.ok;
@@ -751,7 +753,12 @@ async function cmdRulesShow(argv: string[], io: CliIo): Promise<number> {
   if (values.help) return help('rules-show', io);
   const rev = positionals[0];
   const api = client(values, io.env);
-  const res = await api.request('GET', rev === undefined ? '/v1/policy-rules' : `/v1/policy-rules/${enc(rev)}`);
+  const res =
+    rev === undefined
+      ? await api.send('GET /v1/policy-rules', (init) => api.api.GET('/v1/policy-rules', init))
+      : await api.send('GET /v1/policy-rules/{revision}', (init) =>
+          api.api.GET('/v1/policy-rules/{revision}', { params: { path: { revision: rev } }, ...init }),
+        );
   io.out(`${JSON.stringify(res.body, null, 2)}\n`);
   return EXIT.ok;
 }
