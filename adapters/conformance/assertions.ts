@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert';
+import * as assert from 'node:assert/strict';
 import { StorageError, type StorageErrorCode } from '../../src/storage/index.js';
 
 const KNOWN_CODES: readonly StorageErrorCode[] = ['conflict', 'unavailable', 'internal'];
@@ -14,10 +14,10 @@ export async function rejectsWith(promise: Promise<unknown>, code: StorageErrorC
     await promise;
   } catch (err) {
     assert.ok(err instanceof StorageError, `${what}: expected a StorageError, got ${String(err)}`);
-    assert.is((err as StorageError).code, code, `${what}: expected code ${code}`);
+    assert.strictEqual((err as StorageError).code, code, `${what}: expected code ${code}`);
     return;
   }
-  assert.unreachable(`${what}: expected a rejection with code ${code}`);
+  assert.fail(`${what}: expected a rejection with code ${code}`);
 }
 
 /**

@@ -110,15 +110,11 @@ export type Concern =
   | 'quotas'
   | 'domains';
 
-/** One registered suite of a test runner: declares cases, an after hook, and runs. uvu's `suite()` returns one. */
-export interface ConformanceSuite {
-  (name: string, body: () => Promise<void>): void;
-  after(hook: () => void): void;
-  run(): void;
-}
-
-/** Makes a named suite; uvu's `suite` by default. */
-export type SuiteFactory = (title: string) => ConformanceSuite;
+/**
+ * A test runner's function that registers one named async test: `test` or `it` of node:test, vitest and
+ * jest, or a uvu `suite()`. A failed check throws (an AssertionError of node:assert/strict).
+ */
+export type TestFunction = (name: string, body: () => Promise<void>) => unknown;
 
 /** Options of `runAdapterConformance`. */
 export interface ConformanceOptions {
@@ -126,8 +122,6 @@ export interface ConformanceOptions {
   skip?: GroupName[];
   /** Only the groups of these storage contracts (default: all); `skip` still applies. */
   concerns?: Concern[];
-  /** The test runner's suite factory; default uvu's `suite`. */
-  suite?: SuiteFactory;
   /** Parallel operations in the concurrency cases. Default 200. */
   concurrency?: number;
 }

@@ -12,7 +12,7 @@ import { isPolicyError } from '../policy/errors.js';
 import { checkBundleUpload, REVISION_PATTERN } from '../policy/upload-check.js';
 import { buildPolicyBundle, coverageLines, parseCoveragePercent, runPolicyTests } from '../policy-build/index.js';
 import { projectRoot } from '../util/project-root.js';
-import { ApiClient, CliError, EXIT } from './api-client.js';
+import { type CliApi, CliError, type CliRequestInit, createCliApi, EXIT } from './cli-api.js';
 
 /** Where the CLI writes: stdout and stderr, replaceable in tests. */
 export interface CliIo {
@@ -234,17 +234,15 @@ function policyDir(positional: string | undefined): string {
   return dir;
 }
 
-function client(values: Values, env: NodeJS.ProcessEnv): ApiClient {
+function client(values: Values, env: NodeJS.ProcessEnv): CliApi {
   const server = (values.server as string | undefined) ?? env.ALLOWANCE_SERVER;
   if (!server) throw new CliError(EXIT.usage, 'no server: pass --server URL or set ALLOWANCE_SERVER');
   const keyId = env.ALLOWANCE_KEY_ID;
   const secret = env.ALLOWANCE_SECRET;
   if (!keyId || !secret) throw new CliError(EXIT.usage, 'no credential: set ALLOWANCE_KEY_ID and ALLOWANCE_SECRET');
   const timeoutMs = positiveInt(values.timeout, '--timeout', 30) * 1000;
-  return new ApiClient({ server, keyId, secret, timeoutMs });
+  return createCliApi({ server, keyId, secret, timeoutMs });
 }
-
-const enc = encodeURIComponent;
 
 function git(args: string[], cwd: string): Promise<{ ok: boolean; stdout: string; stderr: string }> {
   return new Promise((done) => {
@@ -447,7 +445,11 @@ async function cmdPush(argv: string[], io: CliIo): Promise<number> {
   const dir = policyDir(positionals[0]);
   const revision = await resolveRevision(dir, values);
   const built = await buildChecked(dir, revision);
-  const res = await api.request('POST', values.base ? '/v1/base-policy' : '/v1/policies', built.bytes);
+  // The bundle's bytes as they are, as application/gzip.
+  const upload = { body: built.bytes as never, bodySerializer: (b: unknown) => b as Uint8Array, headers: GZIP };
+  const res = values.base
+    ? await api.send('POST /v1/base-policy', (init) => api.api.POST('/v1/base-policy', { ...upload, ...init }))
+    : await api.send('POST /v1/policies', (init) => api.api.POST('/v1/policies', { ...upload, ...init }));
   if (values.json) {
     io.out(`${JSON.stringify(res.body)}\n`);
   } else if (values.base) {
@@ -466,6 +468,10 @@ async function cmdPush(argv: string[], io: CliIo): Promise<number> {
 // biome-ignore lint/suspicious/noExplicitAny: server answers are printed field by field
 type Json = any;
 
+type ApiResult = { data?: unknown; error?: unknown; response: Response };
+
+const GZIP = { 'content-type': 'application/gzip' };
+
 function pad(s: unknown, n: number): string {
   return String(s ?? '-').padEnd(n);
 }
@@ -475,7 +481,7 @@ async function cmdStatus(argv: string[], io: CliIo): Promise<number> {
   if (values.help) return help('status', io);
   const api = client(values, io.env);
   if (values.base) {
-    const res = await api.request('GET', '/v1/base-policy');
+    const res = await api.send('GET /v1/base-policy', (init) => api.api.GET('/v1/base-policy', init));
     if (values.json) io.out(`${JSON.stringify(res.body)}\n`);
     else
       io.out(`base policy ${res.body.revision} (sha256 ${res.body.sha256}, active since ${res.body.activated_at})\n`);
@@ -485,7 +491,10 @@ async function cmdStatus(argv: string[], io: CliIo): Promise<number> {
   let first: Json = null;
   let cursor: string | null = null;
   for (let page = 0; page < 100; page++) {
-    const res: Json = await api.request('GET', `/v1/policies${cursor ? `?cursor=${enc(cursor)}` : ''}`);
+    const query = cursor ? { cursor } : {};
+    const res: Json = await api.send('GET /v1/policies', (init) =>
+      api.api.GET('/v1/policies', { params: { query }, ...init }),
+    );
     first ??= res.body;
     items.push(...(res.body.items ?? []));
     cursor = res.body.next_cursor ?? null;
@@ -525,15 +534,24 @@ async function cmdLifecycle(
   if (values.help) return help(command, io);
   const rev = needsRev ? required(command, positionals[0], 'REV') : '';
   const api = client(values, io.env);
-  const call: Record<typeof command, [string, string]> = {
-    shadow: ['POST', `/v1/policies/${enc(rev)}/shadow`],
-    unshadow: ['DELETE', '/v1/policies/shadow'],
-    promote: ['POST', `/v1/policies/${enc(rev)}/promote`],
-    rollback: ['POST', '/v1/policies/rollback'],
-    retire: ['POST', `/v1/policies/${enc(rev)}/retire`],
+  const path = { params: { path: { revision: rev } } };
+  const call: Record<typeof command, [string, (init: CliRequestInit) => Promise<ApiResult>]> = {
+    shadow: [
+      'POST /v1/policies/{revision}/shadow',
+      (i) => api.api.POST('/v1/policies/{revision}/shadow', { ...path, ...i }),
+    ],
+    unshadow: ['DELETE /v1/policies/shadow', (i) => api.api.DELETE('/v1/policies/shadow', i)],
+    promote: [
+      'POST /v1/policies/{revision}/promote',
+      (i) => api.api.POST('/v1/policies/{revision}/promote', { ...path, ...i }),
+    ],
+    rollback: ['POST /v1/policies/rollback', (i) => api.api.POST('/v1/policies/rollback', i)],
+    retire: [
+      'POST /v1/policies/{revision}/retire',
+      (i) => api.api.POST('/v1/policies/{revision}/retire', { ...path, ...i }),
+    ],
   };
-  const [method, path] = call[command];
-  const res = await api.request(method, path);
+  const res = await api.send(...call[command]);
   if (values.json) {
     io.out(`${JSON.stringify(res.body)}\n`);
     return EXIT.ok;
@@ -613,16 +631,26 @@ async function cmdReport(argv: string[], io: CliIo): Promise<number> {
   const rev = required('report', positionals[0], 'REV');
   const samples = positiveInt(values.samples, '--samples', 10);
   const api = client(values, io.env);
-  const res = await api.request('GET', `/v1/policies/${enc(rev)}/shadow-report`);
+  const res = await api.send('GET /v1/policies/{revision}/shadow-report', (init) =>
+    api.api.GET('/v1/policies/{revision}/shadow-report', { params: { path: { revision: rev } }, ...init }),
+  );
   io.out(values.json ? `${JSON.stringify(res.body)}\n` : reportText(res.body, samples));
   return EXIT.ok;
 }
 
-async function waitForJob(api: ApiClient, id: string, values: Values, io: CliIo): Promise<Json> {
+/** GET /v1/policy-replays/{id}: the replay job. */
+async function getJob(api: CliApi, id: string): Promise<Json> {
+  const res = await api.send('GET /v1/policy-replays/{id}', (init) =>
+    api.api.GET('/v1/policy-replays/{id}', { params: { path: { id } }, ...init }),
+  );
+  return res.body;
+}
+
+async function waitForJob(api: CliApi, id: string, values: Values, io: CliIo): Promise<Json> {
   const deadline = Date.now() + positiveInt(values['wait-timeout'], '--wait-timeout', 1800) * 1000;
   let lastShown = '';
   for (;;) {
-    const job: Json = (await api.request('GET', `/v1/policy-replays/${enc(id)}`)).body;
+    const job: Json = await getJob(api, id);
     if (job.status !== 'running') return job;
     const progress = `${job.progress?.done ?? '?'}/${job.progress?.total ?? '?'}`;
     if (!values.json && progress !== lastShown) io.err(`replay ${id}: running, ${progress}\n`);
@@ -666,10 +694,12 @@ async function cmdReplay(argv: string[], io: CliIo): Promise<number> {
   const to = rfc3339(values.to, '--to');
   if (Date.parse(from) >= Date.parse(to)) throw new CliError(EXIT.usage, '--from must be before --to');
   const samples = positiveInt(values.samples, '--samples', 10);
-  const body: Record<string, unknown> = { from, to };
+  const body: { from: string; to: string; limit?: number } = { from, to };
   if (values.limit !== undefined) body.limit = positiveInt(values.limit, '--limit', 1);
   const api = client(values, io.env);
-  const res = await api.request('POST', `/v1/policies/${enc(rev)}/replay`, body);
+  const res = await api.send('POST /v1/policies/{revision}/replay', (init) =>
+    api.api.POST('/v1/policies/{revision}/replay', { params: { path: { revision: rev } }, body, ...init }),
+  );
   if (res.status !== 202) {
     io.out(values.json ? `${JSON.stringify(res.body)}\n` : reportText(res.body, samples));
     return EXIT.ok;
@@ -689,9 +719,7 @@ async function cmdReplayJob(argv: string[], io: CliIo): Promise<number> {
   const id = required('replay-job', positionals[0], 'ID');
   const samples = positiveInt(values.samples, '--samples', 10);
   const api = client(values, io.env);
-  const job = values.wait
-    ? await waitForJob(api, id, values, io)
-    : (await api.request('GET', `/v1/policy-replays/${enc(id)}`)).body;
+  const job = values.wait ? await waitForJob(api, id, values, io) : await getJob(api, id);
   return printJob(job, values, io, samples);
 }
 
@@ -706,7 +734,9 @@ async function cmdRulesPush(argv: string[], io: CliIo): Promise<number> {
     throw new CliError(EXIT.usage, `${file}: not a readable JSON file (${(err as Error).message})`);
   }
   const api = client(values, io.env);
-  const res = await api.request('PUT', '/v1/policy-rules', Array.isArray(doc) ? { rules: doc } : doc);
+  // The document goes as it is: the server validates it (JSON Schema, rules_unsupported).
+  const body = (Array.isArray(doc) ? { rules: doc } : doc) as never;
+  const res = await api.send('PUT /v1/policy-rules', (init) => api.api.PUT('/v1/policy-rules', { body, ...init }));
   if (values.json) {
     io.out(`${JSON.stringify(res.body)}\n`);
     return EXIT.ok;
@@ -723,7 +753,12 @@ async function cmdRulesShow(argv: string[], io: CliIo): Promise<number> {
   if (values.help) return help('rules-show', io);
   const rev = positionals[0];
   const api = client(values, io.env);
-  const res = await api.request('GET', rev === undefined ? '/v1/policy-rules' : `/v1/policy-rules/${enc(rev)}`);
+  const res =
+    rev === undefined
+      ? await api.send('GET /v1/policy-rules', (init) => api.api.GET('/v1/policy-rules', init))
+      : await api.send('GET /v1/policy-rules/{revision}', (init) =>
+          api.api.GET('/v1/policy-rules/{revision}', { params: { path: { revision: rev } }, ...init }),
+        );
   io.out(`${JSON.stringify(res.body, null, 2)}\n`);
   return EXIT.ok;
 }

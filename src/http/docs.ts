@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Next } from 'koa';
 import type { AppContext } from './types.js';
 
 /**
- * The API explorer at /docs: Swagger UI (swagger-ui-dist, served from the installed package, no CDN)
- * rendering /openapi.json of the same server, with "Try it out" against it (Authorize with a bearer token).
+ * The API explorer at /docs: Swagger UI (swagger-ui-dist's files, copied at build time into build/api-explorer
+ * and shipped in the package, so installing it installs no swagger-ui-dist and its analytics postinstall; no
+ * CDN) rendering /openapi.json of the same server, with "Try it out" against it (Authorize with a bearer token).
  */
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -37,7 +37,7 @@ const INIT = `window.ui = SwaggerUIBundle({
 });
 `;
 
-/** The only files served from swagger-ui-dist: a fixed list, so no request path reaches the file system. */
+/** The only files served from build/api-explorer: a fixed list, so no request path reaches the file system. */
 const ASSETS: Record<string, string> = {
   'swagger-ui.css': 'text/css; charset=utf-8',
   'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
@@ -48,20 +48,16 @@ const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
   "connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-function distFolder(): string {
-  const require = createRequire(import.meta.url);
-  return dirname(require.resolve('swagger-ui-dist/package.json'));
-}
+/** build/api-explorer, beside build/src (scripts/copy-api-explorer.mjs fills it). */
+const ASSET_FOLDER = new URL('../../api-explorer/', import.meta.url);
 
 /** Koa middleware answering GET/HEAD /docs, /docs/ and the explorer's assets; everything else goes on. */
 export function apiExplorer() {
   const cache = new Map<string, Promise<Buffer>>();
-  let folder: string | undefined;
   const asset = (name: string) => {
     let loading = cache.get(name);
     if (!loading) {
-      folder ??= distFolder();
-      loading = readFile(join(folder, name));
+      loading = readFile(fileURLToPath(new URL(name, ASSET_FOLDER)));
       cache.set(name, loading);
       loading.catch(() => cache.delete(name));
     }

@@ -1,5 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { AppError } from '../errors/index.js';
 
 /**
@@ -109,136 +110,85 @@ export type AddressKind =
   | 'reserved'
   | 'invalid';
 
-type V4Range = [base: number, bits: number, kind: AddressKind];
+/**
+ * ipaddr.js's names of the IPv4 special-purpose ranges, as kinds. Only `unicast` (no special range) is
+ * public: the anycast ranges (AS112, AMT) are refused too, and a name missing here (a range a later
+ * ipaddr.js adds) is `reserved`, refused.
+ */
+const V4_KINDS: Readonly<Record<string, AddressKind>> = {
+  unicast: 'public',
+  unspecified: 'unspecified',
+  broadcast: 'reserved',
+  multicast: 'multicast',
+  linkLocal: 'link_local',
+  loopback: 'loopback',
+  carrierGradeNat: 'shared',
+  private: 'private',
+  reserved: 'reserved',
+};
 
-function v4(text: string): number {
-  return parseIPv4(text) as number;
+/** ipaddr.js's names of the IPv6 special-purpose ranges, as kinds; any other name is `reserved`. */
+const V6_KINDS: Readonly<Record<string, AddressKind>> = {
+  unspecified: 'unspecified',
+  loopback: 'loopback',
+  linkLocal: 'link_local',
+  deprecatedSiteLocal: 'private',
+  uniqueLocal: 'unique_local',
+  multicast: 'multicast',
+};
+
+const cidr = (text: string): [ipaddr.IPv4 | ipaddr.IPv6, number] => ipaddr.parseCIDR(text);
+/** The documentation ranges inside ipaddr.js's `reserved` (RFC 5737, RFC 3849, RFC 9637). */
+const DOCUMENTATION = {
+  documentation: ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32', '3fff::/20'].map(cidr),
+};
+/** IPv6 global unicast, the only IPv6 space that is public. */
+const GLOBAL_UNICAST = cidr('2000::/3');
+/** The NAT64 well-known prefix (RFC 6052): such an address reaches the IPv4 address in its last 32 bits. */
+const NAT64 = cidr('64:ff9b::/96');
+
+function refineReserved(address: ipaddr.IPv4 | ipaddr.IPv6): AddressKind {
+  return ipaddr.subnetMatch(address, DOCUMENTATION, 'reserved') as AddressKind;
 }
 
-/** Every IPv4 range that is not public unicast (IANA special-purpose registry), with what it is. */
-const V4_RANGES: V4Range[] = [
-  [v4('0.0.0.0'), 8, 'unspecified'],
-  [v4('10.0.0.0'), 8, 'private'],
-  [v4('100.64.0.0'), 10, 'shared'],
-  [v4('127.0.0.0'), 8, 'loopback'],
-  [v4('169.254.0.0'), 16, 'link_local'],
-  [v4('172.16.0.0'), 12, 'private'],
-  [v4('192.0.0.0'), 24, 'reserved'],
-  [v4('192.0.2.0'), 24, 'documentation'],
-  [v4('192.88.99.0'), 24, 'reserved'],
-  [v4('192.168.0.0'), 16, 'private'],
-  [v4('198.18.0.0'), 15, 'reserved'],
-  [v4('198.51.100.0'), 24, 'documentation'],
-  [v4('203.0.113.0'), 24, 'documentation'],
-  [v4('224.0.0.0'), 4, 'multicast'],
-  [v4('240.0.0.0'), 4, 'reserved'],
-];
-
-/** A dotted-quad IPv4 address as an unsigned 32-bit number, or null. */
-export function parseIPv4(text: string): number | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^[0-9]{1,3}$/.test(p) || Number(p) > 255) return null;
-    n = n * 256 + Number(p);
-  }
-  return n;
+function classifyV4(address: ipaddr.IPv4): AddressKind {
+  const kind = V4_KINDS[address.range()] ?? 'reserved';
+  return kind === 'reserved' ? refineReserved(address) : kind;
 }
 
-/** An IPv6 address (optionally with a zone and an embedded dotted quad) as 16 bytes, or null. */
-export function parseIPv6(text: string): Uint8Array | null {
-  let s = text;
-  const zone = s.indexOf('%');
-  if (zone >= 0) s = s.slice(0, zone);
-  const words: number[] = [];
-  const tail: number[] = [];
-  const halves = s.split('::');
-  if (halves.length > 2) return null;
-  const parseHalf = (half: string, into: number[], last: boolean): boolean => {
-    if (half === '') return true;
-    const groups = half.split(':');
-    for (let i = 0; i < groups.length; i++) {
-      const g = groups[i] as string;
-      if (last && i === groups.length - 1 && g.includes('.')) {
-        const quad = parseIPv4(g);
-        if (quad === null) return false;
-        into.push(Math.floor(quad / 65536), quad % 65536);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return false;
-        into.push(Number.parseInt(g, 16));
-      }
-    }
-    return true;
-  };
-  if (halves.length === 2) {
-    if (!parseHalf(halves[0] as string, words, false) || !parseHalf(halves[1] as string, tail, true)) return null;
-    if (words.length + tail.length > 7) return null;
-    while (words.length + tail.length < 8) words.push(0);
-    words.push(...tail);
-  } else {
-    if (!parseHalf(s, words, true) || words.length !== 8) return null;
-  }
-  const bytes = new Uint8Array(16);
-  words.forEach((w, i) => {
-    bytes[2 * i] = w >> 8;
-    bytes[2 * i + 1] = w & 0xff;
-  });
-  return bytes;
-}
-
-function classifyV4(n: number): AddressKind {
-  for (const [base, bits, kind] of V4_RANGES) {
-    const size = 2 ** (32 - bits);
-    if (n >= base && n < base + size) return kind;
-  }
-  return 'public';
-}
-
-function startsWith(bytes: Uint8Array, prefix: number[], bits: number): boolean {
-  for (let i = 0; i < bits; i++) {
-    const byte = i >> 3;
-    const mask = 0x80 >> (i & 7);
-    if (((bytes[byte] as number) & mask) !== ((prefix[byte] ?? 0) & mask)) return false;
-  }
-  return true;
-}
-
-function embeddedV4(bytes: Uint8Array, at: number): number {
-  return (
-    (bytes[at] as number) * 16_777_216 +
-    (bytes[at + 1] as number) * 65_536 +
-    (bytes[at + 2] as number) * 256 +
-    (bytes[at + 3] as number)
-  );
-}
-
-function classifyV6(b: Uint8Array): AddressKind {
-  const zero = (from: number, to: number) => b.subarray(from, to).every((x) => x === 0);
-  if (zero(0, 16)) return 'unspecified';
-  if (zero(0, 15) && b[15] === 1) return 'loopback';
+function classifyV6(address: ipaddr.IPv6): AddressKind {
+  const range = address.range();
   // IPv4-mapped ::ffff:a.b.c.d and NAT64 64:ff9b::a.b.c.d reach the IPv4 address they carry.
-  if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return classifyV4(embeddedV4(b, 12));
-  if (startsWith(b, [0x00, 0x64, 0xff, 0x9b], 96)) return classifyV4(embeddedV4(b, 12));
-  if (startsWith(b, [0xff], 8)) return 'multicast';
-  if (startsWith(b, [0xfe, 0x80], 10)) return 'link_local';
-  if (startsWith(b, [0xfe, 0xc0], 10)) return 'private';
-  if (startsWith(b, [0xfc], 7)) return 'unique_local';
-  // Only global unicast 2000::/3 is public, less its special-purpose blocks.
-  if (!startsWith(b, [0x20], 3)) return 'reserved';
-  if (startsWith(b, [0x20, 0x01, 0x0d, 0xb8], 32)) return 'documentation';
-  if (startsWith(b, [0x3f, 0xff], 20)) return 'documentation';
-  if (startsWith(b, [0x20, 0x01, 0x00, 0x00], 23)) return 'reserved';
-  if (startsWith(b, [0x20, 0x02], 16)) return 'reserved';
-  return 'public';
+  if (range === 'ipv4Mapped') return classifyV4(address.toIPv4Address());
+  if (address.match(NAT64)) return classifyV4(new ipaddr.IPv4(address.toByteArray().slice(12)));
+  if (range === 'unicast') return address.match(GLOBAL_UNICAST) ? 'public' : 'reserved';
+  if (range === 'reserved') return refineReserved(address);
+  // 6to4, Teredo, the local-use NAT64 prefix, benchmarking, ORCHID, discard, …: refused.
+  return V6_KINDS[range] ?? 'reserved';
 }
 
-/** What an IP address is; `invalid` for text that is not one. */
+/**
+ * An IPv6 address in the hexadecimal form the WHATWG URL parser writes, without its zone. ipaddr.js reads
+ * the deprecated IPv4-compatible form `::a.b.c.d` as the IPv4-mapped `::ffff:a.b.c.d`, which would make
+ * `::8.8.8.8` public; its bytes are `::808:808`, outside global unicast, and that is what is classified.
+ */
+function canonicalV6(address: string): string {
+  const zone = address.indexOf('%');
+  const bare = zone >= 0 ? address.slice(0, zone) : address;
+  return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+}
+
+/**
+ * What an IP address is, by the special-purpose ranges of ipaddr.js; `invalid` for text that is not one.
+ * Only the strict textual forms count (dotted quad, RFC 4291 IPv6 with an optional zone): resolver answers
+ * and URL hosts (which the URL parser has already normalised) are given in these forms.
+ */
 export function classifyAddress(address: string): AddressKind {
-  if (isIP(address) === 4) {
-    const n = parseIPv4(address);
-    return n === null ? 'invalid' : classifyV4(n);
+  const family = isIP(address);
+  if (family === 0) return 'invalid';
+  try {
+    return family === 4 ? classifyV4(ipaddr.IPv4.parse(address)) : classifyV6(ipaddr.IPv6.parse(canonicalV6(address)));
+  } catch {
+    return 'invalid';
   }
-  const bytes = parseIPv6(address);
-  return bytes ? classifyV6(bytes) : 'invalid';
 }

@@ -1,31 +1,23 @@
+import { AssertionError } from 'node:assert';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  CONCERNS,
-  type ConformanceSuite,
-  GROUPS,
-  type GroupName,
-  runAdapterConformance,
-} from '../../adapters/conformance/index.js';
+import { CONCERNS, GROUPS, type GroupName, runAdapterConformance } from '../../adapters/conformance/index.js';
 import { MemoryAdapter } from '../../adapters/memory/index.js';
 import { STORAGE_ADAPTER_METHODS } from '../../src/storage/index.js';
 
 const test = suite('conformance concerns');
 
-/** A suite factory that records what the runner registers and runs nothing. */
+/** A test function that records the names the runner registers and runs nothing. */
 function recordingRunner() {
-  const registered: { title: string; cases: string[] }[] = [];
-  const factory = (title: string): ConformanceSuite => {
-    const entry = { title, cases: [] as string[] };
-    registered.push(entry);
-    const s = ((name: string, _body: () => Promise<void>) => {
-      entry.cases.push(name);
-    }) as unknown as ConformanceSuite;
-    s.after = () => {};
-    s.run = () => {};
-    return s;
+  const names: string[] = [];
+  const test = (name: string, _body: () => Promise<void>) => {
+    names.push(name);
   };
-  return { registered, factory };
+  /** The groups registered, in order, from the case names `conformance[rec] group: case`. */
+  const groups = () => [
+    ...new Set(names.filter((n) => n.includes(': ') && !n.endsWith(': every case ran')).map((n) => n.split(':')[0])),
+  ];
+  return { names, test, groups };
 }
 
 test('every group belongs to exactly one storage concern', () => {
@@ -35,29 +27,57 @@ test('every group belongs to exactly one storage concern', () => {
 });
 
 test('concerns selects the groups of those contracts only, on the runner given', () => {
-  const { registered, factory } = recordingRunner();
-  runAdapterConformance('rec', async () => ({ adapter: new MemoryAdapter() }), {
+  const { names, test: record, groups } = recordingRunner();
+  runAdapterConformance(record, 'rec', async () => ({ adapter: new MemoryAdapter() }), {
     concerns: ['ledger', 'authorizations'],
-    suite: factory,
   });
-  assert.equal(
-    registered.map((r) => r.title),
-    ['conformance[rec] idempotency', 'conformance[rec] approvals', 'conformance[rec] reservations'],
-  );
-  for (const r of registered) assert.ok(r.cases.length > 0, r.title);
+  assert.equal(groups(), [
+    'conformance[rec] idempotency',
+    'conformance[rec] approvals',
+    'conformance[rec] reservations',
+  ]);
+  for (const g of groups()) assert.ok(names.filter((n) => n.startsWith(`${g}: `)).length > 0, g);
+  assert.is(names.at(-1), 'conformance[rec]: every case ran');
 });
 
 test('skip still applies inside the selected concerns', () => {
-  const { registered, factory } = recordingRunner();
-  runAdapterConformance('rec', async () => ({ adapter: new MemoryAdapter() }), {
+  const { test: record, groups } = recordingRunner();
+  runAdapterConformance(record, 'rec', async () => ({ adapter: new MemoryAdapter() }), {
     concerns: ['entities'],
     skip: ['errors'] as GroupName[],
-    suite: factory,
   });
   assert.equal(
-    registered.map((r) => r.title),
+    groups(),
     CONCERNS.entities.filter((g) => g !== 'errors').map((g) => `conformance[rec] ${g}`),
   );
+});
+
+test('the last case fails unless every case registered before it passed', async () => {
+  const cases: { name: string; body: () => Promise<void> }[] = [];
+  const record = (name: string, body: () => Promise<void>) => {
+    cases.push({ name, body });
+  };
+  runAdapterConformance(record, 'rec', async () => ({ adapter: new MemoryAdapter() }), { concerns: ['ledger'] });
+  const last = cases.pop();
+  assert.is(last?.name, 'conformance[rec]: every case ran');
+  // The first case alone ran: the count check must throw.
+  await cases[0]?.body();
+  try {
+    await last?.body();
+    assert.unreachable('the count check passed with cases not run');
+  } catch (err) {
+    assert.instance(err, AssertionError);
+    assert.is((err as AssertionError).code, 'ERR_ASSERTION');
+  }
+});
+
+test('the suite refuses a missing test function', () => {
+  try {
+    runAdapterConformance(undefined as never, 'rec', async () => ({ adapter: new MemoryAdapter() }));
+    assert.unreachable('accepted without a test function');
+  } catch (err) {
+    assert.instance(err, TypeError);
+  }
 });
 
 test('the adapter contract is the union of the concern contracts, each method once', () => {

@@ -1,4 +1,5 @@
 // The example of adapters/README.md: a platform team's adapter runs the same suite in a few lines.
+import { suite } from 'uvu';
 import { runAdapterConformance } from '../../adapters/conformance/index.js';
 import { MemoryAdapter } from '../../adapters/memory/index.js';
 import { type StorageAdapter, StorageError } from '../../src/storage/index.js';
@@ -28,7 +29,9 @@ function timedAdapter(inner: StorageAdapter, record: (method: string, ms: number
 }
 
 const calls = new Map<string, number>();
+const conformance = suite('custom adapter: conformance');
 runAdapterConformance(
+  conformance,
   'timed-memory',
   async () => {
     const inner = new MemoryAdapter();
@@ -43,3 +46,4 @@ runAdapterConformance(
   },
   { skip: ['credentials', 'policies', 'policy_analysis', 'quotas', 'domains'] },
 );
+conformance.run();

@@ -13,7 +13,9 @@ import { createMemoryStores, MemoryAdapter, MemoryCredentialStorage } from '../.
 import { auditHash } from '../../src/audit/index.js';
 import type { AuditEvent } from '../../src/audit/types.js';
 
-runAdapterConformance('memory', async () => {
+const conformance = suite('memory adapter: conformance');
+
+runAdapterConformance(conformance, 'memory', async () => {
   const { store: adapter, credentials, policies, policyAnalysis, quotas, domains } = createMemoryStores();
   return {
     adapter,
@@ -31,6 +33,7 @@ runAdapterConformance('memory', async () => {
     },
   };
 });
+conformance.run();
 
 // ---
 

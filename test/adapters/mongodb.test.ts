@@ -35,7 +35,9 @@ import type { AuditEvent } from '../../src/audit/types.js';
 import { StorageError } from '../../src/storage/index.js';
 import { freshDbName, mongoAuditTamper, mongoTarget, testMongoServer } from '../support/mongo-target.js';
 
-runAdapterConformance('mongodb', () => mongoTarget());
+const conformance = suite('mongodb adapter: conformance');
+runAdapterConformance(conformance, 'mongodb', () => mongoTarget());
+conformance.run();
 
 // ---
 

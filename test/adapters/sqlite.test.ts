@@ -69,7 +69,9 @@ function inspector(path: string) {
   };
 }
 
-runAdapterConformance('sqlite', async () => {
+const conformance = suite('sqlite adapter: conformance');
+
+runAdapterConformance(conformance, 'sqlite', async () => {
   const dir = tempDir();
   const path = join(dir, 'allowance.db');
   const stores = createSqliteStores({ path });
@@ -93,6 +95,7 @@ runAdapterConformance('sqlite', async () => {
     },
   };
 });
+conformance.run();
 
 runWebhookStorageCases('sqlite', async () => {
   const dir = tempDir();

@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { faultyStore } from '../support/faulty-store.js';
 import {
   authorizeBody,
+  clientToken,
   makeWorld,
   OPERATOR_CRED,
   setupSpending,
@@ -469,6 +471,59 @@ conventions('malformed JSON 400, non-JSON 415, body over 64 KB 413, unknown rout
   expectError(await t.call('GET', '/v1/nothing-here'), 404, 'not_found');
   expectError(await t.call('DELETE', '/v1/agents', { auth: w.enterprise }), 405, 'method_not_allowed');
 });
+
+/** POSTs `chunks` one by one with chunked transfer encoding (no Content-Length), or with `contentLength`. */
+function streamedPost(
+  path: string,
+  token: string,
+  chunks: Buffer[],
+  contentLength?: number,
+): Promise<{ status: number; connection: string | undefined; body: { error?: { code?: string } } }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+    };
+    if (contentLength !== undefined) headers['content-length'] = contentLength;
+    const req = request(`${t.url}${path}`, { method: 'POST', headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        text += d;
+      });
+      res.on('end', () => {
+        req.destroy();
+        resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body: JSON.parse(text) });
+      });
+    });
+    // The server may answer and close before every chunk is written.
+    req.on('error', (err) => ((err as { code?: string }).code === 'ECONNRESET' ? undefined : reject(err)));
+    for (const c of chunks) req.write(c);
+    req.end();
+  });
+}
+
+conventions(
+  'a chunked body is cut off at 64 KB while reading; a declared length over it is refused unread',
+  async () => {
+    const token = clientToken(w.enterprise);
+    const piece = Buffer.alloc(16 * 1024, 0x20);
+    const chunked = await streamedPost('/v1/agents', token, [Buffer.from('{"name":"x"'), ...Array(5).fill(piece)]);
+    assert.is(chunked.status, 413);
+    assert.is(chunked.body.error?.code, 'payload_too_large');
+    assert.is(chunked.connection, 'close');
+    const declared = await streamedPost('/v1/agents', token, [Buffer.from('{"name":"x"}')], 70_000);
+    assert.is(declared.status, 413);
+    assert.is(declared.body.error?.code, 'payload_too_large');
+    assert.is(declared.connection, 'close');
+    // Under the limit, chunked, split inside a multi-byte character: read whole, decoded once.
+    const name = Buffer.from('{"name":"caf\u00e9 agent"}');
+    const split = name.indexOf(0xc3) + 1;
+    const fine = await streamedPost('/v1/agents', token, [name.subarray(0, split), name.subarray(split)]);
+    assert.is(fine.status, 201, JSON.stringify(fine.body));
+    assert.is((fine.body as { name?: string }).name, 'caf\u00e9 agent');
+  },
+);
 
 conventions('5xx hides the message', async () => {
   const faulty = faultyStore();

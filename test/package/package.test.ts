@@ -1,7 +1,8 @@
 // The installable package as a new user gets it: `npm pack`, the tarball installed into a fresh project,
 // every entry point imported, the bin run, the type declarations compiled against. Offline: the
 // dependencies come from the npm cache that `npm ci` of this repository filled.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,8 +51,7 @@ function closure(lock: Record<string, LockEntry>, names: string[]): Set<string> 
 }
 
 /**
- * The scratch project's package-lock.json: the tarball, its dependencies and uvu (the conformance suite's
- * peer) at the versions and integrities of this repository's lockfile, with registry URLs so `npm ci
+ * The scratch project's package-lock.json: the tarball and its dependencies at the versions and integrities of this repository's lockfile, with registry URLs so `npm ci
  * --offline` needs nothing but the cache (this repository's lockfile leaves `resolved` out).
  */
 function scratchLock(
@@ -61,9 +61,8 @@ function scratchLock(
   registry: string,
 ) {
   const spec = `file:${tarball}`;
-  const uvu = repoLock.packages['node_modules/uvu']?.version;
   const packages: Record<string, unknown> = {
-    '': { name: 'scratch', dependencies: { allowance: spec, uvu } },
+    '': { name: 'scratch', dependencies: { allowance: spec } },
     'node_modules/allowance': {
       version: pkg.version,
       resolved: spec,
@@ -71,11 +70,9 @@ function scratchLock(
       dependencies: pkg.dependencies,
       bin: pkg.bin,
       engines: pkg.engines,
-      peerDependencies: pkg.peerDependencies,
-      peerDependenciesMeta: pkg.peerDependenciesMeta,
     },
   };
-  const wanted = closure(repoLock.packages, [...Object.keys(pkg.dependencies as object), 'uvu']);
+  const wanted = closure(repoLock.packages, Object.keys(pkg.dependencies as object));
   for (const path of wanted) {
     const entry = repoLock.packages[path] as LockEntry;
     const name = path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length);
@@ -83,8 +80,56 @@ function scratchLock(
     const { dev: _dev, devOptional: _devOptional, ...rest } = entry;
     packages[path] = { ...rest, resolved: entry.resolved ?? `${registry}${name}/-/${base}-${entry.version}.tgz` };
   }
-  return { name: 'scratch', lockfileVersion: 3, requires: true, packages, uvu };
+  return { name: 'scratch', lockfileVersion: 3, requires: true, packages };
 }
+
+function repoLockOf(): Record<string, LockEntry> {
+  return JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages;
+}
+
+/**
+ * Runs the installed `allowance demo --keep` (an in-memory server on a free port), reads its address from
+ * the story, fetches /docs and the Swagger UI bundle from it, then stops it.
+ */
+async function explorerFromInstalled(project: string): Promise<{ page: number; bundle: Buffer | null }> {
+  const bin = join(project, 'node_modules/allowance/build/src/cli/allowance.js');
+  const child = spawn(process.execPath, [bin, 'demo', '--keep'], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const baseUrl = await new Promise<string>((found, failed) => {
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /The server keeps running on (http:\/\/\S+) /.exec(out);
+        if (m) found(m[1] as string);
+      });
+      child.stderr.on('data', (d) => {
+        err += d;
+      });
+      child.on('exit', (code) => failed(new Error(`allowance demo --keep ended with ${code}: ${err}`)));
+    });
+    const page = await fetch(`${baseUrl}/docs`);
+    await page.arrayBuffer();
+    const bundle = await fetch(`${baseUrl}/docs/swagger-ui-bundle.js`);
+    return { page: page.status, bundle: bundle.ok ? Buffer.from(await bundle.arrayBuffer()) : null };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((ok) => child.once('exit', ok));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }
+}
+
+const CONFORMANCE_JS = `import { test } from 'node:test';
+import { runAdapterConformance } from 'allowance/conformance';
+import { createMemoryStores } from 'allowance/memory';
+
+runAdapterConformance(test, 'installed-memory', async () => {
+  const { store: adapter, credentials, policies, policyAnalysis, quotas, domains } = createMemoryStores();
+  return { adapter, credentials, policies, policyAnalysis, quotas, domains };
+});
+`;
 
 const CHECK_JS = `import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -168,6 +213,15 @@ pack('npm pack → fresh project → every entry point imports, npx allowance --
     }
     assert.ok(files.has(pkg.bin.allowance), 'the bin ships');
     assert.ok(files.has('build/policies/bundle.tar.gz'), 'the default policy bundle ships');
+    for (const f of ['swagger-ui-bundle.js', 'swagger-ui.css', 'favicon-32x32.png', 'LICENSE', 'NOTICE']) {
+      assert.ok(files.has(`build/api-explorer/${f}`), `the API explorer's ${f} ships`);
+    }
+    // No analytics postinstall for whoever installs the package: swagger-ui-dist (which depends on
+    // @scarf/scarf) is a devDependency, its files ship in build/api-explorer.
+    assert.is(pkg.dependencies['swagger-ui-dist'], undefined);
+    const wantedByPackage = closure(repoLockOf(), Object.keys(pkg.dependencies as object));
+    const scarf = [...wantedByPackage].filter((path) => /(^|\/)(@scarf\/scarf|swagger-ui-dist)$/.test(path));
+    assert.equal(scarf, [], 'nothing the package installs pulls in @scarf/scarf');
     const unwanted = [...files].filter((f) =>
       /^(build\/(test|bench)\/|test\/|bench\/|src\/|adapters\/|scripts\/|\.tools\/|node_modules\/|\.ci\/|artifacts\/)/.test(
         f,
@@ -180,19 +234,22 @@ pack('npm pack → fresh project → every entry point imports, npx allowance --
     const registry = (await exec('npm', ['config', 'get', 'registry'], ROOT)).out.trim().replace(/\/?$/, '/');
     const repoLock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8'));
     const tarball = join(tmp, info.filename);
-    const { uvu, ...lock } = scratchLock(repoLock, pkg, tarball, registry);
+    const lock = scratchLock(repoLock, pkg, tarball, registry);
     await writeFile(
       join(project, 'package.json'),
       JSON.stringify({
         name: 'scratch',
         private: true,
         type: 'module',
-        dependencies: { allowance: `file:${tarball}`, uvu },
+        dependencies: { allowance: `file:${tarball}` },
       }),
     );
     await writeFile(join(project, 'package-lock.json'), JSON.stringify(lock));
     const installed = await exec('npm', ['ci', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], project);
     assert.is(installed.code, 0, installed.err);
+    for (const absent of ['@scarf/scarf', 'swagger-ui-dist']) {
+      assert.not.ok(existsSync(join(project, 'node_modules', absent)), `${absent} is not installed`);
+    }
 
     await writeFile(join(project, 'check.mjs'), CHECK_JS);
     const ran = await exec(process.execPath, ['check.mjs'], project);
@@ -205,6 +262,14 @@ pack('npm pack → fresh project → every entry point imports, npx allowance --
     assert.is(result.client, 'function');
     assert.is(result.apiError, 'function');
 
+    // The conformance suite on node:test, with no other test runner installed.
+    assert.not.ok(existsSync(join(project, 'node_modules/uvu')), 'uvu is not installed');
+    await writeFile(join(project, 'conformance.test.mjs'), CONFORMANCE_JS);
+    const conformed = await exec(process.execPath, ['--test', '--test-reporter=tap', 'conformance.test.mjs'], project);
+    assert.is(conformed.code, 0, conformed.out.slice(-2000) + conformed.err);
+    assert.match(conformed.out, /^# fail 0$/m);
+    assert.match(conformed.out, /ok \d+ - conformance\[installed-memory\]: every case ran/);
+
     const help = await exec('npm', ['exec', '--offline', '--no', '--', 'allowance', '--help'], project);
     assert.is(help.code, 0, help.err);
     for (const command of ['serve', 'demo', 'keys', 'policy', 'audit'])
@@ -215,6 +280,14 @@ pack('npm pack → fresh project → every entry point imports, npx allowance --
     const story = JSON.parse(demo.out);
     assert.is(story.decision.action, 'ALLOW');
     assert.is(story.proof.verified, true);
+
+    // The installed server serves the API explorer from the package's own copy of the assets.
+    const explorer = await explorerFromInstalled(project);
+    assert.is(explorer.page, 200);
+    assert.ok(
+      explorer.bundle?.equals(await readFile(join(ROOT, 'node_modules/swagger-ui-dist/swagger-ui-bundle.js'))),
+      'the installed server serves swagger-ui-bundle.js',
+    );
 
     await writeFile(join(project, 'check.ts'), CHECK_TS);
     const tsc = await exec(

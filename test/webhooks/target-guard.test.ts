@@ -79,6 +79,88 @@ guard('address classes: only public unicast passes', () => {
   for (const [address, kind] of cases) assert.is(classifyAddress(address), kind, address);
 });
 
+guard('every special-purpose range is refused by its ipaddr.js class, IPv4, IPv6, mapped and NAT64', () => {
+  const cases: [string, string][] = [
+    // IPv4
+    ['0.1.2.3', 'unspecified'],
+    ['255.255.255.255', 'reserved'],
+    ['239.255.255.250', 'multicast'],
+    ['169.254.0.1', 'link_local'],
+    ['127.0.0.53', 'loopback'],
+    ['100.100.100.200', 'shared'],
+    ['10.255.255.255', 'private'],
+    ['172.20.1.1', 'private'],
+    ['192.168.255.255', 'private'],
+    ['192.0.0.8', 'reserved'],
+    ['192.0.2.1', 'documentation'],
+    ['198.51.100.7', 'documentation'],
+    ['203.0.113.9', 'documentation'],
+    ['192.88.99.1', 'reserved'],
+    ['198.19.255.255', 'reserved'],
+    ['240.0.0.1', 'reserved'],
+    ['192.175.48.1', 'reserved'],
+    ['192.52.193.1', 'reserved'],
+    ['1.1.1.1', 'public'],
+    ['192.0.3.1', 'public'],
+    ['198.20.0.1', 'public'],
+    // IPv6
+    ['::', 'unspecified'],
+    ['0:0:0:0:0:0:0:1', 'loopback'],
+    ['fe80::abcd%2', 'link_local'],
+    ['febf::1', 'link_local'],
+    ['fec0::1', 'private'],
+    ['fdff:ffff::1', 'unique_local'],
+    ['ff05::2', 'multicast'],
+    ['2001:db8:1::1', 'documentation'],
+    ['3fff::1', 'documentation'],
+    ['2001::1', 'reserved'],
+    ['2001:2::1', 'reserved'],
+    ['2001:10::1', 'reserved'],
+    ['2002:c000:201::1', 'reserved'],
+    ['100::1', 'reserved'],
+    ['5f00::1', 'reserved'],
+    ['4000::1', 'reserved'],
+    ['::ffff:0:a00:1', 'reserved'],
+    ['::8.8.8.8', 'reserved'],
+    ['::0.0.0.1', 'loopback'],
+    ['64:ff9b:1::a00:1', 'reserved'],
+    ['2a00:1450:4001::200e', 'public'],
+    // IPv4-mapped IPv6 and NAT64 carry the IPv4 address's class
+    ['::ffff:0.0.0.0', 'unspecified'],
+    ['::ffff:169.254.169.254', 'link_local'],
+    ['::ffff:100.64.0.1', 'shared'],
+    ['::ffff:224.0.0.1', 'multicast'],
+    ['::ffff:192.0.2.1', 'documentation'],
+    ['::ffff:1.1.1.1', 'public'],
+    ['64:ff9b::127.0.0.1', 'loopback'],
+    ['64:ff9b::c0a8:101', 'private'],
+    ['64:ff9b::6440:1', 'shared'],
+    ['64:ff9b::1.1.1.1', 'public'],
+    // not addresses in their strict textual form
+    ['127.1', 'invalid'],
+    ['0x7f.0.0.1', 'invalid'],
+    ['2130706433', 'invalid'],
+    ['1::2::3', 'invalid'],
+    ['', 'invalid'],
+  ];
+  for (const [address, kind] of cases) assert.is(classifyAddress(address), kind, address);
+});
+
+guard('a name resolving to a mapped or NAT64 form of an internal address is refused', async () => {
+  const resolve = fakeResolver({
+    'mapped.test': ['::ffff:169.254.169.254'],
+    'nat64.test': ['64:ff9b::a9fe:a9fe'],
+    'nat64-public.test': ['64:ff9b::808:808'],
+    'doc.test': ['203.0.113.5'],
+  });
+  for (const host of ['mapped.test', 'nat64.test', 'doc.test']) {
+    const r = await refusal(checkWebhookTarget(new URL(`https://${host}/`), { ...strict, resolve }));
+    assert.is(r.code, 'webhook_target_forbidden', host);
+  }
+  const ok = await checkWebhookTarget(new URL('https://nat64-public.test/'), { ...strict, resolve });
+  assert.equal([ok.address, ok.family], ['64:ff9b::808:808', 6]);
+});
+
 guard('URL syntax: https only unless http is allowed; no user info, no fragment, absolute', () => {
   assert.is(parseWebhookUrl('https://hooks.example.com/a?b=1', strict).hostname, 'hooks.example.com');
   const bad = [

@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert';
+import * as assert from 'node:assert/strict';
 import type { Approval, AuthorizationRecord } from '../../../src/types.js';
 import { inParallel, isKnownStorageError } from '../assertions.js';
 import { makeAuthorization, makeProcessor, orderedId, timeAt } from '../fixtures.js';
@@ -53,8 +53,8 @@ export const approvalsGroup: ConformanceGroup = (g) => {
     const rec = stepUpRecord(processor.id, org.id, approval);
     await adapter.claimAuthorization(rec);
     await adapter.claimAuthorization(makeAuthorization(processor.id, org.id));
-    assert.equal(await adapter.findApproval(approval.id), rec);
-    assert.is(await adapter.findApproval('apr_missing'), null);
+    assert.deepStrictEqual(await adapter.findApproval(approval.id), rec);
+    assert.strictEqual(await adapter.findApproval('apr_missing'), null);
     const approved = { ...approval, status: 'approved' as const, approved_amount: 15_000 };
     const next = await adapter.updateAuthorization(
       processor.id,
@@ -62,14 +62,14 @@ export const approvalsGroup: ConformanceGroup = (g) => {
       { version: 0 },
       { approval: approved },
     );
-    assert.equal(await adapter.findApproval(approval.id), next);
-    assert.is((await adapter.findApproval(approval.id))?.approval?.approved_amount, 15_000);
+    assert.deepStrictEqual(await adapter.findApproval(approval.id), next);
+    assert.strictEqual((await adapter.findApproval(approval.id))?.approval?.approved_amount, 15_000);
     // An approval set by an update (a taken-over claim decided STEP_UP) is found too.
     const later = makeApproval();
     const pending = makeAuthorization(processor.id, org.id);
     await adapter.claimAuthorization(pending);
     await adapter.updateAuthorization(processor.id, pending.authorization_id, { version: 0 }, { approval: later });
-    assert.is((await adapter.findApproval(later.id))?.authorization_id, pending.authorization_id);
+    assert.strictEqual((await adapter.findApproval(later.id))?.authorization_id, pending.authorization_id);
   });
 
   g.it('of N concurrent uses of one approval (compare-and-set on the version) exactly one wins', async (t) => {
@@ -98,10 +98,10 @@ export const approvalsGroup: ConformanceGroup = (g) => {
         return 'lost';
       }
     });
-    assert.is(outcomes.filter((o) => o === 'won').length, 1);
+    assert.strictEqual(outcomes.filter((o) => o === 'won').length, 1);
     const stored = await adapter.findApproval(approval.id);
-    assert.is(stored?.approval?.status, 'used');
-    assert.is(stored?.approval?.used_by?.authorization_id, `pa_${outcomes.indexOf('won')}`);
+    assert.strictEqual(stored?.approval?.status, 'used');
+    assert.strictEqual(stored?.approval?.used_by?.authorization_id, `pa_${outcomes.indexOf('won')}`);
   });
 
   g.it("listApprovals: the org's records with an approval, newest first, by approval status, paged", async (t) => {
@@ -118,21 +118,21 @@ export const approvalsGroup: ConformanceGroup = (g) => {
     await adapter.claimAuthorization(makeAuthorization(processor.id, org.id, { created_at: timeAt(9_000) }));
     await adapter.claimAuthorization(stepUpRecord(processor.id, other.id, makeApproval()));
     const all = await adapter.listApprovals(org.id, { limit: 100 });
-    assert.equal(
+    assert.deepStrictEqual(
       all.items.map((r) => r.authorization_id),
       [...ids].reverse(),
     );
-    assert.is(all.next_cursor, null);
+    assert.strictEqual(all.next_cursor, null);
     const pending = await adapter.listApprovals(org.id, { limit: 100, status: 'pending' });
-    assert.equal(
+    assert.deepStrictEqual(
       pending.items.map((r) => r.authorization_id),
       [ids[4], ids[2], ids[0]],
     );
     const first = await adapter.listApprovals(org.id, { limit: 2 });
-    assert.is(first.items.length, 2);
+    assert.strictEqual(first.items.length, 2);
     assert.ok(first.next_cursor);
     const second = await adapter.listApprovals(org.id, { limit: 10, cursor: first.next_cursor as string });
-    assert.equal(
+    assert.deepStrictEqual(
       [...first.items, ...second.items].map((r) => r.authorization_id),
       [...ids].reverse(),
     );
@@ -171,11 +171,11 @@ export const approvalsGroup: ConformanceGroup = (g) => {
       );
     }
     const due = await adapter.listDueApprovals(at(50), 100);
-    assert.equal(
+    assert.deepStrictEqual(
       due.map((r) => r.authorization_id),
       ['approved_early', 'pending_late', 'pending_exact'],
     );
-    assert.equal(
+    assert.deepStrictEqual(
       (await adapter.listDueApprovals(at(50), 1)).map((r) => r.authorization_id),
       ['approved_early'],
     );
@@ -193,14 +193,14 @@ export const approvalsGroup: ConformanceGroup = (g) => {
       await adapter.claimAuthorization(makeAuthorization(second.id, org.id, { authorization_id: 'pa_x' }));
       await adapter.claimAuthorization(makeAuthorization(processor.id, other.id, { authorization_id: 'pa_y' }));
       const found = await adapter.findOrgAuthorizations(org.id, 'pa_x', 10);
-      assert.equal(
+      assert.deepStrictEqual(
         found.map((r) => r.processor_id),
         [processor.id, second.id].sort(),
       );
-      assert.is((await adapter.findOrgAuthorizations(org.id, 'pa_x', 1)).length, 1);
-      assert.equal(await adapter.findOrgAuthorizations(org.id, 'pa_y', 10), []);
-      assert.equal(await adapter.findOrgAuthorizations(other.id, 'pa_x', 10), []);
-      assert.is((await adapter.findOrgAuthorizations(other.id, 'pa_y', 10))[0]?.org_id, other.id);
+      assert.strictEqual((await adapter.findOrgAuthorizations(org.id, 'pa_x', 1)).length, 1);
+      assert.deepStrictEqual(await adapter.findOrgAuthorizations(org.id, 'pa_y', 10), []);
+      assert.deepStrictEqual(await adapter.findOrgAuthorizations(other.id, 'pa_x', 10), []);
+      assert.strictEqual((await adapter.findOrgAuthorizations(other.id, 'pa_y', 10))[0]?.org_id, other.id);
     },
   );
 };

@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert';
+import * as assert from 'node:assert/strict';
 import type { AuditDraft, AuditEvent, AuditQuery } from '../../../src/audit/types.js';
 import { type StorageAdapter, StorageError } from '../../../src/storage/index.js';
 import { countOf, inParallel, rejectsWith, tryMutate } from '../assertions.js';
@@ -109,7 +109,7 @@ export const auditGroup: ConformanceGroup = (g) => {
     await adapter.insertIntent(intent, [next()]);
     const cancelled = await adapter.updateIntent(org.id, intent.id, 0, { status: 'cancelled' }, [next()]);
     const record = makeAuthorization(processor.id, org.id, { agent_id: agent.id });
-    assert.equal(await adapter.claimAuthorization(record, [next()]), { created: true });
+    assert.deepStrictEqual(await adapter.claimAuthorization(record, [next()]), { created: true });
     const approved = await adapter.updateAuthorization(
       processor.id,
       record.authorization_id,
@@ -121,35 +121,35 @@ export const auditGroup: ConformanceGroup = (g) => {
 
     const expected = byAge(made);
     const listed = await adapter.listAuditOutbox(100);
-    assert.equal(listed.map(bare), expected);
-    assert.equal(
+    assert.deepStrictEqual(listed.map(bare), expected);
+    assert.deepStrictEqual(
       (await adapter.listAuditOutbox(5)).map((d) => d.id),
       expected.slice(0, 5).map((d) => d.id),
     );
-    assert.equal(await pending(t), expected);
+    assert.deepStrictEqual(await pending(t), expected);
 
     // Pending drafts never show in what the adapter returns.
-    assert.equal(renamed, { ...agent, name: 'renamed', version: 1 });
-    assert.equal(await adapter.getOrg(org.id), org);
-    assert.equal(await adapter.getAgent(org.id, agent.id), renamed);
-    assert.equal((await adapter.listAgents(org.id, { limit: 10 })).items, [renamed]);
-    assert.equal(await adapter.getAuthority(org.id, authority.id), suspended);
-    assert.equal(await adapter.getBinding(org.id, binding.id), revoked);
-    assert.equal(await adapter.findBinding(processor.id, { id: binding.id }), revoked);
-    assert.is(await adapter.findBinding(processor.id, { reference: binding.credential.reference }), null);
-    assert.equal(await adapter.getIntent(org.id, intent.id), cancelled);
-    assert.equal(cancelled?.status, 'cancelled');
-    assert.equal(await adapter.getAuthorization(processor.id, record.authorization_id), approved);
-    assert.equal((await adapter.listAuthorizations(org.id, { limit: 10 })).items, [approved]);
+    assert.deepStrictEqual(renamed, { ...agent, name: 'renamed', version: 1 });
+    assert.deepStrictEqual(await adapter.getOrg(org.id), org);
+    assert.deepStrictEqual(await adapter.getAgent(org.id, agent.id), renamed);
+    assert.deepStrictEqual((await adapter.listAgents(org.id, { limit: 10 })).items, [renamed]);
+    assert.deepStrictEqual(await adapter.getAuthority(org.id, authority.id), suspended);
+    assert.deepStrictEqual(await adapter.getBinding(org.id, binding.id), revoked);
+    assert.deepStrictEqual(await adapter.findBinding(processor.id, { id: binding.id }), revoked);
+    assert.strictEqual(await adapter.findBinding(processor.id, { reference: binding.credential.reference }), null);
+    assert.deepStrictEqual(await adapter.getIntent(org.id, intent.id), cancelled);
+    assert.deepStrictEqual(cancelled?.status, 'cancelled');
+    assert.deepStrictEqual(await adapter.getAuthorization(processor.id, record.authorization_id), approved);
+    assert.deepStrictEqual((await adapter.listAuthorizations(org.id, { limit: 10 })).items, [approved]);
     if (inspect) {
-      assert.equal(await inspect.raw('agent', agent.id), renamed);
-      assert.equal(await inspect.raw('org', org.id), org);
-      assert.equal(await inspect.authorization(processor.id, record.authorization_id), approved);
+      assert.deepStrictEqual(await inspect.raw('agent', agent.id), renamed);
+      assert.deepStrictEqual(await inspect.raw('org', org.id), org);
+      assert.deepStrictEqual(await inspect.authorization(processor.id, record.authorization_id), approved);
     }
     // A binding revoked with drafts pending frees its reference.
     const again = makeBinding(org.id, agent.id, authority.id, processor.id, { credential: binding.credential });
     await adapter.insertBinding(again);
-    assert.equal(await adapter.findBinding(processor.id, { reference: binding.credential.reference }), again);
+    assert.deepStrictEqual(await adapter.findBinding(processor.id, { reference: binding.credential.reference }), again);
   });
 
   g.it('outbox: a failed write stores no draft', async (t) => {
@@ -197,21 +197,21 @@ export const auditGroup: ConformanceGroup = (g) => {
       'conflict',
       'stale authorization',
     );
-    assert.is(await adapter.updateAgent(org.id, 'agt_missing', 0, { name: 'x' }, d()), null);
-    assert.is(await adapter.updateAgent(other.org.id, agent.id, 0, { name: 'x' }, d()), null);
-    assert.is(await adapter.updateAuthority(org.id, 'sa_missing', 0, { status: 'paused' }, d()), null);
-    assert.is(await adapter.updateBinding(other.org.id, binding.id, 0, { status: 'revoked' }, d()), null);
-    assert.is(await adapter.updateIntent(org.id, 'int_missing', 0, { status: 'cancelled' }, d()), null);
-    assert.is(await adapter.updateAuthorization(processor.id, 'pa_missing', { version: 0 }, {}, d()), null);
+    assert.strictEqual(await adapter.updateAgent(org.id, 'agt_missing', 0, { name: 'x' }, d()), null);
+    assert.strictEqual(await adapter.updateAgent(other.org.id, agent.id, 0, { name: 'x' }, d()), null);
+    assert.strictEqual(await adapter.updateAuthority(org.id, 'sa_missing', 0, { status: 'paused' }, d()), null);
+    assert.strictEqual(await adapter.updateBinding(other.org.id, binding.id, 0, { status: 'revoked' }, d()), null);
+    assert.strictEqual(await adapter.updateIntent(org.id, 'int_missing', 0, { status: 'cancelled' }, d()), null);
+    assert.strictEqual(await adapter.updateAuthorization(processor.id, 'pa_missing', { version: 0 }, {}, d()), null);
     const claim = await adapter.claimAuthorization({ ...record, amount: 1 }, d());
-    assert.equal(claim, { created: false, existing: record });
+    assert.deepStrictEqual(claim, { created: false, existing: record });
 
-    assert.equal(await adapter.listAuditOutbox(100), []);
-    assert.equal(await pending(t), []);
+    assert.deepStrictEqual(await adapter.listAuditOutbox(100), []);
+    assert.deepStrictEqual(await pending(t), []);
     // The same writes succeed with their drafts.
     const ok = makeAuditDraft(org.id);
     await adapter.updateAgent(org.id, agent.id, 0, { name: 'x' }, [ok]);
-    assert.equal((await adapter.listAuditOutbox(100)).map(bare), [ok]);
+    assert.deepStrictEqual((await adapter.listAuditOutbox(100)).map(bare), [ok]);
   });
 
   g.it('outbox: ack removes listed drafts; acking again, unknown drafts or none is harmless', async (t) => {
@@ -226,12 +226,12 @@ export const auditGroup: ConformanceGroup = (g) => {
     const updated = await adapter.updateAgent(org.id, agent.id, 0, { name: 'n' }, [b, c]);
     await adapter.appendAuditDrafts([s]);
     const listed = await adapter.listAuditOutbox(100);
-    assert.equal(listed.map(bare), [a, b, c, s]);
+    assert.deepStrictEqual(listed.map(bare), [a, b, c, s]);
     await adapter.ackAuditOutbox(listed.slice(0, 2));
-    assert.equal((await adapter.listAuditOutbox(100)).map(bare), [c, s]);
+    assert.deepStrictEqual((await adapter.listAuditOutbox(100)).map(bare), [c, s]);
     await adapter.ackAuditOutbox(listed);
-    assert.equal(await adapter.listAuditOutbox(100), []);
-    assert.equal(await pending(t), []);
+    assert.deepStrictEqual(await adapter.listAuditOutbox(100), []);
+    assert.deepStrictEqual(await pending(t), []);
     await adapter.ackAuditOutbox(listed);
     await adapter.ackAuditOutbox([]);
     await adapter.ackAuditOutbox([
@@ -239,12 +239,12 @@ export const auditGroup: ConformanceGroup = (g) => {
       { ...makeAuditDraft(org.id), outbox_ref: 'not a reference' },
       { ...a, outbox_ref: '["nowhere",1]' },
     ]);
-    assert.equal(await adapter.listAuditOutbox(100), []);
-    assert.equal(await adapter.getAgent(org.id, agent.id), updated);
+    assert.deepStrictEqual(await adapter.listAuditOutbox(100), []);
+    assert.deepStrictEqual(await adapter.getAgent(org.id, agent.id), updated);
     // The document still takes drafts after its own were acknowledged.
     const d = draftAt(org.id, 5);
     await adapter.updateAgent(org.id, agent.id, 1, { name: 'm' }, [d]);
-    assert.equal((await drain(adapter, 10)).map(bare), [d]);
+    assert.deepStrictEqual((await drain(adapter, 10)).map(bare), [d]);
   });
 
   g.it('outbox: a draft written to a document between list and ack is not lost', async (t) => {
@@ -259,13 +259,13 @@ export const auditGroup: ConformanceGroup = (g) => {
     await adapter.insertAgent(agent, [d1]);
     await adapter.claimAuthorization(record, [e1]);
     const listed = await adapter.listAuditOutbox(100);
-    assert.equal(listed.map(bare), [d1, e1]);
+    assert.deepStrictEqual(listed.map(bare), [d1, e1]);
     const d2 = draftAt(org.id, 3);
     const e2 = draftAt(org.id, 0);
     await adapter.updateAgent(org.id, agent.id, 0, { name: 'n' }, [d2]);
     await adapter.updateAuthorization(processor.id, record.authorization_id, { version: 0 }, { attempt: 2 }, [e2]);
     await adapter.ackAuditOutbox(listed);
-    assert.equal((await adapter.listAuditOutbox(100)).map(bare), [e2, d2]);
+    assert.deepStrictEqual((await adapter.listAuditOutbox(100)).map(bare), [e2, d2]);
 
     // Writers pushing drafts into one document while a chainer lists and acks: each draft once, none lost.
     const written: string[] = [];
@@ -291,8 +291,8 @@ export const auditGroup: ConformanceGroup = (g) => {
       await new Promise((r) => setImmediate(r));
     }
     await writer;
-    assert.equal([...acked].sort(), [e2.id, d2.id, ...written].sort());
-    assert.equal(await pending(t), []);
+    assert.deepStrictEqual([...acked].sort(), [e2.id, d2.id, ...written].sort());
+    assert.deepStrictEqual(await pending(t), []);
   });
 
   g.it('outbox: oldest first across documents and pages, also after partial acks', async (t) => {
@@ -320,14 +320,14 @@ export const auditGroup: ConformanceGroup = (g) => {
     const expected = byAge([a1, a2, ...others, tieA, tieB, s1, s2]);
 
     const first = await adapter.listAuditOutbox(1);
-    assert.equal(first.map(bare), [a1]);
+    assert.deepStrictEqual(first.map(bare), [a1]);
     await adapter.ackAuditOutbox(first);
     // The document of a1 still holds a2, the newest: it must not come early.
     const second = await adapter.listAuditOutbox(5);
-    assert.equal(second.map(bare), expected.slice(1, 6));
+    assert.deepStrictEqual(second.map(bare), expected.slice(1, 6));
     await adapter.ackAuditOutbox(second);
     const rest = await drain(adapter, 3);
-    assert.equal([...first, ...second, ...rest].map(bare), expected);
+    assert.deepStrictEqual([...first, ...second, ...rest].map(bare), expected);
   });
 
   g.it('appendAuditDrafts: listed; an id already pending or linked is ignored', async (t) => {
@@ -342,39 +342,39 @@ export const auditGroup: ConformanceGroup = (g) => {
     await adapter.appendAuditDrafts([a, b]);
     await adapter.appendAuditDrafts([{ ...a, payload: { changed: ['other'] } }, c, c]);
     await adapter.appendAuditDrafts([]);
-    assert.equal((await adapter.listAuditOutbox(100)).map(bare), [a, b, c]);
+    assert.deepStrictEqual((await adapter.listAuditOutbox(100)).map(bare), [a, b, c]);
     await adapter.appendAuditEvents(org.id, linkAuditEvents([d], null));
     await adapter.appendAuditDrafts([d]);
-    assert.equal((await adapter.listAuditOutbox(100)).map(bare), [a, b, c]);
-    assert.equal(await pending(t), [a, b, c]);
+    assert.deepStrictEqual((await adapter.listAuditOutbox(100)).map(bare), [a, b, c]);
+    assert.deepStrictEqual(await pending(t), [a, b, c]);
   });
 
   g.it('chain: events link on top of the head and read back equal; linked ids; copies', async (t) => {
     const { adapter, inspect } = t;
     const org = makeOrg();
-    assert.is(await adapter.getAuditHead(org.id), null);
-    assert.equal(await adapter.listAuditEvents(org.id, { limit: 10 }), []);
+    assert.strictEqual(await adapter.getAuditHead(org.id), null);
+    assert.deepStrictEqual(await adapter.listAuditEvents(org.id, { limit: 10 }), []);
     const drafts = [1, 2, 3, 4, 5].map((s) => draftAt(org.id, s));
     drafts[2] = { ...(drafts[2] as AuditDraft), payload: { 'a.b': 1, $x: { '%': [1, 'two', null, true] }, '': 'e' } };
     drafts[3] = { ...(drafts[3] as AuditDraft), agent_id: null, subject: { kind: 'org', id: org.id } };
     const events = linkAuditEvents(drafts, null);
     await adapter.appendAuditEvents(org.id, events.slice(0, 2));
-    assert.equal(await adapter.getAuditHead(org.id), events[1]);
+    assert.deepStrictEqual(await adapter.getAuditHead(org.id), events[1]);
     await adapter.appendAuditEvents(org.id, events.slice(2));
     await adapter.appendAuditEvents(org.id, []);
     const head = (await adapter.getAuditHead(org.id)) as AuditEvent;
-    assert.equal(head, events[4]);
-    assert.equal(await adapter.listAuditEvents(org.id, { limit: 100 }), events);
+    assert.deepStrictEqual(head, events[4]);
+    assert.deepStrictEqual(await adapter.listAuditEvents(org.id, { limit: 100 }), events);
     const ids = events.map((e) => e.id);
     const found = await adapter.findLinkedAuditIds(org.id, [ids[0] as string, ids[3] as string, 'evt_missing']);
-    assert.equal([...found].sort(), [ids[0], ids[3]].sort());
-    assert.equal(await adapter.findLinkedAuditIds(org.id, []), []);
+    assert.deepStrictEqual([...found].sort(), [ids[0], ids[3]].sort());
+    assert.deepStrictEqual(await adapter.findLinkedAuditIds(org.id, []), []);
     tryMutate(head);
-    assert.equal(await adapter.getAuditHead(org.id), events[4]);
+    assert.deepStrictEqual(await adapter.getAuditHead(org.id), events[4]);
     const listed = await adapter.listAuditEvents(org.id, { limit: 100 });
     tryMutate(listed[2] as AuditEvent);
-    assert.equal(await adapter.listAuditEvents(org.id, { limit: 100 }), events);
-    if (inspect?.auditEvents) assert.equal(await inspect.auditEvents(org.id), events);
+    assert.deepStrictEqual(await adapter.listAuditEvents(org.id, { limit: 100 }), events);
+    if (inspect?.auditEvents) assert.deepStrictEqual(await inspect.auditEvents(org.id), events);
   });
 
   g.it('chain: a taken seq or a linked id is a conflict and changes no stored event', async (t) => {
@@ -385,21 +385,21 @@ export const auditGroup: ConformanceGroup = (g) => {
     await adapter.appendAuditEvents(org.id, events);
     const [e1, e2, e3] = events as [AuditEvent, AuditEvent, AuditEvent];
     const takenSeq = linkAuditEvents([draftAt(org.id, 9)], e2)[0] as AuditEvent;
-    assert.is(takenSeq.seq, 3);
+    assert.strictEqual(takenSeq.seq, 3);
     await rejectsWith(adapter.appendAuditEvents(org.id, [takenSeq]), 'conflict', 'taken seq');
     const takenId = linkAuditEvents([drafts[0] as AuditDraft], e3)[0] as AuditEvent;
-    assert.is(takenId.seq, 4);
+    assert.strictEqual(takenId.seq, 4);
     await rejectsWith(adapter.appendAuditEvents(org.id, [takenId]), 'conflict', 'linked id');
-    assert.equal(await adapter.listAuditEvents(org.id, { limit: 100 }), events);
-    assert.equal(await adapter.getAuditHead(org.id), e3);
-    assert.equal(await adapter.findLinkedAuditIds(org.id, [takenSeq.id]), []);
+    assert.deepStrictEqual(await adapter.listAuditEvents(org.id, { limit: 100 }), events);
+    assert.deepStrictEqual(await adapter.getAuditHead(org.id), e3);
+    assert.deepStrictEqual(await adapter.findLinkedAuditIds(org.id, [takenSeq.id]), []);
 
     // A batch with a taken seq in the middle: the ones after it are not linked, stored ones stay.
     const [e4, e5] = linkAuditEvents([draftAt(org.id, 4), draftAt(org.id, 5)], e3) as [AuditEvent, AuditEvent];
     const clash = { ...(linkAuditEvents([draftAt(org.id, 6)], e1)[0] as AuditEvent) };
     await rejectsWith(adapter.appendAuditEvents(org.id, [e4, clash, e5]), 'conflict', 'batch with a taken seq');
-    assert.equal(await adapter.findLinkedAuditIds(org.id, [clash.id, e5.id]), []);
-    assert.equal(await adapter.listAuditEvents(org.id, { limit: 3 }), events);
+    assert.deepStrictEqual(await adapter.findLinkedAuditIds(org.id, [clash.id, e5.id]), []);
+    assert.deepStrictEqual(await adapter.listAuditEvents(org.id, { limit: 3 }), events);
     const head = (await adapter.getAuditHead(org.id)) as AuditEvent;
     assert.ok(head.id === e3.id || head.id === e4.id, 'the head is the last stored event');
   });
@@ -420,10 +420,10 @@ export const auditGroup: ConformanceGroup = (g) => {
     // The same seq numbers in two orgs are two chains.
     await adapter.appendAuditEvents(a.id, eventsA);
     await adapter.appendAuditEvents(b.id, eventsB);
-    assert.equal(await adapter.getAuditHead(a.id), eventsA[2]);
-    assert.equal(await adapter.getAuditHead(b.id), eventsB[2]);
-    assert.equal(await adapter.listAuditEvents(b.id, { limit: 100 }), eventsB);
-    assert.equal(
+    assert.deepStrictEqual(await adapter.getAuditHead(a.id), eventsA[2]);
+    assert.deepStrictEqual(await adapter.getAuditHead(b.id), eventsB[2]);
+    assert.deepStrictEqual(await adapter.listAuditEvents(b.id, { limit: 100 }), eventsB);
+    assert.deepStrictEqual(
       await adapter.findLinkedAuditIds(
         b.id,
         eventsA.map((e) => e.id),
@@ -431,11 +431,11 @@ export const auditGroup: ConformanceGroup = (g) => {
       [],
     );
     const subject = (eventsA[0] as AuditEvent).subject.id;
-    assert.equal(await adapter.listAuditEvents(b.id, { limit: 100, subject_id: subject }), []);
+    assert.deepStrictEqual(await adapter.listAuditEvents(b.id, { limit: 100, subject_id: subject }), []);
     const agent = (eventsA[1] as AuditEvent).agent_id as string;
-    assert.equal(await adapter.listAuditEvents(b.id, { limit: 100, agent_id: agent }), []);
-    assert.is(await adapter.getAuditHead(empty.id), null);
-    assert.equal(await adapter.listAuditEvents(empty.id, { limit: 100, after_seq: 0 }), []);
+    assert.deepStrictEqual(await adapter.listAuditEvents(b.id, { limit: 100, agent_id: agent }), []);
+    assert.strictEqual(await adapter.getAuditHead(empty.id), null);
+    assert.deepStrictEqual(await adapter.listAuditEvents(empty.id, { limit: 100, after_seq: 0 }), []);
   });
 
   g.it('chain: filters and seq paging', async (t) => {
@@ -457,7 +457,7 @@ export const auditGroup: ConformanceGroup = (g) => {
     await adapter.appendAuditEvents(org.id, events.slice(25));
     await adapter.appendAuditEvents(other.id, linkAuditEvents([draftAt(other.id, 3, { type: 'agent.updated' })], null));
 
-    for (const limit of [1, 7, 40, 1000]) assert.equal(await chainOf(adapter, org.id, limit), events);
+    for (const limit of [1, 7, 40, 1000]) assert.deepStrictEqual(await chainOf(adapter, org.id, limit), events);
     const select = (q: AuditQuery) =>
       events
         .filter(
@@ -488,7 +488,8 @@ export const auditGroup: ConformanceGroup = (g) => {
       { limit: 2, subject_id: 'pa_2', type: 'agent.updated', from: timeAt(1000), after_seq: 2 },
       { limit: 100, type: 'token.issued' },
     ];
-    for (const q of queries) assert.equal(await adapter.listAuditEvents(org.id, q), select(q), JSON.stringify(q));
+    for (const q of queries)
+      assert.deepStrictEqual(await adapter.listAuditEvents(org.id, q), select(q), JSON.stringify(q));
     // Paging a filter by seq: every match once, in order.
     const matches: AuditEvent[] = [];
     for (let after = 0, pages = 0; pages < 100; pages++) {
@@ -497,7 +498,7 @@ export const auditGroup: ConformanceGroup = (g) => {
       if (page.length < 2) break;
       after = (page[page.length - 1] as AuditEvent).seq;
     }
-    assert.equal(matches, select({ limit: 100, type: 'agent.updated' }));
+    assert.deepStrictEqual(matches, select({ limit: 100, type: 'agent.updated' }));
   });
 
   g.it('chain: of N concurrent appenders of seq head + 1 exactly one wins per seq', async (t) => {
@@ -512,14 +513,14 @@ export const auditGroup: ConformanceGroup = (g) => {
         (_, i) => linkAuditEvents([draftAt(org.id, round * 100 + i)], head)[0] as AuditEvent,
       );
       const outcomes = await inParallel(n, (i) => attempt(adapter, org.id, [candidates[i] as AuditEvent]));
-      assert.is(countOf(outcomes, 'won'), 1, `round ${round}: ${countOf(outcomes, 'won')} winners`);
+      assert.strictEqual(countOf(outcomes, 'won'), 1, `round ${round}: ${countOf(outcomes, 'won')} winners`);
       const winner = candidates[outcomes.indexOf('won')] as AuditEvent;
-      assert.is(winner.seq, round + 1);
-      assert.equal(await adapter.getAuditHead(org.id), winner);
+      assert.strictEqual(winner.seq, round + 1);
+      assert.deepStrictEqual(await adapter.getAuditHead(org.id), winner);
       winners.push(winner.id);
     }
     const chain = await adapter.listAuditEvents(org.id, { limit: 100 });
-    assert.equal(
+    assert.deepStrictEqual(
       chain.map((e) => e.id),
       winners,
     );
@@ -539,14 +540,14 @@ export const auditGroup: ConformanceGroup = (g) => {
       throw new Error(`appender ${i} never linked its event`);
     });
     const chain = await chainOf(adapter, org.id);
-    assert.equal(
+    assert.deepStrictEqual(
       chain.map((e) => e.seq),
       Array.from({ length: m }, (_, i) => i + 1),
     );
     for (let i = 1; i < chain.length; i++) {
-      assert.is((chain[i] as AuditEvent).prev_hash, (chain[i - 1] as AuditEvent).hash, `link at seq ${i + 1}`);
+      assert.strictEqual((chain[i] as AuditEvent).prev_hash, (chain[i - 1] as AuditEvent).hash, `link at seq ${i + 1}`);
     }
-    assert.equal(chain.map((e) => e.id).sort(), drafts.map((d) => d.id).sort());
+    assert.deepStrictEqual(chain.map((e) => e.id).sort(), drafts.map((d) => d.id).sort());
   });
 
   g.it('outbox: drafts of credential writes land in the adapter’s outbox', async (t) => {
@@ -574,16 +575,16 @@ export const auditGroup: ConformanceGroup = (g) => {
     const x = () => [makeAuditDraft(org.id)];
     await rejectsWith(credentials.insertCredential(cred, x()), 'conflict', 'insertCredential twice');
     await rejectsWith(credentials.updateCredential(cred.key_id, 0, { name: 'x' }, x()), 'conflict', 'stale');
-    assert.is(await credentials.updateCredential('key_missing', 0, { name: 'x' }, x()), null);
+    assert.strictEqual(await credentials.updateCredential('key_missing', 0, { name: 'x' }, x()), null);
     await credentials.insertRevokedToken(rev, x());
 
     const listed = await adapter.listAuditOutbox(100);
-    assert.equal(listed.map(bare), [c2, c3, c1]);
-    assert.equal(await pending(t), [c2, c3, c1]);
-    assert.equal(revoked, { ...cred, status: 'revoked', revoked_at: revokedAt, version: 1 });
-    assert.equal(await credentials.getCredential(cred.key_id), revoked);
-    assert.equal((await credentials.listCredentials(org.id, { limit: 10 })).items, [revoked]);
-    assert.equal(
+    assert.deepStrictEqual(listed.map(bare), [c2, c3, c1]);
+    assert.deepStrictEqual(await pending(t), [c2, c3, c1]);
+    assert.deepStrictEqual(revoked, { ...cred, status: 'revoked', revoked_at: revokedAt, version: 1 });
+    assert.deepStrictEqual(await credentials.getCredential(cred.key_id), revoked);
+    assert.deepStrictEqual((await credentials.listCredentials(org.id, { limit: 10 })).items, [revoked]);
+    assert.deepStrictEqual(
       (await credentials.listRevokedTokens(0)).filter((r) => r.agent_id === rev.agent_id).map(({ seq: _s, ...r }) => r),
       [rev],
     );
@@ -592,11 +593,11 @@ export const auditGroup: ConformanceGroup = (g) => {
     const c4 = draftAt(org.id, 4);
     const used = await credentials.updateCredential(cred.key_id, 1, { last_used_at: timeAt(2000) }, [c4]);
     await adapter.ackAuditOutbox(listed);
-    assert.equal((await adapter.listAuditOutbox(100)).map(bare), [c4]);
+    assert.deepStrictEqual((await adapter.listAuditOutbox(100)).map(bare), [c4]);
     await adapter.ackAuditOutbox(await adapter.listAuditOutbox(100));
-    assert.equal(await adapter.listAuditOutbox(100), []);
-    assert.equal(await credentials.getCredential(cred.key_id), used);
-    assert.equal(
+    assert.deepStrictEqual(await adapter.listAuditOutbox(100), []);
+    assert.deepStrictEqual(await credentials.getCredential(cred.key_id), used);
+    assert.deepStrictEqual(
       (await credentials.listRevokedTokens(0)).filter((r) => r.agent_id === rev.agent_id).map(({ seq: _s, ...r }) => r),
       [rev],
     );

@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert';
+import * as assert from 'node:assert/strict';
 import type { ApiCredential, CredentialStorage, TokenRevocation } from '../../../src/storage/index.js';
 import { StorageError } from '../../../src/storage/index.js';
 import { countOf, inParallel, rejectsWith, tryMutate } from '../assertions.js';
@@ -24,8 +24,8 @@ async function listAll(storage: CredentialStorage, ownerId: string, limit: numbe
     const page = await storage.listCredentials(ownerId, query);
     assert.ok(page.items.length <= limit, 'page longer than limit');
     for (const c of page.items) {
-      assert.is(c.owner_id, ownerId, 'another owner’s credential listed');
-      if (status !== undefined) assert.is(c.status, status);
+      assert.strictEqual(c.owner_id, ownerId, 'another owner’s credential listed');
+      if (status !== undefined) assert.strictEqual(c.status, status);
       keys.push(c.key_id);
     }
     if (page.next_cursor === null) return keys;
@@ -44,14 +44,14 @@ export const credentialsGroup: ConformanceGroup = (g) => {
     const processor = makeCredential(orderedId('prc'), { role: 'processor', name: null });
     const operator = makeCredential(null);
     for (const c of [enterprise, processor, operator]) await storage.insertCredential(c);
-    assert.equal(await storage.getCredential(enterprise.key_id), enterprise);
-    assert.equal(await storage.getCredential(processor.key_id), processor);
-    assert.equal(await storage.getCredential(operator.key_id), operator);
-    assert.is(await storage.getCredential('key_missing'), null);
+    assert.deepStrictEqual(await storage.getCredential(enterprise.key_id), enterprise);
+    assert.deepStrictEqual(await storage.getCredential(processor.key_id), processor);
+    assert.deepStrictEqual(await storage.getCredential(operator.key_id), operator);
+    assert.strictEqual(await storage.getCredential('key_missing'), null);
     const read = (await storage.getCredential(enterprise.key_id)) as ApiCredential;
-    assert.is(typeof read.version, 'number');
+    assert.strictEqual(typeof read.version, 'number');
     tryMutate(read);
-    assert.equal(await storage.getCredential(enterprise.key_id), enterprise);
+    assert.deepStrictEqual(await storage.getCredential(enterprise.key_id), enterprise);
   });
 
   g.it(
@@ -60,12 +60,12 @@ export const credentialsGroup: ConformanceGroup = (g) => {
       const storage = storageOf(t);
       const stored = makeCredential(orderedId('org'), { api_key_auth: true });
       await storage.insertCredential(stored);
-      assert.is(await storage.readCredential('key_missing'), null);
+      assert.strictEqual(await storage.readCredential('key_missing'), null);
       const before = Date.now();
       const read = await storage.readCredential(stored.key_id);
       const after = Date.now();
       assert.ok(read, 'readCredential found nothing');
-      assert.equal(read.credential, stored);
+      assert.deepStrictEqual(read.credential, stored);
       // Every adapter of this suite runs its store on this machine: its clock is this one's, give or take.
       assert.ok(Number.isFinite(read.storeTimeMs), 'storeTimeMs is not a number');
       assert.ok(read.storeTimeMs >= before - 60_000 && read.storeTimeMs <= after + 60_000, `${read.storeTimeMs}`);
@@ -77,8 +77,8 @@ export const credentialsGroup: ConformanceGroup = (g) => {
         rotated_at: fromNow(0),
       };
       const updated = await storage.updateCredential(stored.key_id, stored.version, patch);
-      assert.equal(updated, { ...stored, ...patch, version: stored.version + 1 });
-      assert.equal((await storage.readCredential(stored.key_id))?.credential, updated);
+      assert.deepStrictEqual(updated, { ...stored, ...patch, version: stored.version + 1 });
+      assert.deepStrictEqual((await storage.readCredential(stored.key_id))?.credential, updated);
     },
   );
 
@@ -91,7 +91,7 @@ export const credentialsGroup: ConformanceGroup = (g) => {
       'conflict',
       'insertCredential twice',
     );
-    assert.equal(await storage.getCredential(first.key_id), first);
+    assert.deepStrictEqual(await storage.getCredential(first.key_id), first);
   });
 
   g.it('credentials: an owner’s list is newest first, paged, filtered by status, and no one else’s', async (t) => {
@@ -107,19 +107,22 @@ export const credentialsGroup: ConformanceGroup = (g) => {
     }
     const newestFirst = [...keys].reverse();
     const first = await storage.listCredentials(owner, { limit: 3 });
-    assert.equal(
+    assert.deepStrictEqual(
       first.items.map((c) => c.key_id),
       newestFirst.slice(0, 3),
     );
     assert.ok(first.next_cursor !== null);
-    for (const limit of [1, 3, 7, 100]) assert.equal(await listAll(storage, owner, limit), newestFirst);
+    for (const limit of [1, 3, 7, 100]) assert.deepStrictEqual(await listAll(storage, owner, limit), newestFirst);
     const active = newestFirst.filter((_, i) => (keys.length - 1 - i) % 3 !== 0);
-    assert.equal(await listAll(storage, owner, 2, 'active'), active);
-    assert.equal(await listAll(storage, owner, 2, 'revoked'), [keys[6], keys[3], keys[0]]);
+    assert.deepStrictEqual(await listAll(storage, owner, 2, 'active'), active);
+    assert.deepStrictEqual(await listAll(storage, owner, 2, 'revoked'), [keys[6], keys[3], keys[0]]);
     const exact = await storage.listCredentials(owner, { limit: 7 });
-    assert.is(exact.items.length, 7);
-    assert.is(exact.next_cursor, null);
-    assert.equal(await storage.listCredentials(orderedId('org'), { limit: 5 }), { items: [], next_cursor: null });
+    assert.strictEqual(exact.items.length, 7);
+    assert.strictEqual(exact.next_cursor, null);
+    assert.deepStrictEqual(await storage.listCredentials(orderedId('org'), { limit: 5 }), {
+      items: [],
+      next_cursor: null,
+    });
   });
 
   g.it('credentials: update is a compare-and-set on version; a miss is null', async (t) => {
@@ -128,9 +131,9 @@ export const credentialsGroup: ConformanceGroup = (g) => {
     await storage.insertCredential(c);
     const usedAt = fromNow(0);
     const used = await storage.updateCredential(c.key_id, 0, { last_used_at: usedAt });
-    assert.equal(used, { ...c, last_used_at: usedAt, version: 1 });
+    assert.deepStrictEqual(used, { ...c, last_used_at: usedAt, version: 1 });
     await rejectsWith(storage.updateCredential(c.key_id, 0, { status: 'revoked' }), 'conflict', 'stale version');
-    assert.equal(await storage.getCredential(c.key_id), used);
+    assert.deepStrictEqual(await storage.getCredential(c.key_id), used);
     const revokedAt = fromNow(1000);
     const revoked = await storage.updateCredential(c.key_id, 1, {
       key_id: 'key_other',
@@ -138,10 +141,16 @@ export const credentialsGroup: ConformanceGroup = (g) => {
       status: 'revoked',
       revoked_at: revokedAt,
     });
-    assert.equal(revoked, { ...c, last_used_at: usedAt, status: 'revoked', revoked_at: revokedAt, version: 2 });
-    assert.equal(await storage.getCredential(c.key_id), revoked);
-    assert.is(await storage.getCredential('key_other'), null);
-    assert.is(await storage.updateCredential('key_missing', 0, { status: 'revoked' }), null);
+    assert.deepStrictEqual(revoked, {
+      ...c,
+      last_used_at: usedAt,
+      status: 'revoked',
+      revoked_at: revokedAt,
+      version: 2,
+    });
+    assert.deepStrictEqual(await storage.getCredential(c.key_id), revoked);
+    assert.strictEqual(await storage.getCredential('key_other'), null);
+    assert.strictEqual(await storage.updateCredential('key_missing', 0, { status: 'revoked' }), null);
   });
 
   g.it('credentials: of concurrent updates from one version exactly one wins', async (t) => {
@@ -154,9 +163,9 @@ export const credentialsGroup: ConformanceGroup = (g) => {
         (err) => (err instanceof StorageError && err.code === 'conflict' ? 'conflict' : String(err)),
       ),
     );
-    assert.is(countOf(outcomes, 'won'), 1);
-    assert.is(countOf(outcomes, 'conflict'), outcomes.length - 1);
-    assert.is((await storage.getCredential(c.key_id))?.version, 1);
+    assert.strictEqual(countOf(outcomes, 'won'), 1);
+    assert.strictEqual(countOf(outcomes, 'conflict'), outcomes.length - 1);
+    assert.strictEqual((await storage.getCredential(c.key_id))?.version, 1);
   });
 
   g.it(
@@ -175,7 +184,7 @@ export const credentialsGroup: ConformanceGroup = (g) => {
       const mine = (list: TokenRevocation[]) =>
         list.filter((r) => [r1, r2, agentWide, expired].some((x) => x.agent_id === r.agent_id));
       const listed = mine(await storage.listRevokedTokens(base));
-      assert.equal(
+      assert.deepStrictEqual(
         listed.map(({ seq: _s, ...r }) => r),
         [r1, r2, agentWide],
       );
@@ -185,11 +194,11 @@ export const credentialsGroup: ConformanceGroup = (g) => {
         `seqs ascend: ${seqs}`,
       );
       const after = mine(await storage.listRevokedTokens(seqs[0] as number));
-      assert.equal(
+      assert.deepStrictEqual(
         after.map((r) => r.agent_id),
         [r2.agent_id, agentWide.agent_id],
       );
-      assert.equal(mine(await storage.listRevokedTokens(seqs[2] as number)), []);
+      assert.deepStrictEqual(mine(await storage.listRevokedTokens(seqs[2] as number)), []);
     },
   );
 
@@ -200,8 +209,8 @@ export const credentialsGroup: ConformanceGroup = (g) => {
     const rs = Array.from({ length: n }, () => makeRevocation(fromNow(0), live));
     await inParallel(n, (i) => storage.insertRevokedToken(rs[i] as TokenRevocation));
     const listed = (await storage.listRevokedTokens(0)).filter((r) => rs.some((x) => x.jti === r.jti));
-    assert.is(listed.length, n);
-    assert.is(new Set(listed.map((r) => r.seq)).size, n);
+    assert.strictEqual(listed.length, n);
+    assert.strictEqual(new Set(listed.map((r) => r.seq)).size, n);
   });
 
   g.it('revocations: recording one again is harmless; the same jti of two orgs is two revocations', async (t) => {
@@ -217,9 +226,9 @@ export const credentialsGroup: ConformanceGroup = (g) => {
     const listed = await storage.listRevokedTokens(0);
     for (const r of [token, agentA, agentB, sameJtiOtherOrg]) {
       const copies = listed.filter((x) => x.agent_id === r.agent_id);
-      assert.is(copies.length, 1, `revocation of ${r.agent_id} listed once`);
+      assert.strictEqual(copies.length, 1, `revocation of ${r.agent_id} listed once`);
       const { seq: _s, ...copy } = copies[0] as TokenRevocation;
-      assert.equal(copy, r);
+      assert.deepStrictEqual(copy, r);
     }
   });
 
@@ -235,11 +244,11 @@ export const credentialsGroup: ConformanceGroup = (g) => {
     };
     await storage.insertIssuedToken(token);
     await storage.insertIssuedToken({ ...token, agent_id: orderedId('agt') });
-    assert.equal(await storage.getIssuedToken(orgId, token.jti), token);
-    assert.is(await storage.getIssuedToken(orderedId('org'), token.jti), null);
-    assert.is(await storage.getIssuedToken(orgId, orderedId('jti')), null);
+    assert.deepStrictEqual(await storage.getIssuedToken(orgId, token.jti), token);
+    assert.strictEqual(await storage.getIssuedToken(orderedId('org'), token.jti), null);
+    assert.strictEqual(await storage.getIssuedToken(orgId, orderedId('jti')), null);
     const expired = { ...token, jti: orderedId('jti'), exp: fromNow(-1_000) };
     await storage.insertIssuedToken(expired);
-    assert.is(await storage.getIssuedToken(orgId, expired.jti), null);
+    assert.strictEqual(await storage.getIssuedToken(orgId, expired.jti), null);
   });
 };

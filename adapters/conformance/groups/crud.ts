@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert';
+import * as assert from 'node:assert/strict';
 import { rejectsWith, tryMutate } from '../assertions.js';
 import {
   makeAgent,
@@ -27,33 +27,33 @@ export const crudGroup: ConformanceGroup = (g) => {
     await adapter.insertAuthority(authority);
     await adapter.insertBinding(binding);
     await adapter.insertIntent(intent);
-    assert.equal(await adapter.getOrg(org.id), org);
-    assert.equal(await adapter.getProcessor(processor.id), processor);
-    assert.equal(await adapter.getAgent(org.id, agent.id), agent);
-    assert.equal(await adapter.getAuthority(org.id, authority.id), authority);
-    assert.equal(await adapter.getBinding(org.id, binding.id), binding);
-    assert.equal(await adapter.getIntent(org.id, intent.id), intent);
+    assert.deepStrictEqual(await adapter.getOrg(org.id), org);
+    assert.deepStrictEqual(await adapter.getProcessor(processor.id), processor);
+    assert.deepStrictEqual(await adapter.getAgent(org.id, agent.id), agent);
+    assert.deepStrictEqual(await adapter.getAuthority(org.id, authority.id), authority);
+    assert.deepStrictEqual(await adapter.getBinding(org.id, binding.id), binding);
+    assert.deepStrictEqual(await adapter.getIntent(org.id, intent.id), intent);
     if (inspect) {
-      assert.equal(await inspect.raw('org', org.id), org);
-      assert.equal(await inspect.raw('processor', processor.id), processor);
-      assert.equal(await inspect.raw('agent', agent.id), agent);
-      assert.equal(await inspect.raw('authority', authority.id), authority);
-      assert.equal(await inspect.raw('binding', binding.id), binding);
-      assert.equal(await inspect.raw('intent', intent.id), intent);
+      assert.deepStrictEqual(await inspect.raw('org', org.id), org);
+      assert.deepStrictEqual(await inspect.raw('processor', processor.id), processor);
+      assert.deepStrictEqual(await inspect.raw('agent', agent.id), agent);
+      assert.deepStrictEqual(await inspect.raw('authority', authority.id), authority);
+      assert.deepStrictEqual(await inspect.raw('binding', binding.id), binding);
+      assert.deepStrictEqual(await inspect.raw('intent', intent.id), intent);
     }
   });
 
   g.it('a miss is null, never an error', async ({ adapter }) => {
     const { org } = await seedTenant(adapter);
-    assert.is(await adapter.getOrg('org_missing'), null);
-    assert.is(await adapter.getProcessor('prc_missing'), null);
-    assert.is(await adapter.getAgent(org.id, 'agt_missing'), null);
-    assert.is(await adapter.getAuthority(org.id, 'sa_missing'), null);
-    assert.is(await adapter.getBinding(org.id, 'bnd_missing'), null);
-    assert.is(await adapter.getIntent(org.id, 'int_missing'), null);
-    assert.is(await adapter.getAuthorization('prc_missing', 'pa_missing'), null);
-    assert.is(await adapter.findBinding('prc_missing', { id: 'bnd_missing' }), null);
-    assert.is(await adapter.findBinding('prc_missing', { reference: 'tok_missing' }), null);
+    assert.strictEqual(await adapter.getOrg('org_missing'), null);
+    assert.strictEqual(await adapter.getProcessor('prc_missing'), null);
+    assert.strictEqual(await adapter.getAgent(org.id, 'agt_missing'), null);
+    assert.strictEqual(await adapter.getAuthority(org.id, 'sa_missing'), null);
+    assert.strictEqual(await adapter.getBinding(org.id, 'bnd_missing'), null);
+    assert.strictEqual(await adapter.getIntent(org.id, 'int_missing'), null);
+    assert.strictEqual(await adapter.getAuthorization('prc_missing', 'pa_missing'), null);
+    assert.strictEqual(await adapter.findBinding('prc_missing', { id: 'bnd_missing' }), null);
+    assert.strictEqual(await adapter.findBinding('prc_missing', { reference: 'tok_missing' }), null);
   });
 
   g.it('inserting an existing id is a conflict and keeps the first', async ({ adapter, inspect }) => {
@@ -71,21 +71,21 @@ export const crudGroup: ConformanceGroup = (g) => {
     const again = { ...binding, credential: { ...binding.credential, reference: 'tok_other_ref' } };
     await rejectsWith(adapter.insertBinding(again), 'conflict', 'binding');
     await rejectsWith(adapter.insertIntent({ ...intent, description: 'other' }), 'conflict', 'intent');
-    assert.equal(await adapter.getAgent(org.id, agent.id), agent);
-    assert.equal(await adapter.getBinding(org.id, binding.id), binding);
-    assert.is(await adapter.findBinding(processor.id, { reference: 'tok_other_ref' }), null);
-    if (inspect) assert.equal(await inspect.raw('org', org.id), org);
+    assert.deepStrictEqual(await adapter.getAgent(org.id, agent.id), agent);
+    assert.deepStrictEqual(await adapter.getBinding(org.id, binding.id), binding);
+    assert.strictEqual(await adapter.findBinding(processor.id, { reference: 'tok_other_ref' }), null);
+    if (inspect) assert.deepStrictEqual(await inspect.raw('org', org.id), org);
   });
 
   g.it('update applies a shallow patch on the expected version and bumps it', async ({ adapter, inspect }) => {
     const { org, agent } = await seedTenant(adapter);
     const next = await adapter.updateAgent(org.id, agent.id, 0, { name: 'renamed', metadata: { k: 'v' } });
-    assert.equal(next, { ...agent, name: 'renamed', metadata: { k: 'v' }, version: 1 });
-    assert.equal(await adapter.getAgent(org.id, agent.id), next);
-    if (inspect) assert.equal(await inspect.raw('agent', agent.id), next);
+    assert.deepStrictEqual(next, { ...agent, name: 'renamed', metadata: { k: 'v' }, version: 1 });
+    assert.deepStrictEqual(await adapter.getAgent(org.id, agent.id), next);
+    if (inspect) assert.deepStrictEqual(await inspect.raw('agent', agent.id), next);
     const again = await adapter.updateAgent(org.id, agent.id, 1, { status: 'paused' });
-    assert.is(again?.version, 2);
-    assert.is(again?.name, 'renamed');
+    assert.strictEqual(again?.version, 2);
+    assert.strictEqual(again?.name, 'renamed');
   });
 
   g.it('update on a stale version is a conflict and changes nothing', async ({ adapter, inspect }) => {
@@ -93,18 +93,18 @@ export const crudGroup: ConformanceGroup = (g) => {
     await adapter.updateAgent(org.id, agent.id, 0, { name: 'first' });
     await rejectsWith(adapter.updateAgent(org.id, agent.id, 0, { name: 'second' }), 'conflict', 'agent');
     await rejectsWith(adapter.updateAuthority(org.id, authority.id, 5, { status: 'paused' }), 'conflict', 'authority');
-    assert.is((await adapter.getAgent(org.id, agent.id))?.name, 'first');
-    assert.equal(await adapter.getAuthority(org.id, authority.id), authority);
-    if (inspect) assert.equal(await inspect.raw('authority', authority.id), authority);
+    assert.strictEqual((await adapter.getAgent(org.id, agent.id))?.name, 'first');
+    assert.deepStrictEqual(await adapter.getAuthority(org.id, authority.id), authority);
+    if (inspect) assert.deepStrictEqual(await inspect.raw('authority', authority.id), authority);
   });
 
   g.it('update of a missing id is null', async ({ adapter }) => {
     const { org } = await seedTenant(adapter);
-    assert.is(await adapter.updateAgent(org.id, 'agt_missing', 0, { name: 'x' }), null);
-    assert.is(await adapter.updateAuthority(org.id, 'sa_missing', 0, { status: 'paused' }), null);
-    assert.is(await adapter.updateBinding(org.id, 'bnd_missing', 0, { status: 'suspended' }), null);
-    assert.is(await adapter.updateIntent(org.id, 'int_missing', 0, { status: 'cancelled' }), null);
-    assert.is(
+    assert.strictEqual(await adapter.updateAgent(org.id, 'agt_missing', 0, { name: 'x' }), null);
+    assert.strictEqual(await adapter.updateAuthority(org.id, 'sa_missing', 0, { status: 'paused' }), null);
+    assert.strictEqual(await adapter.updateBinding(org.id, 'bnd_missing', 0, { status: 'suspended' }), null);
+    assert.strictEqual(await adapter.updateIntent(org.id, 'int_missing', 0, { status: 'cancelled' }), null);
+    assert.strictEqual(
       await adapter.updateAuthorization('prc_missing', 'pa_missing', { version: 0 }, { status: 'declined' }),
       null,
     );
@@ -119,12 +119,12 @@ export const crudGroup: ConformanceGroup = (g) => {
       org_id: other.id,
       status: 'paused',
     });
-    assert.is(patched?.id, authority.id);
-    assert.is(patched?.org_id, org.id);
-    assert.is(patched?.status, 'paused');
-    assert.is(await adapter.getAuthority(other.id, authority.id), null);
-    assert.is(await adapter.getAuthority(other.id, 'sa_moved'), null);
-    assert.is((await adapter.getAgent(org.id, agent.id))?.id, agent.id);
+    assert.strictEqual(patched?.id, authority.id);
+    assert.strictEqual(patched?.org_id, org.id);
+    assert.strictEqual(patched?.status, 'paused');
+    assert.strictEqual(await adapter.getAuthority(other.id, authority.id), null);
+    assert.strictEqual(await adapter.getAuthority(other.id, 'sa_moved'), null);
+    assert.strictEqual((await adapter.getAgent(org.id, agent.id))?.id, agent.id);
   });
 
   g.it('every entity kind updates under its version', async ({ adapter }) => {
@@ -136,17 +136,17 @@ export const crudGroup: ConformanceGroup = (g) => {
     await adapter.insertBinding(binding);
     await adapter.insertIntent(intent);
     const limits = { ...authority.limits, daily: 5 };
-    assert.equal(await adapter.updateAuthority(org.id, authority.id, 0, { limits }), {
+    assert.deepStrictEqual(await adapter.updateAuthority(org.id, authority.id, 0, { limits }), {
       ...authority,
       limits,
       version: 1,
     });
-    assert.equal(await adapter.updateBinding(org.id, binding.id, 0, { status: 'suspended' }), {
+    assert.deepStrictEqual(await adapter.updateBinding(org.id, binding.id, 0, { status: 'suspended' }), {
       ...binding,
       status: 'suspended',
       version: 1,
     });
-    assert.equal(await adapter.updateIntent(org.id, intent.id, 0, { status: 'cancelled' }), {
+    assert.deepStrictEqual(await adapter.updateIntent(org.id, intent.id, 0, { status: 'cancelled' }), {
       ...intent,
       status: 'cancelled',
       version: 1,
@@ -186,10 +186,17 @@ export const crudGroup: ConformanceGroup = (g) => {
     if (!claimed.created) tryMutate(claimed.existing);
     const updated = await adapter.updateAgent(org.id, pristine.agent.id, 0, { name: 'x' });
     if (updated) tryMutate(updated);
-    assert.equal(await adapter.getOrg(org.id), pristine.org);
-    assert.equal(await adapter.getAgent(org.id, pristine.agent.id), { ...pristine.agent, name: 'x', version: 1 });
-    assert.equal(await adapter.getBinding(org.id, pristine.binding.id), pristine.binding);
-    assert.equal(await adapter.getAuthorization(processor.id, pristine.record.authorization_id), pristine.record);
+    assert.deepStrictEqual(await adapter.getOrg(org.id), pristine.org);
+    assert.deepStrictEqual(await adapter.getAgent(org.id, pristine.agent.id), {
+      ...pristine.agent,
+      name: 'x',
+      version: 1,
+    });
+    assert.deepStrictEqual(await adapter.getBinding(org.id, pristine.binding.id), pristine.binding);
+    assert.deepStrictEqual(
+      await adapter.getAuthorization(processor.id, pristine.record.authorization_id),
+      pristine.record,
+    );
   });
 
   g.it('integers round-trip as plain numbers, small and large', async ({ adapter, inspect }) => {
@@ -204,13 +211,13 @@ export const crudGroup: ConformanceGroup = (g) => {
     const record = makeAuthorization(processor.id, org.id, { amount: 2 ** 33, approved_amount: 2 ** 31 - 1 });
     await adapter.claimAuthorization(record);
     const read = await adapter.getAuthority(org.id, authority.id);
-    assert.equal(read, authority);
-    assert.is(typeof read?.limits.monthly, 'number');
+    assert.deepStrictEqual(read, authority);
+    assert.strictEqual(typeof read?.limits.monthly, 'number');
     const rec = await adapter.getAuthorization(processor.id, record.authorization_id);
-    assert.is(rec?.amount, 2 ** 33);
-    assert.is(typeof rec?.amount, 'number');
-    assert.is(typeof rec?.version, 'number');
-    if (inspect) assert.equal(await inspect.authorization(processor.id, record.authorization_id), record);
+    assert.strictEqual(rec?.amount, 2 ** 33);
+    assert.strictEqual(typeof rec?.amount, 'number');
+    assert.strictEqual(typeof rec?.version, 'number');
+    if (inspect) assert.deepStrictEqual(await inspect.authorization(processor.id, record.authorization_id), record);
   });
 
   g.it('free-form keys (dots, dollars, percent) round-trip', async ({ adapter }) => {
@@ -218,9 +225,9 @@ export const crudGroup: ConformanceGroup = (g) => {
     const metadata = { 'team.name': 'ops', $cost: 'center', '100%': 'sure', plain: 'x' };
     const agent = makeAgent(org.id, { metadata });
     await adapter.insertAgent(agent);
-    assert.equal((await adapter.getAgent(org.id, agent.id))?.metadata, metadata);
+    assert.deepStrictEqual((await adapter.getAgent(org.id, agent.id))?.metadata, metadata);
     const next = await adapter.updateAgent(org.id, agent.id, 0, { metadata: { ...metadata, 'a.b.c': 'd' } });
-    assert.equal(next?.metadata, { ...metadata, 'a.b.c': 'd' });
+    assert.deepStrictEqual(next?.metadata, { ...metadata, 'a.b.c': 'd' });
     const processor = makeProcessor();
     await adapter.insertProcessor(processor);
     const record = makeAuthorization(processor.id, org.id, { policy_input: { agent: { metadata } } });
@@ -231,6 +238,6 @@ export const crudGroup: ConformanceGroup = (g) => {
       { version: 0 },
       { policy_input: { agent: { metadata, more: { 'x.y': 1 } } } },
     );
-    assert.equal(stored?.policy_input, { agent: { metadata, more: { 'x.y': 1 } } });
+    assert.deepStrictEqual(stored?.policy_input, { agent: { metadata, more: { 'x.y': 1 } } });
   });
 };

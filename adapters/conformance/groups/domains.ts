@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert';
+import * as assert from 'node:assert/strict';
 import type { DomainStorage, OrgDomainsRecord } from '../../../src/storage/index.js';
 import { inParallel } from '../assertions.js';
 import { makeAuditDraft, NOW, orderedId } from '../fixtures.js';
@@ -33,18 +33,18 @@ export const domainsGroup: ConformanceGroup = ({ it, concurrency }) => {
     const d = storageOf(t);
     const org = orderedId('org');
     const other = orderedId('org');
-    assert.is(await d.get(org), null);
-    assert.is(await d.save(record(org, 1), null), true);
-    assert.is(await d.save(record(org, 1, ['other.example']), null), false);
-    assert.equal(
+    assert.strictEqual(await d.get(org), null);
+    assert.strictEqual(await d.save(record(org, 1), null), true);
+    assert.strictEqual(await d.save(record(org, 1, ['other.example']), null), false);
+    assert.deepStrictEqual(
       (await d.get(org))?.domains.map((x) => x.domain),
       ['example.com'],
     );
-    assert.is(await d.save(record(org, 3, ['a.example']), 2), false);
+    assert.strictEqual(await d.save(record(org, 3, ['a.example']), 2), false);
     const next = { ...record(org, 2, ['example.com', 'b.example']), webhooks_verified_domains_only: true };
-    assert.is(await d.save(next, 1), true);
-    assert.equal(await d.get(org), next);
-    assert.is(await d.get(other), null);
+    assert.strictEqual(await d.save(next, 1), true);
+    assert.deepStrictEqual(await d.get(org), next);
+    assert.strictEqual(await d.get(other), null);
   });
 
   it('the drafts of a save are in the outbox; a lost save stores none', async (t) => {
@@ -60,19 +60,19 @@ export const domainsGroup: ConformanceGroup = ({ it, concurrency }) => {
       subject: { kind: 'domain', id: 'dom_0001' },
       agent_id: null,
     });
-    assert.is(await d.save(record(org, 1), null, [won]), true);
-    assert.is(await d.save(record(org, 2), 7, [lost]), false);
+    assert.strictEqual(await d.save(record(org, 1), null, [won]), true);
+    assert.strictEqual(await d.save(record(org, 2), 7, [lost]), false);
     const second = makeAuditDraft(org, {
       type: 'domain.verified',
       subject: { kind: 'domain', id: 'dom_0000' },
       agent_id: null,
     });
-    assert.is(await d.save(record(org, 2), 1, [second]), true);
+    assert.strictEqual(await d.save(record(org, 2), 1, [second]), true);
     const ids = (await t.adapter.listAuditOutbox(100)).map((x) => x.id);
     assert.ok(ids.includes(won.id));
     assert.ok(ids.includes(second.id));
-    assert.not.ok(ids.includes(lost.id));
-    assert.is((await d.get(org))?.version, 2);
+    assert.ok(!ids.includes(lost.id));
+    assert.strictEqual((await d.get(org))?.version, 2);
   });
 
   it('concurrent saves on one version: exactly one wins', async (t) => {
@@ -80,8 +80,8 @@ export const domainsGroup: ConformanceGroup = ({ it, concurrency }) => {
     const org = orderedId('org');
     await d.save(record(org, 1), null);
     const results = await inParallel(Math.min(concurrency, 20), (i) => d.save(record(org, 2, [`d${i}.example`]), 1));
-    assert.is(results.filter(Boolean).length, 1);
+    assert.strictEqual(results.filter(Boolean).length, 1);
     const firsts = await inParallel(Math.min(concurrency, 20), () => d.save(record(orderedId('org'), 1), null));
-    assert.is(firsts.filter(Boolean).length, firsts.length);
+    assert.strictEqual(firsts.filter(Boolean).length, firsts.length);
   });
 };

@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert';
+import * as assert from 'node:assert/strict';
 import { isKnownStorageError } from '../assertions.js';
 import { linkAuditEvents, makeAuditDraft, makeReservation } from '../fixtures.js';
 import { seedTenant } from '../seed.js';
@@ -19,7 +19,7 @@ export const errorsGroup: ConformanceGroup = (g) => {
     await attempt(adapter.insertOrg(org));
     await attempt(adapter.insertAgent(agent));
     await attempt(adapter.updateAgent(org.id, agent.id, 41, { name: 'x' }));
-    assert.is(failures.length, 3);
+    assert.strictEqual(failures.length, 3);
     for (const err of failures) assert.ok(isKnownStorageError(err) && err.code === 'conflict', String(err));
   });
 

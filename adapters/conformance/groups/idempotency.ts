@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert';
+import * as assert from 'node:assert/strict';
 import type { AuthorizationRecord } from '../../../src/types.js';
 import { countOf, inParallel, isKnownStorageError, rejectsWith } from '../assertions.js';
 import { makeAuthorization, makeProcessor, timeAt } from '../fixtures.js';
@@ -18,11 +18,11 @@ export const idempotencyGroup: ConformanceGroup = (g) => {
     const { adapter, inspect } = t;
     const { org, processor } = await setup(t);
     const first = makeAuthorization(processor.id, org.id);
-    assert.equal(await adapter.claimAuthorization(first), { created: true });
+    assert.deepStrictEqual(await adapter.claimAuthorization(first), { created: true });
     const second = { ...first, amount: 99, request_sha256: 'b'.repeat(64) };
-    assert.equal(await adapter.claimAuthorization(second), { created: false, existing: first });
-    assert.equal(await adapter.getAuthorization(processor.id, first.authorization_id), first);
-    if (inspect) assert.equal(await inspect.authorization(processor.id, first.authorization_id), first);
+    assert.deepStrictEqual(await adapter.claimAuthorization(second), { created: false, existing: first });
+    assert.deepStrictEqual(await adapter.getAuthorization(processor.id, first.authorization_id), first);
+    if (inspect) assert.deepStrictEqual(await inspect.authorization(processor.id, first.authorization_id), first);
   });
 
   g.it('the same authorization id under two processors is two records', async (t) => {
@@ -32,10 +32,10 @@ export const idempotencyGroup: ConformanceGroup = (g) => {
     await adapter.insertProcessor(other);
     const a = makeAuthorization(processor.id, org.id, { authorization_id: 'pa_same' });
     const b = makeAuthorization(other.id, org.id, { authorization_id: 'pa_same', amount: 5 });
-    assert.equal(await adapter.claimAuthorization(a), { created: true });
-    assert.equal(await adapter.claimAuthorization(b), { created: true });
-    assert.is((await adapter.getAuthorization(other.id, 'pa_same'))?.amount, 5);
-    assert.is((await adapter.getAuthorization(processor.id, 'pa_same'))?.amount, a.amount);
+    assert.deepStrictEqual(await adapter.claimAuthorization(a), { created: true });
+    assert.deepStrictEqual(await adapter.claimAuthorization(b), { created: true });
+    assert.strictEqual((await adapter.getAuthorization(other.id, 'pa_same'))?.amount, 5);
+    assert.strictEqual((await adapter.getAuthorization(processor.id, 'pa_same'))?.amount, a.amount);
   });
 
   g.it('of N concurrent claims of one key exactly one creates; all see the winner', async (t) => {
@@ -47,11 +47,11 @@ export const idempotencyGroup: ConformanceGroup = (g) => {
       ),
     );
     const created = results.filter((r) => r.created).length;
-    assert.is(created, 1, `created ${created} times`);
+    assert.strictEqual(created, 1, `created ${created} times`);
     const stored = (await adapter.getAuthorization(processor.id, 'pa_race')) as AuthorizationRecord;
-    for (const r of results) if (!r.created) assert.equal(r.existing, stored);
+    for (const r of results) if (!r.created) assert.deepStrictEqual(r.existing, stored);
     const winner = results.findIndex((r) => r.created);
-    assert.is(stored.amount, winner + 1);
+    assert.strictEqual(stored.amount, winner + 1);
   });
 
   g.it('updateAuthorization is a compare-and-set on version', async (t) => {
@@ -65,15 +65,15 @@ export const idempotencyGroup: ConformanceGroup = (g) => {
       { version: 0 },
       { status: 'approved', approved_amount: 1850, processor_id: 'prc_other', authorization_id: 'pa_other' },
     );
-    assert.equal(next, { ...rec, status: 'approved', approved_amount: 1850, version: 1 });
+    assert.deepStrictEqual(next, { ...rec, status: 'approved', approved_amount: 1850, version: 1 });
     await rejectsWith(
       adapter.updateAuthorization(processor.id, rec.authorization_id, { version: 0 }, { status: 'declined' }),
       'conflict',
       'stale version',
     );
-    assert.equal(await adapter.getAuthorization(processor.id, rec.authorization_id), next);
-    assert.is(await adapter.getAuthorization('prc_other', 'pa_other'), null);
-    if (inspect) assert.equal(await inspect.authorization(processor.id, rec.authorization_id), next);
+    assert.deepStrictEqual(await adapter.getAuthorization(processor.id, rec.authorization_id), next);
+    assert.strictEqual(await adapter.getAuthorization('prc_other', 'pa_other'), null);
+    if (inspect) assert.deepStrictEqual(await inspect.authorization(processor.id, rec.authorization_id), next);
   });
 
   g.it('of N concurrent updates on one version exactly one wins', async (t) => {
@@ -90,10 +90,10 @@ export const idempotencyGroup: ConformanceGroup = (g) => {
         },
       ),
     );
-    assert.is(countOf(outcomes, 'won'), 1);
+    assert.strictEqual(countOf(outcomes, 'won'), 1);
     const stored = await adapter.getAuthorization(processor.id, rec.authorization_id);
-    assert.is(stored?.version, 1);
-    assert.is(stored?.attempt, outcomes.indexOf('won') + 2);
+    assert.strictEqual(stored?.version, 1);
+    assert.strictEqual(stored?.attempt, outcomes.indexOf('won') + 2);
   });
 
   g.it('listOpenHolds: expired approvals and half-done finals, oldest first, limited', async (t) => {
@@ -119,7 +119,7 @@ export const idempotencyGroup: ConformanceGroup = (g) => {
     }
     const due = await adapter.listOpenHolds(at(50), 100);
     const ids = due.map((r) => r.authorization_id);
-    assert.equal([...ids].sort(), [
+    assert.deepStrictEqual([...ids].sort(), [
       'captured',
       'declined',
       'due_early',
@@ -129,9 +129,9 @@ export const idempotencyGroup: ConformanceGroup = (g) => {
       'reversed',
     ]);
     const expiries = due.map((r) => r.hold_expires_at ?? '');
-    assert.equal(expiries, [...expiries].sort(), 'oldest first');
+    assert.deepStrictEqual(expiries, [...expiries].sort(), 'oldest first');
     const limited = await adapter.listOpenHolds(at(50), 2);
-    assert.equal(
+    assert.deepStrictEqual(
       limited.map((r) => r.authorization_id),
       ['due_early', 'expired'],
     );

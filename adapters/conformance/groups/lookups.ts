@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert';
+import * as assert from 'node:assert/strict';
 import { rejectsWith } from '../assertions.js';
 import { makeBinding, makeOrg, makeProcessor } from '../fixtures.js';
 import { seedTenant } from '../seed.js';
@@ -26,9 +26,9 @@ export const lookupsGroup: ConformanceGroup = (g) => {
     const binding = bind(processor.id);
     await adapter.insertBinding(binding);
     const ref = binding.credential.reference;
-    assert.equal(await adapter.findBinding(processor.id, { reference: ref }), binding);
-    assert.is(await adapter.findBinding(otherProcessor.id, { reference: ref }), null);
-    assert.is(await adapter.findBinding(processor.id, { reference: `${ref}x` }), null);
+    assert.deepStrictEqual(await adapter.findBinding(processor.id, { reference: ref }), binding);
+    assert.strictEqual(await adapter.findBinding(otherProcessor.id, { reference: ref }), null);
+    assert.strictEqual(await adapter.findBinding(processor.id, { reference: `${ref}x` }), null);
   });
 
   g.it('findBinding by id finds any binding, whatever the processor', async (t) => {
@@ -36,8 +36,8 @@ export const lookupsGroup: ConformanceGroup = (g) => {
     const { processor, otherProcessor, bind } = await withProcessors(t);
     const binding = bind(processor.id);
     await adapter.insertBinding(binding);
-    assert.equal(await adapter.findBinding(processor.id, { id: binding.id }), binding);
-    assert.equal(await adapter.findBinding(otherProcessor.id, { id: binding.id }), binding);
+    assert.deepStrictEqual(await adapter.findBinding(processor.id, { id: binding.id }), binding);
+    assert.deepStrictEqual(await adapter.findBinding(otherProcessor.id, { id: binding.id }), binding);
   });
 
   g.it('a live reference is unique per processor, not across processors', async (t) => {
@@ -47,11 +47,11 @@ export const lookupsGroup: ConformanceGroup = (g) => {
     await adapter.insertBinding(first);
     const clash = bind(processor.id, 'tok_shared');
     await rejectsWith(adapter.insertBinding(clash), 'conflict', 'same processor and reference');
-    assert.is(await adapter.getBinding(org.id, clash.id), null);
+    assert.strictEqual(await adapter.getBinding(org.id, clash.id), null);
     const elsewhere = bind(otherProcessor.id, 'tok_shared');
     await adapter.insertBinding(elsewhere);
-    assert.equal(await adapter.findBinding(otherProcessor.id, { reference: 'tok_shared' }), elsewhere);
-    assert.equal(await adapter.findBinding(processor.id, { reference: 'tok_shared' }), first);
+    assert.deepStrictEqual(await adapter.findBinding(otherProcessor.id, { reference: 'tok_shared' }), elsewhere);
+    assert.deepStrictEqual(await adapter.findBinding(processor.id, { reference: 'tok_shared' }), first);
   });
 
   g.it('a suspended binding keeps its reference', async (t) => {
@@ -61,7 +61,7 @@ export const lookupsGroup: ConformanceGroup = (g) => {
     await adapter.insertBinding(binding);
     await adapter.updateBinding(org.id, binding.id, 0, { status: 'suspended' });
     const found = await adapter.findBinding(processor.id, { reference: binding.credential.reference });
-    assert.is(found?.status, 'suspended');
+    assert.strictEqual(found?.status, 'suspended');
     await rejectsWith(adapter.insertBinding(bind(processor.id, binding.credential.reference)), 'conflict', 'taken');
   });
 
@@ -72,11 +72,11 @@ export const lookupsGroup: ConformanceGroup = (g) => {
     const ref = binding.credential.reference;
     await adapter.insertBinding(binding);
     await adapter.updateBinding(org.id, binding.id, 0, { status: 'revoked' });
-    assert.is(await adapter.findBinding(processor.id, { reference: ref }), null);
-    assert.is((await adapter.findBinding(processor.id, { id: binding.id }))?.status, 'revoked');
+    assert.strictEqual(await adapter.findBinding(processor.id, { reference: ref }), null);
+    assert.strictEqual((await adapter.findBinding(processor.id, { id: binding.id }))?.status, 'revoked');
     const rebound = bind(processor.id, ref);
     await adapter.insertBinding(rebound);
-    assert.equal(await adapter.findBinding(processor.id, { reference: ref }), rebound);
+    assert.deepStrictEqual(await adapter.findBinding(processor.id, { reference: ref }), rebound);
     await rejectsWith(adapter.insertBinding(bind(processor.id, ref)), 'conflict', 'rebound reference is taken');
   });
 
@@ -85,10 +85,10 @@ export const lookupsGroup: ConformanceGroup = (g) => {
     const { processor, bind } = await withProcessors(t);
     const revoked = bind(processor.id, 'tok_old', 'revoked');
     await adapter.insertBinding(revoked);
-    assert.is(await adapter.findBinding(processor.id, { reference: 'tok_old' }), null);
+    assert.strictEqual(await adapter.findBinding(processor.id, { reference: 'tok_old' }), null);
     const live = bind(processor.id, 'tok_old');
     await adapter.insertBinding(live);
-    assert.equal(await adapter.findBinding(processor.id, { reference: 'tok_old' }), live);
+    assert.deepStrictEqual(await adapter.findBinding(processor.id, { reference: 'tok_old' }), live);
   });
 
   g.it('getOrg and getProcessor find what was stored', async ({ adapter }) => {
@@ -96,9 +96,9 @@ export const lookupsGroup: ConformanceGroup = (g) => {
     const processor = makeProcessor({ name: 'Second' });
     await adapter.insertOrg(org);
     await adapter.insertProcessor(processor);
-    assert.equal(await adapter.getOrg(org.id), org);
-    assert.equal(await adapter.getProcessor(processor.id), processor);
-    assert.is(await adapter.getOrg(processor.id), null);
-    assert.is(await adapter.getProcessor(org.id), null);
+    assert.deepStrictEqual(await adapter.getOrg(org.id), org);
+    assert.deepStrictEqual(await adapter.getProcessor(processor.id), processor);
+    assert.strictEqual(await adapter.getOrg(processor.id), null);
+    assert.strictEqual(await adapter.getProcessor(org.id), null);
   });
 };

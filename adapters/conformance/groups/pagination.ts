@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert';
+import * as assert from 'node:assert/strict';
 import type { ListQuery, Page, StorageAdapter } from '../../../src/storage/index.js';
 import {
   makeAgent,
@@ -146,7 +146,8 @@ const kinds: ListKind[] = [
     },
     async list(adapter, orgId, q) {
       const page = await adapter.listProcessorAuthorizations(processorOf(orgId), q);
-      for (const r of page.items) assert.is(r.processor_id, processorOf(orgId), 'another processor’s record listed');
+      for (const r of page.items)
+        assert.strictEqual(r.processor_id, processorOf(orgId), 'another processor’s record listed');
       return page;
     },
     ties: 2,
@@ -176,7 +177,7 @@ async function walk(kind: ListKind, adapter: StorageAdapter, orgId: string, quer
 /** `listed` holds exactly `expected` (keys of `keys`), newest first; rows of one tie run in any order. */
 function assertNewestFirst(kind: ListKind, keys: string[], listed: string[], expected: string[]): void {
   const rank = (k: string) => Math.floor(keys.indexOf(k) / (kind.ties ?? 1));
-  assert.equal([...listed].sort(), [...expected].sort(), `${kind.name}: rows listed`);
+  assert.deepStrictEqual([...listed].sort(), [...expected].sort(), `${kind.name}: rows listed`);
   for (let i = 1; i < listed.length; i++) {
     assert.ok(rank(listed[i - 1] as string) >= rank(listed[i] as string), `${kind.name}: not newest first`);
   }
@@ -198,12 +199,12 @@ export const paginationGroup: ConformanceGroup = (g) => {
       const { orgId, keys } = await seeded(adapter, kind, 12);
       const own = (rows: Listed[]) => rows.map(kind.key).filter((k) => keys.includes(k));
       const first = await kind.list(adapter, orgId, { limit: 4 });
-      assert.is(first.items.length, 4);
+      assert.strictEqual(first.items.length, 4);
       assert.ok(first.next_cursor !== null);
       assertNewestFirst(kind, keys, own(first.items), keys.slice(-4));
       for (const limit of [1, 3, 4, 100]) {
         const all = await walk(kind, adapter, orgId, { limit });
-        assert.is(new Set(all.map(kind.key)).size, all.length, `${kind.name}: a row listed twice`);
+        assert.strictEqual(new Set(all.map(kind.key)).size, all.length, `${kind.name}: a row listed twice`);
         assertNewestFirst(kind, keys, own(all), keys);
       }
     });
@@ -238,8 +239,8 @@ export const paginationGroup: ConformanceGroup = (g) => {
           expected,
         );
         for (const r of got) {
-          if (filter.status !== undefined) assert.is(r.status, filter.status);
-          if (filter.agent_id !== undefined) assert.is(r.agent_id, filter.agent_id);
+          if (filter.status !== undefined) assert.strictEqual(r.status, filter.status);
+          if (filter.agent_id !== undefined) assert.strictEqual(r.agent_id, filter.agent_id);
         }
       }
     });
@@ -249,8 +250,8 @@ export const paginationGroup: ConformanceGroup = (g) => {
     const { org } = await seedTenant(adapter);
     for (let i = 0; i < 3; i++) await adapter.insertIntent(makeIntent(org.id, 'agt_x'));
     const page = await adapter.listIntents(org.id, { limit: 3 });
-    assert.is(page.items.length, 3);
-    assert.is(page.next_cursor, null);
+    assert.strictEqual(page.items.length, 3);
+    assert.strictEqual(page.next_cursor, null);
     const { org: empty } = await seedTenant(adapter);
     for (const list of [
       adapter.listIntents(empty.id, { limit: 5 }),
@@ -258,7 +259,7 @@ export const paginationGroup: ConformanceGroup = (g) => {
       adapter.listAuthorizations(empty.id, { limit: 5 }),
       adapter.listProcessorAuthorizations('prc_missing', { limit: 5 }),
     ]) {
-      assert.equal(await list, { items: [], next_cursor: null });
+      assert.deepStrictEqual(await list, { items: [], next_cursor: null });
     }
   });
 };

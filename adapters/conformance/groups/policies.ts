@@ -1,5 +1,5 @@
+import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import * as assert from 'uvu/assert';
 import type { PolicyBundleRecord, PolicyStorage } from '../../../src/storage/index.js';
 import { makeAuditDraft, makeOrg, timeAt } from '../fixtures.js';
 import type { ConformanceGroup, ConformanceTarget } from '../types.js';
@@ -32,19 +32,19 @@ export const policiesGroup: ConformanceGroup = (g) => {
       const s = storageOf(t);
       const org = makeOrg();
       const first = await s.insertBundle(bundle(org.id, 'r1'));
-      assert.is(first.status, 'inserted');
-      assert.is((await s.insertBundle(bundle(org.id, 'r1'))).status, 'exists');
+      assert.strictEqual(first.status, 'inserted');
+      assert.strictEqual((await s.insertBundle(bundle(org.id, 'r1'))).status, 'exists');
       const other = await s.insertBundle(bundle(org.id, 'r1', 'changed'));
-      assert.is(other.status, 'conflict');
-      assert.is(other.bundle.sha256, first.bundle.sha256, 'the stored bundle is kept');
-      assert.equal(await s.getBundleBytes(org.id, 'r1'), new TextEncoder().encode('bundle r1'));
+      assert.strictEqual(other.status, 'conflict');
+      assert.strictEqual(other.bundle.sha256, first.bundle.sha256, 'the stored bundle is kept');
+      assert.deepStrictEqual(await s.getBundleBytes(org.id, 'r1'), new TextEncoder().encode('bundle r1'));
       // The same revision in another org or as a base bundle is another bundle.
-      assert.is((await s.insertBundle(bundle(makeOrg().id, 'r1', 'x'))).status, 'inserted');
-      assert.is((await s.insertBundle(bundle(null, 'r1', 'y'))).status, 'inserted');
-      assert.is((await s.getBundle(org.id, 'r1'))?.sha256, first.bundle.sha256);
-      assert.is(await s.getBundle(org.id, 'r2'), null);
-      assert.is(await s.getBundleBytes(org.id, 'r2'), null);
-      assert.is(await s.getBundle(makeOrg().id, 'r1'), null, "another org's revision is a miss");
+      assert.strictEqual((await s.insertBundle(bundle(makeOrg().id, 'r1', 'x'))).status, 'inserted');
+      assert.strictEqual((await s.insertBundle(bundle(null, 'r1', 'y'))).status, 'inserted');
+      assert.strictEqual((await s.getBundle(org.id, 'r1'))?.sha256, first.bundle.sha256);
+      assert.strictEqual(await s.getBundle(org.id, 'r2'), null);
+      assert.strictEqual(await s.getBundleBytes(org.id, 'r2'), null);
+      assert.strictEqual(await s.getBundle(makeOrg().id, 'r1'), null, "another org's revision is a miss");
     },
   );
 
@@ -54,7 +54,7 @@ export const policiesGroup: ConformanceGroup = (g) => {
     const b = bundle(org.id, 'rev-a');
     await s.insertBundle(b);
     const { bytes: _bytes, ...meta } = b;
-    assert.equal(await s.getBundle(org.id, 'rev-a'), meta);
+    assert.deepStrictEqual(await s.getBundle(org.id, 'rev-a'), meta);
   });
 
   g.it('policies: bundles list newest first, paged, one org only', async (t) => {
@@ -70,40 +70,44 @@ export const policiesGroup: ConformanceGroup = (g) => {
       if (page.next_cursor === null) break;
       cursor = page.next_cursor;
     }
-    assert.equal(seen, ['r4', 'r3', 'r2', 'r1', 'r0']);
+    assert.deepStrictEqual(seen, ['r4', 'r3', 'r2', 'r1', 'r0']);
   });
 
   g.it('policies: retire sets retired_at once; a miss is null', async (t) => {
     const s = storageOf(t);
     const org = makeOrg();
     await s.insertBundle(bundle(org.id, 'r1'));
-    assert.is((await s.retireBundle(org.id, 'r1', timeAt(1000)))?.retired_at, timeAt(1000));
-    assert.is((await s.retireBundle(org.id, 'r1', timeAt(2000)))?.retired_at, timeAt(1000));
-    assert.is(await s.retireBundle(org.id, 'nope', timeAt(1000)), null);
+    assert.strictEqual((await s.retireBundle(org.id, 'r1', timeAt(1000)))?.retired_at, timeAt(1000));
+    assert.strictEqual((await s.retireBundle(org.id, 'r1', timeAt(2000)))?.retired_at, timeAt(1000));
+    assert.strictEqual(await s.retireBundle(org.id, 'nope', timeAt(1000)), null);
   });
 
   g.it('policies: states change by compare-and-set and move the change sequence', async (t) => {
     const s = storageOf(t);
     const org = makeOrg();
     const empty = await s.getState(org.id);
-    assert.is(empty.version, 0);
-    assert.is(empty.active, null);
+    assert.strictEqual(empty.version, 0);
+    assert.strictEqual(empty.active, null);
     const seq0 = await s.changeSequence();
     const change = { active: 'r1', shadow: null, previous: [null], activated_at: timeAt(0), signing_key: null };
     const v1 = await s.updateState(org.id, 0, change);
-    assert.is(v1?.version, 1);
-    assert.is(v1?.active, 'r1');
+    assert.strictEqual(v1?.version, 1);
+    assert.strictEqual(v1?.active, 'r1');
     assert.ok((await s.changeSequence()) > seq0, 'the sequence moved');
-    assert.is(await s.updateState(org.id, 0, { ...change, active: 'r2' }), null, 'a stale version writes nothing');
+    assert.strictEqual(
+      await s.updateState(org.id, 0, { ...change, active: 'r2' }),
+      null,
+      'a stale version writes nothing',
+    );
     const read = await s.getState(org.id);
-    assert.equal(read, { org_id: org.id, ...change, version: 1 });
+    assert.deepStrictEqual(read, { org_id: org.id, ...change, version: 1 });
     const v2 = await s.updateState(org.id, 1, { ...change, active: 'r2', previous: [null, 'r1'] });
-    assert.equal(v2?.previous, [null, 'r1']);
+    assert.deepStrictEqual(v2?.previous, [null, 'r1']);
     const seq2 = await s.changeSequence();
-    assert.is(await s.updateState(org.id, 1, change), null);
-    assert.is(await s.changeSequence(), seq2, 'a lost compare-and-set does not move the sequence');
+    assert.strictEqual(await s.updateState(org.id, 1, change), null);
+    assert.strictEqual(await s.changeSequence(), seq2, 'a lost compare-and-set does not move the sequence');
     const base = await s.updateState(null, 0, { ...change, active: 'base-1', previous: [] });
-    assert.is(base?.org_id, null);
+    assert.strictEqual(base?.org_id, null);
     const states = await s.listStates();
     assert.ok(states.some((x) => x.org_id === org.id && x.active === 'r2'));
     assert.ok(states.some((x) => x.org_id === null && x.active === 'base-1'));
@@ -117,7 +121,7 @@ export const policiesGroup: ConformanceGroup = (g) => {
     await a.insertBundle(bundle(org.id, 'rb'));
     for (let round = 0; round < 5; round++) {
       const [sa, sb] = await Promise.all([a.getState(org.id), b.getState(org.id)]);
-      assert.is(sa.version, sb.version);
+      assert.strictEqual(sa.version, sb.version);
       const promote = (s: PolicyStorage, rev: string, from: typeof sa) =>
         s.updateState(org.id, from.version, {
           active: rev,
@@ -130,10 +134,10 @@ export const policiesGroup: ConformanceGroup = (g) => {
       assert.ok((wa === null) !== (wb === null), 'exactly one compare-and-set wins');
       const winner = (wa ?? wb)?.active;
       const [ra, rb] = await Promise.all([a.getState(org.id), b.getState(org.id)]);
-      assert.is(ra.active, winner);
-      assert.is(rb.active, winner);
-      assert.is(ra.version, sa.version + 1);
-      assert.equal(ra, rb, 'both servers read the same state');
+      assert.strictEqual(ra.active, winner);
+      assert.strictEqual(rb.active, winner);
+      assert.strictEqual(ra.version, sa.version + 1);
+      assert.deepStrictEqual(ra, rb, 'both servers read the same state');
     }
   });
 
@@ -152,7 +156,7 @@ export const policiesGroup: ConformanceGroup = (g) => {
       await s.updateState(org.id, 0, change, [d2]);
       await s.updateState(org.id, 0, change, [d3]);
       const ids = (await t.inspect.auditOutbox()).map((d) => d.id).sort();
-      assert.equal(ids, [d1.id, d2.id].sort());
+      assert.deepStrictEqual(ids, [d1.id, d2.id].sort());
     },
   );
 };

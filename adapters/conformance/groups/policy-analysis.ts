@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert';
+import * as assert from 'node:assert/strict';
 import type {
   DivergenceSample,
   PolicyAnalysisStorage,
@@ -119,7 +119,7 @@ export const policyAnalysisGroup: ConformanceGroup = (g) => {
   g.it('policy_analysis: shadow batches add up; bounds, since and samples', async (t) => {
     const storage = storageOf(t);
     const org = makeOrg();
-    assert.is(await storage.getShadowStats(org.id, 'rev-b'), null);
+    assert.strictEqual(await storage.getShadowStats(org.id, 'rev-b'), null);
     await storage.recordShadow(batch(org.id, 'rev-b'));
     await storage.recordShadow(
       batch(org.id, 'rev-b', {
@@ -151,7 +151,7 @@ export const policyAnalysisGroup: ConformanceGroup = (g) => {
     );
     const stats = await storage.getShadowStats(org.id, 'rev-b');
     assert.ok(stats);
-    assert.equal(stats, {
+    assert.deepStrictEqual(stats, {
       org_id: org.id,
       revision: 'rev-b',
       active_revision: null,
@@ -165,10 +165,10 @@ export const policyAnalysisGroup: ConformanceGroup = (g) => {
       samples: [sample(0), sample(1), sample(2)],
     });
     tryMutate(stats);
-    assert.equal((await storage.getShadowStats(org.id, 'rev-b'))?.evaluated, 9, 'results are copies');
+    assert.deepStrictEqual((await storage.getShadowStats(org.id, 'rev-b'))?.evaluated, 9, 'results are copies');
     // Another revision and another org are apart.
-    assert.is(await storage.getShadowStats(org.id, 'rev-c'), null);
-    assert.is(await storage.getShadowStats(makeOrg().id, 'rev-b'), null);
+    assert.strictEqual(await storage.getShadowStats(org.id, 'rev-c'), null);
+    assert.strictEqual(await storage.getShadowStats(makeOrg().id, 'rev-b'), null);
   });
 
   g.it('policy_analysis: only the latest samples are kept', async (t) => {
@@ -178,7 +178,7 @@ export const policyAnalysisGroup: ConformanceGroup = (g) => {
     await storage.recordShadow(batch(org.id, 'rev-b', { samples: all.slice(0, 30) }));
     await storage.recordShadow(batch(org.id, 'rev-b', { samples: all.slice(30) }));
     const stats = await storage.getShadowStats(org.id, 'rev-b');
-    assert.equal(stats?.samples, all.slice(-SHADOW_SAMPLE_LIMIT));
+    assert.deepStrictEqual(stats?.samples, all.slice(-SHADOW_SAMPLE_LIMIT));
   });
 
   g.it('policy_analysis: concurrent batches are all counted', async (t) => {
@@ -187,10 +187,10 @@ export const policyAnalysisGroup: ConformanceGroup = (g) => {
     const n = Math.min(g.concurrency, 50);
     await inParallel(n, () => storage.recordShadow(batch(org.id, 'rev-b')));
     const stats = await storage.getShadowStats(org.id, 'rev-b');
-    assert.is(stats?.evaluated, 3 * n);
-    assert.is(stats?.diverged, n);
-    assert.equal(stats?.transitions, { 'ALLOW->DENY': n });
-    assert.is(stats?.approved_amount_delta.sum, -100 * n);
+    assert.strictEqual(stats?.evaluated, 3 * n);
+    assert.strictEqual(stats?.diverged, n);
+    assert.deepStrictEqual(stats?.transitions, { 'ALLOW->DENY': n });
+    assert.strictEqual(stats?.approved_amount_delta.sum, -100 * n);
   });
 
   g.it('policy_analysis: replay jobs insert, read in their org only, compare-and-set', async (t) => {
@@ -199,23 +199,23 @@ export const policyAnalysisGroup: ConformanceGroup = (g) => {
     const j = job(org.id);
     await storage.insertReplayJob(j);
     await rejectsWith(storage.insertReplayJob(j), 'conflict', 'duplicate job id');
-    assert.equal(await storage.getReplayJob(org.id, j.id), j);
-    assert.is(await storage.getReplayJob(makeOrg().id, j.id), null, 'another org’s job is a miss');
-    assert.is(await storage.getReplayJob(org.id, 'rpl_missing'), null);
+    assert.deepStrictEqual(await storage.getReplayJob(org.id, j.id), j);
+    assert.strictEqual(await storage.getReplayJob(makeOrg().id, j.id), null, 'another org’s job is a miss');
+    assert.strictEqual(await storage.getReplayJob(org.id, 'rpl_missing'), null);
     const done = await storage.updateReplayJob(org.id, j.id, 0, {
       status: 'completed',
       progress: { done: 10, total: 10 },
       id: 'rpl_other',
       org_id: 'org_other',
     });
-    assert.is(done?.status, 'completed');
-    assert.is(done?.version, 1);
-    assert.is(done?.id, j.id, 'the key is never patched');
-    assert.is(done?.org_id, org.id);
+    assert.strictEqual(done?.status, 'completed');
+    assert.strictEqual(done?.version, 1);
+    assert.strictEqual(done?.id, j.id, 'the key is never patched');
+    assert.strictEqual(done?.org_id, org.id);
     await rejectsWith(storage.updateReplayJob(org.id, j.id, 0, { status: 'failed' }), 'conflict', 'stale version');
-    assert.is(await storage.updateReplayJob(makeOrg().id, j.id, 1, { status: 'failed' }), null);
-    assert.is(await storage.updateReplayJob(org.id, 'rpl_missing', 0, { status: 'failed' }), null);
-    assert.equal((await storage.getReplayJob(org.id, j.id))?.progress, { done: 10, total: 10 });
+    assert.strictEqual(await storage.updateReplayJob(makeOrg().id, j.id, 1, { status: 'failed' }), null);
+    assert.strictEqual(await storage.updateReplayJob(org.id, 'rpl_missing', 0, { status: 'failed' }), null);
+    assert.deepStrictEqual((await storage.getReplayJob(org.id, j.id))?.progress, { done: 10, total: 10 });
   });
 
   g.it('policy_analysis: a job write stores its audit drafts with it', async (t) => {
@@ -233,11 +233,11 @@ export const policyAnalysisGroup: ConformanceGroup = (g) => {
       'stale version',
     );
     const ids = (await t.inspect.auditOutbox()).map((d) => d.id).sort();
-    assert.equal(ids, [first.id, second.id].sort(), 'a failed write stores no draft');
+    assert.deepStrictEqual(ids, [first.id, second.id].sort(), 'a failed write stores no draft');
     const listed = await t.adapter.listAuditOutbox(10);
-    assert.equal(listed.map((d) => d.id).sort(), [first.id, second.id].sort(), 'the adapter lists them');
+    assert.deepStrictEqual(listed.map((d) => d.id).sort(), [first.id, second.id].sort(), 'the adapter lists them');
     await t.adapter.ackAuditOutbox(listed);
-    assert.equal(await t.adapter.listAuditOutbox(10), []);
+    assert.deepStrictEqual(await t.adapter.listAuditOutbox(10), []);
   });
 
   g.it('policy_analysis: the scan returns [from, to) oldest first, ties never skipped, org only', async (t) => {
@@ -253,15 +253,15 @@ export const policyAnalysisGroup: ConformanceGroup = (g) => {
     for (const limit of [1, 2, 3, 100]) {
       const got = await scanAll(storage, org.id, timeAt(1000), timeAt(9000), limit);
       const keys = got.map((r) => `${r.processor_id}/${r.authorization_id}`);
-      assert.equal([...keys].sort(), inWindow, `limit ${limit}`);
-      assert.is(new Set(keys).size, keys.length, 'no record twice');
+      assert.deepStrictEqual([...keys].sort(), inWindow, `limit ${limit}`);
+      assert.strictEqual(new Set(keys).size, keys.length, 'no record twice');
       const at = got.map((r) => r.created_at);
-      assert.equal(at, [...at].sort(), 'oldest first');
+      assert.deepStrictEqual(at, [...at].sort(), 'oldest first');
     }
-    assert.is(await storage.countAuthorizations(org.id, timeAt(1000), timeAt(9000), 100), inWindow.length);
-    assert.is(await storage.countAuthorizations(org.id, timeAt(1000), timeAt(9000), 3), 3, 'counts up to cap');
-    assert.is(await storage.countAuthorizations(org.id, timeAt(20_000), timeAt(30_000), 100), 0);
-    assert.equal(
+    assert.strictEqual(await storage.countAuthorizations(org.id, timeAt(1000), timeAt(9000), 100), inWindow.length);
+    assert.strictEqual(await storage.countAuthorizations(org.id, timeAt(1000), timeAt(9000), 3), 3, 'counts up to cap');
+    assert.strictEqual(await storage.countAuthorizations(org.id, timeAt(20_000), timeAt(30_000), 100), 0);
+    assert.deepStrictEqual(
       (await storage.scanAuthorizations(org.id, { from: timeAt(9500), to: timeAt(9600), limit: 5 })).items,
       [],
     );

@@ -1,4 +1,4 @@
-import * as assert from 'uvu/assert';
+import * as assert from 'node:assert/strict';
 import { type Reservation, type StorageAdapter, WINDOWS } from '../../../src/storage/index.js';
 import { countOf, inParallel } from '../assertions.js';
 import { makeReservation, orderedId, type Periods, periodsOf, type WindowLimits } from '../fixtures.js';
@@ -22,50 +22,56 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     const b = await budget(t);
     const periods = periodsOf(9);
     const u = await b.usage(periods);
-    for (const w of WINDOWS) assert.equal(u[w], { period: periods[w], spent: 0, count: 0 });
+    for (const w of WINDOWS) assert.deepStrictEqual(u[w], { period: periods[w], spent: 0, count: 0 });
   });
 
   g.it('reserve holds the amount and one transaction in every window', async (t) => {
     const b = await budget(t);
     const r = makeReservation(1250, { daily: { amount: 5000 } });
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, r), { status: 'reserved' });
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(750)), { status: 'reserved' });
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, r), { status: 'reserved' });
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(750)), {
+      status: 'reserved',
+    });
     const u = await b.usage();
-    for (const w of WINDOWS) assert.equal(u[w], { period: periodsOf()[w], spent: 2000, count: 2 });
+    for (const w of WINDOWS) assert.deepStrictEqual(u[w], { period: periodsOf()[w], spent: 2000, count: 2 });
     const stored = await b.stored();
     if (stored) {
-      assert.is(stored.windows.daily.spent, 2000);
-      assert.is(stored.windows.total.count, 2);
+      assert.strictEqual(stored.windows.daily.spent, 2000);
+      assert.strictEqual(stored.windows.total.count, 2);
       assert.ok(stored.holds.includes(r.reservation_id));
-      assert.is(stored.holds.length, 2);
+      assert.strictEqual(stored.holds.length, 2);
     }
   });
 
   g.it('a forced reservation (no limits) is recorded past a full window, once, and released like any', async (t) => {
     const b = await budget(t);
     const limits = { daily: { amount: 1000, count: 1 } };
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1000, limits)), {
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1000, limits)), {
       status: 'reserved',
     });
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, limits)), {
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, limits)), {
       status: 'limit_exceeded',
       window: 'daily',
       kind: 'amount',
     });
     // What a stand-in approval recorded when the store was back: the window is already full.
     const forced = makeReservation(700);
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, forced), { status: 'reserved' });
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, { ...forced }), { status: 'already_applied' });
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, forced), { status: 'reserved' });
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, { ...forced }), {
+      status: 'already_applied',
+    });
     for (const [spent, count] of spentOf(await b.usage())) {
-      assert.is(spent, 1700);
-      assert.is(count, 2);
+      assert.strictEqual(spent, 1700);
+      assert.strictEqual(count, 2);
     }
-    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, forced.reservation_id), {
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, forced.reservation_id), {
       status: 'released',
       amount: 700,
     });
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, { ...forced }), { status: 'already_applied' });
-    assert.is((await b.usage()).daily.spent, 1000);
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, { ...forced }), {
+      status: 'already_applied',
+    });
+    assert.strictEqual((await b.usage()).daily.spent, 1000);
   });
 
   g.it('release gives back exactly what was reserved', async (t) => {
@@ -73,38 +79,38 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(300));
     const r = makeReservation(1234);
     await b.adapter.reserveUsage(b.orgId, b.authorityId, r);
-    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id), {
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id), {
       status: 'released',
       amount: 1234,
     });
     for (const [spent, count] of spentOf(await b.usage())) {
-      assert.is(spent, 300);
-      assert.is(count, 1);
+      assert.strictEqual(spent, 300);
+      assert.strictEqual(count, 1);
     }
     const stored = await b.stored();
-    if (stored) assert.not.ok(stored.holds.includes(r.reservation_id));
+    if (stored) assert.ok(!stored.holds.includes(r.reservation_id));
   });
 
   g.it('settle with keep leaves the kept amount and the transaction spent', async (t) => {
     const b = await budget(t);
     const r = makeReservation(1000);
     await b.adapter.reserveUsage(b.orgId, b.authorityId, r);
-    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id, 600), {
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id, 600), {
       status: 'released',
       amount: 400,
     });
     for (const [spent, count] of spentOf(await b.usage())) {
-      assert.is(spent, 600);
-      assert.is(count, 1);
+      assert.strictEqual(spent, 600);
+      assert.strictEqual(count, 1);
     }
     const full = makeReservation(500);
     await b.adapter.reserveUsage(b.orgId, b.authorityId, full);
-    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, full.reservation_id, 500), {
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, full.reservation_id, 500), {
       status: 'released',
       amount: 0,
     });
     const u = await b.usage();
-    assert.equal([u.daily.spent, u.daily.count], [1100, 2]);
+    assert.deepStrictEqual([u.daily.spent, u.daily.count], [1100, 2]);
   });
 
   g.it('amount limits: exactly at the limit passes, one over names the window', async (t) => {
@@ -115,55 +121,62 @@ export const reservationsGroup: ConformanceGroup = (g) => {
       monthly: { amount: 1800 },
       total: { amount: 1900 },
     };
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1000, limits)), {
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1000, limits)), {
       status: 'reserved',
     });
     const over = (amount: number, l: WindowLimits) =>
       b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(amount, l));
-    assert.equal(await over(1, limits), { status: 'limit_exceeded', window: 'daily', kind: 'amount' });
+    assert.deepStrictEqual(await over(1, limits), { status: 'limit_exceeded', window: 'daily', kind: 'amount' });
     const noDaily = { ...limits, daily: { amount: 100_000 } };
-    assert.equal(await over(501, noDaily), { status: 'limit_exceeded', window: 'weekly', kind: 'amount' });
-    assert.equal(await over(500, { ...noDaily, monthly: { amount: 1499 } }), {
+    assert.deepStrictEqual(await over(501, noDaily), { status: 'limit_exceeded', window: 'weekly', kind: 'amount' });
+    assert.deepStrictEqual(await over(500, { ...noDaily, monthly: { amount: 1499 } }), {
       status: 'limit_exceeded',
       window: 'monthly',
       kind: 'amount',
     });
-    assert.equal(await over(901, { daily: { amount: 5000 }, total: { amount: 1900 } }), {
+    assert.deepStrictEqual(await over(901, { daily: { amount: 5000 }, total: { amount: 1900 } }), {
       status: 'limit_exceeded',
       window: 'total',
       kind: 'amount',
     });
     const u = await b.usage();
-    assert.equal([u.daily.spent, u.daily.count, u.total.spent], [1000, 1, 1000], 'a refusal changes nothing');
+    assert.deepStrictEqual([u.daily.spent, u.daily.count, u.total.spent], [1000, 1, 1000], 'a refusal changes nothing');
     const stored = await b.stored();
-    if (stored) assert.is(stored.holds.length, 1);
+    if (stored) assert.strictEqual(stored.holds.length, 1);
   });
 
   g.it('count limits: the n+1th transaction in a window is refused', async (t) => {
     const b = await budget(t);
     const limits = { weekly: { count: 2 } };
     for (let i = 0; i < 2; i++) {
-      assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, limits)), {
+      assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, limits)), {
         status: 'reserved',
       });
     }
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, limits)), {
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, limits)), {
       status: 'limit_exceeded',
       window: 'weekly',
       kind: 'count',
     });
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, { total: { count: 3 } })), {
-      status: 'reserved',
-    });
-    assert.is((await b.usage()).total.count, 3);
+    assert.deepStrictEqual(
+      await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, { total: { count: 3 } })),
+      {
+        status: 'reserved',
+      },
+    );
+    assert.strictEqual((await b.usage()).total.count, 3);
   });
 
   g.it('null limits are no limits', async (t) => {
     const b = await budget(t);
     const big = 2 ** 40;
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(big)), { status: 'reserved' });
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(big)), { status: 'reserved' });
-    assert.is((await b.usage()).total.spent, 2 * big);
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(big)), {
+      status: 'reserved',
+    });
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(big)), {
+      status: 'reserved',
+    });
+    assert.strictEqual((await b.usage()).total.spent, 2 * big);
   });
 
   g.it('a newer period starts from zero; rolled windows are left alone on release', async (t) => {
@@ -172,46 +185,49 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     const monday = makeReservation(900, limits, periodsOf(5));
     await b.adapter.reserveUsage(b.orgId, b.authorityId, monday);
     const tuesday = makeReservation(900, limits, periodsOf(6));
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, tuesday), {
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, tuesday), {
       status: 'limit_exceeded',
       window: 'monthly',
       kind: 'amount',
     });
     const smaller = makeReservation(600, limits, periodsOf(6));
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, smaller), { status: 'reserved' });
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, smaller), { status: 'reserved' });
     const u = await b.usage(periodsOf(6));
-    assert.equal(u.daily, { period: periodsOf(6).daily, spent: 600, count: 1 });
-    assert.equal(u.monthly, { period: '2026-01', spent: 1500, count: 2 });
-    assert.equal((await b.usage(periodsOf(5))).daily, { period: periodsOf(5).daily, spent: 0, count: 0 });
+    assert.deepStrictEqual(u.daily, { period: periodsOf(6).daily, spent: 600, count: 1 });
+    assert.deepStrictEqual(u.monthly, { period: '2026-01', spent: 1500, count: 2 });
+    assert.deepStrictEqual((await b.usage(periodsOf(5))).daily, { period: periodsOf(5).daily, spent: 0, count: 0 });
     // Monday's hold ends after the day rolled: only windows still in Monday's periods give back.
-    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, monday.reservation_id), {
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, monday.reservation_id), {
       status: 'released',
       amount: 900,
     });
     const after = await b.usage(periodsOf(6));
-    assert.equal(after.daily, { period: periodsOf(6).daily, spent: 600, count: 1 });
-    assert.equal(after.monthly, { period: '2026-01', spent: 600, count: 1 });
+    assert.deepStrictEqual(after.daily, { period: periodsOf(6).daily, spent: 600, count: 1 });
+    assert.deepStrictEqual(after.monthly, { period: '2026-01', spent: 600, count: 1 });
     const stored = await b.stored();
-    if (stored) assert.is(stored.windows.daily.period, periodsOf(6).daily);
+    if (stored) assert.strictEqual(stored.windows.daily.period, periodsOf(6).daily);
   });
 
   g.it('an older requested period counts against the newer stored one', async (t) => {
     const b = await budget(t);
     const limits = { daily: { amount: 1000 } };
     await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(800, limits, periodsOf(6)));
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(300, limits, periodsOf(5))), {
-      status: 'limit_exceeded',
-      window: 'daily',
-      kind: 'amount',
-    });
+    assert.deepStrictEqual(
+      await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(300, limits, periodsOf(5))),
+      {
+        status: 'limit_exceeded',
+        window: 'daily',
+        kind: 'amount',
+      },
+    );
     const late = makeReservation(200, limits, periodsOf(5));
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, late), { status: 'reserved' });
-    assert.equal((await b.usage(periodsOf(6))).daily, { period: periodsOf(6).daily, spent: 1000, count: 2 });
-    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, late.reservation_id), {
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, late), { status: 'reserved' });
+    assert.deepStrictEqual((await b.usage(periodsOf(6))).daily, { period: periodsOf(6).daily, spent: 1000, count: 2 });
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, late.reservation_id), {
       status: 'released',
       amount: 200,
     });
-    assert.equal((await b.usage(periodsOf(6))).daily, { period: periodsOf(6).daily, spent: 800, count: 1 });
+    assert.deepStrictEqual((await b.usage(periodsOf(6))).daily, { period: periodsOf(6).daily, spent: 800, count: 1 });
   });
 
   g.it('a replayed reservation id changes nothing, held, released or settled', async (t) => {
@@ -225,28 +241,32 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     const before = await b.usage();
     const storedBefore = await b.stored();
     for (const r of [held, released, settled]) {
-      assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, r), { status: 'already_applied' });
-      assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, { ...r, amount: 1 }), {
+      assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, r), { status: 'already_applied' });
+      assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, { ...r, amount: 1 }), {
         status: 'already_applied',
       });
     }
-    assert.equal(await b.usage(), before);
-    assert.equal(await b.stored(), storedBefore);
-    assert.equal([before.daily.spent, before.daily.count], [500, 2]);
+    assert.deepStrictEqual(await b.usage(), before);
+    assert.deepStrictEqual(await b.stored(), storedBefore);
+    assert.deepStrictEqual([before.daily.spent, before.daily.count], [500, 2]);
   });
 
   g.it('releasing an unknown or ended reservation is not_held and changes nothing', async (t) => {
     const b = await budget(t);
     const r = makeReservation(100);
     await b.adapter.reserveUsage(b.orgId, b.authorityId, r);
-    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, 'rsv_unknown'), { status: 'not_held' });
-    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id, 50), {
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, 'rsv_unknown'), { status: 'not_held' });
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id, 50), {
       status: 'released',
       amount: 50,
     });
-    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id), { status: 'not_held' });
-    assert.equal(await b.adapter.releaseUsage(b.orgId, 'sa_unknown', r.reservation_id), { status: 'not_held' });
-    assert.equal([(await b.usage()).daily.spent, (await b.usage()).daily.count], [50, 1]);
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id), {
+      status: 'not_held',
+    });
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, 'sa_unknown', r.reservation_id), {
+      status: 'not_held',
+    });
+    assert.deepStrictEqual([(await b.usage()).daily.spent, (await b.usage()).daily.count], [50, 1]);
   });
 
   g.it('a full release of an id never reserved ends it: a late reserve is already_applied', async (t) => {
@@ -254,32 +274,38 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(100));
     const late = makeReservation(700);
     const kept = makeReservation(300);
-    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, kept.reservation_id, 5), { status: 'not_held' });
-    assert.equal(
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, kept.reservation_id, 5), {
+      status: 'not_held',
+    });
+    assert.deepStrictEqual(
       await b.adapter.reserveUsage(b.orgId, b.authorityId, kept),
       { status: 'reserved' },
       'keep ends nothing',
     );
-    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, late.reservation_id), { status: 'not_held' });
-    assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, late), { status: 'already_applied' });
-    assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, late.reservation_id), { status: 'not_held' });
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, late.reservation_id), {
+      status: 'not_held',
+    });
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, late), { status: 'already_applied' });
+    assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, late.reservation_id), {
+      status: 'not_held',
+    });
     const u = await b.usage();
-    assert.equal([u.daily.spent, u.daily.count, u.total.spent], [400, 2, 400]);
+    assert.deepStrictEqual([u.daily.spent, u.daily.count, u.total.spent], [400, 2, 400]);
     const stored = await b.stored();
     if (stored) {
-      assert.not.ok(stored.holds.includes(late.reservation_id));
-      assert.is(stored.holds.length, 2);
+      assert.ok(!stored.holds.includes(late.reservation_id));
+      assert.strictEqual(stored.holds.length, 2);
     }
     // On an authority that was never used too.
     const fresh = await budget(t);
     const first = makeReservation(50);
-    assert.equal(await fresh.adapter.releaseUsage(fresh.orgId, fresh.authorityId, first.reservation_id), {
+    assert.deepStrictEqual(await fresh.adapter.releaseUsage(fresh.orgId, fresh.authorityId, first.reservation_id), {
       status: 'not_held',
     });
-    assert.equal(await fresh.adapter.reserveUsage(fresh.orgId, fresh.authorityId, first), {
+    assert.deepStrictEqual(await fresh.adapter.reserveUsage(fresh.orgId, fresh.authorityId, first), {
       status: 'already_applied',
     });
-    assert.equal((await fresh.usage()).daily, { period: periodsOf().daily, spent: 0, count: 0 });
+    assert.deepStrictEqual((await fresh.usage()).daily, { period: periodsOf().daily, spent: 0, count: 0 });
   });
 
   g.it('a reserve racing a full release of the same id: held then given back, or never applied', async (t) => {
@@ -303,13 +329,13 @@ export const reservationsGroup: ConformanceGroup = (g) => {
       );
     }
     const u = await b.usage();
-    assert.equal([u.daily.spent, u.daily.count], [3, 1], 'only the unrelated hold stays');
+    assert.deepStrictEqual([u.daily.spent, u.daily.count], [3, 1], 'only the unrelated hold stays');
     const stored = await b.stored();
-    if (stored) assert.is(stored.holds.length, 1);
+    if (stored) assert.strictEqual(stored.holds.length, 1);
     for (const r of ids) {
-      assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, r), { status: 'already_applied' });
+      assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, r), { status: 'already_applied' });
     }
-    assert.equal([(await b.usage()).daily.spent, (await b.usage()).daily.count], [3, 1]);
+    assert.deepStrictEqual([(await b.usage()).daily.spent, (await b.usage()).daily.count], [3, 1]);
   });
 
   g.it('N concurrent reserves on one budget succeed exactly floor(limit/amount) times', async (t) => {
@@ -324,15 +350,16 @@ export const reservationsGroup: ConformanceGroup = (g) => {
       results.map((r) => r.status),
       'reserved',
     );
-    assert.is(won, Math.floor(limit / amount));
+    assert.strictEqual(won, Math.floor(limit / amount));
     for (const r of results)
-      if (r.status !== 'reserved') assert.equal(r, { status: 'limit_exceeded', window: 'daily', kind: 'amount' });
+      if (r.status !== 'reserved')
+        assert.deepStrictEqual(r, { status: 'limit_exceeded', window: 'daily', kind: 'amount' });
     const u = await b.usage();
-    assert.equal([u.daily.spent, u.daily.count], [won * amount, won]);
+    assert.deepStrictEqual([u.daily.spent, u.daily.count], [won * amount, won]);
     const stored = await b.stored();
     if (stored) {
-      assert.is(stored.windows.daily.spent, won * amount);
-      assert.is(stored.holds.length, won);
+      assert.strictEqual(stored.windows.daily.spent, won * amount);
+      assert.strictEqual(stored.holds.length, won);
     }
   });
 
@@ -343,14 +370,14 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     const results = await inParallel(n, () =>
       b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, { monthly: { count: limit } })),
     );
-    assert.is(
+    assert.strictEqual(
       countOf(
         results.map((r) => r.status),
         'reserved',
       ),
       limit,
     );
-    assert.is((await b.usage()).monthly.count, limit);
+    assert.strictEqual((await b.usage()).monthly.count, limit);
   });
 
   g.it('N concurrent reserves of one reservation id apply it once', async (t) => {
@@ -358,9 +385,9 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     const r = makeReservation(10);
     const results = await inParallel(g.concurrency, () => b.adapter.reserveUsage(b.orgId, b.authorityId, r));
     const statuses = results.map((x) => x.status);
-    assert.is(countOf(statuses, 'reserved'), 1);
-    assert.is(countOf(statuses, 'already_applied'), g.concurrency - 1);
-    assert.equal([(await b.usage()).daily.spent, (await b.usage()).daily.count], [10, 1]);
+    assert.strictEqual(countOf(statuses, 'reserved'), 1);
+    assert.strictEqual(countOf(statuses, 'already_applied'), g.concurrency - 1);
+    assert.deepStrictEqual([(await b.usage()).daily.spent, (await b.usage()).daily.count], [10, 1]);
   });
 
   g.it('concurrent releases of one hold give it back once', async (t) => {
@@ -371,14 +398,14 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     const results = await inParallel(Math.min(g.concurrency, 50), () =>
       b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id),
     );
-    assert.is(
+    assert.strictEqual(
       countOf(
         results.map((x) => x.status),
         'released',
       ),
       1,
     );
-    assert.equal([(await b.usage()).daily.spent, (await b.usage()).daily.count], [5, 1]);
+    assert.deepStrictEqual([(await b.usage()).daily.spent, (await b.usage()).daily.count], [5, 1]);
   });
 
   g.it('reserves racing releases and replays keep the counters exact', async (t) => {
@@ -401,14 +428,14 @@ export const reservationsGroup: ConformanceGroup = (g) => {
       );
       return res.status;
     });
-    assert.is(countOf(results, 'replay:already_applied'), first.length);
+    assert.strictEqual(countOf(results, 'replay:already_applied'), first.length);
     const won = countOf(results, 'reserved');
     const u = await b.usage();
-    assert.is(u.daily.spent, won * 50);
-    assert.is(u.daily.count, won);
+    assert.strictEqual(u.daily.spent, won * 50);
+    assert.strictEqual(u.daily.count, won);
     assert.ok(u.daily.spent <= limit);
     const stored = await b.stored();
-    if (stored) assert.is(stored.holds.length, won);
+    if (stored) assert.strictEqual(stored.holds.length, won);
   });
 
   g.it(
@@ -419,15 +446,17 @@ export const reservationsGroup: ConformanceGroup = (g) => {
       await b.adapter.reserveUsage(b.orgId, b.authorityId, r);
       await b.adapter.releaseUsage(b.orgId, b.authorityId, r.reservation_id, 1000);
       const refund = { adjustment_id: orderedId('adj'), amount: -300, periods: periodsOf() };
-      assert.equal(await b.adapter.adjustUsage(b.orgId, b.authorityId, refund), { status: 'adjusted' });
-      assert.equal(await b.adapter.adjustUsage(b.orgId, b.authorityId, { ...refund }), { status: 'already_applied' });
-      for (const [spent, count] of spentOf(await b.usage())) assert.equal([spent, count], [700, 1]);
+      assert.deepStrictEqual(await b.adapter.adjustUsage(b.orgId, b.authorityId, refund), { status: 'adjusted' });
+      assert.deepStrictEqual(await b.adapter.adjustUsage(b.orgId, b.authorityId, { ...refund }), {
+        status: 'already_applied',
+      });
+      for (const [spent, count] of spentOf(await b.usage())) assert.deepStrictEqual([spent, count], [700, 1]);
       // A capture settled after the release adds spend, past a full window too: it happened.
       const late = { adjustment_id: orderedId('adj'), amount: 450, periods: periodsOf() };
-      assert.equal(await b.adapter.adjustUsage(b.orgId, b.authorityId, late), { status: 'adjusted' });
-      for (const [spent, count] of spentOf(await b.usage())) assert.equal([spent, count], [1150, 1]);
+      assert.deepStrictEqual(await b.adapter.adjustUsage(b.orgId, b.authorityId, late), { status: 'adjusted' });
+      for (const [spent, count] of spentOf(await b.usage())) assert.deepStrictEqual([spent, count], [1150, 1]);
       // An adjustment id never collides with a reservation id, nor ends one.
-      assert.equal(
+      assert.deepStrictEqual(
         await b.adapter.reserveUsage(
           b.orgId,
           b.authorityId,
@@ -444,19 +473,21 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     // The next day (same week, month): the daily window now counts day 6.
     await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(200, {}, periodsOf(6)));
     const refund = { adjustment_id: orderedId('adj'), amount: -400, periods: periodsOf(5) };
-    assert.equal(await b.adapter.adjustUsage(b.orgId, b.authorityId, refund), { status: 'adjusted' });
+    assert.deepStrictEqual(await b.adapter.adjustUsage(b.orgId, b.authorityId, refund), { status: 'adjusted' });
     const u = await b.usage(periodsOf(6));
-    assert.equal([u.daily.spent, u.weekly.spent, u.monthly.spent, u.total.spent], [200, 300, 300, 300]);
+    assert.deepStrictEqual([u.daily.spent, u.weekly.spent, u.monthly.spent, u.total.spent], [200, 300, 300, 300]);
     const tooMuch = { adjustment_id: orderedId('adj'), amount: -5000, periods: periodsOf(6) };
-    assert.equal(await b.adapter.adjustUsage(b.orgId, b.authorityId, tooMuch), { status: 'adjusted' });
+    assert.deepStrictEqual(await b.adapter.adjustUsage(b.orgId, b.authorityId, tooMuch), { status: 'adjusted' });
     const v = await b.usage(periodsOf(6));
-    assert.equal([v.daily.spent, v.weekly.spent, v.monthly.spent, v.total.spent], [0, 0, 0, 0]);
-    assert.is(v.daily.count, 1);
+    assert.deepStrictEqual([v.daily.spent, v.weekly.spent, v.monthly.spent, v.total.spent], [0, 0, 0, 0]);
+    assert.strictEqual(v.daily.count, 1);
     // An authority with no usage at all: nothing to change, the id is still spent.
     const other = await seedTenant(b.adapter);
     const none = { adjustment_id: orderedId('adj'), amount: -10, periods: periodsOf() };
-    assert.equal(await b.adapter.adjustUsage(other.org.id, other.authority.id, none), { status: 'adjusted' });
-    assert.equal(await b.adapter.adjustUsage(other.org.id, other.authority.id, none), { status: 'already_applied' });
+    assert.deepStrictEqual(await b.adapter.adjustUsage(other.org.id, other.authority.id, none), { status: 'adjusted' });
+    assert.deepStrictEqual(await b.adapter.adjustUsage(other.org.id, other.authority.id, none), {
+      status: 'already_applied',
+    });
   });
 
   g.it('concurrent adjustments of one id apply once, beside reserves', async (t) => {
@@ -469,12 +500,12 @@ export const reservationsGroup: ConformanceGroup = (g) => {
         ? (await b.adapter.adjustUsage(b.orgId, b.authorityId, { ...adjustment })).status
         : (await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(10))).status,
     );
-    assert.is(countOf(results, 'adjusted'), 1);
-    assert.is(countOf(results, 'already_applied'), Math.ceil(n / 2) - 1);
+    assert.strictEqual(countOf(results, 'adjusted'), 1);
+    assert.strictEqual(countOf(results, 'already_applied'), Math.ceil(n / 2) - 1);
     const reserved = countOf(results, 'reserved');
     const u = await b.usage();
-    assert.is(u.daily.spent, 5000 - 700 + reserved * 10);
-    assert.is(u.daily.count, 1 + reserved);
+    assert.strictEqual(u.daily.spent, 5000 - 700 + reserved * 10);
+    assert.strictEqual(u.daily.count, 1 + reserved);
   });
 
   g.it(
@@ -483,49 +514,55 @@ export const reservationsGroup: ConformanceGroup = (g) => {
       const b = await budget(t);
       const limits: WindowLimits = { daily: { amount: 100_000, count: 1 } };
       const base = makeReservation(1000, limits);
-      assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, base), { status: 'reserved' });
+      assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, base), { status: 'reserved' });
       // More than MOVE_AT of them, so a backend that moves holds out of a hot document moves these too.
       const increments: Reservation[] = [];
       for (let i = 0; i < 40; i++) {
         const inc: Reservation = { ...makeReservation(10, limits), count: 0 };
-        assert.equal(
+        assert.deepStrictEqual(
           await b.adapter.reserveUsage(b.orgId, b.authorityId, inc),
           { status: 'reserved' },
           `increment ${i}`,
         );
         increments.push(inc);
       }
-      assert.equal(
+      assert.deepStrictEqual(
         spentOf(await b.usage()),
         WINDOWS.map(() => [1400, 1]),
       );
-      assert.equal(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, limits)), {
+      assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, makeReservation(1, limits)), {
         status: 'limit_exceeded',
         window: 'daily',
         kind: 'count',
       });
       const amountCapped: Reservation = { ...makeReservation(98_601, limits), count: 0 };
-      assert.equal((await b.adapter.reserveUsage(b.orgId, b.authorityId, amountCapped)).status, 'limit_exceeded');
+      assert.deepStrictEqual(
+        (await b.adapter.reserveUsage(b.orgId, b.authorityId, amountCapped)).status,
+        'limit_exceeded',
+      );
       for (const inc of increments.slice(0, 30)) {
-        assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, inc.reservation_id), {
+        assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, inc.reservation_id), {
           status: 'released',
           amount: 10,
         });
       }
-      assert.equal(
+      assert.deepStrictEqual(
         spentOf(await b.usage()),
         WINDOWS.map(() => [1100, 1]),
         'a full release gives back no transaction',
       );
-      assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, increments[30]?.reservation_id as string, 4), {
-        status: 'released',
-        amount: 6,
-      });
-      assert.equal(await b.adapter.releaseUsage(b.orgId, b.authorityId, base.reservation_id), {
+      assert.deepStrictEqual(
+        await b.adapter.releaseUsage(b.orgId, b.authorityId, increments[30]?.reservation_id as string, 4),
+        {
+          status: 'released',
+          amount: 6,
+        },
+      );
+      assert.deepStrictEqual(await b.adapter.releaseUsage(b.orgId, b.authorityId, base.reservation_id), {
         status: 'released',
         amount: 1000,
       });
-      assert.equal(
+      assert.deepStrictEqual(
         spentOf(await b.usage()),
         WINDOWS.map(() => [94, 0]),
       );

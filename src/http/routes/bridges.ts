@@ -15,6 +15,7 @@ import {
   rotateLithicBridgeSecretSchema,
   stripeIssuingAnswerSchema,
 } from '../../schemas/index.js';
+import { readRawBody } from '../middleware/read-json-body.js';
 import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 import type { AppContext } from '../types.js';
@@ -22,19 +23,8 @@ import type { AppContext } from '../types.js';
 const ORG_ID = /^[a-z]+_[0-9a-z]{1,60}$/;
 
 /** The raw body of a processor's call: the signature covers these exact bytes. */
-async function rawBody(ctx: AppContext): Promise<Buffer> {
-  const declared = ctx.req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > MAX_EVENT_BYTES) {
-    throw new AppError('payload_too_large', `the body exceeds ${MAX_EVENT_BYTES} bytes`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_EVENT_BYTES) throw new AppError('payload_too_large', `the body exceeds ${MAX_EVENT_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+function rawBody(ctx: AppContext): Promise<Buffer> {
+  return readRawBody(ctx, MAX_EVENT_BYTES);
 }
 
 /** Card-processor bridges: the processor's own calls (public, authenticated by the processor's signature). */
