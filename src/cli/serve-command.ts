@@ -79,7 +79,7 @@ export async function serverStores(config: ServerConfig): Promise<ServerStores> 
 }
 
 /** The start-up line saying which store holds the data and where; loud for the memory store. */
-export function logStore(config: ServerConfig, logger: ReturnType<typeof createJsonLogger>): void {
+export function logStore(config: ServerConfig, logger: Logger): void {
   if (config.store === 'sqlite') {
     logger.info('store', { store: 'sqlite', path: sqlitePath(config), durable: true });
   } else if (config.store === 'mongodb') {
@@ -158,9 +158,11 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = p
   } catch (err) {
     if (err instanceof ConfigError) {
       logger.error('config_invalid', { message: err.message });
+      await logger.flush();
       return 2;
     }
     logger.error('start_failed', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    await logger.flush();
     return 1;
   }
   const signal = await new Promise<string>((ok) => {
@@ -174,6 +176,8 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = p
   } catch (err) {
     logger.error('shutdown_failed', { error: String(err) });
     return 1;
+  } finally {
+    await logger.flush();
   }
 }
 
@@ -282,5 +286,6 @@ async function runPrimary(
     if (slots.size === 0) allExited();
     await exited;
   }
+  await logger.flush();
   return failed ? 1 : 0;
 }
