@@ -51,6 +51,7 @@ import { tokenRoutes, tokenVerifyRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { RulesService } from './rules-service.js';
 import type { Services } from './services.js';
+import { traceAuthentication } from './tracing.js';
 import type { AppContext } from './types.js';
 
 /** What {@link createApp} needs. */
@@ -335,13 +336,15 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const mounted = [...audiences, ...extra.values()];
 
   const hooks: RouteHooks = {
-    authenticate: authenticate({
-      credentials,
-      sessions,
-      clock,
-      clockSkewSeconds: deps.clockSkewSeconds,
-      readGuard: (ctx) => services.readGuard(ctx),
-    }),
+    authenticate: traceAuthentication(
+      authenticate({
+        credentials,
+        sessions,
+        clock,
+        clockSkewSeconds: deps.clockSkewSeconds,
+        readGuard: (ctx) => services.readGuard(ctx),
+      }),
+    ),
     rateLimit: (key: string) => services.credentialLimiter.consume(key),
     limitAddress: (ctx: AppContext, cost: number) => services.addressLimiter?.take(addressKeyOf(ctx), cost),
   };

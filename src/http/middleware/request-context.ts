@@ -5,6 +5,7 @@ import { newRequestId } from '../../util/ids.js';
 import { AuthError } from '../auth/auth-error.js';
 import type { Logger } from '../logger.js';
 import type { AppMetrics } from '../metrics.js';
+import { traceRequest } from '../tracing.js';
 import type { AppContext } from '../types.js';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -20,7 +21,7 @@ function asAppError(err: unknown): AppError {
  * JSON access-log line per request and counts it in the metrics.
  */
 export function requestContext(logger: Logger, metrics: AppMetrics) {
-  return async (ctx: AppContext, next: Next) => {
+  const handle = async (ctx: AppContext, next: Next) => {
     const started = process.hrtime.bigint();
     ctx.state.receivedAt = performance.now();
     const incoming = ctx.get('request-id');
@@ -78,4 +79,5 @@ export function requestContext(logger: Logger, metrics: AppMetrics) {
       });
     }
   };
+  return (ctx: AppContext, next: Next) => traceRequest(ctx, () => handle(ctx, next));
 }
