@@ -10,9 +10,8 @@ export interface Logger extends EngineLogger {
 }
 
 /**
- * Field paths whose values never reach a log line, at the top level of a record and one level down
- * (`headers.authorization`, `credential.secret`, ...): credentials, tokens, signing keys, webhook and
- * bridge secrets and card credential references. The value is replaced by `[redacted]`.
+ * Keys whose values never reach a log line: credentials, tokens, signing keys, webhook and bridge secrets
+ * and card credential references. The value is replaced by `[redacted]`.
  */
 export const REDACTED_KEYS = [
   'authorization',
@@ -41,11 +40,29 @@ export const REDACTED_KEYS = [
   'credential_reference',
 ] as const;
 
-/** The paths given to pino's `redact`: every key of {@link REDACTED_KEYS} at the top level and one level down. */
-export const REDACT_PATHS: readonly string[] = REDACTED_KEYS.flatMap((key) => {
-  const child = key.startsWith('[') ? `*${key}` : `*.${key}`;
-  return [key, child];
-});
+/** Fields that may hold an object with secrets in it: their {@link REDACTED_KEYS} are redacted too. */
+export const REDACTED_CONTAINERS = [
+  'headers',
+  'credential',
+  'endpoint',
+  'webhook',
+  'bridge',
+  'body',
+  'config',
+] as const;
+
+/**
+ * The paths given to pino's `redact`: every key of {@link REDACTED_KEYS} at the top level of a record and
+ * inside each of {@link REDACTED_CONTAINERS}. Explicit paths, no wildcards: a `*.secret` path makes pino
+ * walk and copy every record (measured at about 60 µs a line against about 1 µs for these paths, which
+ * cost nothing more while a record has none of the containers).
+ */
+export const REDACT_PATHS: readonly string[] = [
+  ...REDACTED_KEYS,
+  ...REDACTED_CONTAINERS.flatMap((c) =>
+    REDACTED_KEYS.map((key) => (key.startsWith('[') ? `${c}${key}` : `${c}.${key}`)),
+  ),
+];
 
 /** What a log line may be written to: pino's own destinations, any stream, or a function taking each line. */
 export type LogSink = DestinationStream | ((line: string) => void);

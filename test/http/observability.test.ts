@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AppError } from '../../src/errors/index.js';
-import { captureLogger, createJsonLogger, type RouteSpec, silentLogger } from '../../src/http/index.js';
+import { captureLogger, createJsonLogger, REDACT_PATHS, type RouteSpec, silentLogger } from '../../src/http/index.js';
 import { authorizeBody, makeWorld, setupSpending, startTestApp } from '../support/http-app.js';
 
 const logs = suite('logs: pino, JSON lines, levels, redaction');
@@ -25,7 +25,7 @@ logs('one JSON line per record: ISO time, level name, event and fields; below th
   assert.is(error.error, 'boom');
 });
 
-logs('secrets are redacted by path, at the top level and one level down; other fields stay', () => {
+logs('secrets are redacted by path, at the top level and inside the usual containers; other fields stay', () => {
   const { logger, records } = captureLogger();
   logger.info('webhook_registered', {
     key_id: 'key_public',
@@ -37,11 +37,13 @@ logs('secrets are redacted by path, at the top level and one level down; other f
     headers: { authorization: 'Bearer eyJheader', 'x-api-key': 'ak_header', accept: 'application/json' },
     endpoint: { url: 'https://example.test/hook', signing_secret: 'whsec_1', secret: 'whsec_2' },
     bridge: { webhook_secret: 'whsec_3', bridge_secret: 'bs_1', kind: 'lithic_asa' },
+    credential: { key_id: 'key_nested', secret: 'sk_nested', master_key: 'mk_nested' },
   });
   const r = records[0] as unknown as Record<string, unknown> & {
     headers: Record<string, unknown>;
     endpoint: Record<string, unknown>;
     bridge: Record<string, unknown>;
+    credential: Record<string, unknown>;
   };
   assert.is(r.key_id, 'key_public');
   for (const field of ['secret', 'authorization', 'token', 'credential_reference', 'signing_key'] as const) {
@@ -56,10 +58,17 @@ logs('secrets are redacted by path, at the top level and one level down; other f
   assert.is(r.bridge.webhook_secret, '[redacted]');
   assert.is(r.bridge.bridge_secret, '[redacted]');
   assert.is(r.bridge.kind, 'lithic_asa');
+  assert.equal(r.credential, { key_id: 'key_nested', secret: '[redacted]', master_key: '[redacted]' });
   const text = JSON.stringify(records);
-  for (const secret of ['sk_top', 'eyJ', 'tok_session', 'tok_visa', 'PRIVATE KEY', 'ak_header', 'whsec_', 'bs_1']) {
+  for (const secret of ['sk_', 'eyJ', 'tok_session', 'tok_visa', 'PRIVATE KEY', 'ak_header', 'whsec_', 'bs_1', 'mk_']) {
     assert.not.ok(text.includes(secret), secret);
   }
+});
+
+logs('redaction uses explicit paths only: a wildcard path makes pino copy every record (bench:observability)', () => {
+  assert.ok(REDACT_PATHS.length > 0);
+  assert.not.ok(REDACT_PATHS.some((path) => path.includes('*')));
+  assert.ok(REDACT_PATHS.includes('headers.authorization'));
 });
 
 logs('the silent logger writes nothing and flushes at once', async () => {
