@@ -23,7 +23,14 @@ import jwt from 'jsonwebtoken';
 import pino from 'pino';
 import { MemoryAdapter, MemoryCredentialStorage } from '../adapters/memory/index.js';
 import { createEngine } from '../src/engine/index.js';
-import { type AppMetrics, createApp, createJsonLogger, type Logger, Metrics } from '../src/http/index.js';
+import {
+  type AppMetrics,
+  createApp,
+  createJsonLogger,
+  LOG_BUFFER_BYTES,
+  type Logger,
+  Metrics,
+} from '../src/http/index.js';
 import { loadPolicy } from '../src/policy/index.js';
 import { projectRoot } from '../src/util/project-root.js';
 import { tracingActive } from '../src/util/tracing.js';
@@ -132,18 +139,18 @@ async function main(): Promise<void> {
   );
   const lib = await build(
     'pino+prom',
-    createJsonLogger('info', pino.destination({ dest: '/dev/null', sync: false })),
+    createJsonLogger('info', pino.destination({ dest: '/dev/null', sync: false, minLength: LOG_BUFFER_BYTES })),
     new Metrics(),
     false,
   );
   const traced = await build(
     '+tracing',
-    createJsonLogger('info', pino.destination({ dest: '/dev/null', sync: false })),
+    createJsonLogger('info', pino.destination({ dest: '/dev/null', sync: false, minLength: LOG_BUFFER_BYTES })),
     new Metrics(),
     true,
   );
-  // One engine behind the three apps: its background work (the audit chainer) is started once.
-  await hand.app.start();
+  // Each app's background work, as a server runs it (the engine's audit chainer starts once).
+  for (const x of [hand, lib, traced]) await x.app.start();
   const cred = await hand.app.services.credentials.create('processor', processor.id, 'bench');
   const now = Math.floor(Date.now() / 1000);
   const token = jwt.sign({ key_id: cred.key_id, iat: now, exp: now + 3600 }, cred.secret, { algorithm: 'HS256' });

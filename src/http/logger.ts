@@ -70,15 +70,30 @@ export type LogSink = DestinationStream | ((line: string) => void);
 /** Levels a logger can be set to: LOG_LEVEL's (`silent` for none). */
 export type LoggerLevel = LogLevel;
 
+/** Bytes buffered before standard output is written (fewer writes, one every few requests). */
+export const LOG_BUFFER_BYTES = 4096;
+/** The longest a buffered log line waits before it is written. */
+export const LOG_FLUSH_MS = 1000;
+
 let stdout: DestinationStream | undefined;
 
 /**
- * Standard output, written asynchronously (a buffer flushed by a background write); pino flushes it
- * synchronously when the process exits. One per process, shared by every logger writing to stdout.
+ * Standard output, written asynchronously: lines are buffered up to {@link LOG_BUFFER_BYTES} and written
+ * in the background, at the latest {@link LOG_FLUSH_MS} later; pino writes what is left synchronously when
+ * the process exits. One per process, shared by every logger writing to stdout.
  */
 function asyncStdout(): DestinationStream {
-  stdout ??= pino.destination({ dest: 1, sync: false });
-  return stdout;
+  if (stdout) return stdout;
+  const out = pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES });
+  stdout = out;
+  setInterval(() => {
+    try {
+      out.flush();
+    } catch {
+      // Closed (the process is exiting): pino has flushed what it could.
+    }
+  }, LOG_FLUSH_MS).unref();
+  return out;
 }
 
 function toStream(sink: LogSink): DestinationStream {
