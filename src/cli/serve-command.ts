@@ -162,6 +162,8 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = p
     for (const path of keys.created) logger.info('key_generated', { path, mode: '0600' });
     logStore(config, logger);
     running = await startServer(config, { stores: serverStores, logger });
+    // The start-up lines (keys, store, listening) are written now, not when the buffer fills.
+    await logger.flush();
   } catch (err) {
     await telemetry?.shutdown().catch(() => {});
     if (err instanceof ConfigError) {
