@@ -1,4 +1,4 @@
-import { SpanKind } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Middleware, Next } from 'koa';
 import { endSpanWithError, startSpan, traced, tracingActive } from '../util/tracing.js';
 import type { AppContext } from './types.js';
@@ -28,6 +28,8 @@ export function traceRequest(ctx: AppContext, handle: () => Promise<void>): Prom
             'allowance.request_id': ctx.state.requestId,
             ...(ctx.state.principal ? { 'allowance.role': ctx.state.principal.role } : {}),
           });
+          // A server span is an error for a 5xx only (a 4xx is the client's).
+          if (ctx.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: `status ${ctx.status}` });
         }
       }
     },

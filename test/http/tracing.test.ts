@@ -10,6 +10,8 @@ import {
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startTelemetry, traceExportersOf } from '../../src/cli/telemetry.js';
+import { AppError } from '../../src/errors/index.js';
+import type { RouteSpec } from '../../src/http/index.js';
 import { traced, tracingActive } from '../../src/util/tracing.js';
 import { authorizeBody, clientToken, makeWorld, setupSpending, startTestApp } from '../support/http-app.js';
 
@@ -138,6 +140,36 @@ test('a refused token ends the auth span as an error with its code; nothing is a
     await t.close();
   }
   assert.is(tracingActive(), false);
+});
+
+test('a 5xx makes the server span an error; a 4xx does not', async () => {
+  const failing: RouteSpec = {
+    method: 'get',
+    path: '/v1/_test/fail',
+    operationId: 'testFail',
+    summary: 'fails',
+    tag: 'test',
+    roles: 'public',
+    success: { status: 200, schema: null },
+    handle: () => {
+      throw new AppError('storage_unavailable', 'down');
+    },
+  };
+  const t = await startTestApp({ extraRoutes: [failing] });
+  const rec = recordSpans();
+  try {
+    assert.is((await t.call('GET', '/v1/_test/fail')).status, 503);
+    assert.is((await t.call('GET', '/v1/agents')).status, 401);
+    const spans = rec.exporter.getFinishedSpans();
+    const failed = spans.find((x) => x.name === 'GET /v1/_test/fail');
+    assert.is(failed?.status.code, SpanStatusCode.ERROR);
+    assert.is(failed?.attributes['http.response.status_code'], 503);
+    const refused = spans.find((x) => x.name === 'GET /v1/agents');
+    assert.is(refused?.status.code, SpanStatusCode.UNSET);
+  } finally {
+    await rec.stop();
+    await t.close();
+  }
 });
 
 test('the OTEL_ variables decide: off unless an exporter or an OTLP endpoint is named', () => {
