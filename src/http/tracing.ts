@@ -14,7 +14,8 @@ export function traceRequest(ctx: AppContext, handle: () => Promise<void>): Prom
   if (!tracingActive()) return handle();
   return traced(
     `${ctx.method}`,
-    { 'http.request.method': ctx.method, 'url.path': ctx.path },
+    // The route template only, never the raw path: a client may put anything in a URL.
+    { 'http.request.method': ctx.method },
     async (span) => {
       try {
         await handle();

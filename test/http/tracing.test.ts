@@ -70,6 +70,7 @@ test('one authorize: the request span, auth, authorize, and its store, policy an
     assert.is(root.attributes['http.route'], '/v1/authorize');
     assert.is(root.attributes['http.response.status_code'], 200);
     assert.is(root.attributes['allowance.request_id'], res.headers.get('request-id'));
+    assert.is(root.attributes['url.path'], undefined);
 
     const [auth] = named('allowance.auth');
     assert.ok(auth);
