@@ -12,8 +12,16 @@ import * as assert from 'uvu/assert';
 import { startTelemetry, traceExportersOf } from '../../src/cli/telemetry.js';
 import { AppError } from '../../src/errors/index.js';
 import type { RouteSpec } from '../../src/http/index.js';
+import { captureLogger } from '../../src/http/index.js';
 import { traced, tracingActive } from '../../src/util/tracing.js';
-import { authorizeBody, clientToken, makeWorld, setupSpending, startTestApp } from '../support/http-app.js';
+import {
+  authorizeBody,
+  clientToken,
+  makeWorld,
+  OPERATOR_CRED,
+  setupSpending,
+  startTestApp,
+} from '../support/http-app.js';
 
 const test = suite('traces of authorize (OpenTelemetry)');
 
@@ -113,6 +121,40 @@ test('one authorize: the request span, auth, authorize, and its store, policy an
     for (const secret of [w.processor.secret, token, s.reference, w.enterprise.secret]) {
       assert.not.ok(everything.includes(secret), 'no secret in the spans');
     }
+  } finally {
+    await rec.stop();
+    await t.close();
+  }
+});
+
+test('an API key: the auth span says so; neither the spans nor the logs hold the key', async () => {
+  const { logger, records } = captureLogger();
+  const t = await startTestApp({ logger });
+  const w = await makeWorld(t);
+  const s = await setupSpending(w);
+  const created = await t.call('POST', `/v1/processors/${w.processorId}/credentials`, {
+    auth: OPERATOR_CRED,
+    body: { name: 'keyed', api_key_auth: true },
+  });
+  assert.is(created.status, 201, created.text);
+  const key = `${created.body.key_id}.${created.body.secret}`;
+  const rec = recordSpans();
+  try {
+    const res = await t.call('POST', '/v1/authorize', {
+      headers: { 'x-api-key': key },
+      body: authorizeBody(s.reference),
+    });
+    assert.is(res.body.action, 'ALLOW', res.text);
+    const spans = rec.exporter.getFinishedSpans();
+    const auth = spans.find((x) => x.name === 'allowance.auth');
+    assert.is(auth?.attributes['allowance.auth.via'], 'api_key');
+    assert.is(auth?.attributes['allowance.key_id'], created.body.key_id);
+    const everything = JSON.stringify([
+      spans.map((x) => ({ name: x.name, attributes: x.attributes, events: x.events })),
+      records,
+    ]);
+    assert.not.ok(everything.includes(created.body.secret));
+    assert.ok(records.some((r) => r.event === 'request' && r.key_id === created.body.key_id));
   } finally {
     await rec.stop();
     await t.close();
