@@ -9,6 +9,7 @@ import { ConfigError, ensureDataDirKeys, loadConfig, mongoClientOptions, type Se
 import { createJsonLogger, type Logger } from '../http/logger.js';
 import { type StoreSet, startServer } from '../http/start-server.js';
 import type { StorageSet } from '../storage/index.js';
+import { startTelemetry, type Telemetry } from './telemetry.js';
 
 /** Most worker processes `--workers` accepts. */
 export const MAX_WORKERS = 64;
@@ -20,7 +21,9 @@ Starts the Allowance HTTP API: /v1, /openapi.json, the API explorer at /docs, /.
 ALLOWANCE_MASTER_KEY, ALLOWANCE_SIGNING_KEY_FILE, ...: see README.md); --port and --host override PORT
 and HOST. The store: MongoDB when MONGODB_URI is set, else SQLite in $ALLOWANCE_DATA_DIR/allowance.db
 (default ./data; keys generated there once when none is configured), or ALLOWANCE_STORE=memory for an
-ephemeral in-memory store. SIGTERM or SIGINT drains in-flight requests and stops.
+ephemeral in-memory store. LOG_LEVEL sets the JSON log's level (debug, info, warn, error, silent);
+OTEL_TRACES_EXPORTER (otlp, console, zipkin) or OTEL_EXPORTER_OTLP_ENDPOINT turns on OpenTelemetry traces
+of authorize. SIGTERM or SIGINT drains in-flight requests and stops.
 
 options:
   --port <n>        listen port (default: $PORT, else 8080; 0 picks a free one)
@@ -79,7 +82,7 @@ export async function serverStores(config: ServerConfig): Promise<ServerStores> 
 }
 
 /** The start-up line saying which store holds the data and where; loud for the memory store. */
-export function logStore(config: ServerConfig, logger: ReturnType<typeof createJsonLogger>): void {
+export function logStore(config: ServerConfig, logger: Logger): void {
   if (config.store === 'sqlite') {
     logger.info('store', { store: 'sqlite', path: sqlitePath(config), durable: true });
   } else if (config.store === 'mongodb') {
@@ -149,18 +152,27 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = p
     return runPrimary(workers, config, env, logger);
   }
   let running: Awaited<ReturnType<typeof startServer>>;
+  let telemetry: Telemetry | null = null;
   try {
+    // Traces only when the OTEL_ variables ask for them; otherwise the SDK is not loaded.
+    telemetry = await startTelemetry(env);
+    if (telemetry) logger.info('tracing', { exporters: telemetry.exporters });
     const keys = await ensureDataDirKeys(config);
     config = keys.config;
     for (const path of keys.created) logger.info('key_generated', { path, mode: '0600' });
     logStore(config, logger);
     running = await startServer(config, { stores: serverStores, logger });
+    // The start-up lines (keys, store, listening) are written now, not when the buffer fills.
+    await logger.flush();
   } catch (err) {
+    await telemetry?.shutdown().catch(() => {});
     if (err instanceof ConfigError) {
       logger.error('config_invalid', { message: err.message });
+      await logger.flush();
       return 2;
     }
     logger.error('start_failed', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    await logger.flush();
     return 1;
   }
   const signal = await new Promise<string>((ok) => {
@@ -170,10 +182,14 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = p
   logger.info('shutting_down', { signal });
   try {
     await running.shutdown();
+    // The spans still buffered are exported before the process ends.
+    await telemetry?.shutdown().catch((err: unknown) => logger.warn('tracing_shutdown_failed', { error: String(err) }));
     return 0;
   } catch (err) {
     logger.error('shutdown_failed', { error: String(err) });
     return 1;
+  } finally {
+    await logger.flush();
   }
 }
 
@@ -282,5 +298,6 @@ async function runPrimary(
     if (slots.size === 0) allExited();
     await exited;
   }
+  await logger.flush();
   return failed ? 1 : 0;
 }

@@ -4,7 +4,7 @@ import { parseTrustedProxies } from './trusted-proxies.js';
 import { DEFAULT_WEBHOOK_CONFIG, type WebhookConfig } from './webhook-config.js';
 
 /** Log levels, most verbose first. */
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The server's configuration, read from the environment once at start by {@link loadConfig}. */

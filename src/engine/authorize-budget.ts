@@ -7,6 +7,7 @@ import { authorize } from './authorize.js';
 import { canonicalRequest, type NormalizedAuthorizeRequest, parseAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext } from './context.js';
 import type { ObservedReads, StandIn } from './stand-in.js';
+import { traceStoreCall } from './tracing.js';
 
 /**
  * Kept back from the deadline for the stand-in answer itself: signing, the spool's fsync, and the event
@@ -81,10 +82,12 @@ function viewPrototype(store: StorageAdapter): object {
     (proto as Record<string, unknown>)[method] = function (this: BudgetedView, ...args: unknown[]) {
       const { budget, seen } = this;
       if (budget.expired) return Promise.reject(deadlineError());
-      return (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args).then((result) => {
-        note(seen, method, result);
-        return result;
-      });
+      return traceStoreCall(method, () => (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args)).then(
+        (result) => {
+          note(seen, method, result);
+          return result;
+        },
+      );
     };
   }
   viewPrototypes.set(store, proto);

@@ -40,6 +40,7 @@ import { type ShadowHooks, ShadowRecorder } from './shadow-recorder.js';
 import { simulateAuthorization } from './simulate.js';
 import { StandIn } from './stand-in.js';
 import { StandInSpool } from './stand-in-spool.js';
+import { traceAuthorize, tracedSigner } from './tracing.js';
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -126,7 +127,7 @@ export function createEngine(options: EngineOptions) {
     policies,
     signingKey,
     jwks: toJwks(keys),
-    sign: createJwsSigner(signingKey),
+    sign: tracedSigner(createJwsSigner(signingKey), signingKey.kid),
     config: { ...DEFAULT_ENGINE_CONFIG, ...options.config },
     logger: options.logger ?? silentLogger,
     auditEnabled: options.audit?.enabled !== false,
@@ -316,7 +317,9 @@ export function createEngine(options: EngineOptions) {
      * time spent before the engine (authentication, rate limits) counts against the deadline too.
      */
     authorize: (processorId: string, body: unknown, actor?: string, options?: { receivedAt?: number }) =>
-      authorizeWithinBudget(ctx, standIn, processorId, body, actor, options?.receivedAt),
+      traceAuthorize(processorId, body, () =>
+        authorizeWithinBudget(ctx, standIn, processorId, body, actor, options?.receivedAt),
+      ),
     /** A simulation is an optional decision: past the org's monthly decisions it is 402 `quota_exceeded`. */
     simulate: async (...args: Parameters<Tail<typeof simulateAuthorization>>) => {
       await requireDecisionsLeft(ctx, args[0]);

@@ -19,6 +19,7 @@ import { evaluateOrgSpend, outcomeOf, verdictFromInput } from './policy-comparis
 import { buildSpendInput } from './policy-input.js';
 import type { ResolutionHint } from './resolution-hints.js';
 import type { ShadowObservation } from './shadow-recorder.js';
+import { tracePolicy } from './tracing.js';
 import { localTimeAt, type Periods, periodsAt } from './windows.js';
 
 /** Everything decided about an authorization before anything is written. */
@@ -292,12 +293,17 @@ export function evaluateResolved(
     intent,
   });
   const policies: PolicySet = policyOverride ? policyOverride : ctx.policies.forOrg(orgId);
-  const base = evaluatePolicy(policies.active, input);
   const org = policies.org ?? null;
-  const decision = layerDecisions(
-    base,
-    org ? evaluateOrgPolicy(ctx, orgId, org, 'spend', () => org.evaluateSpend(input)) : null,
-  );
+  const { base, decision } = tracePolicy(orgId, policies.active, org, () => {
+    const base = evaluatePolicy(policies.active, input);
+    return {
+      base,
+      decision: layerDecisions(
+        base,
+        org ? evaluateOrgPolicy(ctx, orgId, org, 'spend', () => org.evaluateSpend(input)) : null,
+      ),
+    };
+  });
   const hard = hardReasons(now, req, agent, binding.status, authority, usage, intent);
   const approvalProblems =
     req.approval_id !== undefined ? approvalReasons(now, processorId, req, orgId, agent.id, approved) : [];

@@ -20,7 +20,7 @@ import { CredentialService } from './auth/credential-service.js';
 import { SessionTokens } from './auth/session-tokens.js';
 import { apiExplorer } from './docs.js';
 import { type Logger, silentLogger } from './logger.js';
-import { Metrics } from './metrics.js';
+import { type AppMetrics, Metrics } from './metrics.js';
 import { authenticate } from './middleware/authenticate.js';
 import { addressLimitKey, clientAddress, type TrustedProxies } from './middleware/client-address.js';
 import { type CredentialLimiter, localCredentialLimiter, RateLimiter } from './middleware/rate-limit.js';
@@ -51,6 +51,7 @@ import { tokenRoutes, tokenVerifyRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { RulesService } from './rules-service.js';
 import type { Services } from './services.js';
+import { traceAuthentication } from './tracing.js';
 import type { AppContext } from './types.js';
 
 /** What {@link createApp} needs. */
@@ -66,6 +67,8 @@ export interface AppDeps {
   /** The operator credential, held in memory only. */
   operator?: { keyId: string; secret: string } | null;
   logger?: Logger;
+  /** What /metrics serves and the request and authorize paths record into. Default: a new {@link Metrics}. */
+  metrics?: AppMetrics;
   /** Time of authentication, rate limits and agent tokens. Default: the system clock. */
   clock?: Clock;
   /** Per-credential token bucket. Default 200/s sustained, 400 burst. */
@@ -153,13 +156,19 @@ export type AllowanceApp = Koa & {
   stop(): Promise<void>;
 };
 
+/** The app's own metrics registry, reading the engine's counters at scrape time. */
+function appMetrics(engine: Engine): Metrics {
+  const metrics = new Metrics();
+  metrics.orgPolicyErrors = () => engine.stats.orgPolicyErrors;
+  metrics.quotaOverages = () => engine.stats.quotaOverages;
+  return metrics;
+}
+
 /** Builds the HTTP API (docs/api-processors.md, docs/api-enterprises.md) around an engine (no listen). */
 export function createApp(deps: AppDeps): AllowanceApp {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? silentLogger;
-  const metrics = new Metrics();
-  metrics.orgPolicyErrors = () => deps.engine.stats.orgPolicyErrors;
-  metrics.quotaOverages = () => deps.engine.stats.quotaOverages;
+  const metrics = deps.metrics ?? appMetrics(deps.engine);
   const dns = deps.dns ?? {};
   const domains = new DomainService({
     storage: deps.domains ?? null,
@@ -259,8 +268,8 @@ export function createApp(deps: AppDeps): AllowanceApp {
       : {}),
   };
   deps.engine.policyAnalysis.listen({
-    onDivergence: (transition) => metrics.shadowDivergences.inc({ transition }),
-    onCandidateError: () => metrics.shadowErrors.inc(),
+    onDivergence: (transition) => metrics.shadowDivergence(transition),
+    onCandidateError: () => metrics.shadowError(),
   });
 
   // The role walls, in one place: each list is one router whose wall (authentication and role check) is
@@ -327,13 +336,15 @@ export function createApp(deps: AppDeps): AllowanceApp {
   const mounted = [...audiences, ...extra.values()];
 
   const hooks: RouteHooks = {
-    authenticate: authenticate({
-      credentials,
-      sessions,
-      clock,
-      clockSkewSeconds: deps.clockSkewSeconds,
-      readGuard: (ctx) => services.readGuard(ctx),
-    }),
+    authenticate: traceAuthentication(
+      authenticate({
+        credentials,
+        sessions,
+        clock,
+        clockSkewSeconds: deps.clockSkewSeconds,
+        readGuard: (ctx) => services.readGuard(ctx),
+      }),
+    ),
     rateLimit: (key: string) => services.credentialLimiter.consume(key),
     limitAddress: (ctx: AppContext, cost: number) => services.addressLimiter?.take(addressKeyOf(ctx), cost),
   };

@@ -6,7 +6,7 @@ import type { WebhookService } from '../webhooks/index.js';
 import type { AgentTokens } from './auth/agent-tokens.js';
 import type { CredentialService, ReadGuard } from './auth/credential-service.js';
 import type { SessionTokens } from './auth/session-tokens.js';
-import type { Metrics } from './metrics.js';
+import type { AppMetrics } from './metrics.js';
 import type { CredentialLimiter, RateLimiter } from './middleware/rate-limit.js';
 import type { PolicyCandidates } from './policy-candidates.js';
 import type { PolicyService } from './policy-service.js';
@@ -19,7 +19,7 @@ export interface Services {
   credentials: CredentialService;
   sessions: SessionTokens;
   agentTokens: AgentTokens;
-  metrics: Metrics;
+  metrics: AppMetrics;
   /** Token buckets of this process (the credential exchange's per-key-id limit). */
   rateLimiter: RateLimiter;
   /** The per-credential limit of authenticated requests (shared by every server on MongoDB). */

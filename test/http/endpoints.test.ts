@@ -363,7 +363,10 @@ flow('authorize, idempotent replay, capture, reverse, list', async () => {
   );
   const metrics = await t.call('GET', '/metrics');
   assert.match(metrics.text, /allowance_decisions_total\{action="DENY",reason="per_transaction_limit_exceeded"\} 1/);
-  assert.match(metrics.text, /allowance_authorize_duration_seconds_count \d+/);
+  // Latency by outcome: the decision's action, or error for an authorize that threw (the 409 above).
+  assert.match(metrics.text, /allowance_authorize_duration_seconds_count\{outcome="ALLOW"\} \d+/);
+  assert.match(metrics.text, /allowance_authorize_duration_seconds_count\{outcome="DENY"\} \d+/);
+  assert.match(metrics.text, /allowance_authorize_duration_seconds_count\{outcome="error"\} \d+/);
 });
 
 flow('a processor lists its own authorizations, of every org, and never another processor’s', async () => {

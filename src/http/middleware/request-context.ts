@@ -4,7 +4,8 @@ import { toAppError } from '../../storage/index.js';
 import { newRequestId } from '../../util/ids.js';
 import { AuthError } from '../auth/auth-error.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import type { AppMetrics } from '../metrics.js';
+import { traceRequest } from '../tracing.js';
 import type { AppContext } from '../types.js';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -19,8 +20,8 @@ function asAppError(err: unknown): AppError {
  * the envelope `{error: {code, message, reason?, request_id, details?}}` (5xx messages hidden), writes one
  * JSON access-log line per request and counts it in the metrics.
  */
-export function requestContext(logger: Logger, metrics: Metrics) {
-  return async (ctx: AppContext, next: Next) => {
+export function requestContext(logger: Logger, metrics: AppMetrics) {
+  const handle = async (ctx: AppContext, next: Next) => {
     const started = process.hrtime.bigint();
     ctx.state.receivedAt = performance.now();
     const incoming = ctx.get('request-id');
@@ -67,7 +68,7 @@ export function requestContext(logger: Logger, metrics: Metrics) {
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const route = ctx.state.route ?? 'unmatched';
-      metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
+      metrics.request(ctx.method, route, ctx.status);
       logger.info('request', {
         request_id: requestId,
         method: ctx.method,
@@ -78,4 +79,5 @@ export function requestContext(logger: Logger, metrics: Metrics) {
       });
     }
   };
+  return (ctx: AppContext, next: Next) => traceRequest(ctx, () => handle(ctx, next));
 }

@@ -10,6 +10,7 @@ import {
   orgAuthorizationQuerySchema,
   pageSchema,
 } from '../../schemas/index.js';
+import type { Decision } from '../../types.js';
 import { actorOf, ownerOf, type RouteSpec } from '../route.js';
 import type { Services } from '../services.js';
 
@@ -31,11 +32,16 @@ export function authorizationRoutes(s: Services): RouteSpec[] {
       errors: [403, 409, 422, 503],
       async handle(i) {
         const started = process.hrtime.bigint();
-        // The budget counts from the request's arrival: authentication and rate limiting spent part of it.
-        const decision = await e.authorize(ownerOf(i), i.body, actorOf(i), { receivedAt: i.ctx.state.receivedAt });
-        m.authorizeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        if (decision.reason_codes.length === 0) m.decisions.inc({ action: decision.action, reason: 'none' });
-        for (const reason of decision.reason_codes) m.decisions.inc({ action: decision.action, reason });
+        const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+        let decision: Decision;
+        try {
+          // The budget counts from the request's arrival: authentication and rate limiting spent part of it.
+          decision = await e.authorize(ownerOf(i), i.body, actorOf(i), { receivedAt: i.ctx.state.receivedAt });
+        } catch (err) {
+          m.authorize(seconds(), null);
+          throw err;
+        }
+        m.authorize(seconds(), decision);
         return decision;
       },
     },
