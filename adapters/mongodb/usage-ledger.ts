@@ -467,8 +467,15 @@ export class UsageLedger {
    * that `$inc`s `spent` of the windows whose period is the adjustment's (pinned in the filter, with
    * `spent >= -delta` for a decrease, so it never goes below zero) and sets `adjusting.<id>`, only while that
    * flag is absent; (3) mark the marker `applied`, then unset the flag. A replay after a crash finds the
-   * marker `applying`: the flag tells whether (2) happened. A concurrent call of the same id loses step (2)'s
-   * filter and re-reads. A flag left by a crash after the marker became `applied` is inert.
+   * marker `applying`: the flag tells whether (2) happened. A flag left by a crash after the marker became
+   * `applied` is inert.
+   *
+   * A concurrent call of the same id must not apply (2) again once another call has done (2) and (3): the
+   * flag is gone by then. So each attempt reads the usage document before the marker, and (2) is pinned on
+   * the document's `adjust_seq`, which every set and unset of a flag moves. Flag absent at the read and
+   * marker still `applying` after it means no call had done (3) yet; any (2) or (3) after the read moves
+   * `adjust_seq`, so this call's (2) loses its filter and the next attempt sees the flag or the `applied`
+   * marker.
    */
   adjust(orgId: string, authorityId: string, adjustment: UsageAdjustment): Promise<AdjustResult> {
     const markers = this.adjustments;
@@ -477,6 +484,8 @@ export class UsageLedger {
     const markerId = holdKey(key, adjustment.adjustment_id);
     const flag = `adjusting.${encodeKey(adjustment.adjustment_id)}`;
     return withRetries(this.maxAttempts, 'adjustUsage', async (): Promise<Attempt<AdjustResult>> => {
+      // The document first, then the marker (see above): never the other way round.
+      const doc = await this.readDoc(key);
       const marker = await markers.findOne({ _id: markerId } as Document);
       if (marker?.state === 'applied') return { done: { status: 'already_applied' } };
       if (!marker) {
@@ -492,11 +501,14 @@ export class UsageLedger {
         }
         return 'retry';
       }
-      const doc = await this.readDoc(key);
       if (doc && doc.adjusting?.[encodeKey(adjustment.adjustment_id)] === undefined) {
         const state = readUsage(doc);
-        const filter: Document = { _id: key, [flag]: { $exists: false } };
-        const inc: Document = {};
+        const filter: Document = {
+          _id: key,
+          [flag]: { $exists: false },
+          adjust_seq: typeof doc.adjust_seq === 'number' ? doc.adjust_seq : { $exists: false },
+        };
+        const inc: Document = { adjust_seq: 1 };
         for (const w of WINDOWS) {
           const cur = state.windows[w];
           if (cur.period !== adjustment.periods[w]) continue;
@@ -505,15 +517,18 @@ export class UsageLedger {
           if (delta < 0) filter[`windows.${w}.spent`] = { $gte: -delta };
           if (delta !== 0) inc[`windows.${w}.spent`] = delta;
         }
-        const update: Document = { $set: { [flag]: true } };
-        if (Object.keys(inc).length > 0) update.$inc = inc;
-        const res = await this.usage.updateOne(filter, update);
+        const res = await this.usage.updateOne(filter, { $set: { [flag]: true }, $inc: inc });
         if (res.matchedCount !== 1) return 'retry';
       }
       const applied = await markers.updateOne({ _id: markerId, state: 'applying' } as Document, {
         $set: { state: 'applied', applied_at: new Date() },
       });
-      if (doc) await this.usage.updateOne({ _id: key } as Document, { $unset: { [flag]: '' } });
+      if (doc) {
+        await this.usage.updateOne({ _id: key, [flag]: { $exists: true } } as Document, {
+          $unset: { [flag]: '' },
+          $inc: { adjust_seq: 1 },
+        });
+      }
       return { done: applied.modifiedCount === 1 ? { status: 'adjusted' } : { status: 'already_applied' } };
     });
   }
