@@ -12,7 +12,7 @@ import { PolicyRegistry } from '../../src/policy/index.js';
 import { defaultPolicy } from '../support/engine-fixture.js';
 import {
   authorizeBody,
-  clientToken,
+  httpCall,
   makeWorld,
   OPERATOR,
   setupSpending,
@@ -84,28 +84,7 @@ async function startApp(kind: 'memory' | 'mongodb'): Promise<AnalysisApp> {
       await engine.audit.chainer.drain();
       return stores.store.listAuditEvents(orgId, { limit: 10_000 });
     },
-    async call(method, path, options = {}) {
-      const headers: Record<string, string> = { ...options.headers };
-      if (options.auth) {
-        headers.authorization =
-          typeof options.auth === 'string' ? `Bearer ${options.auth}` : `Bearer ${clientToken(options.auth)}`;
-      }
-      let body: string | Uint8Array | undefined;
-      if (options.raw !== undefined) body = options.raw;
-      else if (options.body !== undefined) {
-        body = JSON.stringify(options.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      const res = await fetch(url + path, { method, headers, body });
-      const text = await res.text();
-      let parsed: unknown = null;
-      try {
-        parsed = text ? JSON.parse(text) : null;
-      } catch {
-        parsed = null;
-      }
-      return { status: res.status, headers: res.headers, body: parsed, text };
-    },
+    call: httpCall(url),
     async close() {
       await app.stop();
       await engine.close();

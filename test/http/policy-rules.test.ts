@@ -17,7 +17,7 @@ import { type Clock, ManualClock, systemClock } from '../../src/util/clock.js';
 import { defaultPolicy } from '../support/engine-fixture.js';
 import {
   authorizeBody,
-  clientToken,
+  httpCall,
   makeWorld,
   OPERATOR,
   OPERATOR_CRED,
@@ -74,28 +74,7 @@ async function startApp(kind: 'memory' | 'mongodb', clock: Clock = systemClock):
       await engine.audit.chainer.drain();
       return stores.store.listAuditEvents(orgId, { limit: 10_000 });
     },
-    async call(method, path, options = {}) {
-      const headers: Record<string, string> = { ...options.headers };
-      if (options.auth) {
-        headers.authorization =
-          typeof options.auth === 'string' ? `Bearer ${options.auth}` : `Bearer ${clientToken(options.auth)}`;
-      }
-      let body: string | Uint8Array | undefined;
-      if (options.raw !== undefined) body = options.raw;
-      else if (options.body !== undefined) {
-        body = JSON.stringify(options.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      const res = await fetch(url + path, { method, headers, body });
-      const text = await res.text();
-      let parsed: unknown = null;
-      try {
-        parsed = text ? JSON.parse(text) : null;
-      } catch {
-        parsed = null;
-      }
-      return { status: res.status, headers: res.headers, body: parsed, text };
-    },
+    call: httpCall(url),
     async close() {
       await app.stop();
       await engine.close();

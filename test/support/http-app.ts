@@ -147,28 +147,7 @@ export async function startTestApp(
     policies,
     registry,
     engine,
-    async call(method, path, options = {}) {
-      const headers: Record<string, string> = { ...options.headers };
-      if (options.auth) {
-        headers.authorization =
-          typeof options.auth === 'string' ? `Bearer ${options.auth}` : `Bearer ${clientToken(options.auth)}`;
-      }
-      let body: string | Uint8Array | undefined;
-      if (options.raw !== undefined) body = options.raw;
-      else if (options.body !== undefined) {
-        body = JSON.stringify(options.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      const res = await fetch(url + path, { method, headers, body });
-      const text = await res.text();
-      let parsed: unknown = null;
-      try {
-        parsed = text ? JSON.parse(text) : null;
-      } catch {
-        parsed = null;
-      }
-      return { status: res.status, headers: res.headers, body: parsed, text };
-    },
+    call: httpCall(url),
     async close() {
       await app.stop();
       await engine.audit.chainer.stop();
@@ -240,5 +219,31 @@ export function authorizeBody(reference: string, overrides: Record<string, unkno
     merchant: { id: 'mer_3c7a1b9f', name: 'Example Store', mcc: '5734', country: 'US' },
     channel: 'online',
     ...overrides,
+  };
+}
+
+/** The `call` of a test app listening at `url`: signs the client token, sends JSON, parses the answer. */
+export function httpCall(url: string): TestApp['call'] {
+  return async (method, path, options = {}) => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.auth) {
+      headers.authorization =
+        typeof options.auth === 'string' ? `Bearer ${options.auth}` : `Bearer ${clientToken(options.auth)}`;
+    }
+    let body: string | Uint8Array | undefined;
+    if (options.raw !== undefined) body = options.raw;
+    else if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(url + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      parsed = null;
+    }
+    return { status: res.status, headers: res.headers, body: parsed, text };
   };
 }
