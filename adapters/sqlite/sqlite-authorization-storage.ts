@@ -103,36 +103,42 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
     });
   }
 
+  /** One page of authorizations newest first, under `where`, filtered by the query's status, agent and cursor. */
+  private pageOf(
+    where: string[],
+    args: unknown[],
+    statusColumn: 'status' | 'approval_status',
+    query: ListQuery,
+  ): Page<AuthorizationRecord> {
+    if (query.status !== undefined) {
+      where.push(`${statusColumn} = ?`);
+      args.push(query.status);
+    }
+    if (query.agent_id !== undefined) {
+      where.push('agent_id = ?');
+      args.push(query.agent_id);
+    }
+    if (query.cursor !== undefined) {
+      where.push('order_key < ?');
+      args.push(query.cursor);
+    }
+    const rows = this.sql(
+      `SELECT order_key, doc FROM authorizations WHERE ${where.join(' AND ')} ORDER BY order_key DESC LIMIT ?`,
+    ).all(...args, query.limit + 1) as { order_key: string; doc: string }[];
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => JSON.parse(r.doc) as AuthorizationRecord),
+      next_cursor: rows.length > query.limit && last ? last.order_key : null,
+    };
+  }
+
   private listAuthorizationsBy(
     column: 'org_id' | 'processor_id',
     value: string,
     query: ListQuery,
   ): Promise<Page<AuthorizationRecord>> {
-    return this.read(() => {
-      const where = [`${column} = ?`];
-      const args: unknown[] = [value];
-      if (query.status !== undefined) {
-        where.push('status = ?');
-        args.push(query.status);
-      }
-      if (query.agent_id !== undefined) {
-        where.push('agent_id = ?');
-        args.push(query.agent_id);
-      }
-      if (query.cursor !== undefined) {
-        where.push('order_key < ?');
-        args.push(query.cursor);
-      }
-      const rows = this.sql(
-        `SELECT order_key, doc FROM authorizations WHERE ${where.join(' AND ')} ORDER BY order_key DESC LIMIT ?`,
-      ).all(...args, query.limit + 1) as { order_key: string; doc: string }[];
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map((r) => JSON.parse(r.doc) as AuthorizationRecord),
-        next_cursor: rows.length > query.limit && last ? last.order_key : null,
-      };
-    });
+    return this.read(() => this.pageOf([`${column} = ?`], [value], 'status', query));
   }
   async listAuthorizations(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
     return this.listAuthorizationsBy('org_id', orgId, query);
@@ -155,31 +161,7 @@ export class SqliteAuthorizationStorage extends SqliteStore implements Authoriza
     );
   }
   async listApprovals(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
-    return this.read(() => {
-      const where = ['org_id = ?', 'approval_id IS NOT NULL'];
-      const args: unknown[] = [orgId];
-      if (query.status !== undefined) {
-        where.push('approval_status = ?');
-        args.push(query.status);
-      }
-      if (query.agent_id !== undefined) {
-        where.push('agent_id = ?');
-        args.push(query.agent_id);
-      }
-      if (query.cursor !== undefined) {
-        where.push('order_key < ?');
-        args.push(query.cursor);
-      }
-      const rows = this.sql(
-        `SELECT order_key, doc FROM authorizations WHERE ${where.join(' AND ')} ORDER BY order_key DESC LIMIT ?`,
-      ).all(...args, query.limit + 1) as { order_key: string; doc: string }[];
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map((r) => JSON.parse(r.doc) as AuthorizationRecord),
-        next_cursor: rows.length > query.limit && last ? last.order_key : null,
-      };
-    });
+    return this.read(() => this.pageOf(['org_id = ?', 'approval_id IS NOT NULL'], [orgId], 'approval_status', query));
   }
   async listDueApprovals(before: string, limit: number): Promise<AuthorizationRecord[]> {
     return this.read(() =>
