@@ -1,25 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createMemoryStores } from '../../adapters/memory/index.js';
-import { createMongoStores } from '../../adapters/mongodb/index.js';
-import type { AuditEvent } from '../../src/audit/types.js';
-import { createEngine, type Engine, SYNC_REPLAY_MAX } from '../../src/engine/index.js';
-import { type AllowanceApp, createApp } from '../../src/http/index.js';
-import { PolicyRegistry } from '../../src/policy/index.js';
-import { defaultPolicy } from '../support/engine-fixture.js';
-import {
-  authorizeBody,
-  httpCall,
-  makeWorld,
-  OPERATOR,
-  setupSpending,
-  type TestApp,
-  type World,
-} from '../support/http-app.js';
-import { freshDbName, testMongoServer } from '../support/mongo-target.js';
+import { SYNC_REPLAY_MAX } from '../../src/engine/index.js';
+import { authorizeBody, makeWorld, setupSpending, type TestApp, type World } from '../support/http-app.js';
+import { type PolicyApp, startPolicyApp } from '../support/policy-app.js';
 import { bundleFrom } from '../support/policy-bundle.js';
 import { assertMatches } from '../support/response-schemas.js';
 
@@ -37,68 +20,8 @@ function candidateBundle(): Promise<Uint8Array> {
   return bundle;
 }
 
-interface AnalysisApp {
-  url: string;
-  engine: Engine;
-  registry: PolicyRegistry;
-  call: TestApp['call'];
-  /** The org's audit trail, once everything written so far is linked. */
-  trail(orgId: string): Promise<AuditEvent[]>;
-  close(): Promise<void>;
-}
-
-/** The real app (policy registry, lifecycle routes, policy analysis) on memory or MongoDB stores. */
-async function startApp(kind: 'memory' | 'mongodb'): Promise<AnalysisApp> {
-  const stores =
-    kind === 'memory'
-      ? createMemoryStores()
-      : createMongoStores({ uri: (await testMongoServer()).uri, dbName: freshDbName() });
-  const registry = new PolicyRegistry({ storage: stores.policies, base: await defaultPolicy() });
-  const engine = createEngine({
-    store: stores.store,
-    policy: registry,
-    analysis: { storage: stores.policyAnalysis },
-  });
-  await engine.init();
-  await stores.credentials.init();
-  await stores.policies.init();
-  await stores.policyAnalysis.init();
-  await registry.refresh();
-  const app: AllowanceApp = createApp({
-    engine,
-    credentials: stores.credentials,
-    policies: { storage: stores.policies, registry },
-    masterKey: randomBytes(32),
-    operator: OPERATOR,
-    rateLimit: { perSecond: 10_000, burst: 10_000 },
-  });
-  await app.start();
-  const server: Server = createServer(app.callback());
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    url,
-    engine,
-    registry,
-    async trail(orgId) {
-      await engine.audit.chainer.drain();
-      return stores.store.listAuditEvents(orgId, { limit: 10_000 });
-    },
-    call: httpCall(url),
-    async close() {
-      await app.stop();
-      await engine.close();
-      server.closeAllConnections();
-      await new Promise<void>((ok) => server.close(() => ok()));
-      await stores.policyAnalysis.close();
-      await stores.policies.close();
-      await stores.credentials.close();
-    },
-  };
-}
-
 /** Uploads the candidate bundle as the org (POST /v1/policies). */
-async function upload(t: AnalysisApp, w: World): Promise<void> {
+async function upload(t: PolicyApp, w: World): Promise<void> {
   const res = await t.call('POST', '/v1/policies', {
     auth: w.enterprise,
     raw: await candidateBundle(),
@@ -122,7 +45,7 @@ for (const kind of ['memory', 'mongodb'] as const) {
   const test = suite(`policy analysis over HTTP (${kind})`);
 
   test('shadow: live answers stay the active policy’s; the report and the metric count divergences', async () => {
-    const t = await startApp(kind);
+    const t = await startPolicyApp(kind);
     try {
       const w = await makeWorld(t as unknown as TestApp);
       const other = await makeWorld(t as unknown as TestApp, 'Other');
@@ -162,7 +85,7 @@ for (const kind of ['memory', 'mongodb'] as const) {
   });
 
   test('replay: a small window answers at once and writes only its audit event', async () => {
-    const t = await startApp(kind);
+    const t = await startPolicyApp(kind);
     try {
       const w = await makeWorld(t as unknown as TestApp);
       const other = await makeWorld(t as unknown as TestApp, 'Other');
@@ -219,7 +142,7 @@ for (const kind of ['memory', 'mongodb'] as const) {
   });
 
   test('replay: a large window runs as a job; its state and report are read back', async () => {
-    const t = await startApp(kind);
+    const t = await startPolicyApp(kind);
     try {
       const w = await makeWorld(t as unknown as TestApp);
       const other = await makeWorld(t as unknown as TestApp, 'Other');

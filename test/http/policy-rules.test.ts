@@ -1,91 +1,22 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createMemoryStores } from '../../adapters/memory/index.js';
-import { createMongoStores } from '../../adapters/mongodb/index.js';
-import type { AuditEvent } from '../../src/audit/types.js';
-import { createEngine, type Engine } from '../../src/engine/index.js';
-import { type AllowanceApp, createApp } from '../../src/http/index.js';
-import { PolicyRegistry } from '../../src/policy/index.js';
 import { buildPolicyBundle } from '../../src/policy-build/index.js';
-import { type Clock, ManualClock, systemClock } from '../../src/util/clock.js';
-import { defaultPolicy } from '../support/engine-fixture.js';
+import { ManualClock } from '../../src/util/clock.js';
 import {
   authorizeBody,
-  httpCall,
   makeWorld,
-  OPERATOR,
   OPERATOR_CRED,
   setupSpending,
   type TestApp,
   type World,
 } from '../support/http-app.js';
-import { freshDbName, testMongoServer } from '../support/mongo-target.js';
+import { startPolicyApp } from '../support/policy-app.js';
 import { vendorPolicy } from '../support/policy-uploads.js';
 import { assertMatches } from '../support/response-schemas.js';
-
-interface RulesApp {
-  engine: Engine;
-  registry: PolicyRegistry;
-  call: TestApp['call'];
-  trail(orgId: string): Promise<AuditEvent[]>;
-  close(): Promise<void>;
-}
-
-/** The real app (policy registry and routes, policy analysis) on memory or MongoDB stores; the engine on `clock`. */
-async function startApp(kind: 'memory' | 'mongodb', clock: Clock = systemClock): Promise<RulesApp> {
-  const stores =
-    kind === 'memory'
-      ? createMemoryStores()
-      : createMongoStores({ uri: (await testMongoServer()).uri, dbName: freshDbName() });
-  const registry = new PolicyRegistry({ storage: stores.policies, base: await defaultPolicy() });
-  const engine = createEngine({
-    store: stores.store,
-    policy: registry,
-    clock,
-    analysis: { storage: stores.policyAnalysis },
-  });
-  await engine.init();
-  await stores.credentials.init();
-  await stores.policies.init();
-  await stores.policyAnalysis.init();
-  await registry.refresh();
-  const app: AllowanceApp = createApp({
-    engine,
-    credentials: stores.credentials,
-    policies: { storage: stores.policies, registry },
-    masterKey: randomBytes(32),
-    operator: OPERATOR,
-    rateLimit: { perSecond: 10_000, burst: 10_000 },
-  });
-  await app.start();
-  const server: Server = createServer(app.callback());
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    engine,
-    registry,
-    async trail(orgId) {
-      await engine.audit.chainer.drain();
-      return stores.store.listAuditEvents(orgId, { limit: 10_000 });
-    },
-    call: httpCall(url),
-    async close() {
-      await app.stop();
-      await engine.close();
-      server.closeAllConnections();
-      await new Promise<void>((ok) => server.close(() => ok()));
-      await stores.policyAnalysis.close();
-      await stores.policies.close();
-      await stores.credentials.close();
-    },
-  };
-}
 
 type Rule = Record<string, unknown>;
 
@@ -130,7 +61,7 @@ for (const kind of ['memory', 'mongodb'] as const) {
   const test = suite(`rules as data over HTTP (${kind})`);
 
   test('invalid rules are 422 rules_invalid naming the rule, its index and the path', async () => {
-    const t = await startApp(kind);
+    const t = await startPolicyApp(kind);
     try {
       const w = await makeWorld(t as unknown as TestApp);
       const none = await t.call('GET', '/v1/policy-rules', { auth: w.enterprise });
@@ -182,7 +113,7 @@ for (const kind of ['memory', 'mongodb'] as const) {
   });
 
   test('put and get a draft: a revision like any, the same rules again are the same revision', async () => {
-    const t = await startApp(kind);
+    const t = await startPolicyApp(kind);
     try {
       const w = await makeWorld(t as unknown as TestApp);
       const other = await makeWorld(t as unknown as TestApp, 'Other');
@@ -240,7 +171,7 @@ for (const kind of ['memory', 'mongodb'] as const) {
   });
 
   test('each condition and action, priority order, inactive rules skipped; never past the engine checks', async () => {
-    const t = await startApp(kind);
+    const t = await startPolicyApp(kind);
     try {
       const w = await makeWorld(t as unknown as TestApp);
       const { reference } = await setupSpending(w);
@@ -284,7 +215,7 @@ for (const kind of ['memory', 'mongodb'] as const) {
   });
 
   test('velocity conditions and throttle rates read the usage the engine passes', async () => {
-    const t = await startApp(kind);
+    const t = await startPolicyApp(kind);
     try {
       const w = await makeWorld(t as unknown as TestApp);
       const { reference } = await setupSpending(w);
@@ -314,7 +245,7 @@ for (const kind of ['memory', 'mongodb'] as const) {
   test("weekday and time of day on the authority's wall clock, across its midnight", async () => {
     // Monday 2026-11-30 04:30Z is still Sunday 23:30 in New York.
     const clock = new ManualClock('2026-11-30T04:30:00Z');
-    const t = await startApp(kind, clock);
+    const t = await startPolicyApp(kind, clock);
     try {
       const w = await makeWorld(t as unknown as TestApp);
       const agent = await t.call('POST', '/v1/agents', { auth: w.enterprise, body: { name: 'night-owl' } });
@@ -352,7 +283,7 @@ for (const kind of ['memory', 'mongodb'] as const) {
   });
 
   test('a rules revision is shadowed, replayed against past decisions, promoted and rolled back', async () => {
-    const t = await startApp(kind);
+    const t = await startPolicyApp(kind);
     try {
       const w = await makeWorld(t as unknown as TestApp);
       const { reference } = await setupSpending(w);
@@ -414,7 +345,7 @@ for (const kind of ['memory', 'mongodb'] as const) {
   });
 
   test('rules_unsupported: a base without the rules module, an org that accepts only signed bundles', async () => {
-    const t = await startApp(kind);
+    const t = await startPolicyApp(kind);
     try {
       const w = await makeWorld(t as unknown as TestApp);
       const rules = [rule('a', 1, {}, { type: 'deny' })];
