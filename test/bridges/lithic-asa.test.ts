@@ -6,16 +6,11 @@ import Lithic from 'lithic';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryBridgeStorage } from '../../adapters/memory/index.js';
-import {
-  type BridgeKind,
-  type BridgeRecord,
-  lithicAnswer,
-  lithicMerchantCountry,
-  verifyLithicSignature,
-} from '../../src/bridges/index.js';
+import { lithicAnswer, lithicMerchantCountry, verifyLithicSignature } from '../../src/bridges/index.js';
 import type { Decision } from '../../src/types.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { faultyStore } from '../support/faulty-store.js';
+import { FreezableBridges } from '../support/freezable-bridges.js';
 import { makeWorld, startTestApp, type TestApp, type World } from '../support/http-app.js';
 import {
   asaRequest,
@@ -409,15 +404,6 @@ bridge('rotation keeps the old secret for its grace; delete refuses every call a
 });
 
 bridge.run();
-
-/** A memory bridge storage whose reads can be frozen. */
-class FreezableBridges extends MemoryBridgeStorage {
-  frozen: Promise<void> | null = null;
-  override async get(orgId: string, kind: BridgeKind): Promise<BridgeRecord | null> {
-    if (this.frozen) await this.frozen;
-    return super.get(orgId, kind);
-  }
-}
 
 const frozen = suite('Lithic ASA bridge: a frozen store');
 

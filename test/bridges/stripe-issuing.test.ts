@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryBridgeStorage } from '../../adapters/memory/index.js';
-import type { BridgeKind, BridgeRecord } from '../../src/bridges/index.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { faultyStore } from '../support/faulty-store.js';
+import { FreezableBridges } from '../support/freezable-bridges.js';
 import { makeWorld, startTestApp, type TestApp, type World } from '../support/http-app.js';
 import { assertMatches } from '../support/response-schemas.js';
 import { issuingAuthorization, postStripe, stripeEvent, stripeSecret } from '../support/stripe-events.js';
@@ -531,15 +531,6 @@ rotation('without bridge storage the registration routes answer 503 storage_unav
 });
 
 rotation.run();
-
-/** A memory bridge storage whose reads can be frozen. */
-class FreezableBridges extends MemoryBridgeStorage {
-  frozen: Promise<void> | null = null;
-  override async get(orgId: string, kind: BridgeKind): Promise<BridgeRecord | null> {
-    if (this.frozen) await this.frozen;
-    return super.get(orgId, kind);
-  }
-}
 
 const frozen = suite('Stripe Issuing bridge: a frozen store');
 
