@@ -9,8 +9,10 @@ export type SqliteDatabase = Database.Database;
 
 export interface OpenDatabaseOptions {
   /**
-   * How long a write waits for another connection's (another process's) lock before it fails with
+   * How long a call waits for another connection's (another process's) lock before it fails with
    * `unavailable`. Size it to the authorize deadline: a wait longer than the request's budget is useless.
+   * Opening and migrating wait inside SQLite (busy_timeout); a store call waits off the event loop
+   * ({@link waitForLock}).
    */
   busyTimeoutMs?: number;
   /** Open an existing file only, without creating it or migrating it. */
@@ -22,10 +24,15 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 2000;
 /** The page size of a new database file. */
 export const PAGE_SIZE = 16384;
 
+/** The lock wait of each connection opened for writing (`busyTimeoutMs`), read by {@link waitForLock}. */
+const lockWaits = new WeakMap<SqliteDatabase, number>();
+
 /**
  * Opens (and creates) the database file: 16 KiB pages for a new file, WAL journal, `synchronous = NORMAL` in WAL (a commit survives a
  * process crash; only an operating-system crash may lose the last commits), foreign keys on, the busy
- * timeout set, then every pending migration applied.
+ * timeout set, then every pending migration applied. Once migrated, a connection opened for writing has
+ * SQLite's busy timeout set to 0: SQLite waits for a lock by sleeping in the calling thread, which would
+ * stop every request of the process; store calls wait with {@link waitForLock} instead.
  */
 export function openDatabase(path: string, options: OpenDatabaseOptions = {}): SqliteDatabase {
   try {
@@ -40,6 +47,8 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): S
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       migrate(db);
+      db.pragma('busy_timeout = 0');
+      lockWaits.set(db, Math.max(0, Math.floor(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)));
     }
     return db;
   } catch (err) {
@@ -81,6 +90,48 @@ export function immediate<T>(db: SqliteDatabase, fn: () => T): T {
     return db.transaction(fn).immediate();
   } catch (err) {
     throw toStorageError(err);
+  }
+}
+
+/** True when `err` (or the error it wraps) says another connection holds a lock SQLite needs. */
+function isLocked(err: unknown): boolean {
+  if (err instanceof StorageError) return err.cause !== undefined && isLocked(err.cause);
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+/** The pauses between two tries for a lock, in ms: the first try again at once, then 1, 2, 4, 8, 8, ... */
+function pauseBefore(attempt: number): number {
+  return attempt === 0 ? 0 : Math.min(8, 2 ** (attempt - 1));
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((ok) => (ms === 0 ? setImmediate(ok) : setTimeout(ok, ms)));
+}
+
+/**
+ * Runs `attempt` (a short synchronous transaction or read) and, while another connection holds the lock it
+ * needs, tries again after a pause on the event loop, so that the process keeps serving its other requests
+ * meanwhile; a lock still held `busyTimeoutMs` after the first try is `unavailable`. Each try costs only the
+ * transaction's own work: the event loop is never held by a lock wait. `attempt` is tried again only when
+ * it failed before doing anything: `BEGIN IMMEDIATE` (or the read's first statement) did not get its lock.
+ * `entered()` tells whether the try got that far; a lock error after it is `unavailable` at once.
+ */
+export async function waitForLock<T>(
+  db: SqliteDatabase,
+  attempt: () => T,
+  entered: () => boolean = () => false,
+): Promise<T> {
+  const waitMs = lockWaits.get(db) ?? 0;
+  const started = performance.now();
+  for (let n = 0; ; n++) {
+    try {
+      return attempt();
+    } catch (err) {
+      const waited = performance.now() - started;
+      if (!isLocked(err) || entered() || waited >= waitMs) throw toStorageError(err);
+      await pause(Math.min(pauseBefore(n), Math.max(0, waitMs - waited)));
+    }
   }
 }
 

@@ -25,9 +25,10 @@ export function sqliteParts(db: SqliteDatabase): StorageParts {
 /**
  * The embedded durable adapter: one SQLite file (better-sqlite3, WAL). Every write that checks before it
  * writes runs in one `BEGIN IMMEDIATE` transaction, so it is atomic against other connections, including
- * another server process on the same file (SQLite's file locks); a lock held longer than the busy timeout
- * fails with `unavailable`. Each transaction is short and synchronous; methods return promises as the
- * contract asks. Documents are stored as JSON next to the columns that lists and unique keys need.
+ * another server process on the same file (SQLite's file locks). A call that finds the lock taken waits
+ * for it between short pauses on the event loop (never inside SQLite, which would stop the whole process),
+ * at most `busyTimeoutMs`, then fails with `unavailable`. Each transaction is short and synchronous;
+ * methods return promises as the contract asks. Documents are stored as JSON next to the columns that lists and unique keys need.
  *
  * The engine's {@link StorageParts} on one connection (entities, authorizations, usage ledger, audit,
  * lifecycle; each in its own file). Audit: a write's drafts go into the `audit_outbox` table in the same

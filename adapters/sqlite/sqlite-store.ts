@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { AuditDraft } from '../../src/audit/types.js';
-import { immediate, read, type SqliteDatabase } from './database.js';
+import { immediate, read, type SqliteDatabase, waitForLock } from './database.js';
 
 function withoutRef(draft: AuditDraft): AuditDraft {
   if (draft.outbox_ref === undefined) return draft;
@@ -28,13 +28,28 @@ export class SqliteStore {
     return s;
   }
 
-  /** Runs `fn` in one IMMEDIATE transaction. */
+  /**
+   * Runs `fn` in one IMMEDIATE transaction; while another process holds the write lock, the call waits for
+   * it off the event loop (at most the connection's `busyTimeoutMs`, then `unavailable`).
+   */
   protected tx<T>(fn: () => T): Promise<T> {
-    return Promise.resolve().then(() => immediate(this.db, fn));
+    let entered = false;
+    const body = () => {
+      entered = true;
+      return fn();
+    };
+    return Promise.resolve().then(() =>
+      waitForLock(
+        this.db,
+        () => immediate(this.db, body),
+        () => entered,
+      ),
+    );
   }
 
+  /** Runs a read (side-effect free, so tried again while a lock it needs is held, like `tx`). */
   protected read<T>(fn: () => T): Promise<T> {
-    return Promise.resolve().then(() => read(fn));
+    return Promise.resolve().then(() => waitForLock(this.db, () => read(fn)));
   }
 
   /** The parsed `doc` column of a row, or null. */
