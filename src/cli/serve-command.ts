@@ -29,7 +29,8 @@ options:
   --port <n>        listen port (default: $PORT, else 8080; 0 picks a free one)
   --host <address>  listen address (default: $HOST, else 0.0.0.0)
   --workers <n>     serve from n processes on one port (node:cluster; default 1, at most ${MAX_WORKERS});
-                    more than 1 needs a store shared by processes (MONGODB_URI)
+                    more than 1 needs a store shared by processes: SQLite (the default) or MongoDB,
+                    not ALLOWANCE_STORE=memory
   -h, --help        this help
 
 exit status: 0 stopped by a signal, 1 failed to start or stop, 2 usage or configuration error`;
@@ -143,11 +144,18 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = p
   if (workers > 1 && !cluster.isWorker) {
     if (!sharedStore(config)) {
       process.stderr.write(
-        'allowance serve: workers_need_shared_store: --workers above 1 needs MONGODB_URI, a store every ' +
-          'process shares safely; the in-memory store lives inside one process (workers would each hold their ' +
-          'own budgets and decisions), and workers on the SQLite file are not supported yet\n',
+        'allowance serve: workers_need_shared_store: --workers above 1 needs a store every process shares: ' +
+          'SQLite (unset ALLOWANCE_STORE) or MongoDB (MONGODB_URI); the in-memory store lives inside one ' +
+          'process (workers would each hold their own budgets and decisions)\n',
       );
       return 2;
+    }
+    try {
+      config = await prepareSharedFile(config, logger);
+    } catch (err) {
+      logger.error('start_failed', { error: err instanceof Error ? err.message : String(err) });
+      await logger.flush();
+      return err instanceof ConfigError ? 2 : 1;
     }
     return runPrimary(workers, config, env, logger);
   }
@@ -193,9 +201,29 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = p
   }
 }
 
-/** True when every process of this configuration reads and writes the same store (MongoDB only, so far). */
+/**
+ * True when every process of this configuration reads and writes the same store: MongoDB, or the SQLite
+ * file (every process on it takes SQLite's locks; nothing a decision depends on is kept in a process).
+ */
 function sharedStore(config: ServerConfig): boolean {
-  return config.store === 'mongodb';
+  return config.store === 'mongodb' || config.store === 'sqlite';
+}
+
+/**
+ * Before the workers of `--workers` start on SQLite, the primary generates the data directory's keys (when
+ * none are configured) and creates and migrates the database file once, so that a file this version cannot
+ * open stops the server before any worker starts, and the workers find everything ready. (Each worker
+ * opens the file again; its migrations are then no-ops, and would be safe anyway: each one is applied in a
+ * write transaction that checks the schema version first.)
+ */
+async function prepareSharedFile(config: ServerConfig, logger: Logger): Promise<ServerConfig> {
+  if (config.store !== 'sqlite') return config;
+  const keys = await ensureDataDirKeys(config);
+  for (const path of keys.created) logger.info('key_generated', { path, mode: '0600' });
+  logStore(keys.config, logger);
+  const { openDatabase } = await import('../../adapters/sqlite/index.js');
+  openDatabase(sqlitePath(keys.config), { busyTimeoutMs: keys.config.authorizeDeadlineMs }).close();
+  return keys.config;
 }
 
 /**
