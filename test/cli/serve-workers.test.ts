@@ -1,13 +1,15 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { callJson, setupCliWorld } from '../support/cli-server.js';
-import { authorizeBody, OPERATOR_CRED } from '../support/http-app.js';
+import { authorizeBody, clientToken, OPERATOR_CRED, type TestCredential } from '../support/http-app.js';
 import { type RunningMongoServer, startMongoServer } from '../support/mongo-server.js';
+import { vendorPolicy } from '../support/policy-uploads.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/allowance.js', import.meta.url));
 
@@ -131,6 +133,115 @@ s(
     assert.is(await server.exited, 0, server.logs());
   },
 );
+
+/** One POST on a new connection (so that the cluster hands it to the next worker), with our Request-Id. */
+function postOnNewConnection(
+  url: string,
+  path: string,
+  auth: TestCredential,
+  requestId: string,
+  body: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON
+): Promise<{ status: number; body: any }> {
+  const payload = JSON.stringify(body);
+  const target = new URL(url + path);
+  return new Promise((ok, fail) => {
+    const req = request(
+      {
+        agent: false,
+        host: target.hostname,
+        port: target.port,
+        method: 'POST',
+        path: target.pathname,
+        headers: {
+          authorization: `Bearer ${clientToken(auth)}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          'request-id': requestId,
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => {
+          text += c;
+        });
+        res.on('end', () => ok({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      },
+    );
+    req.on('error', fail);
+    req.end(payload);
+  });
+}
+
+/** The worker (pid) that logged each request id, from the access log lines of `logs`. */
+function pidsByRequestId(logs: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of logs.split('\n')) {
+    if (!line.includes('"event":"request"')) continue;
+    try {
+      const r = JSON.parse(line) as { pid: number; request_id: string };
+      out.set(r.request_id, r.pid);
+    } catch {
+      // not a JSON line
+    }
+  }
+  return out;
+}
+
+s('two workers on SQLite: a policy promoted through one worker is served by the other after its poll', async () => {
+  const { MONGODB_URI: _uri, ALLOWANCE_STORE: _store, ...rest } = process.env;
+  const env = {
+    ...rest,
+    ALLOWANCE_DATA_DIR: join(dir, 'policy-data'),
+    ALLOWANCE_SPOOL_DIR: join(dir, 'policy-spool'),
+    ALLOWANCE_OPERATOR_KEY_ID: OPERATOR_CRED.key_id,
+    ALLOWANCE_OPERATOR_SECRET: OPERATOR_CRED.secret,
+    ALLOWANCE_POLICY_POLL_MS: '250',
+    LOG_LEVEL: 'info',
+  };
+  const server = await startWorkers(['--workers', '2'], env);
+  const url = `http://127.0.0.1:${server.ready.port}`;
+  const world = await setupCliWorld(url, OPERATOR_CRED, { per_transaction: 50_000, daily: 100_000_000 });
+  const upload = await fetch(`${url}/v1/policies`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${clientToken(world.enterprise)}`, 'content-type': 'application/gzip' },
+    body: await vendorPolicy('rev-1', ['mer_3c7a1b9f']),
+  });
+  assert.is(upload.status, 201, await upload.text());
+  const promote = await postOnNewConnection(url, '/v1/policies/rev-1/promote', world.enterprise, 'wk_promote', {});
+  assert.is(promote.status, 200);
+  const promotedAt = performance.now();
+  // Authorizations on new connections (the workers in turn) until the last ten all ran rev-1: each worker
+  // has then served it. The bound is far above the 250 ms poll; reaching it fails the test.
+  const answers: { id: string; revision: string | null; ms: number }[] = [];
+  for (let i = 0; answers.slice(-10).filter((a) => a.revision === 'rev-1').length < 10; i++) {
+    assert.ok(performance.now() - promotedAt < 15_000, 'rev-1 did not reach both workers within 15 s');
+    const id = `wk_authorize_${i}`;
+    const res = await postOnNewConnection(url, '/v1/authorize', world.processor, id, authorizeBody(world.reference));
+    assert.is(res.status, 200);
+    answers.push({ id, revision: res.body.org_policy_revision, ms: performance.now() - promotedAt });
+    if (res.body.org_policy_revision === 'rev-1') assert.equal(res.body.reason_codes, ['policy:no_vendor']);
+  }
+  server.child.kill('SIGTERM');
+  assert.is(await server.exited, 0, server.logs());
+  // The access log (complete once the workers have stopped) says which worker answered what.
+  const pids = pidsByRequestId(server.logs());
+  const promoter = pids.get('wk_promote');
+  assert.ok(promoter !== undefined && server.ready.pids.includes(promoter), 'the promotion was logged');
+  const first = new Map<number, number>();
+  for (const a of answers) {
+    const pid = pids.get(a.id) as number;
+    assert.ok(server.ready.pids.includes(pid), `${a.id} was logged by a worker`);
+    if (first.has(pid)) assert.is(a.revision, 'rev-1', `${a.id}: a worker that served rev-1 went back`);
+    else if (a.revision === 'rev-1') first.set(pid, a.ms);
+    else assert.is.not(pid, promoter, 'the worker that promoted serves the revision at once');
+  }
+  assert.equal([...first.keys()].sort(), [...server.ready.pids].sort(), 'both workers served rev-1');
+  const other = server.ready.pids.find((p) => p !== promoter) as number;
+  console.log(
+    `\nrev-1 promoted through one worker, first served by the other after ${first.get(other)?.toFixed(0)} ms`,
+  );
+});
 
 s('two workers on MongoDB share one port, each with its own spool, and stop on SIGTERM with exit 0', async () => {
   assert.is((await run(['keys', 'generate', '--out-dir', dir], process.env)).code, 0);
