@@ -1,9 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { callJson, setupCliWorld } from '../support/cli-server.js';
@@ -134,6 +135,25 @@ s(
   },
 );
 
+s('on SQLite, a database file this version cannot open stops the primary before any worker starts', async () => {
+  const { MONGODB_URI: _uri, ALLOWANCE_STORE: _store, ...rest } = process.env;
+  const data = join(dir, 'newer-data');
+  await mkdir(data, { recursive: true });
+  const db = new Database(join(data, 'allowance.db'));
+  db.pragma('user_version = 999999');
+  db.close();
+  const res = await run(['serve', '--workers', '2', '--port', '0', '--host', '127.0.0.1'], {
+    ...rest,
+    ALLOWANCE_DATA_DIR: data,
+    ALLOWANCE_SPOOL_DIR: join(dir, 'newer-spool'),
+    LOG_LEVEL: 'info',
+  });
+  assert.is(res.code, 1, res.out + res.err);
+  assert.match(res.out, /"event":"start_failed"/);
+  assert.match(res.out, /newer than this version/);
+  assert.not.match(res.out, /worker_exited/, 'no worker was started');
+});
+
 /** One POST on a new connection (so that the cluster hands it to the next worker), with our Request-Id. */
 function postOnNewConnection(
   url: string,
@@ -254,36 +274,18 @@ s('two workers on MongoDB share one port, each with its own spool, and stop on S
     ALLOWANCE_SPOOL_DIR: spool,
     LOG_LEVEL: 'info',
   };
-  const child = spawn(process.execPath, [CLI, 'serve', '--workers', '2', '--port', '0', '--host', '127.0.0.1'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((ok) => child.on('exit', (c) => ok(c)));
-  let logs = '';
-  const ready = await new Promise<{ port: number; pids: number[] }>((ok, fail) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      logs += chunk.toString();
-      for (const line of logs.split('\n')) {
-        if (!line.includes('workers_listening')) continue;
-        try {
-          ok(JSON.parse(line));
-        } catch {
-          // a partial line
-        }
-      }
-    });
-    child.on('exit', () => fail(new Error(`serve exited early: ${logs}`)));
-  });
+  const server = await startWorkers(['--workers', '2'], env);
+  const { ready } = server;
   assert.is(ready.pids.length, 2);
   assert.is(new Set(ready.pids).size, 2);
-  assert.ok(ready.pids.every((pid) => pid !== child.pid));
+  assert.ok(ready.pids.every((pid) => pid !== server.child.pid));
   for (let i = 0; i < 4; i++) {
     const res = await fetch(`http://127.0.0.1:${ready.port}/readyz`, { headers: { connection: 'close' } });
     assert.is(res.status, 200);
   }
   assert.equal((await readdir(spool)).sort(), ['worker-0', 'worker-1']);
-  child.kill('SIGTERM');
-  assert.is(await exited, 0, logs);
+  server.child.kill('SIGTERM');
+  assert.is(await server.exited, 0, server.logs());
 });
 
 s.run();
