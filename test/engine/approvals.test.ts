@@ -206,7 +206,11 @@ approvals('a signed one-time link shows the approval and decides it once', async
   const shown = await f.engine.readApprovalLink(link.token);
   assert.is(shown.id, approvalId);
   assert.is(shown.amount, 20_000);
-  const tampered = `${link.token.slice(0, -3)}${link.token.endsWith('A') ? 'B' : 'A'}AA`;
+  // The signature's first character carries six whole bits (its last one only two): changing it always
+  // changes the signed bytes.
+  const sigAt = link.token.lastIndexOf('.') + 1;
+  const tampered = `${link.token.slice(0, sigAt)}${link.token[sigAt] === 'A' ? 'B' : 'A'}${link.token.slice(sigAt + 1)}`;
+  assert.is.not(tampered, link.token);
   await rejectsWithCode(f.engine.readApprovalLink(tampered), 'approval_link_invalid');
   await rejectsWithCode(f.engine.decideApprovalLink(link.token, { decision: 'maybe' }), 'validation_failed');
   const decided = await f.engine.decideApprovalLink(link.token, { decision: 'approve', amount: 18_000 });

@@ -51,7 +51,9 @@ s('verify and verify-batch are public; garbage, foreign JWS and bad signatures a
   assertMatches('AgentTokenVerification', ok.body);
   assert.is(ok.body.valid, true);
   assert.is(ok.body.claims.agent_id, agentId);
-  const tampered = `${token.slice(0, -4)}AAAA`;
+  // The first character of the signature carries six whole bits: changing it always changes the signed bytes.
+  const sigAt = token.lastIndexOf('.') + 1;
+  const tampered = `${token.slice(0, sigAt)}${token[sigAt] === 'A' ? 'B' : 'A'}${token.slice(sigAt + 1)}`;
   const bad = await t.call('POST', '/v1/tokens/verify', { body: { token: tampered } });
   assert.is(bad.body.valid, false);
   const garbage = await t.call('POST', '/v1/tokens/verify', { body: { token: 'x.y.z' } });
