@@ -10,7 +10,13 @@ import { type Actor, auditDraft } from './audit-drafts.js';
 import { holdPeriodMs } from './authorities.js';
 import { canonicalRequest, type NormalizedAuthorizeRequest, parseAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext } from './context.js';
-import { type AuthorizationEvaluation, evaluateAuthorization } from './evaluate-authorization.js';
+import {
+  type AuthorizationEvaluation,
+  evaluateAuthorization,
+  evaluateResolved,
+  type Resolved,
+  resolveAuthorization,
+} from './evaluate-authorization.js';
 import { assertProcessorActive } from './processors.js';
 import { WINDOWS } from './windows.js';
 
@@ -255,13 +261,21 @@ export async function authorize(
 ): Promise<Decision> {
   const req = parseAuthorizeRequest(body);
   const requestSha = sha256Hex(canonicalRequest(req));
-  // The stored record is read beside the processor check (one round trip for both): a replay of a decided
-  // id returns its stored decision without evaluating again, and a new id (the common case) pays no
-  // extra sequential read before its claim.
+  // One read wave: the processor check, the stored record and the resolution reads (binding, agent,
+  // authority, intent, usage) go out together. A replay of a decided id returns its stored decision
+  // without evaluating (the resolution reads it sent are dropped); a new id (the common case) decides on
+  // what this wave read, with no sequential read before its first write.
+  const nowMs = ctx.clock.now();
+  const resolution = resolveAuthorization(ctx, processorId, req, nowMs);
+  // Not awaited when the record is decided or pending: its failure is seen only where it is awaited.
+  resolution.catch(() => {});
   const [, stored] = await Promise.all([
     assertProcessorActive(ctx, processorId),
     ctx.store.getAuthorization(processorId, req.authorization_id),
   ]);
+  // What this wave read is used only by the first decision on an id found absent: every later attempt
+  // (a lost claim, a take-over after a wait) reads again.
+  let preRead: { nowMs: number; resolution: Promise<Resolved> } | null = stored ? null : { nowMs, resolution };
   // A real wait, so measured on the monotonic clock rather than the injected one.
   const deadline = performance.now() + ctx.config.duplicateWaitMs;
   let existing: AuthorizationRecord | null = stored;
@@ -276,7 +290,8 @@ export async function authorize(
       }
       abandoned = existing;
     }
-    const result = await decideAndRecord(ctx, processorId, req, requestSha, abandoned, actor);
+    const result = await decideAndRecord(ctx, processorId, req, requestSha, abandoned, actor, preRead);
+    preRead = null;
     if ('decision' in result) return result.decision;
     existing = result.existing ?? (await ctx.store.getAuthorization(processorId, req.authorization_id));
     abandoned = null;
@@ -347,10 +362,13 @@ async function decideAndRecord(
   requestSha: string,
   abandoned: AuthorizationRecord | null,
   actor: Actor | undefined,
+  preRead: { nowMs: number; resolution: Promise<Resolved> } | null,
 ): Promise<{ decision: Decision } | { existing: AuthorizationRecord | null }> {
   const { store } = ctx;
-  const nowMs = ctx.clock.now();
-  const ev = await evaluateAuthorization(ctx, processorId, req, nowMs);
+  const nowMs = preRead ? preRead.nowMs : ctx.clock.now();
+  const ev = preRead
+    ? evaluateResolved(ctx, processorId, req, nowMs, await preRead.resolution)
+    : await evaluateAuthorization(ctx, processorId, req, nowMs);
   const attempt = abandoned ? abandoned.attempt + 1 : 1;
   const record = freshRecord(processorId, req, requestSha, ev, nowMs, attempt);
   const ids = {

@@ -1,5 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { StorageError } from '../../src/storage/index.js';
 import { rejectsWithCode } from '../support/assert-rejects.js';
 import { makeFixture } from '../support/engine-fixture.js';
 import { faultyStore } from '../support/faulty-store.js';
@@ -22,7 +23,7 @@ idem('the same body returns the stored decision and holds once', async () => {
   assert.is(usage.windows.daily.count, 1);
 });
 
-idem('a replay of a decided id reads the stored decision and evaluates nothing', async () => {
+idem('a replay of a decided id answers from its first read wave: no later read, no write', async () => {
   const faults = faultyStore();
   const f = await makeFixture({ store: faults.store });
   const req = f.request();
@@ -30,16 +31,48 @@ idem('a replay of a decided id reads the stored decision and evaluates nothing',
   const deny = f.request({ amount: 999_999 });
   const denied = await f.engine.authorize(f.processor.id, deny);
   assert.is(denied.action, 'DENY');
-  const calls: string[] = [];
-  for (const m of ['findBinding', 'getAgent', 'getAuthority', 'claimAuthorization', 'reserveUsage'] as const) {
+  // The resolution reads go out beside the read of the stored record; none may start once it is back (that
+  // would be an evaluation), and nothing is written.
+  let storedRead = false;
+  const late: string[] = [];
+  const writes: string[] = [];
+  faults.wrap('getAuthorization', async (original, ...args) => {
+    const rec = await original(...args);
+    storedRead = true;
+    return rec;
+  });
+  for (const m of ['findBinding', 'getAgent', 'getAuthority', 'getIntent', 'getUsage'] as const) {
     faults.wrap(m, (original, ...args) => {
-      calls.push(m);
+      if (storedRead) late.push(m);
       return original(...args);
     });
   }
+  for (const m of ['claimAuthorization', 'reserveUsage', 'updateAuthorization', 'consumeIntent'] as const) {
+    faults.wrap(m, (original, ...args) => {
+      writes.push(m);
+      return original(...args);
+    });
+  }
+  for (const [body, stored] of [
+    [req, first],
+    [deny, denied],
+  ] as const) {
+    storedRead = false;
+    assert.equal(await f.engine.authorize(f.processor.id, { ...body }), stored);
+    assert.ok(storedRead);
+  }
+  assert.equal(late, []);
+  assert.equal(writes, []);
+});
+
+idem('a replay is answered even when a resolution read sent beside it fails', async () => {
+  const faults = faultyStore();
+  const f = await makeFixture({ store: faults.store });
+  const req = f.request();
+  const first = await f.engine.authorize(f.processor.id, req);
+  faults.wrap('findBinding', () => Promise.reject(new StorageError('unavailable', 'down')));
   assert.equal(await f.engine.authorize(f.processor.id, { ...req }), first);
-  assert.equal(await f.engine.authorize(f.processor.id, { ...deny }), denied);
-  assert.equal(calls, []);
+  await rejectsWithCode(f.engine.authorize(f.processor.id, f.request()), 'storage_unavailable');
 });
 
 idem('a different body under the same id is idempotency_mismatch', async () => {
