@@ -240,10 +240,14 @@ async function main() {
       if (!recording) return;
       if (inFlight === 0) roundTrips++;
       inFlight++;
+      started.add(e.requestId);
       commands.push(`${e.commandName}:${String((e.command as Record<string, unknown>)[e.commandName])}`);
     });
-    const done = () => {
-      if (recording) inFlight--;
+    // Only commands started while counting: a read an earlier call left running (a replay answers before
+    // the resolution reads sent beside its record read are back) must not end a round trip of this one.
+    const started = new Set<number>();
+    const done = (e: { requestId: number }) => {
+      if (started.delete(e.requestId)) inFlight--;
     };
     client.on('commandSucceeded', done);
     client.on('commandFailed', done);
@@ -254,6 +258,7 @@ async function main() {
     const count = async (fn: () => Promise<{ action: string }>, expect: string) => {
       roundTrips = 0;
       inFlight = 0;
+      started.clear();
       commands = [];
       recording = true;
       const d = await fn();

@@ -6,6 +6,7 @@ import type {
   ReserveResult,
   UsageAdjustment,
   UsageLedger,
+  UsageReadHints,
 } from '../../src/storage/index.js';
 import type { UsageSnapshot } from '../../src/types.js';
 import type { MongoBackend } from './mongo-backend.js';
@@ -26,8 +27,9 @@ export class MongoUsageLedger implements UsageLedger {
     orgId: string,
     authorityId: string,
     periods: { daily: string; weekly: string; monthly: string; total: string },
+    hints?: UsageReadHints,
   ): Promise<UsageSnapshot> {
-    return this.b.run(() => this.ledger.snapshot(orgId, authorityId, periods));
+    return this.b.run(() => this.ledger.snapshot(orgId, authorityId, periods, hints?.reservationId));
   }
 
   reserveUsage(

@@ -40,10 +40,22 @@ export interface UsageState {
 /** State of a hold record (`reservation_ends`); records written before states existed are ended. */
 export type HoldRecordState = 'held' | 'releasing' | 'ended';
 
+/**
+ * What a snapshot read: the usage document (null: absent) and, when the caller named the reservation it
+ * will apply next, whether that id had a hold record, looked up after the document in the same command.
+ */
+interface SnapshotRead {
+  doc: Document | null;
+  lookedUp?: { id: string; recorded: boolean };
+}
+
 /** Pending holds of one usage document at which they are moved out, all at once. */
 export const MOVE_AT = 32;
 /** Release markers of one usage document at which the ended ones are swept out, all at once. */
 export const SWEEP_AT = 32;
+
+/** Where a snapshot's aggregation puts the hold record it looked up (removed before the document is kept). */
+const HOLD_RECORD_FIELD = '__hold_record';
 
 /** The `_id` of the usage document of an authority. */
 export function usageKey(orgId: string, authorityId: string): string {
@@ -176,7 +188,7 @@ export class UsageLedger {
    * The usage document each snapshot was made from (null: absent), for a reserve that follows it
    * ({@link ReserveHints.basis}): its first try starts from that read instead of reading again.
    */
-  private readonly readFrom = new WeakMap<UsageSnapshot, Document | null>();
+  private readonly readFrom = new WeakMap<UsageSnapshot, SnapshotRead>();
 
   constructor(
     private readonly usage: Collection<Document>,
@@ -194,17 +206,43 @@ export class UsageLedger {
     return this.usage.findOne({ _id: key } as Document);
   }
 
-  async snapshot(orgId: string, authorityId: string, periods: Periods): Promise<UsageSnapshot> {
+  async snapshot(orgId: string, authorityId: string, periods: Periods, reservationId?: string): Promise<UsageSnapshot> {
     // The whole document (its pending holds and release markers are bounded to a few dozen), so that a
     // reserve following this snapshot can start from it.
-    const doc = await this.usage.findOne({ _id: usageKey(orgId, authorityId) } as Document);
+    const key = usageKey(orgId, authorityId);
+    const read: SnapshotRead = { doc: null };
+    if (reservationId === undefined) {
+      read.doc = await this.usage.findOne({ _id: key } as Document);
+    } else {
+      // With the hold record of the id the caller reserves next, looked up by the same command after the
+      // document was read: what the reserve's own look-up would find (see reserve).
+      const [found] = await this.usage
+        .aggregate([
+          { $match: { _id: key } },
+          {
+            $lookup: {
+              from: this.ends.collectionName,
+              pipeline: [{ $match: { _id: holdKey(key, reservationId) } }, { $project: { _id: 1 } }],
+              as: HOLD_RECORD_FIELD,
+            },
+          },
+        ])
+        .toArray();
+      if (found) {
+        const records = found[HOLD_RECORD_FIELD];
+        delete found[HOLD_RECORD_FIELD];
+        read.doc = found;
+        read.lookedUp = { id: reservationId, recorded: Array.isArray(records) && records.length > 0 };
+      }
+    }
+    const doc = read.doc;
     const state = readUsage(doc);
     const at = (w: WindowName): WindowUsage => {
       const cur = state.windows[w];
       return cur.period === periods[w] ? { ...cur } : emptyWindow(periods[w]);
     };
     const snapshot = { daily: at('daily'), weekly: at('weekly'), monthly: at('monthly'), total: at('total') };
-    this.readFrom.set(snapshot, doc);
+    this.readFrom.set(snapshot, read);
     return snapshot;
   }
 
@@ -218,8 +256,9 @@ export class UsageLedger {
     let basis = hints?.basis !== undefined ? this.readFrom.get(hints.basis) : undefined;
     let first = true;
     return withRetries(this.maxAttempts, 'reserveUsage', async (): Promise<Attempt<ReserveResult>> => {
-      const doc = basis !== undefined ? basis : await this.readDoc(key);
+      const read = basis;
       basis = undefined;
+      const doc = read !== undefined ? read.doc : await this.readDoc(key);
       if (!doc) {
         await this.create(key, orgId, authorityId);
         return 'retry';
@@ -231,8 +270,14 @@ export class UsageLedger {
       // and looks.
       const skipLookup = hints?.unused === true && first;
       first = false;
+      // A snapshot that looked this id up after reading the document made the look-up already: a record
+      // means applied; none means none was written before the document read, and a hold moved out since
+      // bumped `release_seq`, which the update pins (the same argument as for the look-up below).
+      const lookedUp = read?.lookedUp?.id === id ? read.lookedUp : undefined;
+      if (lookedUp?.recorded) return { done: { status: 'already_applied' } };
       if (
         !skipLookup &&
+        lookedUp === undefined &&
         (state.releaseSeq > 0 || state.sweepSeq > 0) &&
         (await this.ends.findOne({ _id: holdKey(key, id) } as Document))
       ) {

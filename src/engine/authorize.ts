@@ -27,6 +27,24 @@ export function reservationIdFor(processorId: string, authorizationId: string, a
   return `${ID_PREFIX.reservation}_${sha256Hex(`${processorId}\u0000${authorizationId}\u0000${attempt}`).slice(0, 40)}`;
 }
 
+/**
+ * The reservation id of a plain authorization's first write (see {@link reserveThenRecord}): the same on
+ * every server and for every duplicate of one request, and never an id of the claim path (its last part is
+ * the request hash, not an attempt number), so a different request under the same authorization id never
+ * shares it.
+ */
+export function plainReservationIdFor(processorId: string, authorizationId: string, requestSha: string): string {
+  return `${ID_PREFIX.reservation}_${sha256Hex(`${processorId}\u0000${authorizationId}\u0000${requestSha}`).slice(0, 40)}`;
+}
+
+/**
+ * Whether a request decides by reserving first and then inserting its final record (no pending claim): it
+ * names no intent and no approval, whose consumption and use need the claim's fencing.
+ */
+export function isPlainRequest(req: NormalizedAuthorizeRequest): boolean {
+  return req.intent_id === null && req.approval_id === undefined;
+}
+
 /** Builds and signs the decision returned to the processor. */
 export function signDecision(
   ctx: EngineContext,
@@ -266,7 +284,14 @@ export async function authorize(
   // without evaluating (the resolution reads it sent are dropped); a new id (the common case) decides on
   // what this wave read, with no sequential read before its first write.
   const nowMs = ctx.clock.now();
-  const resolution = resolveAuthorization(ctx, processorId, req, nowMs);
+  // A plain request reserves under a known id next: the usage read may look that id up at once.
+  const resolution = resolveAuthorization(
+    ctx,
+    processorId,
+    req,
+    nowMs,
+    isPlainRequest(req) ? { reservationId: plainReservationIdFor(processorId, req.authorization_id, requestSha) } : {},
+  );
   // Not awaited when the record is decided or pending: its failure is seen only where it is awaited.
   resolution.catch(() => {});
   const [, stored] = await Promise.all([
@@ -363,6 +388,8 @@ async function decideAndRecord(
   abandoned: AuthorizationRecord | null,
   actor: Actor | undefined,
   preRead: { nowMs: number; resolution: Promise<Resolved> } | null,
+  /** The plain reservation a reserve found already applied: the claim path gives it back once it wins. */
+  applied: AppliedHold | null = null,
 ): Promise<{ decision: Decision } | { existing: AuthorizationRecord | null }> {
   const { store } = ctx;
   const nowMs = preRead ? preRead.nowMs : ctx.clock.now();
@@ -379,6 +406,9 @@ async function decideAndRecord(
   const allowedByEvaluation = ALLOWED.has(ev.action);
 
   const holdMs = holdPeriodMs(ctx, ev.authority);
+  if (allowedByEvaluation && !abandoned && !applied && isPlainRequest(req)) {
+    return reserveThenRecord(ctx, processorId, req, requestSha, ev, record, nowMs, holdMs, actor);
+  }
   if (!allowedByEvaluation && !abandoned) {
     const eventId = decisionEventId(ctx, ev.orgId, nowMs);
     const approval = ev.action === 'STEP_UP' && ev.orgId !== null ? openApproval(ctx, req, nowMs) : null;
@@ -395,6 +425,9 @@ async function decideAndRecord(
     const final: AuthorizationRecord = { ...record, status: 'declined', decision, ...(approval ? { approval } : {}) };
     const res = await store.claimAuthorization(final, decisionDrafts(ctx, final, req, nowMs, actor));
     if (!res.created) return { existing: res.existing };
+    // Sent after a plain reserve found its id applied: this declined record, now inserted, can never own
+    // that hold, so it is given back (see reserveThenRecord).
+    if (applied) await store.releaseUsage(applied.orgId, applied.authorityId, applied.reservationId);
     if (ev.shadow) ctx.shadow?.observe(ev.shadow);
     return { decision };
   }
@@ -411,6 +444,10 @@ async function decideAndRecord(
   try {
     // The take-over is won: only now give back what the abandoned attempts held.
     if (abandoned) await releaseEarlierAttempts(ctx, abandoned);
+    // A plain request that found its reservation id already applied (a duplicate in flight, or an earlier
+    // attempt that stopped after reserving): now that this claim is inserted, no record can ever own
+    // that hold, so it is given back here; this attempt holds under its own claim's id below.
+    if (applied) await store.releaseUsage(applied.orgId, applied.authorityId, applied.reservationId);
     let verdict = { action: ev.action, reasons: ev.reasons, approvedAmount: ev.approvedAmount };
     let approvalUse: { steppedUp: AuthorizationRecord; used: Approval } | null = null;
     if (allowedByEvaluation) {
@@ -504,6 +541,110 @@ async function decideAndRecord(
     );
     throw err;
   }
+}
+
+/** Where a plain reservation found already applied is held. */
+interface AppliedHold {
+  orgId: string;
+  authorityId: string;
+  reservationId: string;
+}
+
+/** Whether a decided record holds the given reservation: only an approval stored under that id does. */
+function ownsHold(rec: AuthorizationRecord, reservationId: string): boolean {
+  return rec.reservation_id === reservationId && rec.status !== 'pending' && rec.status !== 'declined';
+}
+
+/**
+ * The write path of a plain approval (docs/architecture.md, the data flow of one authorization): reserve
+ * under {@link plainReservationIdFor}, then insert the final record with the signed decision
+ * (insert-if-absent), with no pending claim. Every duplicate of the request shares the reservation id, so
+ * at most one hold exists. The insert decides whose decision stands:
+ * - reserved, insert won: the record owns the hold.
+ * - limit exceeded: a DENY `limit_exceeded_concurrent` record, holding nothing.
+ * - insert lost to a record that cannot own the hold (declined, another request, a claim): no record can
+ *   ever own it, since records are never removed; this attempt gives it back (replay-safe: of several
+ *   losers one gives it back) and returns the stored record.
+ * - already applied: a duplicate in flight or an earlier attempt that stopped after its reserve holds it,
+ *   with an amount this attempt cannot know. It decides through the claim path instead, which gives that
+ *   hold back only after its claim is inserted.
+ * A failure after the reserve leaves the hold without a record; a retry of the request finds it applied
+ * and takes the claim path, which gives it back.
+ */
+async function reserveThenRecord(
+  ctx: EngineContext,
+  processorId: string,
+  req: NormalizedAuthorizeRequest,
+  requestSha: string,
+  ev: AuthorizationEvaluation,
+  record: AuthorizationRecord,
+  nowMs: number,
+  holdMs: number,
+  actor: Actor | undefined,
+): Promise<{ decision: Decision } | { existing: AuthorizationRecord | null }> {
+  const { store } = ctx;
+  const orgId = ev.orgId as string;
+  const authority = ev.authority as NonNullable<typeof ev.authority>;
+  const reservationId = plainReservationIdFor(processorId, req.authorization_id, requestSha);
+  const reserved = await store.reserveUsage(orgId, authority.id, reservationOf(ev, reservationId, ev.approvedAmount), {
+    basis: ev.usage ?? undefined,
+  });
+  if (reserved.status === 'already_applied') {
+    const applied = { orgId, authorityId: authority.id, reservationId };
+    const out = await decideAndRecord(ctx, processorId, req, requestSha, null, actor, null, applied);
+    // Lost to a decided record that cannot own the hold: none ever will. A pending winner is a claim that
+    // gives it back itself.
+    if (
+      'existing' in out &&
+      out.existing &&
+      out.existing.status !== 'pending' &&
+      !ownsHold(out.existing, reservationId)
+    ) {
+      await store.releaseUsage(orgId, authority.id, reservationId);
+    }
+    return out;
+  }
+  const verdict =
+    reserved.status === 'limit_exceeded'
+      ? { action: 'DENY' as const, reasons: ['limit_exceeded_concurrent'], approvedAmount: 0 }
+      : { action: ev.action, reasons: ev.reasons, approvedAmount: ev.approvedAmount };
+  const decision = signDecision(
+    ctx,
+    processorId,
+    req,
+    requestSha,
+    {
+      ...ev,
+      ...verdict,
+      bindingId: ev.binding?.id ?? null,
+      authorityId: authority.id,
+      intentId: null,
+      holdPeriodMs: holdMs,
+      approval: null,
+    },
+    nowMs,
+    false,
+    decisionEventId(ctx, ev.orgId, nowMs),
+  );
+  const allowed = decision.allowed;
+  const final: AuthorizationRecord = {
+    ...record,
+    status: allowed ? 'approved' : 'declined',
+    reservation_id: reservationId,
+    approved_amount: decision.approved_amount,
+    hold_open: allowed,
+    hold_expires_at: decision.expires_at,
+    decision,
+  };
+  const res = await store.claimAuthorization(final, decisionDrafts(ctx, final, req, nowMs, actor));
+  if (res.created) {
+    if (ev.shadow) ctx.shadow?.observe(ev.shadow);
+    return { decision };
+  }
+  if (allowed && !ownsHold(res.existing, reservationId)) {
+    await store.releaseUsage(orgId, authority.id, reservationId);
+  }
+  return { existing: res.existing };
 }
 
 /**

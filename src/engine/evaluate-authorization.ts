@@ -1,5 +1,6 @@
 import { AppError } from '../errors/index.js';
 import type { LoadedPolicy, PolicyDecision, SpendPolicyInput } from '../policy/index.js';
+import type { UsageReadHints } from '../storage/index.js';
 import type {
   Action,
   Agent,
@@ -154,6 +155,7 @@ export async function resolveAuthorization(
   processorId: string,
   req: NormalizedAuthorizeRequest,
   nowMs: number,
+  usageHints: UsageReadHints = {},
 ): Promise<Resolved> {
   const { store } = ctx;
   // The named approval does not depend on the binding: it is read in the same round trip as the rest.
@@ -176,7 +178,7 @@ export async function resolveAuthorization(
       store.getAgent(hint.orgId, hint.agentId),
       store.getAuthority(hint.orgId, hint.authorityId),
       req.intent_id !== null ? store.getIntent(hint.orgId, req.intent_id) : Promise.resolve(null),
-      store.getUsage(hint.orgId, hint.authorityId, periods),
+      store.getUsage(hint.orgId, hint.authorityId, periods, usageHints),
     ]);
     if (!hintHolds(hint, binding, authority)) {
       hints?.delete(processorId, req);
@@ -233,7 +235,7 @@ export async function resolveAuthorization(
   }
   if (usage === null || periods === null) {
     periods = periodsAt(nowMs, authority.time_zone);
-    usage = await store.getUsage(orgId, authority.id, periods);
+    usage = await store.getUsage(orgId, authority.id, periods, usageHints);
   }
   hints?.set(processorId, req, {
     orgId,

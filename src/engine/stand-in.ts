@@ -11,7 +11,14 @@ import type {
 import { isoTime } from '../util/clock.js';
 import type { Actor } from './audit-drafts.js';
 import { DEFAULT_STAND_IN, holdPeriodMs } from './authorities.js';
-import { decisionDraft, decisionEventId, reservationIdFor, signDecision } from './authorize.js';
+import {
+  decisionDraft,
+  decisionEventId,
+  isPlainRequest,
+  plainReservationIdFor,
+  reservationIdFor,
+  signDecision,
+} from './authorize.js';
 import type { NormalizedAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext } from './context.js';
 import { hardReasons } from './decide.js';
@@ -303,6 +310,17 @@ async function releaseEarlier(
 }
 
 /**
+ * Gives back the hold a plain attempt of the spooled request may have left without a record (its reserve
+ * landed, its record did not); replay-safe. Called only once the spooled record is stored.
+ */
+async function releasePlainHold(store: StorageAdapter, entry: SpooledDecision): Promise<void> {
+  const d = entry.decision;
+  if (d.org_id === null || d.authority_id === null || !isPlainRequest(entry.request)) return;
+  const id = plainReservationIdFor(entry.processor_id, entry.request.authorization_id, entry.request_sha256);
+  await store.releaseUsage(d.org_id, d.authority_id, id);
+}
+
+/**
  * Writes one spooled decision into the store; safe to repeat. The spooled decision was answered, so it
  * is the authorization's decision: a record found in its place (an attempt that was cut off by the
  * deadline and whose writes landed later) is replaced by compare-and-set, and only after winning it is
@@ -345,6 +363,9 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
     if (existing === null) {
       const claimed = await store.claimAuthorization(record, drafts());
       if (!claimed.created) continue;
+      // A plain attempt cut off by the deadline may have reserved before its record was refused: the
+      // spooled record now stands for good, so no record can ever own that hold.
+      await releasePlainHold(store, entry);
       break;
     }
     if (existing.decision?.decision_id === d.decision_id) {
@@ -352,6 +373,7 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
       if (existing.superseded) {
         await releaseEarlier(store, entry.processor_id, entry.request.authorization_id, existing.superseded);
       }
+      await releasePlainHold(store, entry);
       break;
     }
     if (existing.request_sha256 !== entry.request_sha256) {
@@ -403,6 +425,7 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
       throw err;
     }
     await releaseEarlier(store, entry.processor_id, entry.request.authorization_id, superseded);
+    await releasePlainHold(store, entry);
     break;
   }
   if (entry.reservation && d.org_id !== null && d.authority_id !== null) {

@@ -76,6 +76,18 @@ export interface ReserveHints {
   unused?: boolean;
 }
 
+/**
+ * What the caller of {@link UsageLedger.getUsage} will do next; a store may use it, and ignore it.
+ */
+export interface UsageReadHints {
+  /**
+   * The id of the reservation a `reserveUsage` starting from this snapshot (`ReserveHints.basis`) will
+   * apply. A store may look, in the same read and after reading the usage, for an earlier application of
+   * that id, so that the reserve need not look again; the reserve must still never apply an id twice.
+   */
+  reservationId?: string;
+}
+
 /** Outcome of {@link UsageLedger.reserveUsage}. */
 export type ReserveResult =
   | { status: 'reserved' }
@@ -338,6 +350,7 @@ export interface UsageLedger {
     orgId: string,
     authorityId: string,
     periods: { daily: string; weekly: string; monthly: string; total: string },
+    hints?: UsageReadHints,
   ): Promise<UsageSnapshot>;
   /**
    * Atomically holds `amount` (and `count` transactions, default one) in every window, or nothing: succeeds only when no

@@ -24,10 +24,14 @@ async function monitored() {
     if (!recording) return;
     if (inFlight === 0) trips++;
     inFlight++;
+    started.add(e.requestId);
     commands.push(`${e.commandName}:${String((e.command as Record<string, unknown>)[e.commandName])}`);
   });
-  const settled = () => {
-    if (recording) inFlight--;
+  // Only commands started while counting: a read an earlier call left running (a replay answers before
+  // the resolution reads sent beside its record read are back) must not end a round trip of this one.
+  const started = new Set<number>();
+  const settled = (e: { requestId: number }) => {
+    if (started.delete(e.requestId)) inFlight--;
   };
   client.on('commandSucceeded', settled);
   client.on('commandFailed', settled);
@@ -40,6 +44,7 @@ async function monitored() {
     async count<T>(fn: () => Promise<T>): Promise<{ value: T; trips: number; commands: string[] }> {
       trips = 0;
       inFlight = 0;
+      started.clear();
       commands = [];
       recording = true;
       try {
@@ -62,7 +67,7 @@ async function monitored() {
 
 const trips = suite('MongoDB round trips of authorize');
 
-trips('an ALLOW takes 4 round trips, a DENY 2, a replay 1, also once holds were moved out', async () => {
+trips('an ALLOW takes 3 round trips, a DENY 2, a replay 1, also once holds were moved out', async () => {
   const m = await monitored();
   try {
     const f = await makeFixture({ store: m.store });
@@ -74,7 +79,7 @@ trips('an ALLOW takes 4 round trips, a DENY 2, a replay 1, also once holds were 
     const req = f.request();
     const allow = await m.count(() => f.engine.authorize(f.processor.id, req));
     assert.is(allow.value.action, 'ALLOW');
-    assert.is(allow.trips, 4, allow.commands.join(', '));
+    assert.is(allow.trips, 3, allow.commands.join(', '));
     const replay = await m.count(() => f.engine.authorize(f.processor.id, { ...req }));
     assert.equal(replay.value, allow.value);
     assert.is(replay.trips, 1, replay.commands.join(', '));

@@ -73,6 +73,23 @@ async function assertLedgerMatches(backend: Backend, f: Fixture, authorizationId
   }
 }
 
+/**
+ * A request that decides through a pending claim: it names an intent (a plain request reserves first and
+ * inserts its final record, with no claim to take over).
+ */
+async function claimedRequest(f: Fixture, amount: number): Promise<Record<string, unknown>> {
+  const { intent } = await f.engine.validateIntent(f.org.id, {
+    agent_id: f.agent.id,
+    description: 'Office supplies',
+    max_amount: 100_000,
+    currency: 'USD',
+    merchant: { id: 'mer_3c7a1b9f', mcc: '5734', country: 'US' },
+    expires_at: '2026-11-24T10:00:00Z',
+    single_use: false,
+  });
+  return f.request({ amount, intent_id: intent.id });
+}
+
 /** What the stalled attempt returned: the winner's decision or an error, never its own ALLOW. */
 async function lateOutcome(p: Promise<Decision>): Promise<Decision | string> {
   try {
@@ -90,7 +107,7 @@ for (const [name, make] of Object.entries(BACKENDS)) {
     const backend = await make();
     try {
       const { f, holder, taker } = await twoServers(backend, { claimLeaseMs: LEASE_MS, duplicateWaitMs: 10_000 });
-      const req = f.request({ amount: 7000 });
+      const req = await claimedRequest(f, 7000);
       const reserve = holder.pauseNext('reserveUsage');
       const finalWrite = holder.pauseNext('updateAuthorization');
       const stalled = f.engine.authorize(f.processor.id, req);
@@ -119,7 +136,7 @@ for (const [name, make] of Object.entries(BACKENDS)) {
     const backend = await make();
     try {
       const { f, holder, taker } = await twoServers(backend, { claimLeaseMs: LEASE_MS, duplicateWaitMs: 10_000 });
-      const req = f.request({ amount: 7000 });
+      const req = await claimedRequest(f, 7000);
       const finalWrite = holder.pauseNext('updateAuthorization');
       const stalled = f.engine.authorize(f.processor.id, req);
       await finalWrite.reached;
@@ -146,7 +163,7 @@ for (const [name, make] of Object.entries(BACKENDS)) {
         claimLeaseMs: LEASE_MS,
         duplicateWaitMs: 10_000,
       });
-      const req = f.request({ amount: 7000 });
+      const req = await claimedRequest(f, 7000);
       const finalWrite = holder.pauseNext('updateAuthorization');
       const takeOver = takerStore.pauseNext('updateAuthorization');
       const stalled = f.engine.authorize(f.processor.id, req);
@@ -242,7 +259,7 @@ for (const [name, make] of Object.entries(BACKENDS)) {
     const backend = await make();
     try {
       const { f, holder, taker } = await twoServers(backend, { claimLeaseMs: 60_000, duplicateWaitMs: 50 });
-      const req = f.request({ amount: 7000 });
+      const req = await claimedRequest(f, 7000);
       const finalWrite = holder.pauseNext('updateAuthorization');
       const stalled = f.engine.authorize(f.processor.id, req);
       await finalWrite.reached;
@@ -260,4 +277,96 @@ for (const [name, make] of Object.entries(BACKENDS)) {
   });
 
   s.run();
+
+  const plain = suite(`authorize: a plain request reserves, then records its decision [${name}]`);
+
+  plain('two duplicates at once: the one whose reserve finds the id applied claims, one hold in the end', async () => {
+    const backend = await make();
+    try {
+      const { f, holder, taker } = await twoServers(backend, { claimLeaseMs: 60_000, duplicateWaitMs: 10_000 });
+      const req = f.request({ amount: 7000 });
+      // The first duplicate has reserved and is about to insert its approval.
+      const insert = holder.pauseNext('claimAuthorization');
+      const first = f.engine.authorize(f.processor.id, req);
+      await insert.reached;
+      assert.is((await f.engine.getAuthorityUsage(f.org.id, f.authority.id)).windows.daily.spent, 7000);
+      // The second finds the id applied, with an amount it cannot know: it claims, gives that hold back and
+      // holds under its claim.
+      const second = await taker.authorize(f.processor.id, req);
+      assert.is(second.action, 'ALLOW');
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+      insert.resume();
+      assert.equal(await first, second, 'the first loses its insert and returns the stored decision');
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+    } finally {
+      await backend.cleanup();
+    }
+  });
+
+  plain('a duplicate whose reserve comes after the stored approval holds nothing more', async () => {
+    const backend = await make();
+    try {
+      const { f, holder, taker } = await twoServers(backend, { claimLeaseMs: 60_000, duplicateWaitMs: 10_000 });
+      const req = f.request({ amount: 7000 });
+      const reserve = holder.pauseNext('reserveUsage');
+      const late = f.engine.authorize(f.processor.id, req);
+      await reserve.reached;
+      const stored = await taker.authorize(f.processor.id, req);
+      assert.is(stored.action, 'ALLOW');
+      reserve.resume();
+      assert.equal(await late, stored);
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+      const rec = await backend.store.getAuthorization(f.processor.id, req.authorization_id as string);
+      assert.is(rec?.attempt, 1);
+    } finally {
+      await backend.cleanup();
+    }
+  });
+
+  plain('an attempt that failed after its reserve, then a retry: one hold, under the retry’s claim', async () => {
+    const backend = await make();
+    try {
+      const { f, holder } = await twoServers(backend, { claimLeaseMs: 60_000, duplicateWaitMs: 10_000 });
+      const req = f.request({ amount: 7000 });
+      const insert = holder.pauseNext('claimAuthorization');
+      const failed = f.engine.authorize(f.processor.id, req);
+      await insert.reached;
+      // The attempt's process is gone: its reserve landed, its record never will. The paused call is left
+      // unresumed, as a crash leaves it.
+      const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+      assert.is(usage.windows.daily.spent, 7000, 'the hold without a record');
+      const retry = createEngine({ store: backend.store, clock: f.clock, policy: await defaultPolicy() });
+      await retry.init();
+      const d = await retry.authorize(f.processor.id, req);
+      assert.is(d.action, 'ALLOW');
+      assert.is(d.approved_amount, 7000);
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+      assert.equal(await retry.authorize(f.processor.id, req), d);
+      void failed.catch(() => {});
+    } finally {
+      await backend.cleanup();
+    }
+  });
+
+  plain('the loser of the insert against a declined record gives its hold back', async () => {
+    const backend = await make();
+    try {
+      const { f, holder, taker } = await twoServers(backend, { claimLeaseMs: 60_000, duplicateWaitMs: 10_000 });
+      const req = f.request({ amount: 7000 });
+      const insert = holder.pauseNext('claimAuthorization');
+      const first = f.engine.authorize(f.processor.id, req);
+      await insert.reached;
+      // Meanwhile the binding is suspended: a duplicate is declined and its record inserted first.
+      await taker.suspendBinding(f.org.id, f.binding.id);
+      const declined = await taker.authorize(f.processor.id, req);
+      assert.is(declined.action, 'DENY');
+      insert.resume();
+      assert.equal(await first, declined, 'the loser returns the stored decline');
+      await assertLedgerMatches(backend, f, req.authorization_id as string);
+    } finally {
+      await backend.cleanup();
+    }
+  });
+
+  plain.run();
 }

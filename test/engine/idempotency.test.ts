@@ -2,10 +2,27 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StorageError } from '../../src/storage/index.js';
 import { rejectsWithCode } from '../support/assert-rejects.js';
-import { makeFixture } from '../support/engine-fixture.js';
+import { type Fixture, makeFixture } from '../support/engine-fixture.js';
 import { faultyStore } from '../support/faulty-store.js';
 
 const idem = suite('authorize: idempotency');
+
+/**
+ * A request that decides through a pending claim: it names an intent (a plain request reserves first and
+ * inserts its final record).
+ */
+async function claimedRequest(f: Fixture, amount: number): Promise<Record<string, unknown>> {
+  const { intent } = await f.engine.validateIntent(f.org.id, {
+    agent_id: f.agent.id,
+    description: 'Office supplies',
+    max_amount: 100_000,
+    currency: 'USD',
+    merchant: { id: 'mer_3c7a1b9f', mcc: '5734', country: 'US' },
+    expires_at: '2026-11-24T10:00:00Z',
+    single_use: false,
+  });
+  return f.request({ amount, intent_id: intent.id });
+}
 
 idem('the same body returns the stored decision and holds once', async () => {
   const f = await makeFixture();
@@ -106,10 +123,10 @@ idem('the same id from two processors are two authorizations', async () => {
   assert.equal(b.reason_codes, ['binding_not_found']);
 });
 
-idem('a crashed attempt is recovered after its lease and its hold given back', async () => {
+idem('a claimed attempt that failed gives its hold back; a retry decides again', async () => {
   const faults = faultyStore();
   const f = await makeFixture({ store: faults.store });
-  const req = f.request({ amount: 7000 });
+  const req = await claimedRequest(f, 7000);
   faults.wrap('reserveUsage', async (original, ...args) => {
     await original(...args);
     faults.wrap('reserveUsage', null);
@@ -125,10 +142,10 @@ idem('a crashed attempt is recovered after its lease and its hold given back', a
   assert.is(after.windows.daily.count, 1);
 });
 
-idem('a final write that was applied but reported a failure keeps the stored approval held', async () => {
+idem('a claimed attempt whose final write was applied but reported a failure keeps the approval held', async () => {
   const faults = faultyStore();
   const f = await makeFixture({ store: faults.store });
-  const req = f.request({ amount: 7000 });
+  const req = await claimedRequest(f, 7000);
   faults.wrap('updateAuthorization', async (original, ...args) => {
     await original(...args);
     faults.wrap('updateAuthorization', null);
@@ -143,10 +160,49 @@ idem('a final write that was applied but reported a failure keeps the stored app
   assert.is(d.decision_id, rec.decision_id, 'a retry returns the stored approval');
 });
 
+idem('a plain attempt that failed after its reserve leaves the hold to its retry, which holds once', async () => {
+  const faults = faultyStore();
+  const f = await makeFixture({ store: faults.store });
+  const req = f.request({ amount: 7000 });
+  faults.wrap('reserveUsage', async (original, ...args) => {
+    await original(...args);
+    faults.wrap('reserveUsage', null);
+    throw new Error('connection reset after the write');
+  });
+  await rejectsWithCode(f.engine.authorize(f.processor.id, req), 'storage_internal');
+  const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+  assert.is(usage.windows.daily.spent, 7000, 'no record won: nothing may be given back yet');
+  const d = await f.engine.authorize(f.processor.id, req);
+  assert.is(d.action, 'ALLOW');
+  const after = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+  assert.equal([after.windows.daily.spent, after.windows.daily.count], [7000, 1]);
+  const holds = faults.inner.inspectUsage(f.org.id, f.authority.id).holds;
+  const rec = await faults.store.getAuthorization(f.processor.id, req.authorization_id as string);
+  assert.equal(holds, [rec?.reservation_id], 'the hold of the failed attempt was given back, the retry holds');
+});
+
+idem('a plain approval whose insert was applied but reported a failure is returned to its retry', async () => {
+  const faults = faultyStore();
+  const f = await makeFixture({ store: faults.store });
+  const req = f.request({ amount: 7000 });
+  faults.wrap('claimAuthorization', async (original, ...args) => {
+    await original(...args);
+    faults.wrap('claimAuthorization', null);
+    throw new Error('connection reset after the write');
+  });
+  await rejectsWithCode(f.engine.authorize(f.processor.id, req), 'storage_internal');
+  const rec = await f.engine.getAuthorization(f.processor.id, req.authorization_id as string);
+  assert.is(rec.status, 'approved');
+  const d = await f.engine.authorize(f.processor.id, req);
+  assert.is(d.decision_id, rec.decision_id, 'a retry returns the stored approval');
+  const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+  assert.equal([usage.windows.daily.spent, usage.windows.daily.count], [7000, 1]);
+});
+
 idem('a pending claim of a live server makes a twin wait, then fail with idempotency_in_progress', async () => {
   const faults = faultyStore();
   const f = await makeFixture({ store: faults.store, config: { duplicateWaitMs: 50 } });
-  const req = f.request();
+  const req = await claimedRequest(f, 1850);
   let release!: () => void;
   const gate = new Promise<void>((r) => {
     release = r;

@@ -338,16 +338,26 @@ standIn('a drain that fails midway, or a crash before its mark, never counts twi
   await restarted.close();
 });
 
-standIn('a cut-off attempt whose writes land late is replaced once its lease is over', async () => {
+standIn('a cut-off claimed attempt whose writes land late is replaced once its lease is over', async () => {
   const { f, faults } = await standInFixture();
   await f.engine.authorize(f.processor.id, f.request());
   const g = gate();
   // The claim lands; the hold is stuck in flight past the deadline.
   freeze(faults, g, ['reserveUsage']);
-  const req = f.request({ amount: 3000 });
+  // Naming an intent, it decides through a pending claim (and its stand-in is a DENY).
+  const { intent } = await f.engine.validateIntent(f.org.id, {
+    agent_id: f.agent.id,
+    description: 'Office supplies',
+    max_amount: 100_000,
+    currency: 'USD',
+    merchant: { id: 'mer_3c7a1b9f', mcc: '5734', country: 'US' },
+    expires_at: '2026-11-24T10:00:00Z',
+    single_use: false,
+  });
+  const req = f.request({ amount: 3000, intent_id: intent.id });
   const d = await f.engine.authorize(f.processor.id, req);
   assert.is(d.stand_in, true);
-  assert.is(d.approved_amount, 3000);
+  assert.is(d.action, 'DENY');
   g.open();
   thaw(faults, ['reserveUsage']);
   await Promise.all(g.inflight); // the late hold lands
@@ -371,9 +381,36 @@ standIn('a cut-off attempt whose writes land late is replaced once its lease is 
   const rec = await f.store.getAuthorization(f.processor.id, req.authorization_id as string);
   assert.is(rec?.decision?.decision_id, d.decision_id);
   const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
-  assert.is(usage.windows.daily.spent, 1850 + 3000 + 500, 'the late hold was given back, the stand-in counted once');
-  assert.is(usage.windows.daily.count, 3);
+  assert.is(usage.windows.daily.spent, 1850 + 500, 'the late hold was given back');
+  assert.is(usage.windows.daily.count, 2);
 });
+
+standIn(
+  'a plain cut-off attempt whose hold lands late: the drain stores the stand-in and gives that hold back',
+  async () => {
+    const { f, faults } = await standInFixture();
+    await f.engine.authorize(f.processor.id, f.request());
+    const g = gate();
+    // The hold is stuck in flight past the deadline; the record, refused once the budget is over, never lands.
+    freeze(faults, g, ['reserveUsage']);
+    const req = f.request({ amount: 3000 });
+    const d = await f.engine.authorize(f.processor.id, req);
+    assert.is(d.stand_in, true);
+    assert.is(d.approved_amount, 3000);
+    g.open();
+    thaw(faults, ['reserveUsage']);
+    await Promise.all(g.inflight); // the late hold lands
+    assert.is(await f.store.getAuthorization(f.processor.id, req.authorization_id as string), null);
+    assert.is((await f.engine.getAuthorityUsage(f.org.id, f.authority.id)).windows.daily.spent, 1850 + 3000);
+    assert.is(await f.engine.standIn?.drain(), 1, 'no claim to wait for');
+    const rec = await f.store.getAuthorization(f.processor.id, req.authorization_id as string);
+    assert.is(rec?.decision?.decision_id, d.decision_id);
+    const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+    assert.is(usage.windows.daily.spent, 1850 + 3000, 'the late hold was given back, the stand-in counted once');
+    assert.is(usage.windows.daily.count, 2);
+    assert.equal(faults.inner.inspectUsage(f.org.id, f.authority.id).holds.length, 2);
+  },
+);
 
 standIn('twins out of budget together get one stand-in between them', async () => {
   const { f, faults } = await standInFixture();
