@@ -5,6 +5,7 @@ import type {
   ReserveResult,
   UsageAdjustment,
   UsageLedger,
+  UsageReadHints,
 } from '../../src/storage/index.js';
 import { emptyWindow } from '../../src/storage/index.js';
 import type { UsageSnapshot, WindowUsage } from '../../src/types.js';
@@ -51,8 +52,11 @@ export class MemoryUsageLedger implements UsageLedger {
     orgId: string,
     authorityId: string,
     periods: { daily: string; weekly: string; monthly: string; total: string },
+    hints?: UsageReadHints,
   ): Promise<UsageSnapshot> {
     const state = this.usageState(orgId, authorityId, false);
+    const id = hints?.reservationId;
+    if (hints && id !== undefined) hints.applied = state !== undefined && (state.holds.has(id) || state.ended.has(id));
     const read = (w: WindowName): WindowUsage => {
       const cur = state?.windows[w];
       // A literal, not a spread: it is frozen with the record it goes into, and a frozen spread object

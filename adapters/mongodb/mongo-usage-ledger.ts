@@ -29,7 +29,7 @@ export class MongoUsageLedger implements UsageLedger {
     periods: { daily: string; weekly: string; monthly: string; total: string },
     hints?: UsageReadHints,
   ): Promise<UsageSnapshot> {
-    return this.b.run(() => this.ledger.snapshot(orgId, authorityId, periods, hints?.reservationId));
+    return this.b.run(() => this.ledger.snapshot(orgId, authorityId, periods, hints));
   }
 
   reserveUsage(

@@ -7,6 +7,7 @@ import {
   type ReserveHints,
   type ReserveResult,
   type UsageAdjustment,
+  type UsageReadHints,
   WINDOWS,
 } from '../../src/storage/index.js';
 import type { UsageSnapshot, WindowUsage } from '../../src/types.js';
@@ -206,7 +207,8 @@ export class UsageLedger {
     return this.usage.findOne({ _id: key } as Document);
   }
 
-  async snapshot(orgId: string, authorityId: string, periods: Periods, reservationId?: string): Promise<UsageSnapshot> {
+  async snapshot(orgId: string, authorityId: string, periods: Periods, hints?: UsageReadHints): Promise<UsageSnapshot> {
+    const reservationId = hints?.reservationId;
     // The whole document (its pending holds and release markers are bounded to a few dozen), so that a
     // reserve following this snapshot can start from it.
     const key = usageKey(orgId, authorityId);
@@ -237,6 +239,12 @@ export class UsageLedger {
     }
     const doc = read.doc;
     const state = readUsage(doc);
+    if (hints && reservationId !== undefined) {
+      // No document: nothing was ever reserved on the authority.
+      hints.applied =
+        doc !== null &&
+        (state.holds.has(reservationId) || state.released.has(reservationId) || read.lookedUp?.recorded === true);
+    }
     const at = (w: WindowName): WindowUsage => {
       const cur = state.windows[w];
       return cur.period === periods[w] ? { ...cur } : emptyWindow(periods[w]);

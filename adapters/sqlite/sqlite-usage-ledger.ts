@@ -5,6 +5,7 @@ import type {
   ReserveResult,
   UsageAdjustment,
   UsageLedger,
+  UsageReadHints,
 } from '../../src/storage/index.js';
 import { emptyWindow, WINDOWS } from '../../src/storage/index.js';
 import type { UsageSnapshot, WindowUsage } from '../../src/types.js';
@@ -41,9 +42,19 @@ export class SqliteUsageLedger extends SqliteStore implements UsageLedger {
     orgId: string,
     authorityId: string,
     periods: { daily: string; weekly: string; monthly: string; total: string },
+    hints?: UsageReadHints,
   ): Promise<UsageSnapshot> {
     return this.read(() => {
       const windows = this.windowsSync(orgId, authorityId);
+      const id = hints?.reservationId;
+      if (hints && id !== undefined) {
+        hints.applied =
+          this.sql('SELECT 1 FROM usage_holds WHERE org_id = ? AND authority_id = ? AND reservation_id = ?').get(
+            orgId,
+            authorityId,
+            id,
+          ) !== undefined;
+      }
       const one = (w: WindowName): WindowUsage => {
         const cur = windows?.[w];
         return cur && cur.period === periods[w] ? { ...cur } : emptyWindow(periods[w]);

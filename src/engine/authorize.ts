@@ -1,6 +1,6 @@
 import type { AuditDraft } from '../audit/index.js';
 import { AppError, isAppError } from '../errors/index.js';
-import type { Reservation } from '../storage/index.js';
+import type { Reservation, UsageReadHints } from '../storage/index.js';
 import type { Approval, AuthorizationRecord, Decision } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { sha256Hex } from '../util/hash.js';
@@ -285,13 +285,10 @@ export async function authorize(
   // what this wave read, with no sequential read before its first write.
   const nowMs = ctx.clock.now();
   // A plain request reserves under a known id next: the usage read may look that id up at once.
-  const resolution = resolveAuthorization(
-    ctx,
-    processorId,
-    req,
-    nowMs,
-    isPlainRequest(req) ? { reservationId: plainReservationIdFor(processorId, req.authorization_id, requestSha) } : {},
-  );
+  const usageHints: UsageReadHints = isPlainRequest(req)
+    ? { reservationId: plainReservationIdFor(processorId, req.authorization_id, requestSha) }
+    : {};
+  const resolution = resolveAuthorization(ctx, processorId, req, nowMs, usageHints);
   // Not awaited when the record is decided or pending: its failure is seen only where it is awaited.
   resolution.catch(() => {});
   const [, stored] = await Promise.all([
@@ -300,7 +297,7 @@ export async function authorize(
   ]);
   // What this wave read is used only by the first decision on an id found absent: every later attempt
   // (a lost claim, a take-over after a wait) reads again.
-  let preRead: { nowMs: number; resolution: Promise<Resolved> } | null = stored ? null : { nowMs, resolution };
+  let preRead: PreRead | null = stored ? null : { nowMs, resolution, usageHints };
   // A real wait, so measured on the monotonic clock rather than the injected one.
   const deadline = performance.now() + ctx.config.duplicateWaitMs;
   let existing: AuthorizationRecord | null = stored;
@@ -387,7 +384,7 @@ async function decideAndRecord(
   requestSha: string,
   abandoned: AuthorizationRecord | null,
   actor: Actor | undefined,
-  preRead: { nowMs: number; resolution: Promise<Resolved> } | null,
+  preRead: PreRead | null,
   /** The plain reservation a reserve found already applied: the claim path gives it back once it wins. */
   applied: AppliedHold | null = null,
 ): Promise<{ decision: Decision } | { existing: AuthorizationRecord | null }> {
@@ -427,7 +424,13 @@ async function decideAndRecord(
     if (!res.created) return { existing: res.existing };
     // Sent after a plain reserve found its id applied: this declined record, now inserted, can never own
     // that hold, so it is given back (see reserveThenRecord).
-    if (applied) await store.releaseUsage(applied.orgId, applied.authorityId, applied.reservationId);
+    if (applied) {
+      await store.releaseUsage(applied.orgId, applied.authorityId, applied.reservationId);
+    } else if (preRead && isPlainRequest(req) && preRead.usageHints.applied !== false && ev.orgId && ev.authority) {
+      // An earlier attempt of this request may have reserved and failed before its record (the usage read
+      // found its id applied, or could not tell): no record can own that hold now.
+      await store.releaseUsage(ev.orgId, ev.authority.id, preRead.usageHints.reservationId as string);
+    }
     if (ev.shadow) ctx.shadow?.observe(ev.shadow);
     return { decision };
   }
@@ -541,6 +544,14 @@ async function decideAndRecord(
     );
     throw err;
   }
+}
+
+/** What the first read wave of an authorize read for its first decision. */
+interface PreRead {
+  nowMs: number;
+  resolution: Promise<Resolved>;
+  /** The usage read's hints: the plain reservation id, and whether the store found it applied. */
+  usageHints: UsageReadHints;
 }
 
 /** Where a plain reservation found already applied is held. */

@@ -86,6 +86,12 @@ export interface UsageReadHints {
    * that id, so that the reserve need not look again; the reserve must still never apply an id twice.
    */
   reservationId?: string;
+  /**
+   * Set by a store that looked `reservationId` up with this read: whether it had been applied (held,
+   * settled or released) by then. A store that did not look leaves it undefined, and the caller must then
+   * assume it may have been.
+   */
+  applied?: boolean;
 }
 
 /** Outcome of {@link UsageLedger.reserveUsage}. */

@@ -210,5 +210,58 @@ ledger(
   },
 );
 
+ledger('a snapshot that looked the reservation id up: one update, and an application moved out is found', async () => {
+  const m = await monitored();
+  try {
+    await m.store.init();
+    const org = makeOrg();
+    await m.store.insertOrg(org);
+    const periods = periodsOf();
+    const limits = { daily: { amount: 100_000 } };
+    const db = m.client.db(m.dbName);
+    const ledger = new UsageLedger(
+      db.collection(COLLECTION_NAMES.usage),
+      db.collection(COLLECTION_NAMES.reservationEnds),
+      10,
+    );
+    const key = usageKey(org.id, 'sa_1');
+    const applied = makeReservation(100, limits, periods);
+    assert.is((await m.store.reserveUsage(org.id, 'sa_1', applied)).status, 'reserved');
+    // Its hold leaves the document for a hold record: only a look-up of the record can find it now.
+    await ledger.moveOut(key);
+
+    const hints: { reservationId?: string; applied?: boolean } = { reservationId: applied.reservation_id };
+    const again = await m.count(async () => {
+      const basis = await m.store.getUsage(org.id, 'sa_1', periods, hints);
+      return m.store.reserveUsage(org.id, 'sa_1', applied, { basis });
+    });
+    assert.is(again.value.status, 'already_applied');
+    assert.is(again.trips, 1, again.commands.join(', '));
+    assert.is(hints.applied, true);
+
+    const fresh = makeReservation(100, limits, periods);
+    const freshHints: { reservationId?: string; applied?: boolean } = { reservationId: fresh.reservation_id };
+    const once = await m.count(async () => {
+      const basis = await m.store.getUsage(org.id, 'sa_1', periods, freshHints);
+      return m.store.reserveUsage(org.id, 'sa_1', fresh, { basis });
+    });
+    assert.is(once.value.status, 'reserved');
+    assert.equal(once.commands, ['aggregate:usage', 'update:usage']);
+    assert.is(freshHints.applied, false);
+
+    // Applied by someone else and moved out after the snapshot: the pinned update misses, the reserve
+    // reads again and finds the record.
+    const late = makeReservation(100, limits, periods);
+    const basis = await m.store.getUsage(org.id, 'sa_1', periods, { reservationId: late.reservation_id });
+    assert.is((await m.store.reserveUsage(org.id, 'sa_1', late)).status, 'reserved');
+    await ledger.moveOut(key);
+    assert.is((await m.store.reserveUsage(org.id, 'sa_1', late, { basis })).status, 'already_applied');
+    const now = await m.store.getUsage(org.id, 'sa_1', periods);
+    assert.equal([now.daily.spent, now.daily.count], [300, 3], 'each id held once');
+  } finally {
+    await m.cleanup();
+  }
+});
+
 trips.run();
 ledger.run();

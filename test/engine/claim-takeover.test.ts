@@ -348,6 +348,30 @@ for (const [name, make] of Object.entries(BACKENDS)) {
     }
   });
 
+  plain(
+    'an attempt that failed after its reserve, then a declined retry: the decline gives the hold back',
+    async () => {
+      const backend = await make();
+      try {
+        const { f, holder } = await twoServers(backend, { claimLeaseMs: 60_000, duplicateWaitMs: 10_000 });
+        const req = f.request({ amount: 7000 });
+        const insert = holder.pauseNext('claimAuthorization');
+        const failed = f.engine.authorize(f.processor.id, req);
+        await insert.reached;
+        // The attempt's process is gone after its reserve; before the retry the binding is suspended.
+        const retry = createEngine({ store: backend.store, clock: f.clock, policy: await defaultPolicy() });
+        await retry.init();
+        await retry.suspendBinding(f.org.id, f.binding.id);
+        const d = await retry.authorize(f.processor.id, req);
+        assert.is(d.action, 'DENY');
+        await assertLedgerMatches(backend, f, req.authorization_id as string);
+        void failed.catch(() => {});
+      } finally {
+        await backend.cleanup();
+      }
+    },
+  );
+
   plain('the loser of the insert against a declined record gives its hold back', async () => {
     const backend = await make();
     try {
