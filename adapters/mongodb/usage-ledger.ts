@@ -137,6 +137,11 @@ function seqIs(value: number): unknown {
  * a record the lookup sees; one after the read bumped `release_seq`, so the pinned update fails and the
  * reserve re-reads. A filter that no longer matches means the document moved: re-read.
  *
+ * A snapshot told the id its caller reserves next (`UsageReadHints.reservationId`) reads the document and
+ * that id's hold record in one command (an aggregate whose `$lookup` runs after the document is read): a
+ * reserve starting from it makes no look-up of its own, since the record it would find was written before
+ * the id left `holds`, and a removal after the read bumped the `release_seq` its update pins.
+ *
  * Moving out (after a reserve that saw {@link MOVE_AT} pending holds): read `holds`, upsert a `held`
  * record for each (an existing record is left as it is), then one update `$unset`s them all and bumps
  * `release_seq` once. Moving every hold on its own would bump `release_seq` on every reserve and make
