@@ -25,6 +25,25 @@ export const reservationsGroup: ConformanceGroup = (g) => {
     for (const w of WINDOWS) assert.deepStrictEqual(u[w], { period: periods[w], spent: 0, count: 0 });
   });
 
+  g.it('a usage read told a reservation id reports whether it was applied, or leaves it unsaid', async (t) => {
+    const b = await budget(t);
+    const seen = async (id: string) => {
+      const hints: { reservationId?: string; applied?: boolean } = { reservationId: id };
+      await b.adapter.getUsage(b.orgId, b.authorityId, periodsOf(), hints);
+      return hints.applied;
+    };
+    const held = makeReservation(100);
+    const never = makeReservation(100);
+    assert.notStrictEqual(await seen(held.reservation_id), true, 'nothing applied yet');
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, held), { status: 'reserved' });
+    const released = makeReservation(100);
+    assert.deepStrictEqual(await b.adapter.reserveUsage(b.orgId, b.authorityId, released), { status: 'reserved' });
+    await b.adapter.releaseUsage(b.orgId, b.authorityId, released.reservation_id);
+    assert.notStrictEqual(await seen(held.reservation_id), false, 'a held id is applied');
+    assert.notStrictEqual(await seen(released.reservation_id), false, 'a released id is applied');
+    assert.notStrictEqual(await seen(never.reservation_id), true, 'an id never reserved is not');
+  });
+
   g.it('reserve holds the amount and one transaction in every window', async (t) => {
     const b = await budget(t);
     const r = makeReservation(1250, { daily: { amount: 5000 } });
