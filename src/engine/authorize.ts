@@ -14,6 +14,7 @@ import {
   type AuthorizationEvaluation,
   evaluateAuthorization,
   evaluateResolved,
+  type ResolutionWave,
   type Resolved,
   resolveAuthorization,
 } from './evaluate-authorization.js';
@@ -288,13 +289,34 @@ export async function authorize(
   const usageHints: UsageReadHints = isPlainRequest(req)
     ? { reservationId: plainReservationIdFor(processorId, req.authorization_id, requestSha) }
     : {};
-  const resolution = resolveAuthorization(ctx, processorId, req, nowMs, usageHints);
-  // Not awaited when the record is decided or pending: its failure is seen only where it is awaited.
-  resolution.catch(() => {});
-  const [, stored] = await Promise.all([
-    assertProcessorActive(ctx, processorId),
-    ctx.store.getAuthorization(processorId, req.authorization_id),
-  ]);
+  let proceed!: (go: boolean) => void;
+  const wave: ResolutionWave = {
+    proceed: new Promise<boolean>((resolve) => {
+      proceed = resolve;
+    }),
+  };
+  const resolution = resolveAuthorization(ctx, processorId, req, nowMs, usageHints, wave);
+  // A failure of the resolution is seen only where it is used.
+  const settled = resolution.then(
+    () => undefined,
+    () => undefined,
+  );
+  let stored: AuthorizationRecord | null;
+  try {
+    [, stored] = await Promise.all([
+      assertProcessorActive(ctx, processorId),
+      ctx.store.getAuthorization(processorId, req.authorization_id),
+    ]);
+  } catch (err) {
+    proceed(false);
+    await settled;
+    throw err;
+  }
+  // A replay (or a twin's wait) drops the resolution: it starts no further read, and the reads it sent
+  // are awaited, in the same round trip, so that none outlives this request (nor holds a pooled
+  // connection the next request needs).
+  proceed(stored === null);
+  if (stored) await settled;
   // What this wave read is used only by the first decision on an id found absent: every later attempt
   // (a lost claim, a take-over after a wait) reads again.
   let preRead: PreRead | null = stored ? null : { nowMs, resolution, usageHints };

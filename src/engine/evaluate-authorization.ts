@@ -131,6 +131,19 @@ export type Resolved =
       approved: AuthorizationRecord | null;
     };
 
+/**
+ * A resolution read beside the stored record: a read that follows an earlier one waits for `proceed`,
+ * false once that record makes the resolution useless (a replay).
+ */
+export interface ResolutionWave {
+  proceed: Promise<boolean>;
+}
+
+const ALWAYS: ResolutionWave = { proceed: Promise.resolve(true) };
+
+/** Thrown (and dropped with the resolution) instead of starting a read after the wave was dropped. */
+class DroppedResolution extends Error {}
+
 /** Whether a fresh binding and authority still are what the hint named (then the reads made with it hold). */
 function hintHolds(hint: ResolutionHint, binding: CredentialBinding | null, authority: SpendingAuthority | null) {
   return (
@@ -156,8 +169,13 @@ export async function resolveAuthorization(
   req: NormalizedAuthorizeRequest,
   nowMs: number,
   usageHints: UsageReadHints = {},
+  wave: ResolutionWave = ALWAYS,
 ): Promise<Resolved> {
   const { store } = ctx;
+  // Before every read that follows an earlier one: a dropped wave starts nothing more.
+  const next = async () => {
+    if (!(await wave.proceed)) throw new DroppedResolution('the resolution was dropped');
+  };
   // The named approval does not depend on the binding: it is read in the same round trip as the rest.
   const approvedRead = req.approval_id !== undefined ? store.findApproval(req.approval_id) : Promise.resolve(null);
   approvedRead.catch(() => {}); // an early answer leaves it unread; its failure is seen where it is awaited
@@ -181,6 +199,7 @@ export async function resolveAuthorization(
       store.getUsage(hint.orgId, hint.authorityId, periods, usageHints),
     ]);
     if (!hintHolds(hint, binding, authority)) {
+      await next();
       hints?.delete(processorId, req);
       usage = null;
       if (binding && binding.processor_id === processorId && binding.org_id === hint.orgId) {
@@ -203,6 +222,7 @@ export async function resolveAuthorization(
   } else {
     binding = await store.findBinding(processorId, bindingKey);
     if (binding && binding.processor_id === processorId) {
+      await next();
       const orgId = binding.org_id;
       [agent, authority, intent] = await Promise.all([
         store.getAgent(orgId, binding.agent_id),
@@ -234,6 +254,7 @@ export async function resolveAuthorization(
     return { kind: 'early', evaluation: early('DENY', 'authority_not_found', ids) };
   }
   if (usage === null || periods === null) {
+    await next();
     periods = periodsAt(nowMs, authority.time_zone);
     usage = await store.getUsage(orgId, authority.id, periods, usageHints);
   }

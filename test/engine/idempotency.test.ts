@@ -1,8 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createEngine } from '../../src/engine/index.js';
 import { StorageError } from '../../src/storage/index.js';
 import { rejectsWithCode } from '../support/assert-rejects.js';
-import { type Fixture, makeFixture } from '../support/engine-fixture.js';
+import { defaultPolicy, type Fixture, makeFixture } from '../support/engine-fixture.js';
 import { faultyStore } from '../support/faulty-store.js';
 
 const idem = suite('authorize: idempotency');
@@ -70,13 +71,18 @@ idem('a replay of a decided id answers from its first read wave: no later read, 
       return original(...args);
     });
   }
-  for (const [body, stored] of [
-    [req, first],
-    [deny, denied],
-  ] as const) {
-    storedRead = false;
-    assert.equal(await f.engine.authorize(f.processor.id, { ...body }), stored);
-    assert.ok(storedRead);
+  // Also on an engine that has never resolved this credential (its reads would follow one another).
+  const fresh = createEngine({ store: faults.store, clock: f.clock, policy: await defaultPolicy() });
+  await fresh.init();
+  for (const engine of [f.engine, fresh]) {
+    for (const [body, stored] of [
+      [req, first],
+      [deny, denied],
+    ] as const) {
+      storedRead = false;
+      assert.equal(await engine.authorize(f.processor.id, { ...body }), stored);
+      assert.ok(storedRead);
+    }
   }
   assert.equal(late, []);
   assert.equal(writes, []);
