@@ -426,7 +426,10 @@ async function decideAndRecord(
 
   const holdMs = holdPeriodMs(ctx, ev.authority);
   if (allowedByEvaluation && !abandoned && !applied && isPlainRequest(req)) {
-    return reserveThenRecord(ctx, processorId, req, requestSha, ev, record, nowMs, holdMs, actor);
+    // The id the first wave's usage read was told, else computed again (an attempt that read again).
+    const reservationId =
+      preRead?.usageHints.reservationId ?? plainReservationIdFor(processorId, req.authorization_id, requestSha);
+    return reserveThenRecord(ctx, processorId, req, requestSha, ev, record, nowMs, holdMs, reservationId, actor);
   }
   if (!allowedByEvaluation && !abandoned) {
     const eventId = decisionEventId(ctx, ev.orgId, nowMs);
@@ -613,12 +616,12 @@ async function reserveThenRecord(
   record: AuthorizationRecord,
   nowMs: number,
   holdMs: number,
+  reservationId: string,
   actor: Actor | undefined,
 ): Promise<{ decision: Decision } | { existing: AuthorizationRecord | null }> {
   const { store } = ctx;
   const orgId = ev.orgId as string;
   const authority = ev.authority as NonNullable<typeof ev.authority>;
-  const reservationId = plainReservationIdFor(processorId, req.authorization_id, requestSha);
   const reserved = await store.reserveUsage(orgId, authority.id, reservationOf(ev, reservationId, ev.approvedAmount), {
     basis: ev.usage ?? undefined,
   });
