@@ -27,26 +27,84 @@ function deadlineError(): AppError {
  */
 const BUDGET_OVER = deadlineError();
 
+/**
+ * The deadlines of the authorizations in flight, on one timer rather than one per authorize: the timer is
+ * armed for the earliest deadline; when it fires, every budget past its deadline ends and the timer is armed
+ * again for the earliest one left. A budget that ends early only leaves the set (the timer may still fire for
+ * it and then finds nothing to end). While no budget is pending the timer does not hold the process open.
+ * Deadlines are `performance.now()` milliseconds (monotonic).
+ */
+export class Deadlines {
+  private readonly pending = new Set<Budget>();
+  private timer: NodeJS.Timeout | null = null;
+  /** The deadline the timer is armed for; Infinity when not armed. */
+  private armedFor = Number.POSITIVE_INFINITY;
+
+  /** How many budgets are pending. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  add(budget: Budget): void {
+    if (this.pending.size === 0) this.timer?.ref();
+    this.pending.add(budget);
+    if (budget.deadline < this.armedFor) this.arm(budget.deadline);
+  }
+
+  delete(budget: Budget): void {
+    if (this.pending.delete(budget) && this.pending.size === 0) this.timer?.unref();
+  }
+
+  private arm(deadline: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.armedFor = deadline;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, deadline - performance.now()));
+    if (this.pending.size === 0) this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = null;
+    this.armedFor = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const budget of this.pending) {
+      if (budget.deadline <= now) {
+        this.pending.delete(budget);
+        budget.end(deadlineError());
+      } else if (budget.deadline < next) next = budget.deadline;
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+  }
+}
+
+/** The deadlines of every authorize of this process. */
+const deadlines = new Deadlines();
+
 /** The budget of one authorize: `expiry` rejects when it runs out (or when the authorize is over). */
-class Budget {
+export class Budget {
   expired = false;
   readonly expiry: Promise<never>;
+  /** When the budget runs out, in `performance.now()` milliseconds. */
+  readonly deadline: number;
   private fail: (err: AppError) => void = () => {};
-  private readonly timer: NodeJS.Timeout;
 
-  constructor(ms: number) {
+  constructor(
+    ms: number,
+    private readonly timers: Deadlines = deadlines,
+  ) {
     this.expiry = new Promise<never>((_, reject) => {
       this.fail = reject;
     });
     this.expiry.catch(() => {});
-    this.timer = setTimeout(() => this.end(deadlineError()), ms);
+    this.deadline = performance.now() + ms;
+    timers.add(this);
   }
 
   /** Ends the budget: on expiry with the deadline error, when the authorize is over with a shared one. */
   end(error: AppError = BUDGET_OVER): void {
     if (this.expired) return;
     this.expired = true;
-    clearTimeout(this.timer);
+    this.timers.delete(this);
     this.fail(error);
   }
 }
