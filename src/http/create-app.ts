@@ -28,7 +28,7 @@ import { requestContext } from './middleware/request-context.js';
 import { buildOpenApi } from './openapi.js';
 import { PolicyCandidates } from './policy-candidates.js';
 import { PolicyService } from './policy-service.js';
-import { type Audience, audienceRouter, type RouteHooks, type RouteSpec } from './route.js';
+import { type Audience, audienceRouter, dispatchRouters, type RouteHooks, type RouteSpec } from './route.js';
 import { agentRoutes } from './routes/agents.js';
 import { approvalLinkRoutes, approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
@@ -354,7 +354,7 @@ export function createApp(deps: AppDeps): AllowanceApp {
   app.silent = true;
   app.use(requestContext(logger, metrics) as Koa.Middleware);
   app.use(apiExplorer() as Koa.Middleware);
-  for (const router of routers) app.use(router.routes());
+  app.use(dispatchRouters(routers) as Koa.Middleware);
   // One 405/501 answer for all routers: koa-router collects the path matches of every router on ctx.matched.
   app.use((routers[0] as Router).allowedMethods());
 

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
+import compose from 'koa-compose';
 import { AppError } from '../errors/index.js';
 import { compileValidator } from '../schemas/index.js';
 import type { CredentialRole } from '../storage/index.js';
@@ -193,26 +194,36 @@ export function audienceRouter(audience: Audience, hooks: RouteHooks): Router {
   // Names the matched route for logs and metrics before anything can fail (this router's first route
   // matching the request is the one that runs).
   const own = new Set<unknown>();
-  router.use(async (c, next) => {
+  const nameRoute: Middleware = (c, next) => {
     const ctx = c as AppContext & { matched?: { path: unknown; methods: string[] }[] };
     const layer = ctx.matched?.find((l) => own.has(l) && l.methods.includes(ctx.method));
     if (layer && typeof layer.path === 'string') ctx.state.route = layer.path;
-    await next();
-  });
-  if (wall !== 'public') {
-    // In front of authentication: a flood of unknown key ids or bad tokens is cut off before any store read.
-    router.use(async (c, next) => {
-      hooks.limitAddress(c as AppContext, 1);
-      await next();
-    });
-    for (const m of hooks.authenticate) router.use(m);
+    return next();
+  };
+  if (wall === 'public') {
+    router.use(nameRoute);
+  } else {
     const allowed = wall.join(' or ');
-    router.use(async (c, next) => {
-      const principal = (c as AppContext).state.principal;
-      if (!principal) throw new AppError('unauthorized', 'not authenticated');
-      if (!wall.includes(principal.role)) throw new AppError('forbidden', `this route is for ${allowed} credentials`);
-      await next();
-    });
+    // The wall as one router layer (the router matches and dispatches each layer of its own per request):
+    // the route's name, then the address limit in front of authentication (a flood of unknown key ids or
+    // bad tokens is cut off before any store read), authentication, and the role check.
+    router.use(
+      compose([
+        nameRoute,
+        (c, next) => {
+          hooks.limitAddress(c as AppContext, 1);
+          return next();
+        },
+        ...hooks.authenticate,
+        (c, next) => {
+          const principal = (c as AppContext).state.principal;
+          if (!principal) throw new AppError('unauthorized', 'not authenticated');
+          if (!wall.includes(principal.role))
+            throw new AppError('forbidden', `this route is for ${allowed} credentials`);
+          return next();
+        },
+      ]),
+    );
   }
   for (const spec of audience.routes) router[spec.method](spec.path, routeHandler(spec, hooks));
   for (const layer of router.stack) if (layer.methods.length > 0) own.add(layer);
@@ -269,4 +280,30 @@ function routeHandler(spec: RouteSpec, hooks: RouteHooks): Middleware {
     if (spec.success.contentType) ctx.type = spec.success.contentType;
     ctx.body = status === 204 ? null : withLivemode(result);
   };
+}
+
+/**
+ * The routers of the app as one middleware, in mount order. A request for a route without path parameters
+ * (`POST /v1/authorize`) goes straight to the router serving it, instead of through every router mounted
+ * before it (each matches the path against all its routes); any other request goes through the routers in
+ * order. A route is taken straight only when no router before its own serves the same method and path, so
+ * the router that answers is always the one the chain would reach first.
+ */
+export function dispatchRouters(routers: readonly Router[]): Middleware {
+  const middlewares = routers.map((r) => r.routes() as Middleware);
+  const chain = compose(middlewares);
+  const direct = new Map<string, Middleware>();
+  routers.forEach((router, i) => {
+    for (const layer of router.stack) {
+      const path = layer.path;
+      if (layer.methods.length === 0 || typeof path !== 'string' || !/^[A-Za-z0-9/._-]+$/.test(path)) continue;
+      for (const method of layer.methods) {
+        const key = `${method} ${path}`;
+        if (direct.has(key)) continue;
+        if (routers.slice(0, i).some((before) => before.match(path, method).route)) continue;
+        direct.set(key, middlewares[i] as Middleware);
+      }
+    }
+  });
+  return (ctx, next) => (direct.get(`${ctx.method} ${ctx.path}`) ?? chain)(ctx, next);
 }
