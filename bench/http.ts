@@ -7,6 +7,10 @@
 // BENCH_COMPARE=address_limit runs the interleaved pairs with the per-address limit off and on instead of
 // the audit trail, both servers with audit on; BENCH_COMPARE=api_key runs them on one server, authenticated by
 // a client-signed JWT against the same credential's x-api-key)
+// The server reports its own CPU time per request of the baseline and authorize runs, and, in the same run
+// and process, the p50 of an Ed25519 decision signature, of one policy evaluation and of engine.authorize
+// (memory store, one in flight): the ratio the baseline's CPU and these costs allow at most is printed
+// beside the measured one (`ratio_ceiling_sign_eval`, `ratio_ceiling_engine`).
 import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -18,11 +22,13 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import jwt from 'jsonwebtoken';
 import { MemoryAdapter, MemoryCredentialStorage } from '../adapters/memory/index.js';
-import { createEngine } from '../src/engine/index.js';
+import { createJwsSigner, generateSigningKey } from '../src/crypto/index.js';
+import { createEngine, type Engine } from '../src/engine/index.js';
 import { createApp } from '../src/http/index.js';
-import { loadPolicy } from '../src/policy/index.js';
+import { loadPolicy, type SpendPolicyInput } from '../src/policy/index.js';
 import { projectRoot } from '../src/util/project-root.js';
 import { benchRoutes } from './bench-routes.js';
+import { sample, summarize } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -45,6 +51,64 @@ interface Ready {
   reference: string;
 }
 
+/** An org, a processor, an agent with an authority and a binding of `reference` to the processor. */
+async function world(engine: Engine, reference: string): Promise<{ processorId: string; orgId: string }> {
+  const org = await engine.createOrg({ name: 'Bench' });
+  const processor = await engine.createProcessor({ name: 'Bench Pay' });
+  const agent = await engine.createAgent(org.id, { name: 'buyer' });
+  const authority = await engine.createAuthority(org.id, { agent_id: agent.id, currency: 'USD' });
+  await engine.createBinding(org.id, {
+    agent_id: agent.id,
+    authority_id: authority.id,
+    processor_id: processor.id,
+    credential: { type: 'network_token', reference },
+  });
+  return { processorId: processor.id, orgId: org.id };
+}
+
+/** p50s in microseconds of what an authorize cannot do without, measured in this process. */
+interface Floor {
+  sign_p50_us: number;
+  policy_eval_p50_us: number;
+  engine_authorize_p50_us: number;
+}
+
+/**
+ * The floor of one authorize in the server's process, on an engine of its own (memory store, one call in
+ * flight) so the served engine's store is left as it is: an Ed25519 signature of a decision, one policy
+ * evaluation of the input that engine evaluates, and engine.authorize.
+ */
+async function measureFloor(policy: Awaited<ReturnType<typeof loadPolicy>>, auditOn: boolean): Promise<Floor> {
+  let input: SpendPolicyInput | undefined;
+  // The policy as it is (its own, frozen, fields inherited), but for the input of its spend evaluations kept.
+  const spied = Object.create(policy, {
+    evaluateSpend: {
+      value: (i: SpendPolicyInput) => {
+        input = i;
+        return policy.evaluateSpend(i);
+      },
+    },
+  }) as typeof policy;
+  const engine = createEngine({ store: new MemoryAdapter(), policy: spied, audit: { enabled: auditOn } });
+  await engine.init();
+  const { processorId } = await world(engine, 'tok_floor');
+  const authorizeOne = (i: number) => engine.authorize(processorId, JSON.parse(body('tok_floor', `pa_floor_${i}`)));
+  const decision = await authorizeOne(-1);
+  if (!input) throw new Error('the floor engine evaluated no policy');
+  const evaluated = input;
+  const sign = createJwsSigner(generateSigningKey());
+  const { proof: _proof, ...unsigned } = decision as unknown as Record<string, unknown>;
+  const n = 2000;
+  const signed = summarize(await sample(n, 500, () => sign(unsigned)));
+  const evals = summarize(await sample(n, 500, () => policy.evaluateSpend(evaluated)));
+  const authorizes = summarize(await sample(n, 500, authorizeOne));
+  return {
+    sign_p50_us: signed.p50_us,
+    policy_eval_p50_us: evals.p50_us,
+    engine_authorize_p50_us: authorizes.p50_us,
+  };
+}
+
 async function serve(auditOn: boolean, addressLimitOn: boolean): Promise<void> {
   const policy = await loadPolicy(new Uint8Array(await readFile(join(projectRoot(), 'build/policies/bundle.tar.gz'))));
   const store = new MemoryAdapter();
@@ -61,28 +125,26 @@ async function serve(auditOn: boolean, addressLimitOn: boolean): Promise<void> {
     extraRoutes: benchRoutes(),
   });
   await app.start();
-  const org = await engine.createOrg({ name: 'Bench' });
-  const processor = await engine.createProcessor({ name: 'Bench Pay' });
-  const agent = await engine.createAgent(org.id, { name: 'buyer' });
-  const authority = await engine.createAuthority(org.id, { agent_id: agent.id, currency: 'USD' });
   const reference = 'tok_bench';
-  await engine.createBinding(org.id, {
-    agent_id: agent.id,
-    authority_id: authority.id,
-    processor_id: processor.id,
-    credential: { type: 'network_token', reference },
-  });
-  const cred = await app.services.credentials.create('processor', processor.id, 'bench', undefined, {
+  const { processorId, orgId } = await world(engine, reference);
+  const cred = await app.services.credentials.create('processor', processorId, 'bench', undefined, {
     apiKeyAuth: true,
   });
   // Exit cleanly on SIGTERM, so a child run with --cpu-prof writes its profile.
   process.once('SIGTERM', () => process.exit(0));
-  // The parent asks, after the runs, whether the chainer kept up.
+  // The parent asks, after the runs, whether the chainer kept up; the CPU time this process has used (per
+  // request of a run); and the floor of one authorize.
   process.on('message', async (m) => {
-    if (m !== 'audit_stats') return;
-    const head = await store.getAuditHead(org.id);
-    const backlog = (await store.listAuditOutbox(1_000_000)).length;
-    process.send?.({ head_seq: head?.seq ?? 0, backlog });
+    if (m === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send?.({ cpu_us: user + system });
+    } else if (m === 'floor') {
+      process.send?.(await measureFloor(policy, auditOn));
+    } else if (m === 'audit_stats') {
+      const head = await store.getAuditHead(orgId);
+      const backlog = (await store.listAuditOutbox(1_000_000)).length;
+      process.send?.({ head_seq: head?.seq ?? 0, backlog });
+    }
   });
   const server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
@@ -118,6 +180,26 @@ interface Server {
   child: ReturnType<typeof fork>;
   load(path: string, extra?: Partial<autocannon.Options>, auth?: 'jwt' | 'api_key'): Promise<autocannon.Result>;
   auditStats(): Promise<{ head_seq: number; backlog: number }>;
+  /** The server's CPU time so far, in microseconds. */
+  cpu(): Promise<number>;
+  /** The floor of one authorize, measured in the server's process. */
+  floor(): Promise<Floor>;
+}
+
+/** Asks the server child `question` and resolves with its answer. */
+function ask<T>(child: ReturnType<typeof fork>, question: string): Promise<T> {
+  return new Promise((ok) => {
+    child.once('message', (m) => ok(m as T));
+    child.send(question);
+  });
+}
+
+/** A run and the server's CPU time per request of it, in microseconds. */
+async function withCpu(server: Server, run: () => Promise<autocannon.Result>): Promise<[autocannon.Result, number]> {
+  const before = await server.cpu();
+  const result = await run();
+  const after = await server.cpu();
+  return [result, Math.round(((after - before) / Math.max(1, result.requests.total)) * 10) / 10];
 }
 
 async function startServer(auditOn: boolean, addressLimitOn = true): Promise<Server> {
@@ -154,11 +236,9 @@ async function startServer(auditOn: boolean, addressLimitOn = true): Promise<Ser
     child,
     load: (path, extra = {}, auth = 'jwt') =>
       run({ url, connections: CONNECTIONS, duration: SECONDS, requests: [unique(path, auth)], ...extra }),
-    auditStats: () =>
-      new Promise((ok) => {
-        child.once('message', (m) => ok(m as { head_seq: number; backlog: number }));
-        child.send('audit_stats');
-      }),
+    auditStats: () => ask(child, 'audit_stats'),
+    cpu: async () => (await ask<{ cpu_us: number }>(child, 'cpu')).cpu_us,
+    floor: () => ask(child, 'floor'),
   };
 }
 
@@ -221,10 +301,13 @@ async function main(): Promise<void> {
         : ((pairRatios[mid - 1] as number) + (pairRatios[mid] as number)) / 2;
     const stats = await on.auditStats();
     if (off.child !== on.child) off.child.kill('SIGTERM');
-    const baseline = await on.load('/v1/_bench/echo');
-    const authorize = await on.load('/v1/authorize');
+    const [baseline, baselineCpuUs] = await withCpu(on, () => on.load('/v1/_bench/echo'));
+    const [authorize, authorizeCpuUs] = await withCpu(on, () => on.load('/v1/authorize'));
     const fixedBaseline = await on.load('/v1/_bench/echo', { connections: FIXED_CONNECTIONS, overallRate: FIXED_RATE });
     const fixed = await on.load('/v1/authorize', { connections: FIXED_CONNECTIONS, overallRate: FIXED_RATE });
+    const floor = await on.floor();
+    // What the ratio can be at most, were the authorize route to cost the baseline's CPU plus these alone.
+    const ceiling = (extraUs: number) => Math.round((baselineCpuUs / (baselineCpuUs + extraUs)) * 1000) / 1000;
 
     const rows = [
       ['baseline POST /v1/_bench/echo', CONNECTIONS, baseline],
@@ -258,6 +341,14 @@ async function main(): Promise<void> {
       baseline_rps: Math.round(baseline.requests.average),
       authorize_rps: Math.round(authorize.requests.average),
       ratio: Math.round((authorize.requests.average / baseline.requests.average) * 1000) / 1000,
+      baseline_cpu_us_per_request: baselineCpuUs,
+      authorize_cpu_us_per_request: authorizeCpuUs,
+      ...floor,
+      ratio_ceiling_sign_eval: ceiling(floor.sign_p50_us + floor.policy_eval_p50_us),
+      ratio_ceiling_engine: ceiling(floor.engine_authorize_p50_us),
+      // CPU of an authorize request beyond the baseline route's and the engine's own.
+      around_engine_us_per_request:
+        Math.round((authorizeCpuUs - baselineCpuUs - floor.engine_authorize_p50_us) * 10) / 10,
       baseline_p99_ms: baseline.latency.p99,
       authorize_p99_ms: authorize.latency.p99,
       p99_ms_at_1000rps: fixed.latency.p99,
