@@ -2,10 +2,12 @@
 // server (`opa run --server`, the pinned opa from .tools, this repository's Rego) deciding the exact policy
 // input stored by a real authorization. Both servers are pinned to the last core, the load generator
 // (autocannon, this process) to the others; rounds are interleaved (OPA, Allowance, then Allowance, OPA, …)
-// so drift of the shared machine hits both alike; medians are reported.
+// so drift of the shared machine hits both alike; medians are reported. On Linux each server's CPU time per
+// request (from /proc) is reported too: what one decision costs the core, whoever else was using it.
 // Usage: npm run bench:peer   (BENCH_SECONDS=10 BENCH_CONNECTIONS=16 BENCH_ROUNDS=3)
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -139,19 +141,47 @@ async function startOpa(): Promise<{ child: ChildProcess; url: string }> {
   throw new Error('opa server did not start');
 }
 
+/** User + system CPU time of process `pid` in microseconds (Linux /proc), or null where it cannot be read. */
+function cpuMicros(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // utime and stime, in clock ticks (USER_HZ, 100 on Linux).
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks * 10_000 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A run and its server's CPU time per request, in microseconds (null where unknown). */
+async function withCpu(
+  pid: number | undefined,
+  load: () => Promise<autocannon.Result>,
+): Promise<[autocannon.Result, number | null]> {
+  const before = cpuMicros(pid);
+  const result = await load();
+  const after = cpuMicros(pid);
+  if (before === null || after === null) return [result, null];
+  return [result, Math.round((after - before) / Math.max(1, result.requests.total))];
+}
+
 interface Row {
   name: string;
   rps: number;
+  /** The server's CPU time per request, in microseconds. */
+  cpuUs: number | null;
   p50: number;
   p99: number;
   non2xx: number;
   errors: number;
 }
 
-function row(name: string, r: autocannon.Result): Row {
+function row(name: string, [r, cpuUs]: [autocannon.Result, number | null]): Row {
   return {
     name,
     rps: r.requests.average,
+    cpuUs,
     p50: r.latency.p50,
     p99: r.latency.p99,
     non2xx: r.non2xx,
@@ -205,6 +235,8 @@ async function main(): Promise<void> {
           },
         ],
       });
+    const measureAllowance = (duration: number) => withCpu(allowance.pid, () => loadAllowance(duration));
+    const measureOpa = (duration: number) => withCpu(opa.child.pid, () => loadOpa(duration));
     const loadOpa = (duration: number) =>
       run({
         url: `${opa.url}${opaPath}`,
@@ -220,21 +252,30 @@ async function main(): Promise<void> {
     const allowanceRows: Row[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       if (round % 2 === 0) {
-        opaRows.push(row(`bare OPA server (${round + 1})`, await loadOpa(SECONDS)));
-        allowanceRows.push(row(`Allowance /v1/authorize (${round + 1})`, await loadAllowance(SECONDS)));
+        opaRows.push(row(`bare OPA server (${round + 1})`, await measureOpa(SECONDS)));
+        allowanceRows.push(row(`Allowance /v1/authorize (${round + 1})`, await measureAllowance(SECONDS)));
       } else {
-        allowanceRows.push(row(`Allowance /v1/authorize (${round + 1})`, await loadAllowance(SECONDS)));
-        opaRows.push(row(`bare OPA server (${round + 1})`, await loadOpa(SECONDS)));
+        allowanceRows.push(row(`Allowance /v1/authorize (${round + 1})`, await measureAllowance(SECONDS)));
+        opaRows.push(row(`bare OPA server (${round + 1})`, await measureOpa(SECONDS)));
       }
     }
     console.log(`servers on core ${SERVER_CORE}, load generator on core(s) ${LOAD_CORES}, ${CONNECTIONS} connections`);
-    console.log('run                                  req/s   p50 ms   p99 ms  non2xx  errors');
+    console.log('run                                  req/s   p50 ms   p99 ms  non2xx  errors  cpu us/req');
     for (const r of [...opaRows, ...allowanceRows]) {
       const cells = [r.rps.toFixed(0), r.p50.toFixed(2), r.p99.toFixed(2), String(r.non2xx), String(r.errors)];
-      console.log(`${r.name.padEnd(34)} ${cells.map((c, i) => c.padStart(i === 0 ? 7 : i < 3 ? 8 : 7)).join(' ')}`);
+      const cpu = String(r.cpuUs ?? '-').padStart(11);
+      console.log(
+        `${r.name.padEnd(34)} ${cells.map((c, i) => c.padStart(i === 0 ? 7 : i < 3 ? 8 : 7)).join(' ')} ${cpu}`,
+      );
     }
     const pairRatios = allowanceRows.map((a, i) => a.rps / (opaRows[i] as Row).rps);
     const round3 = (x: number) => Math.round(x * 1000) / 1000;
+    const cpuOf = (rows: Row[]) => {
+      const known = rows.map((r) => r.cpuUs).filter((c): c is number => c !== null);
+      return known.length === rows.length ? median(known) : null;
+    };
+    const opaCpu = cpuOf(opaRows);
+    const allowanceCpu = cpuOf(allowanceRows);
     const all = [...opaRows, ...allowanceRows];
     const summary = {
       bench: 'peer',
@@ -252,6 +293,10 @@ async function main(): Promise<void> {
       authorize_p99_ms: median(allowanceRows.map((r) => r.p99)),
       peer_ratio: round3(median(allowanceRows.map((r) => r.rps)) / median(opaRows.map((r) => r.rps))),
       peer_pair_ratios: pairRatios.map(round3),
+      opa_cpu_us_per_request: opaCpu,
+      authorize_cpu_us_per_request: allowanceCpu,
+      // OPA's CPU per decision over Allowance's per authorize: the peer ratio were each server alone on its core.
+      peer_cpu_ratio: opaCpu !== null && allowanceCpu ? round3(opaCpu / allowanceCpu) : null,
       target_peer_ratio: 1.5,
       non2xx: all.reduce((n, r) => n + r.non2xx, 0),
       errors: all.reduce((n, r) => n + r.errors, 0),
