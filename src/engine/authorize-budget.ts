@@ -109,6 +109,9 @@ export class Budget {
   }
 }
 
+/** The store methods whose results {@link note} reads. */
+const NOTED = new Set(['findBinding', 'getAgent', 'getAuthority', 'getAuthorization', 'claimAuthorization']);
+
 /** Notes what a settled store call tells about the resolution and about a twin request. */
 function note(seen: ObservedReads, method: string, result: unknown): void {
   if (method === 'findBinding') seen.binding = result as CredentialBinding | null;
@@ -137,15 +140,18 @@ function viewPrototype(store: StorageAdapter): object {
   for (const method of Object.keys(store)) {
     const fn = (store as unknown as Record<string, unknown>)[method];
     if (typeof fn !== 'function') continue;
+    const noted = NOTED.has(method);
     (proto as Record<string, unknown>)[method] = function (this: BudgetedView, ...args: unknown[]) {
       const { budget, seen } = this;
       if (budget.expired) return Promise.reject(deadlineError());
-      return traceStoreCall(method, () => (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args)).then(
-        (result) => {
-          note(seen, method, result);
-          return result;
-        },
-      );
+      const call = traceStoreCall(method, () => (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args));
+      // Only the calls `note` reads get a step of their own after them.
+      return noted
+        ? call.then((result) => {
+            note(seen, method, result);
+            return result;
+          })
+        : call;
     };
   }
   viewPrototypes.set(store, proto);
