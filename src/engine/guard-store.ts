@@ -16,17 +16,29 @@ export function guardStore(store: StorageAdapter): StorageAdapter {
   const missing = METHODS.filter((m) => typeof (store as unknown as Record<string, unknown>)[m] !== 'function');
   if (missing.length) throw new TypeError(`createEngine: the storage adapter lacks ${missing.join(', ')}`);
   const guarded = {} as Record<string, unknown>;
-  for (const m of METHODS) {
-    const fn = (store[m] as (...args: unknown[]) => Promise<unknown>).bind(store);
-    guarded[m] = async (...args: unknown[]) => {
-      try {
-        return await fn(...args);
-      } catch (err) {
-        throw toAppError(err);
-      }
-    };
-  }
+  for (const m of METHODS) guarded[m] = guardCall((store[m] as (...args: unknown[]) => unknown).bind(store));
   return guarded as unknown as StorageAdapter;
+}
+
+const rethrow = (err: unknown): never => {
+  throw toAppError(err);
+};
+
+/**
+ * `fn` as a store call that always returns a promise and rejects only with an AppError (a synchronous
+ * throw included). On the way of every store call of every authorization: one step (`catch`) on the
+ * adapter's own promise, rather than an async function awaiting it.
+ */
+function guardCall(fn: (...args: unknown[]) => unknown): (...args: unknown[]) => Promise<unknown> {
+  return (...args) => {
+    let result: unknown;
+    try {
+      result = fn(...args);
+    } catch (err) {
+      return Promise.reject(toAppError(err));
+    }
+    return (result instanceof Promise ? result : Promise.resolve(result)).catch(rethrow);
+  };
 }
 
 const ANALYSIS_METHODS = [
@@ -48,15 +60,7 @@ export function guardAnalysisStorage(storage: PolicyAnalysisStorage): PolicyAnal
   );
   if (missing.length) throw new TypeError(`createEngine: the policy analysis storage lacks ${missing.join(', ')}`);
   const guarded = {} as Record<string, unknown>;
-  for (const m of ANALYSIS_METHODS) {
-    const fn = (storage[m] as (...args: unknown[]) => Promise<unknown>).bind(storage);
-    guarded[m] = async (...args: unknown[]) => {
-      try {
-        return await fn(...args);
-      } catch (err) {
-        throw toAppError(err);
-      }
-    };
-  }
+  for (const m of ANALYSIS_METHODS)
+    guarded[m] = guardCall((storage[m] as (...args: unknown[]) => unknown).bind(storage));
   return guarded as unknown as PolicyAnalysisStorage;
 }
