@@ -63,8 +63,7 @@ export function apiExplorer() {
     }
     return loading;
   };
-  return async (ctx: AppContext, next: Next) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
+  const serve = async (ctx: AppContext, next: Next) => {
     if (ctx.path === '/docs' || ctx.path === '/docs/') {
       ctx.set('Content-Security-Policy', CSP);
       ctx.set('X-Content-Type-Options', 'nosniff');
@@ -86,4 +85,7 @@ export function apiExplorer() {
     }
     ctx.set('X-Content-Type-Options', 'nosniff');
   };
+  // Every other request passes through: no step of its own (this runs in front of every route).
+  return (ctx: AppContext, next: Next) =>
+    (ctx.method === 'GET' || ctx.method === 'HEAD') && ctx.path.startsWith('/docs') ? serve(ctx, next) : next();
 }

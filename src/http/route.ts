@@ -243,7 +243,11 @@ function routeHandler(spec: RouteSpec, hooks: RouteHooks): Middleware {
     if (!isPublic) {
       // The wall admitted the caller; a route reached without one is mounted outside any wall.
       if (!principal) throw new AppError('unauthorized', 'not authenticated');
-      if (!spec.noRateLimit) await hooks.rateLimit(principal.keyId);
+      if (!spec.noRateLimit) {
+        // A limit of this process answers at once; only a shared one (a store) is waited for.
+        const limited = hooks.rateLimit(principal.keyId);
+        if (limited) await limited;
+      }
     } else if (spec.addressCost) {
       hooks.limitAddress(ctx, 1);
     }
