@@ -96,7 +96,8 @@ export class Budget {
       this.fail = reject;
     });
     this.expiry.catch(() => {});
-    this.deadline = performance.now() + ms;
+    // A budget that is not a finite number of milliseconds (NaN from a bad receivedAt) ends at once.
+    this.deadline = performance.now() + (Number.isFinite(ms) ? ms : 0);
     timers.add(this);
   }
 

@@ -49,6 +49,15 @@ budgets('each budget ends at its own deadline, not before; one ended early never
   assert.is(timers.size, 0);
 });
 
+budgets('a budget of no finite length ends at once with the deadline error', async () => {
+  const timers = new Deadlines();
+  for (const ms of [Number.NaN, Number.POSITIVE_INFINITY]) {
+    const budget = new Budget(ms, timers);
+    assert.is(await settled(budget), 'deadline');
+  }
+  assert.is(timers.size, 0);
+});
+
 budgets('concurrent authorizations share one deadline timer, and every one still ends at its deadline', async () => {
   const faults = faultyStore();
   const f = await makeFixture({ store: faults.store, config: { authorizeDeadlineMs: 150 } });
