@@ -1,5 +1,6 @@
 import type { AuditEvent, AuditQuery } from '../../src/audit/types.js';
 import { StorageError } from '../../src/storage/index.js';
+import { packDraft, unpackDraft } from './decision-packing.js';
 import { deepFreeze } from './freeze.js';
 
 /** How a test tampers with a stored event: change the given mutable copy in place, or return a replacement. */
@@ -22,7 +23,8 @@ function isSeq(seq: unknown): seq is number {
 /**
  * The linked audit events of every org of a memory backend. Reads by seq range are slices of the org's
  * array (no scan of the chain), so paging through a long chain costs O(page) per page. Stored events
- * are frozen in place.
+ * are frozen in place; an event carrying a signed decision is kept with the decision packed (see
+ * `packDecision`) and read rebuilt.
  */
 export class MemoryAuditChains {
   private readonly orgs = new Map<string, OrgChain>();
@@ -44,7 +46,8 @@ export class MemoryAuditChains {
   /** The event at the highest seq, or null. */
   head(orgId: string): AuditEvent | null {
     const chain = this.chain(orgId, false);
-    return chain ? (chain.bySeq[chain.head] ?? null) : null;
+    const head = chain?.bySeq[chain.head];
+    return head ? unpackDraft(head) : null;
   }
 
   /** True when `id` is a linked event of the org. */
@@ -73,7 +76,7 @@ export class MemoryAuditChains {
       ids.add(e.id);
     }
     for (const e of events) {
-      chain.bySeq[e.seq] = deepFreeze(e);
+      chain.bySeq[e.seq] = packDraft(deepFreeze(e));
       chain.seqOf.set(e.id, e.seq);
       if (e.seq > chain.head) chain.head = e.seq;
     }
@@ -112,7 +115,7 @@ export class MemoryAuditChains {
       if (query.subject_id !== undefined && e.subject.id !== query.subject_id) continue;
       if (query.from !== undefined && e.at < query.from) continue;
       if (query.to !== undefined && e.at >= query.to) continue;
-      out.push(e);
+      out.push(unpackDraft(e));
     }
     return out;
   }
@@ -120,7 +123,7 @@ export class MemoryAuditChains {
   /** Every stored event of the org in slot order (holes skipped). */
   all(orgId: string): AuditEvent[] {
     const chain = this.chain(orgId, false);
-    return chain ? chain.bySeq.filter((e): e is AuditEvent => e !== undefined) : [];
+    return chain ? chain.bySeq.filter((e): e is AuditEvent => e !== undefined).map(unpackDraft) : [];
   }
 
   private stored(orgId: string, seq: number): { chain: OrgChain; event: AuditEvent } {
@@ -133,7 +136,7 @@ export class MemoryAuditChains {
   /** Replaces the event in slot `seq` by what `mutate` makes of a mutable copy (or returns). */
   tamper(orgId: string, seq: number, mutate: AuditEventMutation): AuditEvent {
     const { chain, event } = this.stored(orgId, seq);
-    const copy = structuredClone(event) as AuditEvent;
+    const copy = structuredClone(unpackDraft(event)) as AuditEvent;
     const next = (mutate(copy) as AuditEvent | undefined) ?? copy;
     if (chain.seqOf.get(event.id) === seq) chain.seqOf.delete(event.id);
     chain.seqOf.set(next.id, seq);

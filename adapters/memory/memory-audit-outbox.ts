@@ -1,4 +1,5 @@
 import type { AuditDraft } from '../../src/audit/types.js';
+import { packDraft, unpackDraft } from './decision-packing.js';
 import { deepFreeze } from './freeze.js';
 
 /** The outbox order: `at`, then `id` (string comparison, as the contract says). */
@@ -16,7 +17,8 @@ const COMPACT_AT = 1024;
  * (see `createMemoryStores`), so the adapter's `listAuditOutbox` returns the drafts of both.
  *
  * Every method is synchronous: a store adds drafts in the same step as its write, so both happen or
- * neither. Drafts are frozen in place (the outbox owns them). They are kept in an array sorted by
+ * neither. Drafts are frozen in place (the outbox owns them); a draft carrying a signed decision is kept
+ * with the decision packed (see `packDecision`) and listed rebuilt. They are kept in an array sorted by
  * (`at`, `id`), appended to in the common case of a draft no older than the last one, so listing the
  * oldest `limit` costs O(limit) however long the outbox is; acknowledged entries are skipped and
  * compacted away in batches.
@@ -53,7 +55,7 @@ export class MemoryAuditOutbox {
         const { outbox_ref: _ref, ...rest } = draft;
         draft = rest;
       }
-      deepFreeze(draft);
+      draft = packDraft(deepFreeze(draft));
       this.pending.set(draft.id, draft);
       this.insertOrdered(draft);
     }
@@ -64,7 +66,7 @@ export class MemoryAuditOutbox {
     const out: AuditDraft[] = [];
     for (let i = this.start; i < this.order.length && out.length < limit; i++) {
       const d = this.order[i] as AuditDraft;
-      if (this.isLive(d)) out.push(d);
+      if (this.isLive(d)) out.push(unpackDraft(d));
     }
     return out;
   }

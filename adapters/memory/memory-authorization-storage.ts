@@ -8,6 +8,8 @@ import type {
 } from '../../src/storage/index.js';
 import { StorageError } from '../../src/storage/index.js';
 import type { AuthorizationRecord } from '../../src/types.js';
+import { flatString, isPackedDecision, packDecision, type StoredDecision, unpackDecision } from './decision-packing.js';
+import { deepFreeze } from './freeze.js';
 import type { MemoryAdapterOptions } from './memory-adapter.js';
 import type { MemoryAuditOutbox } from './memory-audit-outbox.js';
 import { paginate, snapshot } from './memory-table.js';
@@ -16,28 +18,47 @@ import { paginate, snapshot } from './memory-table.js';
  * The newest-first order (and cursor) of authorization lists: creation time, then the authorization id, then
  * the processor id, which breaks ties as one authorization id may be used by several processors at once.
  */
-function authorizationOrderKey(r: AuthorizationRecord): string {
+function authorizationOrderKey(r: AuthorizationRow): string {
   return `${r.created_at}\u0000${r.authorization_id}\u0000${r.processor_id}`;
 }
 
 /** True while a record's approval can still be decided or used: such a record is never dropped. */
-function liveApproval(r: AuthorizationRecord): boolean {
+function liveApproval(r: AuthorizationRow): boolean {
   return r.approval?.status === 'pending' || r.approval?.status === 'approved';
 }
 
 /**
+ * A stored authorization: the record with its decision packed (see {@link StoredDecision}); read through
+ * {@link recordOf}.
+ */
+type AuthorizationRow = Omit<AuthorizationRecord, 'decision'> & { decision: StoredDecision | null };
+
+/**
  * An authorization record to store: one object literal of every field, so every stored record shares one
  * shape. Freezing an object made by spreading gives it a hidden class of its own, several hundred bytes
- * per record that the store would keep for every decision. A field outside the type is kept too.
+ * per record that the store would keep for every decision. A field outside the type is kept too. The
+ * decision is packed, sharing the record's equal strings; `updated_at` shares `created_at` when equal.
  */
-function authorizationRow(r: AuthorizationRecord): AuthorizationRecord {
-  const row: AuthorizationRecord = {
+function authorizationRow(r: AuthorizationRow): AuthorizationRow {
+  return authorizationLiteral(
+    r,
+    r.decision === null ? null : packDecision(r.decision, r as unknown as Record<string, unknown>),
+  );
+}
+
+/** `r` as the one-shape literal of every field (and any field outside the type), with `decision`. */
+function authorizationLiteral<D>(
+  r: AuthorizationRow,
+  decision: D,
+): Omit<AuthorizationRow, 'decision'> & { decision: D } {
+  const createdAt = r.created_at;
+  const row: Omit<AuthorizationRow, 'decision'> & { decision: D } = {
     processor_id: r.processor_id,
     authorization_id: r.authorization_id,
     org_id: r.org_id,
     status: r.status,
     request_sha256: r.request_sha256,
-    reservation_id: r.reservation_id,
+    reservation_id: flatString(r.reservation_id),
     attempt: r.attempt,
     lease_until: r.lease_until,
     agent_id: r.agent_id,
@@ -49,11 +70,11 @@ function authorizationRow(r: AuthorizationRecord): AuthorizationRecord {
     currency: r.currency,
     hold_open: r.hold_open,
     hold_expires_at: r.hold_expires_at,
-    decision: r.decision,
+    decision,
     policy_input: r.policy_input,
     version: r.version,
-    created_at: r.created_at,
-    updated_at: r.updated_at,
+    created_at: createdAt,
+    updated_at: r.updated_at === createdAt ? createdAt : r.updated_at,
   };
   for (const key of Object.keys(r)) {
     if (!(key in row))
@@ -62,12 +83,24 @@ function authorizationRow(r: AuthorizationRecord): AuthorizationRecord {
   return row;
 }
 
+/** The record a stored row stands for: the row itself, or a frozen copy with its decision rebuilt. */
+function recordOf(row: AuthorizationRow): AuthorizationRecord {
+  const d = row.decision;
+  if (d === null || !isPackedDecision(d)) return row as AuthorizationRecord;
+  return Object.freeze(authorizationLiteral(row, unpackDecision(d)));
+}
+
+/** A page of rows as records. */
+function pageOf(page: Page<AuthorizationRow>): Page<AuthorizationRecord> {
+  return { items: page.items.map(recordOf), next_cursor: page.next_cursor };
+}
+
 /**
  * {@link AuthorizationStorage} in memory, bounded by `maxAuthorizations` (the oldest that hold nothing are
  * dropped). A write and its drafts (added to the shared {@link MemoryAuditOutbox}) are one synchronous step.
  */
 export class MemoryAuthorizationStorage implements AuthorizationStorage {
-  private readonly authorizations = new Map<string, AuthorizationRecord>();
+  private readonly authorizations = new Map<string, AuthorizationRow>();
   /** Approval id → authorization key, for every record that carries an approval. */
   private readonly approvalKeys = new Map<string, string>();
   /** Per org: authorization keys sorted by their list order, rebuilt when an authorization was added. */
@@ -110,7 +143,7 @@ export class MemoryAuthorizationStorage implements AuthorizationStorage {
   async claimAuthorization(record: AuthorizationRecord, events?: readonly AuditDraft[]): Promise<ClaimResult> {
     const key = this.authKey(record.processor_id, record.authorization_id);
     const existing = this.authorizations.get(key);
-    if (existing) return { created: false, existing };
+    if (existing) return { created: false, existing: recordOf(existing) };
     this.authorizations.set(key, snapshot(authorizationRow(record)));
     if (record.approval) this.approvalKeys.set(record.approval.id, key);
     this.outbox.add(events);
@@ -118,7 +151,8 @@ export class MemoryAuthorizationStorage implements AuthorizationStorage {
     return { created: true };
   }
   async getAuthorization(processorId: string, authorizationId: string): Promise<AuthorizationRecord | null> {
-    return this.authorizations.get(this.authKey(processorId, authorizationId)) ?? null;
+    const row = this.authorizations.get(this.authKey(processorId, authorizationId));
+    return row ? recordOf(row) : null;
   }
   async updateAuthorization(
     processorId: string,
@@ -143,39 +177,45 @@ export class MemoryAuthorizationStorage implements AuthorizationStorage {
     this.authorizations.set(key, next);
     if (next.approval) this.approvalKeys.set(next.approval.id, key);
     this.outbox.add(events);
-    return next;
+    // The decision just written is the one rebuilt on a read: returned as given, nothing is rebuilt.
+    const given = patch.decision;
+    return given !== undefined && given !== null && next.decision !== null && isPackedDecision(next.decision)
+      ? Object.freeze(authorizationLiteral(next, deepFreeze(given)))
+      : recordOf(next);
   }
   async findOrgAuthorizations(orgId: string, authorizationId: string, limit: number): Promise<AuthorizationRecord[]> {
     return [...this.authorizations.values()]
       .filter((r) => r.org_id === orgId && r.authorization_id === authorizationId)
       .sort((a, b) => (a.processor_id < b.processor_id ? -1 : a.processor_id > b.processor_id ? 1 : 0))
-      .slice(0, limit);
+      .slice(0, limit)
+      .map(recordOf);
   }
   async findApproval(approvalId: string): Promise<AuthorizationRecord | null> {
     const key = this.approvalKeys.get(approvalId);
     const rec = key === undefined ? undefined : this.authorizations.get(key);
-    return rec?.approval?.id === approvalId ? rec : null;
+    return rec?.approval?.id === approvalId ? recordOf(rec) : null;
   }
   async listApprovals(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
     const { status, ...rest } = query;
     const rows = [...this.authorizations.values()].filter(
       (r) => r.org_id === orgId && r.approval && (status === undefined || r.approval.status === status),
     );
-    return paginate(rows, rest, authorizationOrderKey);
+    return pageOf(paginate(rows, rest, authorizationOrderKey));
   }
   async listDueApprovals(before: string, limit: number): Promise<AuthorizationRecord[]> {
     return [...this.authorizations.values()]
       .filter((r) => liveApproval(r) && (r.approval?.expires_at as string) <= before)
       .sort((a, b) => ((a.approval?.expires_at as string) < (b.approval?.expires_at as string) ? -1 : 1))
-      .slice(0, limit);
+      .slice(0, limit)
+      .map(recordOf);
   }
   async listAuthorizations(orgId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
     const rows = [...this.authorizations.values()].filter((r) => r.org_id === orgId);
-    return paginate(rows, query, authorizationOrderKey);
+    return pageOf(paginate(rows, query, authorizationOrderKey));
   }
   async listProcessorAuthorizations(processorId: string, query: ListQuery): Promise<Page<AuthorizationRecord>> {
     const rows = [...this.authorizations.values()].filter((r) => r.processor_id === processorId);
-    return paginate(rows, query, authorizationOrderKey);
+    return pageOf(paginate(rows, query, authorizationOrderKey));
   }
   async listOpenHolds(before: string, limit: number): Promise<AuthorizationRecord[]> {
     return [...this.authorizations.values()]
@@ -186,7 +226,8 @@ export class MemoryAuthorizationStorage implements AuthorizationStorage {
             (r.status !== 'approved' && r.status !== 'pending')),
       )
       .sort((a, b) => ((a.hold_expires_at ?? '') < (b.hold_expires_at ?? '') ? -1 : 1))
-      .slice(0, limit);
+      .slice(0, limit)
+      .map(recordOf);
   }
 
   /** The org's authorizations as `[order key, map key]`, oldest first; cached until one is added. */
@@ -226,7 +267,7 @@ export class MemoryAuthorizationStorage implements AuthorizationStorage {
     for (let i = lo; i < keys.length && items.length < scan.limit; i++) {
       const [order, key] = keys[i] as [string, string];
       if (order >= scan.to) break;
-      items.push(this.authorizations.get(key) as AuthorizationRecord);
+      items.push(recordOf(this.authorizations.get(key) as AuthorizationRow));
       last = order;
     }
     const more = last !== null && items.length === scan.limit;
@@ -244,6 +285,7 @@ export class MemoryAuthorizationStorage implements AuthorizationStorage {
 
   /** Test hook: the stored authorization record, or null. */
   inspectAuthorization(processorId: string, authorizationId: string): AuthorizationRecord | null {
-    return this.authorizations.get(this.authKey(processorId, authorizationId)) ?? null;
+    const row = this.authorizations.get(this.authKey(processorId, authorizationId));
+    return row ? recordOf(row) : null;
   }
 }

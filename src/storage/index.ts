@@ -1,6 +1,7 @@
 export * from './adapter.js';
 export * from './bridge-storage.js';
 export * from './credential-storage.js';
+export * from './decision-proof.js';
 export * from './domain-storage.js';
 export * from './policy-analysis-storage.js';
 export * from './policy-storage.js';

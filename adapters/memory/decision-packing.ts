@@ -1,0 +1,100 @@
+import { attachProof, DetachedProof, detachProof } from '../../src/storage/index.js';
+import type { Decision } from '../../src/types.js';
+
+/**
+ * What the memory store keeps of a signed decision: its fields and the header and signature of its proof
+ * ({@link DetachedProof}), rebuilt into the exact decision on every read; the decision itself when its
+ * proof cannot be rebuilt from them. The proof's payload (the decision's own fields again, in base64url)
+ * is then never kept, neither by the record nor by the audit draft or event that carries the decision.
+ */
+export type StoredDecision = Decision | DetachedProof;
+
+/** The last decision packed and its packing: a decision stored with its audit draft in one step is packed once. */
+let lastDecision: Decision | null = null;
+let lastPacked: StoredDecision | null = null;
+
+/**
+ * The packing of `decision` (see {@link StoredDecision}); `share`: an object whose equal string fields of
+ * the same name the packing reuses (the record), so a value is kept once.
+ */
+export function packDecision(decision: StoredDecision, share?: Readonly<Record<string, unknown>>): StoredDecision {
+  if (decision instanceof DetachedProof) return decision;
+  if (decision === lastDecision && lastPacked !== null) return lastPacked;
+  const packed = detachProof(decision, share) ?? decision;
+  if (packed instanceof DetachedProof) Object.freeze(packed.fields);
+  lastDecision = decision;
+  lastPacked = packed;
+  return packed;
+}
+
+/** True for a packed decision (one whose proof is rebuilt on a read). */
+export function isPackedDecision(stored: StoredDecision): stored is DetachedProof {
+  return stored instanceof DetachedProof;
+}
+
+/** The decision a {@link StoredDecision} stands for (a fresh frozen object when it was packed). */
+export function unpackDecision(stored: StoredDecision): Decision {
+  return stored instanceof DetachedProof ? Object.freeze(attachProof(stored)) : stored;
+}
+
+/** The last number conversion of {@link flatString}. */
+let _flattened = 0;
+
+/**
+ * `s` made one sequential string in place: a string built by concatenation keeps its parts (and a slice
+ * its whole source) until it is flattened, which converting it to a number does. Returns `s`.
+ */
+export function flatString<T extends string | null>(s: T): T {
+  // Kept in a module variable so that the conversion is never optimized away.
+  if (typeof s === 'string') _flattened = Number(s);
+  return s;
+}
+
+/** An audit draft or a linked event: what carries a payload. */
+type Carrier = { readonly payload: Record<string, unknown> };
+
+/** A payload's signed decision: an object with a proof (a plain `decision` field of an audit payload). */
+function payloadDecision(payload: Readonly<Record<string, unknown>>): Decision | DetachedProof | null {
+  const d = payload.decision;
+  if (d instanceof DetachedProof) return d;
+  return d !== null && typeof d === 'object' && typeof (d as { proof?: unknown }).proof === 'string'
+    ? (d as Decision)
+    : null;
+}
+
+/** `payload` with its `decision` replaced (same keys, same order, built field by field), frozen. */
+function withDecision(payload: Readonly<Record<string, unknown>>, decision: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key in payload) out[key] = key === 'decision' ? decision : payload[key];
+  return Object.freeze(out);
+}
+
+/**
+ * `draft` (or event) with `payload` instead of its own, built field by field in the same order: copies of
+ * drafts of one shape then share one hidden class (a frozen spread copy would take one of its own).
+ */
+function draftLiteral<T extends Carrier>(draft: T, payload: Record<string, unknown>): T {
+  const source = draft as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key in source) out[key] = key === 'payload' ? payload : source[key];
+  return out as unknown as T;
+}
+
+/**
+ * A frozen audit draft or event to keep: the same, or, when its payload carries a signed decision whose proof
+ * can be rebuilt, a frozen copy whose payload holds the packed decision. Read back with {@link unpackDraft}.
+ */
+export function packDraft<T extends Carrier>(draft: T): T {
+  const decision = payloadDecision(draft.payload);
+  if (decision === null || decision instanceof DetachedProof) return draft;
+  const packed = packDecision(decision);
+  if (!(packed instanceof DetachedProof)) return draft;
+  return Object.freeze(draftLiteral(draft, withDecision(draft.payload, packed)));
+}
+
+/** The draft or event {@link packDraft} was given (a fresh frozen copy when it was packed). */
+export function unpackDraft<T extends Carrier>(draft: T): T {
+  const decision = draft.payload.decision;
+  if (!(decision instanceof DetachedProof)) return draft;
+  return Object.freeze(draftLiteral(draft, withDecision(draft.payload, unpackDecision(decision))));
+}

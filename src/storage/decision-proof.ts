@@ -1,0 +1,149 @@
+import type { Decision } from '../types.js';
+
+/**
+ * A signed decision stored without the payload of its proof. The proof is a compact JWS whose payload is
+ * the base64url of the JSON of the decision's other fields, in their (ascending) order: a store keeps those
+ * fields once, the JWS header (one string per signing key, shared) and the signature, and
+ * {@link attachProof} rebuilds the exact proof, byte for byte.
+ */
+export class DetachedProof {
+  constructor(
+    /** The decision's fields but `proof`, in the decision's key order. */
+    readonly fields: Omit<Decision, 'proof'>,
+    /** The JWS's protected header (base64url), one shared string per distinct header. */
+    readonly header: string,
+    /** The JWS's signature (base64url). */
+    readonly signature: string,
+  ) {}
+}
+
+/** Distinct JWS headers seen (one per signing key), so every detached proof of a key shares one string. */
+const headers = new Map<string, string>();
+/** Headers kept at most: beyond it a header is stored per decision (still correct, only larger). */
+const MAX_HEADERS = 256;
+
+/**
+ * A fresh sequential copy of a string: a slice of a longer string may keep the whole of it alive, and a
+ * concatenation keeps its parts; the copy keeps only its own characters.
+ */
+function ownCopy(s: string): string {
+  return Buffer.from(s, 'latin1').toString('latin1');
+}
+
+function sharedHeader(h: string): string {
+  const known = headers.get(h);
+  if (known !== undefined) return known;
+  const own = ownCopy(h);
+  if (headers.size < MAX_HEADERS) headers.set(own, own);
+  return own;
+}
+
+/** The base64url payload a decision's proof signs: the JSON of `fields`. */
+function payloadOf(fields: object): string {
+  return Buffer.from(JSON.stringify(fields)).toString('base64url');
+}
+
+/**
+ * Splits a decision into its fields and the header and signature of its proof; null when the proof could
+ * not be rebuilt exactly from them (other keys than a decision's or in another order, no proof, a proof
+ * over other bytes): the caller then keeps the decision as it is. `fields` reuses the decision's values
+ * (strings, arrays) and never copies them; with `share`, a string field equal to the one of the same name
+ * in it is replaced by that instance (same characters: the payload and the proof are unchanged).
+ */
+export function detachProof(decision: Decision, share?: Readonly<Record<string, unknown>>): DetachedProof | null {
+  const proof = (decision as { proof?: unknown }).proof;
+  if (typeof proof !== 'string') return null;
+  const first = proof.indexOf('.');
+  const second = proof.indexOf('.', first + 1);
+  if (first <= 0 || second < 0 || proof.indexOf('.', second + 1) >= 0) return null;
+  const keys = Object.keys(decision);
+  if (keys.length !== DECISION_KEYS.length) return null;
+  for (let i = 0; i < keys.length; i++) if (keys[i] !== DECISION_KEYS[i]) return null;
+  const fields = decisionFields(decision);
+  if (share !== undefined) {
+    const f = fields as unknown as Record<string, unknown>;
+    for (const key of DECISION_KEYS) {
+      const value = f[key];
+      if (typeof value === 'string' && share[key] === value) f[key] = share[key];
+    }
+  }
+  if (payloadOf(fields) !== proof.slice(first + 1, second)) return null;
+  const signature = proof.slice(second + 1);
+  if (signature.length === 0) return null;
+  return new DetachedProof(fields, sharedHeader(proof.slice(0, first)), ownCopy(signature));
+}
+
+/** Every key of a decision, in the ascending order it is signed and stored in. */
+const DECISION_KEYS: readonly string[] = Object.keys(decisionOf(decisionFields({} as Decision), '')).sort();
+
+/**
+ * The fields of a decision but its proof, as one object literal in ascending key order: every stored
+ * decision shares one shape with its fields inside the object (an object built key by key would keep
+ * them in a dictionary of its own, several times larger).
+ */
+function decisionFields(d: Omit<Decision, 'proof'>): Omit<Decision, 'proof'> {
+  return {
+    action: d.action,
+    agent_id: d.agent_id,
+    allowed: d.allowed,
+    amount: d.amount,
+    approval_expires_at: d.approval_expires_at,
+    approval_id: d.approval_id,
+    approved_amount: d.approved_amount,
+    audit_event_id: d.audit_event_id,
+    authority_id: d.authority_id,
+    authorization_id: d.authorization_id,
+    binding_id: d.binding_id,
+    created_at: d.created_at,
+    currency: d.currency,
+    decision_id: d.decision_id,
+    expires_at: d.expires_at,
+    intent_id: d.intent_id,
+    livemode: d.livemode,
+    org_id: d.org_id,
+    org_policy_revision: d.org_policy_revision,
+    policy_revision: d.policy_revision,
+    processor_id: d.processor_id,
+    reason_codes: d.reason_codes,
+    request_sha256: d.request_sha256,
+    simulated: d.simulated,
+    stand_in: d.stand_in,
+  };
+}
+
+/** The decision of `f` and `proof`, one object literal in ascending key order (the order it was signed in). */
+function decisionOf(f: Omit<Decision, 'proof'>, proof: string): Decision {
+  return {
+    action: f.action,
+    agent_id: f.agent_id,
+    allowed: f.allowed,
+    amount: f.amount,
+    approval_expires_at: f.approval_expires_at,
+    approval_id: f.approval_id,
+    approved_amount: f.approved_amount,
+    audit_event_id: f.audit_event_id,
+    authority_id: f.authority_id,
+    authorization_id: f.authorization_id,
+    binding_id: f.binding_id,
+    created_at: f.created_at,
+    currency: f.currency,
+    decision_id: f.decision_id,
+    expires_at: f.expires_at,
+    intent_id: f.intent_id,
+    livemode: f.livemode,
+    org_id: f.org_id,
+    org_policy_revision: f.org_policy_revision,
+    policy_revision: f.policy_revision,
+    processor_id: f.processor_id,
+    proof,
+    reason_codes: f.reason_codes,
+    request_sha256: f.request_sha256,
+    simulated: f.simulated,
+    stand_in: f.stand_in,
+  };
+}
+
+/** The decision of a {@link DetachedProof}: its fields and its proof, rebuilt exactly, in the original key order. */
+export function attachProof(detached: DetachedProof): Decision {
+  return decisionOf(detached.fields, `${detached.header}.${payloadOf(detached.fields)}.${detached.signature}`);
+}
