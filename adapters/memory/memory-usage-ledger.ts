@@ -27,6 +27,29 @@ interface UsageState {
   ended: Set<string>;
   /** Adjustment ids already applied (see `adjustUsage`). */
   adjusted: Set<string>;
+  /** The periods of the last hold: the holds of one day share one object (never changed once made). */
+  holdPeriods: Readonly<Record<WindowName, string>> | null;
+}
+
+/** `state`'s periods object of its last hold when it names `windows`' periods, else a new one. */
+function holdPeriodsOf(state: UsageState, windows: Record<WindowName, WindowUsage>): Record<WindowName, string> {
+  const last = state.holdPeriods;
+  if (
+    last !== null &&
+    last.daily === windows.daily.period &&
+    last.weekly === windows.weekly.period &&
+    last.monthly === windows.monthly.period &&
+    last.total === windows.total.period
+  )
+    return last;
+  const periods = Object.freeze({
+    daily: windows.daily.period,
+    weekly: windows.weekly.period,
+    monthly: windows.monthly.period,
+    total: windows.total.period,
+  });
+  state.holdPeriods = periods;
+  return periods;
 }
 
 /** {@link UsageLedger} in memory: each reservation or release is one synchronous step. */
@@ -42,6 +65,7 @@ export class MemoryUsageLedger implements UsageLedger {
         holds: new Map(),
         ended: new Set(),
         adjusted: new Set(),
+        holdPeriods: null,
       };
       this.usage.set(key, state);
     }
@@ -92,12 +116,7 @@ export class MemoryUsageLedger implements UsageLedger {
     state.holds.set(id, {
       amount: reservation.amount,
       count: reservation.count ?? 1,
-      periods: {
-        daily: next.daily.period,
-        weekly: next.weekly.period,
-        monthly: next.monthly.period,
-        total: next.total.period,
-      },
+      periods: holdPeriodsOf(state, next),
     });
     return { status: 'reserved' };
   }
