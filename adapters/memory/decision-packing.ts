@@ -69,14 +69,67 @@ function withDecision(payload: Readonly<Record<string, unknown>>, decision: unkn
   return Object.freeze(out);
 }
 
+/** The keys of an audit draft and of a linked event, in the order the engine and the chainer make them. */
+const DRAFT_KEYS = ['id', 'org_id', 'at', 'type', 'actor', 'subject', 'agent_id', 'payload'];
+const EVENT_KEYS = [
+  'id',
+  'org_id',
+  'seq',
+  'at',
+  'type',
+  'actor',
+  'subject',
+  'agent_id',
+  'payload',
+  'prev_hash',
+  'hash',
+  'linked_at',
+];
+
+function hasKeys(source: object, keys: readonly string[]): boolean {
+  const own = Object.keys(source);
+  if (own.length !== keys.length) return false;
+  for (let i = 0; i < own.length; i++) if (own[i] !== keys[i]) return false;
+  return true;
+}
+
 /**
- * `draft` (or event) with `payload` instead of its own, built field by field in the same order: copies of
- * drafts of one shape then share one hidden class (a frozen spread copy would take one of its own).
+ * `draft` (or event) with `payload` instead of its own, its keys in the same order. A draft or an event of
+ * the usual keys is one object literal (its fields inside the object, one shape for all); another is built
+ * field by field. A frozen spread copy would take a hidden class of its own.
  */
 function draftLiteral<T extends Carrier>(draft: T, payload: Record<string, unknown>): T {
-  const source = draft as unknown as Record<string, unknown>;
+  const d = draft as unknown as Record<string, unknown>;
+  if (hasKeys(d, DRAFT_KEYS)) {
+    return {
+      id: d.id,
+      org_id: d.org_id,
+      at: d.at,
+      type: d.type,
+      actor: d.actor,
+      subject: d.subject,
+      agent_id: d.agent_id,
+      payload,
+    } as unknown as T;
+  }
+  if (hasKeys(d, EVENT_KEYS)) {
+    return {
+      id: d.id,
+      org_id: d.org_id,
+      seq: d.seq,
+      at: d.at,
+      type: d.type,
+      actor: d.actor,
+      subject: d.subject,
+      agent_id: d.agent_id,
+      payload,
+      prev_hash: d.prev_hash,
+      hash: d.hash,
+      linked_at: d.linked_at,
+    } as unknown as T;
+  }
   const out: Record<string, unknown> = {};
-  for (const key in source) out[key] = key === 'payload' ? payload : source[key];
+  for (const key in d) out[key] = key === 'payload' ? payload : d[key];
   return out as unknown as T;
 }
 
