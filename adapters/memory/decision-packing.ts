@@ -64,11 +64,15 @@ function payloadDecision(payload: Readonly<Record<string, unknown>>): Decision |
 
 /** `payload` with its `decision` replaced (same keys, same order, built field by field), frozen. */
 function withDecision(payload: Readonly<Record<string, unknown>>, decision: unknown): Record<string, unknown> {
+  // The payload of a decision's audit event: one literal.
+  if (hasKeys(payload, DECISION_PAYLOAD_KEYS)) return Object.freeze({ decision, request: payload.request });
   const out: Record<string, unknown> = {};
   for (const key in payload) out[key] = key === 'decision' ? decision : payload[key];
   return Object.freeze(out);
 }
 
+/** The keys of a decision event's payload. */
+const DECISION_PAYLOAD_KEYS = ['decision', 'request'];
 /** The keys of an audit draft and of a linked event, in the order the engine and the chainer make them. */
 const DRAFT_KEYS = ['id', 'org_id', 'at', 'type', 'actor', 'subject', 'agent_id', 'payload'];
 const EVENT_KEYS = [

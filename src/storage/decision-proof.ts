@@ -30,12 +30,20 @@ function ownCopy(s: string): string {
   return Buffer.from(s, 'latin1').toString('latin1');
 }
 
-function sharedHeader(h: string): string {
-  const known = headers.get(h);
-  if (known !== undefined) return known;
-  const own = ownCopy(h);
-  if (headers.size < MAX_HEADERS) headers.set(own, own);
-  return own;
+/** The header of the last proof detached: most proofs are signed with one key. */
+let lastHeader = '';
+
+/** The shared header string of a proof whose header ends at `end` (checked in place, without a copy). */
+function sharedHeader(proof: string, end: number): string {
+  if (lastHeader.length === end && proof.startsWith(lastHeader)) return lastHeader;
+  const h = proof.slice(0, end);
+  let known = headers.get(h);
+  if (known === undefined) {
+    known = ownCopy(h);
+    if (headers.size < MAX_HEADERS) headers.set(known, known);
+  }
+  lastHeader = known;
+  return known;
 }
 
 /** The base64url payload a decision's proof signs: the JSON of `fields`. */
@@ -47,8 +55,9 @@ function payloadOf(fields: object): string {
  * Splits a decision into its fields and the header and signature of its proof; null when the proof could
  * not be rebuilt exactly from them (other keys than a decision's or in another order, no proof, a proof
  * over other bytes): the caller then keeps the decision as it is. `fields` reuses the decision's values
- * (strings, arrays) and never copies them; with `share`, a string field equal to the one of the same name
- * in it is replaced by that instance (same characters: the payload and the proof are unchanged).
+ * (strings, arrays) and never copies them; with `share` (the record carrying the decision), an id, the
+ * request hash or the creation time equal to the one of the same name in it is replaced by that instance
+ * (same characters: the payload and the proof are unchanged).
  */
 export function detachProof(decision: Decision, share?: Readonly<Record<string, unknown>>): DetachedProof | null {
   const proof = (decision as { proof?: unknown }).proof;
@@ -60,21 +69,32 @@ export function detachProof(decision: Decision, share?: Readonly<Record<string, 
   if (keys.length !== DECISION_KEYS.length) return null;
   for (let i = 0; i < keys.length; i++) if (keys[i] !== DECISION_KEYS[i]) return null;
   const fields = decisionFields(decision);
-  if (share !== undefined) {
-    const f = fields as unknown as Record<string, unknown>;
-    for (const key of DECISION_KEYS) {
-      const value = f[key];
-      if (typeof value === 'string' && share[key] === value) f[key] = share[key];
-    }
-  }
+  if (share !== undefined) shareStrings(fields, share);
   if (payloadOf(fields) !== proof.slice(first + 1, second)) return null;
   const signature = proof.slice(second + 1);
   if (signature.length === 0) return null;
-  return new DetachedProof(fields, sharedHeader(proof.slice(0, first)), ownCopy(signature));
+  return new DetachedProof(fields, sharedHeader(proof, first), ownCopy(signature));
 }
 
 /** Every key of a decision, in the ascending order it is signed and stored in. */
 const DECISION_KEYS: readonly string[] = Object.keys(decisionOf(decisionFields({} as Decision), '')).sort();
+
+/** The fields of a decision that a record also carries under the same name. */
+type Shared = Pick<
+  Omit<Decision, 'proof'>,
+  'authorization_id' | 'processor_id' | 'org_id' | 'agent_id' | 'authority_id' | 'request_sha256' | 'created_at'
+>;
+
+/** Replaces each of `f`'s {@link Shared} strings equal to the one of `share` by that instance (same characters). */
+function shareStrings(f: Shared, share: Readonly<Record<string, unknown>>): void {
+  if (share.authorization_id === f.authorization_id) f.authorization_id = share.authorization_id as string;
+  if (share.processor_id === f.processor_id) f.processor_id = share.processor_id as string;
+  if (share.org_id === f.org_id) f.org_id = share.org_id as string | null;
+  if (share.agent_id === f.agent_id) f.agent_id = share.agent_id as string | null;
+  if (share.authority_id === f.authority_id) f.authority_id = share.authority_id as string | null;
+  if (share.request_sha256 === f.request_sha256) f.request_sha256 = share.request_sha256 as string;
+  if (share.created_at === f.created_at) f.created_at = share.created_at as string;
+}
 
 /**
  * The fields of a decision but its proof, as one object literal in ascending key order: every stored
