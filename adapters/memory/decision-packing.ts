@@ -62,13 +62,13 @@ function payloadDecision(payload: Readonly<Record<string, unknown>>): Decision |
     : null;
 }
 
-/** `payload` with its `decision` replaced (same keys, same order, built field by field), frozen. */
+/** `payload` with its `decision` replaced (same keys, same order). */
 function withDecision(payload: Readonly<Record<string, unknown>>, decision: unknown): Record<string, unknown> {
   // The payload of a decision's audit event: one literal.
-  if (hasKeys(payload, DECISION_PAYLOAD_KEYS)) return Object.freeze({ decision, request: payload.request });
+  if (hasKeys(payload, DECISION_PAYLOAD_KEYS)) return { decision, request: payload.request };
   const out: Record<string, unknown> = {};
   for (const key in payload) out[key] = key === 'decision' ? decision : payload[key];
-  return Object.freeze(out);
+  return out;
 }
 
 /** The keys of a decision event's payload. */
@@ -139,19 +139,20 @@ function draftLiteral<T extends Carrier>(draft: T, payload: Record<string, unkno
 
 /**
  * A frozen audit draft or event to keep: the same, or, when its payload carries a signed decision whose proof
- * can be rebuilt, a frozen copy whose payload holds the packed decision. Read back with {@link unpackDraft}.
+ * can be rebuilt, a copy whose payload holds the packed decision (only the store holds it; every read gets
+ * a frozen copy from {@link unpackDraft}).
  */
 export function packDraft<T extends Carrier>(draft: T): T {
   const decision = payloadDecision(draft.payload);
   if (decision === null || decision instanceof DetachedProof) return draft;
   const packed = packDecision(decision);
   if (!(packed instanceof DetachedProof)) return draft;
-  return Object.freeze(draftLiteral(draft, withDecision(draft.payload, packed)));
+  return draftLiteral(draft, withDecision(draft.payload, packed));
 }
 
 /** The draft or event {@link packDraft} was given (a fresh frozen copy when it was packed). */
 export function unpackDraft<T extends Carrier>(draft: T): T {
   const decision = draft.payload.decision;
   if (!(decision instanceof DetachedProof)) return draft;
-  return Object.freeze(draftLiteral(draft, withDecision(draft.payload, unpackDecision(decision))));
+  return Object.freeze(draftLiteral(draft, Object.freeze(withDecision(draft.payload, unpackDecision(decision)))));
 }

@@ -83,6 +83,76 @@ function authorizationLiteral<D>(
   return row;
 }
 
+/** The fields of the stored literal (see {@link authorizationLiteral}). */
+const ROW_KEYS: ReadonlySet<string> = new Set([
+  'processor_id',
+  'authorization_id',
+  'org_id',
+  'status',
+  'request_sha256',
+  'reservation_id',
+  'attempt',
+  'lease_until',
+  'agent_id',
+  'authority_id',
+  'intent_id',
+  'amount',
+  'approved_amount',
+  'captured_amount',
+  'currency',
+  'hold_open',
+  'hold_expires_at',
+  'decision',
+  'policy_input',
+  'version',
+  'created_at',
+  'updated_at',
+]);
+
+/**
+ * `row` with `patch` applied as `{ ...row, ...patch }` would (a key of `patch` wins, even undefined), its ids
+ * kept and its version the next one; read field by field rather than spread, which copies a frozen row
+ * slowly, then stored as {@link authorizationRow} does.
+ */
+function patchedRow(row: AuthorizationRow, patch: Partial<AuthorizationRecord>): AuthorizationRow {
+  const p = patch as Partial<AuthorizationRow>;
+  const merged: AuthorizationRow = {
+    processor_id: row.processor_id,
+    authorization_id: row.authorization_id,
+    org_id: 'org_id' in p ? (p.org_id as AuthorizationRow['org_id']) : row.org_id,
+    status: 'status' in p ? (p.status as AuthorizationRow['status']) : row.status,
+    request_sha256:
+      'request_sha256' in p ? (p.request_sha256 as AuthorizationRow['request_sha256']) : row.request_sha256,
+    reservation_id:
+      'reservation_id' in p ? (p.reservation_id as AuthorizationRow['reservation_id']) : row.reservation_id,
+    attempt: 'attempt' in p ? (p.attempt as AuthorizationRow['attempt']) : row.attempt,
+    lease_until: 'lease_until' in p ? (p.lease_until as AuthorizationRow['lease_until']) : row.lease_until,
+    agent_id: 'agent_id' in p ? (p.agent_id as AuthorizationRow['agent_id']) : row.agent_id,
+    authority_id: 'authority_id' in p ? (p.authority_id as AuthorizationRow['authority_id']) : row.authority_id,
+    intent_id: 'intent_id' in p ? (p.intent_id as AuthorizationRow['intent_id']) : row.intent_id,
+    amount: 'amount' in p ? (p.amount as AuthorizationRow['amount']) : row.amount,
+    approved_amount:
+      'approved_amount' in p ? (p.approved_amount as AuthorizationRow['approved_amount']) : row.approved_amount,
+    captured_amount:
+      'captured_amount' in p ? (p.captured_amount as AuthorizationRow['captured_amount']) : row.captured_amount,
+    currency: 'currency' in p ? (p.currency as AuthorizationRow['currency']) : row.currency,
+    hold_open: 'hold_open' in p ? (p.hold_open as AuthorizationRow['hold_open']) : row.hold_open,
+    hold_expires_at:
+      'hold_expires_at' in p ? (p.hold_expires_at as AuthorizationRow['hold_expires_at']) : row.hold_expires_at,
+    decision: 'decision' in p ? (p.decision as AuthorizationRow['decision']) : row.decision,
+    policy_input: 'policy_input' in p ? (p.policy_input as AuthorizationRow['policy_input']) : row.policy_input,
+    created_at: 'created_at' in p ? (p.created_at as AuthorizationRow['created_at']) : row.created_at,
+    updated_at: 'updated_at' in p ? (p.updated_at as AuthorizationRow['updated_at']) : row.updated_at,
+    version: row.version + 1,
+  };
+  const extra = merged as unknown as Record<string, unknown>;
+  for (const source of [row, p]) {
+    const from = source as unknown as Record<string, unknown>;
+    for (const key of Object.keys(from)) if (!ROW_KEYS.has(key)) extra[key] = from[key];
+  }
+  return authorizationRow(merged);
+}
+
 /** The record a stored row stands for: the row itself, or a frozen copy with its decision rebuilt. */
 function recordOf(row: AuthorizationRow): AuthorizationRecord {
   const d = row.decision;
@@ -165,15 +235,7 @@ export class MemoryAuthorizationStorage implements AuthorizationStorage {
     const row = this.authorizations.get(key);
     if (!row) return null;
     if (row.version !== expect.version) throw new StorageError('conflict', `version of ${authorizationId} moved`);
-    const next = snapshot(
-      authorizationRow({
-        ...row,
-        ...patch,
-        processor_id: row.processor_id,
-        authorization_id: row.authorization_id,
-        version: row.version + 1,
-      }),
-    );
+    const next = snapshot(patchedRow(row, patch));
     this.authorizations.set(key, next);
     if (next.approval) this.approvalKeys.set(next.approval.id, key);
     this.outbox.add(events);
