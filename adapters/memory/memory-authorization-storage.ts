@@ -10,6 +10,7 @@ import { StorageError } from '../../src/storage/index.js';
 import type { AuthorizationRecord } from '../../src/types.js';
 import { flatString, isPackedDecision, packDecision, type StoredDecision, unpackDecision } from './decision-packing.js';
 import { deepFreeze } from './freeze.js';
+import { PackedInput, packInput, unpackInput } from './input-packing.js';
 import type { MemoryAdapterOptions } from './memory-adapter.js';
 import type { MemoryAuditOutbox } from './memory-audit-outbox.js';
 import { paginate, snapshot } from './memory-table.js';
@@ -37,19 +38,26 @@ type AuthorizationRow = Omit<AuthorizationRecord, 'decision'> & { decision: Stor
  * An authorization record to store: one object literal of every field, so every stored record shares one
  * shape. Freezing an object made by spreading gives it a hidden class of its own, several hundred bytes
  * per record that the store would keep for every decision. A field outside the type is kept too. The
- * decision is packed, sharing the record's equal strings; `updated_at` shares `created_at` when equal.
+ * decision and the policy input are packed (see {@link StoredDecision}, {@link PackedInput}), sharing the
+ * record's equal strings; `updated_at` shares `created_at` when equal.
  */
 function authorizationRow(r: AuthorizationRow): AuthorizationRow {
+  const input = r.policy_input;
   return authorizationLiteral(
     r,
     r.decision === null ? null : packDecision(r.decision, r as unknown as Record<string, unknown>),
+    input instanceof PackedInput ? input : (packInput(input, r) ?? input),
   );
 }
 
-/** `r` as the one-shape literal of every field (and any field outside the type), with `decision`. */
+/**
+ * `r` as the one-shape literal of every field (and any field outside the type), with `decision` and
+ * `policy_input`.
+ */
 function authorizationLiteral<D>(
   r: AuthorizationRow,
   decision: D,
+  policyInput: unknown,
 ): Omit<AuthorizationRow, 'decision'> & { decision: D } {
   const createdAt = r.created_at;
   const row: Omit<AuthorizationRow, 'decision'> & { decision: D } = {
@@ -71,7 +79,7 @@ function authorizationLiteral<D>(
     hold_open: r.hold_open,
     hold_expires_at: r.hold_expires_at,
     decision,
-    policy_input: r.policy_input,
+    policy_input: policyInput,
     version: r.version,
     created_at: createdAt,
     updated_at: r.updated_at === createdAt ? createdAt : r.updated_at,
@@ -156,8 +164,16 @@ function patchedRow(row: AuthorizationRow, patch: Partial<AuthorizationRecord>):
 /** The record a stored row stands for: the row itself, or a frozen copy with its decision rebuilt. */
 function recordOf(row: AuthorizationRow): AuthorizationRecord {
   const d = row.decision;
-  if (d === null || !isPackedDecision(d)) return row as AuthorizationRecord;
-  return Object.freeze(authorizationLiteral(row, unpackDecision(d)));
+  const input = row.policy_input;
+  const packedDecision = d !== null && isPackedDecision(d);
+  if (!packedDecision && !(input instanceof PackedInput)) return row as AuthorizationRecord;
+  return Object.freeze(
+    authorizationLiteral(
+      row,
+      packedDecision ? unpackDecision(d) : d,
+      input instanceof PackedInput ? unpackInput(input) : input,
+    ),
+  ) as AuthorizationRecord;
 }
 
 /** A page of rows as records. */
@@ -239,11 +255,26 @@ export class MemoryAuthorizationStorage implements AuthorizationStorage {
     this.authorizations.set(key, next);
     if (next.approval) this.approvalKeys.set(next.approval.id, key);
     this.outbox.add(events);
-    // The decision just written is the one rebuilt on a read: returned as given, nothing is rebuilt.
+    // The decision and the policy input just written are the ones a read rebuilds: returned as given (the
+    // store keeps neither object), nothing is rebuilt.
     const given = patch.decision;
-    return given !== undefined && given !== null && next.decision !== null && isPackedDecision(next.decision)
-      ? Object.freeze(authorizationLiteral(next, deepFreeze(given)))
-      : recordOf(next);
+    const input = patch.policy_input;
+    const givenDecision =
+      given !== undefined && given !== null && next.decision !== null && isPackedDecision(next.decision);
+    const givenInput = 'policy_input' in patch && next.policy_input instanceof PackedInput;
+    if (!givenDecision && !givenInput) return recordOf(next);
+    const d = next.decision;
+    return Object.freeze(
+      authorizationLiteral(
+        next,
+        givenDecision ? deepFreeze(given) : d !== null && isPackedDecision(d) ? unpackDecision(d) : d,
+        givenInput
+          ? input
+          : next.policy_input instanceof PackedInput
+            ? unpackInput(next.policy_input)
+            : next.policy_input,
+      ),
+    ) as AuthorizationRecord;
   }
   async findOrgAuthorizations(orgId: string, authorizationId: string, limit: number): Promise<AuthorizationRecord[]> {
     return [...this.authorizations.values()]
