@@ -1,5 +1,6 @@
 import { attachProof, DetachedProof, detachProof } from '../../src/storage/index.js';
 import type { Decision } from '../../src/types.js';
+import { deepFreeze } from './freeze.js';
 
 /**
  * What the memory store keeps of a signed decision: its fields and the header and signature of its proof
@@ -21,7 +22,19 @@ export function packDecision(decision: StoredDecision, share?: Readonly<Record<s
   if (decision instanceof DetachedProof) return decision;
   if (decision === lastDecision && lastPacked !== null) return lastPacked;
   const packed = detachProof(decision, share) ?? decision;
-  if (packed instanceof DetachedProof) Object.freeze(packed.fields);
+  if (packed instanceof DetachedProof) {
+    // The store owns what it keeps: the values the fields share with the decision (its reason codes) are
+    // frozen, then the decision itself (so that packing it again gives the same) and the packing, whose
+    // freezing also ends a deep freeze of the record there.
+    const fields = packed.fields as unknown as Record<string, unknown>;
+    for (const key in fields) {
+      const value = fields[key];
+      if (value !== null && typeof value === 'object') deepFreeze(value);
+    }
+    Object.freeze(fields);
+    Object.freeze(decision);
+    Object.freeze(packed);
+  }
   lastDecision = decision;
   lastPacked = packed;
   return packed;

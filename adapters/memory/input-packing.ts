@@ -1,3 +1,5 @@
+import { deepFreeze } from './freeze.js';
+
 /**
  * The spend policy input of a stored authorization, packed: one object of the per-request values (the
  * request, the usage windows, the local time) beside references to what inputs share (the frozen agent,
@@ -93,36 +95,46 @@ export function packInput(input: unknown, share: { created_at: string }): Packed
   if (!hasKeys(d, WINDOW_KEYS) || !hasKeys(w, WINDOW_KEYS) || !hasKeys(m, WINDOW_KEYS) || !hasKeys(t, WINDOW_KEYS))
     return null;
   const now = input.now === share.created_at ? share.created_at : input.now;
-  return new PackedInput(
-    now,
-    lt.weekday,
-    lt.minute_of_day,
-    org.id,
-    r.authorization_id,
-    r.processor_id,
-    r.amount,
-    r.currency,
-    r.merchant,
-    r.channel,
-    r.intent_id,
-    r.partial_approval_supported,
-    input.agent,
-    input.authority,
-    input.binding,
-    d.period,
-    d.spent,
-    d.count,
-    w.period,
-    w.spent,
-    w.count,
-    m.period,
-    m.spent,
-    m.count,
-    t.period,
-    t.spent,
-    t.count,
-    input.intent,
+  // The store owns what it keeps: every kept object is frozen, then the packing (which ends a deep freeze
+  // of the record there).
+  const k = keep;
+  return Object.freeze(
+    new PackedInput(
+      k(now),
+      k(lt.weekday),
+      k(lt.minute_of_day),
+      k(org.id),
+      k(r.authorization_id),
+      k(r.processor_id),
+      k(r.amount),
+      k(r.currency),
+      k(r.merchant),
+      k(r.channel),
+      k(r.intent_id),
+      k(r.partial_approval_supported),
+      k(input.agent),
+      k(input.authority),
+      k(input.binding),
+      k(d.period),
+      k(d.spent),
+      k(d.count),
+      k(w.period),
+      k(w.spent),
+      k(w.count),
+      k(m.period),
+      k(m.spent),
+      k(m.count),
+      k(t.period),
+      k(t.spent),
+      k(t.count),
+      k(input.intent),
+    ),
   );
+}
+
+/** `v`, deep-frozen when it is an object. */
+function keep(v: unknown): unknown {
+  return v !== null && typeof v === 'object' ? deepFreeze(v) : v;
 }
 
 /** The input a {@link PackedInput} stands for, frozen (what it references was frozen when it was stored). */

@@ -9,7 +9,6 @@ import type {
 import { StorageError } from '../../src/storage/index.js';
 import type { AuthorizationRecord } from '../../src/types.js';
 import { flatString, isPackedDecision, packDecision, type StoredDecision, unpackDecision } from './decision-packing.js';
-import { deepFreeze } from './freeze.js';
 import { PackedInput, packInput, unpackInput } from './input-packing.js';
 import type { MemoryAdapterOptions } from './memory-adapter.js';
 import type { MemoryAuditOutbox } from './memory-audit-outbox.js';
@@ -267,7 +266,7 @@ export class MemoryAuthorizationStorage implements AuthorizationStorage {
     return Object.freeze(
       authorizationLiteral(
         next,
-        givenDecision ? deepFreeze(given) : d !== null && isPackedDecision(d) ? unpackDecision(d) : d,
+        givenDecision ? given : d !== null && isPackedDecision(d) ? unpackDecision(d) : d,
         givenInput
           ? input
           : next.policy_input instanceof PackedInput
