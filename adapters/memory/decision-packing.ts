@@ -104,10 +104,9 @@ const EVENT_KEYS = [
 ];
 
 function hasKeys(source: object, keys: readonly string[]): boolean {
-  const own = Object.keys(source);
-  if (own.length !== keys.length) return false;
-  for (let i = 0; i < own.length; i++) if (own[i] !== keys[i]) return false;
-  return true;
+  let i = 0;
+  for (const key in source) if (key !== keys[i++]) return false;
+  return i === keys.length;
 }
 
 /**

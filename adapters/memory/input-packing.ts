@@ -73,13 +73,12 @@ function isObject(v: unknown): v is Obj {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** True when `v` is a plain object whose own keys are exactly `keys`, in that order. */
+/** True when `v` is a plain object whose own keys are exactly `keys`, in that order (nothing allocated). */
 function hasKeys(v: unknown, keys: readonly string[]): v is Obj {
   if (!isObject(v) || Object.getPrototypeOf(v) !== Object.prototype) return false;
-  const own = Object.keys(v);
-  if (own.length !== keys.length) return false;
-  for (let i = 0; i < own.length; i++) if (own[i] !== keys[i]) return false;
-  return true;
+  let i = 0;
+  for (const key in v) if (key !== keys[i++]) return false;
+  return i === keys.length;
 }
 
 /**

@@ -83,10 +83,8 @@ function authorizationLiteral<D>(
     created_at: createdAt,
     updated_at: r.updated_at === createdAt ? createdAt : r.updated_at,
   };
-  for (const key of Object.keys(r)) {
-    if (!(key in row))
-      (row as unknown as Record<string, unknown>)[key] = (r as unknown as Record<string, unknown>)[key];
-  }
+  const from = r as unknown as Record<string, unknown>;
+  for (const key in from) if (!ROW_KEYS.has(key)) (row as unknown as Record<string, unknown>)[key] = from[key];
   return row;
 }
 
@@ -119,7 +117,7 @@ const ROW_KEYS: ReadonlySet<string> = new Set([
 /**
  * `row` with `patch` applied as `{ ...row, ...patch }` would (a key of `patch` wins, even undefined), its ids
  * kept and its version the next one; read field by field rather than spread, which copies a frozen row
- * slowly, then stored as {@link authorizationRow} does.
+ * slowly, and packed as {@link authorizationRow} packs a record.
  */
 function patchedRow(row: AuthorizationRow, patch: Partial<AuthorizationRecord>): AuthorizationRow {
   const p = patch as Partial<AuthorizationRow>;
@@ -148,16 +146,22 @@ function patchedRow(row: AuthorizationRow, patch: Partial<AuthorizationRecord>):
       'hold_expires_at' in p ? (p.hold_expires_at as AuthorizationRow['hold_expires_at']) : row.hold_expires_at,
     decision: 'decision' in p ? (p.decision as AuthorizationRow['decision']) : row.decision,
     policy_input: 'policy_input' in p ? (p.policy_input as AuthorizationRow['policy_input']) : row.policy_input,
+    version: row.version + 1,
     created_at: 'created_at' in p ? (p.created_at as AuthorizationRow['created_at']) : row.created_at,
     updated_at: 'updated_at' in p ? (p.updated_at as AuthorizationRow['updated_at']) : row.updated_at,
-    version: row.version + 1,
   };
   const extra = merged as unknown as Record<string, unknown>;
-  for (const source of [row, p]) {
-    const from = source as unknown as Record<string, unknown>;
-    for (const key of Object.keys(from)) if (!ROW_KEYS.has(key)) extra[key] = from[key];
-  }
-  return authorizationRow(merged);
+  const fromRow = row as unknown as Record<string, unknown>;
+  for (const key in fromRow) if (!ROW_KEYS.has(key)) extra[key] = fromRow[key];
+  const fromPatch = p as Record<string, unknown>;
+  for (const key in fromPatch) if (!ROW_KEYS.has(key)) extra[key] = fromPatch[key];
+  // Stored as authorizationRow stores a record, in place: this literal has the same shape.
+  merged.reservation_id = flatString(merged.reservation_id);
+  if (merged.updated_at === merged.created_at) merged.updated_at = merged.created_at;
+  if (merged.decision !== null) merged.decision = packDecision(merged.decision, extra);
+  const input = merged.policy_input;
+  if (!(input instanceof PackedInput)) merged.policy_input = packInput(input, merged) ?? input;
+  return merged;
 }
 
 /** The record a stored row stands for: the row itself, or a frozen copy with its decision rebuilt. */

@@ -46,6 +46,37 @@ function sharedHeader(proof: string, end: number): string {
   return known;
 }
 
+/** Scratch space of {@link signsFields}: the JSON of the fields and the decoded payload, reused. */
+let jsonBytes = Buffer.allocUnsafeSlow(4096);
+let payloadBytes = Buffer.allocUnsafeSlow(4096);
+/** The one canonical base64url alphabet (Node also decodes `+`, `/`, `=` and skips other characters). */
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+/** The last character of a canonical encoding of 3k + 1 and 3k + 2 bytes (its unused bits are zero). */
+const LAST_OF_ONE = /[AQgw]$/;
+const LAST_OF_TWO = /[AEIMQUYcgkosw048]$/;
+
+/**
+ * True when `proof[start, end)` is the base64url encoding of the JSON of `fields`, the one canonical
+ * encoding (no padding, unused bits zero), i.e. exactly what {@link payloadOf} makes of them. The payload is
+ * decoded and compared byte for byte in reused buffers: no string the size of the payload is made.
+ */
+function signsFields(proof: string, start: number, end: number, fields: object): boolean {
+  const json = JSON.stringify(fields);
+  const most = json.length * 3;
+  if (most > jsonBytes.length) {
+    jsonBytes = Buffer.allocUnsafeSlow(most);
+    payloadBytes = Buffer.allocUnsafeSlow(most);
+  }
+  const n = jsonBytes.write(json, 'utf8');
+  if (end - start !== Math.ceil((n * 4) / 3)) return false;
+  const payload = proof.slice(start, end);
+  if (!BASE64URL.test(payload)) return false;
+  if (n % 3 === 1 && !LAST_OF_ONE.test(payload)) return false;
+  if (n % 3 === 2 && !LAST_OF_TWO.test(payload)) return false;
+  if (payloadBytes.write(payload, 'base64url') !== n) return false;
+  return jsonBytes.compare(payloadBytes, 0, n, 0, n) === 0;
+}
+
 /** The base64url payload a decision's proof signs: the JSON of `fields`. */
 function payloadOf(fields: object): string {
   return Buffer.from(JSON.stringify(fields)).toString('base64url');
@@ -65,12 +96,13 @@ export function detachProof(decision: Decision, share?: Readonly<Record<string, 
   const first = proof.indexOf('.');
   const second = proof.indexOf('.', first + 1);
   if (first <= 0 || second < 0 || proof.indexOf('.', second + 1) >= 0) return null;
-  const keys = Object.keys(decision);
-  if (keys.length !== DECISION_KEYS.length) return null;
-  for (let i = 0; i < keys.length; i++) if (keys[i] !== DECISION_KEYS[i]) return null;
+  if (Object.getPrototypeOf(decision) !== Object.prototype) return null;
+  let i = 0;
+  for (const key in decision) if (key !== DECISION_KEYS[i++]) return null;
+  if (i !== DECISION_KEYS.length) return null;
   const fields = decisionFields(decision);
   if (share !== undefined) shareStrings(fields, share);
-  if (payloadOf(fields) !== proof.slice(first + 1, second)) return null;
+  if (!signsFields(proof, first + 1, second, fields)) return null;
   const signature = proof.slice(second + 1);
   if (signature.length === 0) return null;
   return new DetachedProof(fields, sharedHeader(proof, first), ownCopy(signature));

@@ -45,6 +45,18 @@ detach('a decision whose proof would not be rebuilt exactly is not detached', as
   const [h, p, s] = d.proof.split('.') as [string, string, string];
   assert.is(detachProof({ ...d, proof: `${h}.${p}x.${s}` }), null, 'a payload of other bytes');
   assert.is(detachProof({ ...d, proof: `${h}.${p}.` }), null, 'no signature');
+  // Encodings Node decodes to the same bytes but that are not the canonical one: never rebuilt exactly.
+  const other = p.replace(/[-_]/, (c) => (c === '-' ? '+' : '/'));
+  if (other !== p) assert.is(detachProof({ ...d, proof: `${h}.${other}.${s}` }), null, 'the base64 alphabet');
+  const bytes = Buffer.from(p, 'base64url').length;
+  if (bytes % 3 !== 0) {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(p[p.length - 1] as string);
+    const loose = `${p.slice(0, -1)}${alphabet[last + 1]}`;
+    assert.equal(Buffer.from(loose, 'base64url'), Buffer.from(p, 'base64url'), 'decodes the same');
+    assert.is(detachProof({ ...d, proof: `${h}.${loose}.${s}` }), null, 'unused bits set');
+  }
+  assert.is(detachProof({ ...d, proof: `${h}.${p}==.${s}` }), null, 'padding');
 });
 
 detach.run();
