@@ -86,6 +86,21 @@ function hasKeys(v: unknown, keys: readonly string[]): v is Obj {
  * of the record equal to the input's (its creation time as `now`, its ids) are kept once.
  */
 export function packInput(input: unknown, share: { created_at: string }): PackedInput | null {
+  if (input === lastInput && lastPacked !== null) return lastPacked;
+  const packed = packOnce(input, share);
+  lastInput = input;
+  lastPacked = packed;
+  return packed;
+}
+
+/**
+ * The last input packed and its packing: an input is stored with its claim and again with its decision,
+ * and packed once (it is the input the policy evaluated; what the packing keeps is frozen).
+ */
+let lastInput: unknown = null;
+let lastPacked: PackedInput | null = null;
+
+function packOnce(input: unknown, share: { created_at: string }): PackedInput | null {
   if (!hasKeys(input, INPUT_KEYS) || input.version !== '1') return null;
   const { local_time: lt, org, request: r, usage: u } = input;
   if (!hasKeys(lt, LOCAL_TIME_KEYS) || !hasKeys(org, ORG_KEYS) || !hasKeys(r, REQUEST_KEYS)) return null;
