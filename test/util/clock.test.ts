@@ -1,0 +1,59 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { isoTime } from '../../src/util/clock.js';
+
+const test = suite('util: isoTime');
+
+const DAY = 86_400_000;
+
+/** Instants on both sides of the boundaries the formatter keeps state across. */
+function edges(): number[] {
+  const days = [
+    Date.parse('1970-01-01T00:00:00.000Z'),
+    Date.parse('2026-03-08T00:00:00.000Z'),
+    Date.parse('2024-02-29T00:00:00.000Z'),
+    Date.parse('1969-12-31T00:00:00.000Z'),
+    Date.parse('0000-01-01T00:00:00.000Z'),
+    Date.parse('9999-12-31T00:00:00.000Z'),
+  ];
+  const out: number[] = [];
+  for (const d of days)
+    for (const off of [-1, 0, 1, 999, 1000, 59_999, 60_000, 3_599_999, DAY - 1, DAY]) out.push(d + off);
+  return out;
+}
+
+test('writes what Date#toISOString writes, whatever order instants come in', () => {
+  const samples = edges();
+  // Pseudo-random instants from 1900 to 2100, some within a day of the one before (the cached day).
+  let seed = 42;
+  const next = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  let prev = Date.parse('2026-11-30T09:00:00.000Z');
+  for (let i = 0; i < 20_000; i++) {
+    const r = next();
+    prev = r < 0.5 ? prev + Math.floor(next() * 2 * DAY) - DAY : Math.floor(-2_208_988_800_000 + next() * 6.3e12);
+    samples.push(prev);
+  }
+  for (const ms of samples) assert.is(isoTime(ms), new Date(ms).toISOString(), String(ms));
+  // Backwards across the same instants: every day boundary is crossed the other way.
+  for (const ms of [...samples].reverse()) assert.is(isoTime(ms), new Date(ms).toISOString(), String(ms));
+});
+
+test('years outside 0000-9999 and fractions of a millisecond are what Date#toISOString makes of them', () => {
+  const day = Date.parse('2026-11-30T00:00:00.000Z');
+  isoTime(day);
+  for (const ms of [day + 0.5, day + 1234.9, day - 0.5, -62_198_755_200_001, 253_402_300_800_000, -0]) {
+    assert.is(isoTime(ms), new Date(ms).toISOString(), String(ms));
+  }
+  // After an instant that is not cached, the day that was is still written right.
+  assert.is(isoTime(day + 1), '2026-11-30T00:00:00.001Z');
+});
+
+test('an instant that is no time at all throws as Date#toISOString does', () => {
+  assert.throws(() => isoTime(Number.NaN), RangeError);
+  assert.throws(() => isoTime(8.64e15 + 1), RangeError);
+});
+
+test.run();
