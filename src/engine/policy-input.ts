@@ -1,4 +1,9 @@
-import type { IntentPolicyInput, PolicyLocalTime, SpendPolicyInput } from '../policy/index.js';
+import {
+  type IntentPolicyInput,
+  type PolicyLocalTime,
+  type SpendPolicyInput,
+  sharedInputPart,
+} from '../policy/index.js';
 import type { Agent, CredentialBinding, Intent, Merchant, SpendingAuthority, UsageSnapshot } from '../types.js';
 import type { NormalizedAuthorizeRequest } from './authorize-request.js';
 import type { NormalizedIntentRequest } from './intent-request.js';
@@ -20,7 +25,8 @@ function merchantOf(m: Merchant): Merchant {
  * The projections of the entities, one per entity object: a store that returns the same (immutable) object
  * until the entity changes, as the memory store does, gets one shared frozen projection per version of the
  * agent, authority and binding, which every stored policy input of that version references instead of
- * holding a copy of its own (replay still reads the whole input from the record).
+ * holding a copy of its own (replay still reads the whole input from the record), and whose JSON is written
+ * once for every evaluation of that version (`sharedInputPart`).
  */
 const agentViews = new WeakMap<Agent, SpendPolicyInput['agent']>();
 const authorityViews = new WeakMap<SpendingAuthority, SpendPolicyInput['authority']>();
@@ -29,7 +35,7 @@ const bindingViews = new WeakMap<CredentialBinding, SpendPolicyInput['binding']>
 function agentOf(a: Agent): SpendPolicyInput['agent'] {
   let view = agentViews.get(a);
   if (view === undefined) {
-    view = Object.freeze(agentView(a));
+    view = sharedInputPart(agentView(a));
     agentViews.set(a, view);
   }
   return view;
@@ -38,7 +44,7 @@ function agentOf(a: Agent): SpendPolicyInput['agent'] {
 function authorityOf(s: SpendingAuthority): SpendPolicyInput['authority'] {
   let view = authorityViews.get(s);
   if (view === undefined) {
-    view = Object.freeze(authorityView(s));
+    view = sharedInputPart(authorityView(s));
     authorityViews.set(s, view);
   }
   return view;
@@ -47,7 +53,7 @@ function authorityOf(s: SpendingAuthority): SpendPolicyInput['authority'] {
 function bindingOf(b: CredentialBinding): SpendPolicyInput['binding'] {
   let view = bindingViews.get(b);
   if (view === undefined) {
-    view = Object.freeze({ id: b.id, status: b.status, processor_id: b.processor_id, credential: b.credential });
+    view = sharedInputPart({ id: b.id, status: b.status, processor_id: b.processor_id, credential: b.credential });
     bindingViews.set(b, view);
   }
   return view;

@@ -1,7 +1,7 @@
 export { type BundleManifest, bundleFromFiles, type PolicyBundle, readPolicyBundle } from './bundle.js';
 export { type BundleProblem, BundleRejection } from './bundle-rejection.js';
 export { decisionProblem } from './decision-validator.js';
-export { encodePolicyInput } from './encode-input.js';
+export { encodePolicyInput, policyInputJson, sharedInputPart } from './encode-input.js';
 export { isPolicyError, PolicyError, type PolicyErrorCode } from './errors.js';
 export { PolicyHolder, type PolicySnapshot } from './policy-holder.js';
 export type { PolicyResolver, PolicySet } from './policy-set.js';

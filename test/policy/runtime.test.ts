@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readPolicyBundle } from '../../src/policy/bundle.js';
-import { encodePolicyInput } from '../../src/policy/encode-input.js';
+import { encodePolicyInput, policyInputJson, sharedInputPart } from '../../src/policy/encode-input.js';
 import { isPolicyError, type PolicyErrorCode } from '../../src/policy/errors.js';
 import { PolicyHolder } from '../../src/policy/policy-holder.js';
 import { type LoadedPolicy, loadPolicy, loadPolicySync } from '../../src/policy/runtime.js';
@@ -115,6 +115,52 @@ t('encodes to an ArrayBuffer of exactly the JSON length, non-ASCII included', ()
   const expected = new TextEncoder().encode(JSON.stringify(input));
   assert.is(buffer.byteLength, expected.byteLength);
   assert.equal(new Uint8Array(buffer), expected);
+});
+
+t('an input with shared parts encodes to the text of JSON.stringify', () => {
+  const agent = sharedInputPart({ id: 'agt_1', status: 'active', metadata: { team: 'ops', note: 'ü "q"' } });
+  const authority = sharedInputPart({ id: 'sa_1', limits: { daily: 10, weekly: null }, gone: undefined });
+  const inputs: unknown[] = [
+    { version: '1', agent, authority, usage: { daily: { spent: 1, count: 2 } }, intent: null },
+    { authority, skipped: undefined, fn: () => 1, agent, list: [agent, undefined], 'odd "key"': agent },
+    { agent: { ...agent }, authority },
+    {},
+    { only: undefined },
+    [agent, authority],
+    { toJSON: () => ({ replaced: agent }) },
+    null,
+    'text',
+    42,
+  ];
+  for (const input of inputs) {
+    // Twice: the shared parts' JSON is written on the first and reused on the second.
+    for (let i = 0; i < 2; i++) {
+      assert.is(policyInputJson(input), JSON.stringify(input));
+      assert.equal(new Uint8Array(encodePolicyInput(input)), new TextEncoder().encode(JSON.stringify(input)));
+    }
+  }
+});
+
+t('the JSON of a shared part is written once, not on every evaluation', () => {
+  let reads = 0;
+  const part = sharedInputPart({
+    get limits() {
+      reads++;
+      return { daily: 10 };
+    },
+  });
+  for (let i = 0; i < 5; i++) policyInputJson({ request: { amount: i }, authority: part });
+  assert.is(reads, 1);
+  assert.ok(Object.isFrozen(part));
+  // Not shared: read on every encoding.
+  const plain = {
+    get limits() {
+      reads++;
+      return { daily: 10 };
+    },
+  };
+  for (let i = 0; i < 5; i++) policyInputJson({ authority: plain });
+  assert.is(reads, 6);
 });
 
 t('the SDK misreads a Node Buffer, which is why inputs are encoded to an ArrayBuffer', async () => {
