@@ -11,17 +11,21 @@ import type { EngineContext } from './context.js';
 const validateNamed = compileValidator<{ name: string }>(createNamedSchema);
 
 const ACTIVE_CACHE_MS = 5_000;
-const activeUntil = new WeakMap<EngineContext, Map<string, number>>();
+/**
+ * Per engine, keyed by its `claimSightings` (one per engine, shared by the scoped context each authorize
+ * makes): keyed by the context itself, every authorize would start an empty cache of its own.
+ */
+const activeUntil = new WeakMap<object, Map<string, number>>();
 
 /**
  * Throws `processor_not_active` unless the processor exists and is active. A positive answer is cached
  * for a few seconds: the hot path should not pay a lookup for an identity the caller already proved.
  */
 export async function assertProcessorActive(ctx: EngineContext, processorId: string): Promise<void> {
-  let cache = activeUntil.get(ctx);
+  let cache = activeUntil.get(ctx.claimSightings);
   if (!cache) {
     cache = new Map();
-    activeUntil.set(ctx, cache);
+    activeUntil.set(ctx.claimSightings, cache);
   }
   const now = ctx.clock.now();
   const until = cache.get(processorId);

@@ -32,4 +32,27 @@ test('a store outage is storage_unavailable, as every engine read', async () => 
   assert.ok(isAppError(err, 'storage_unavailable'));
 });
 
+test('an active processor is looked up once for a run of authorizations, not once per authorization', async () => {
+  const store = new MemoryAdapter();
+  const read = store.getProcessor.bind(store);
+  let reads = 0;
+  store.getProcessor = async (id: string) => {
+    reads++;
+    return read(id);
+  };
+  const f = await makeFixture({ store });
+  reads = 0;
+  for (let i = 0; i < 5; i++) {
+    const d = await f.engine.authorize(f.processor.id, f.request({ amount: 100 + i }));
+    assert.is(d.action, 'ALLOW');
+  }
+  assert.is(reads, 1);
+  // An unknown processor is never cached: each attempt is looked up and refused.
+  for (let i = 0; i < 2; i++) {
+    const err = await f.engine.authorize('prc_unknown', f.request()).catch((e: unknown) => e);
+    assert.ok(isAppError(err, 'processor_not_active'));
+  }
+  assert.is(reads, 3);
+});
+
 test.run();

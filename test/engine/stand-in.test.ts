@@ -220,7 +220,8 @@ standIn('pausing, revoking or suspending through the engine drops what the stand
 standIn('an unavailable store is a stand-in at once; without a spool it is storage_unavailable', async () => {
   const { f, faults } = await standInFixture();
   await f.engine.authorize(f.processor.id, f.request());
-  faults.wrap('getProcessor', () => Promise.reject(new StorageError('unavailable', 'down')));
+  // The first read of every authorize (the processor's status is cached after the first one).
+  faults.wrap('getAuthorization', () => Promise.reject(new StorageError('unavailable', 'down')));
   const d = await f.engine.authorize(f.processor.id, f.request({ amount: 100 }));
   assert.is(d.stand_in, true);
   assert.is(d.action, 'ALLOW');
@@ -238,7 +239,7 @@ standIn('other errors are not turned into stand-ins', async () => {
   const { f, faults } = await standInFixture();
   await f.engine.authorize(f.processor.id, f.request());
   await rejectsWithCode(f.engine.authorize(f.processor.id, f.request({ amount: 1.5 })), 'validation_failed');
-  faults.wrap('getProcessor', () => Promise.reject(new StorageError('internal', 'bug')));
+  faults.wrap('getAuthorization', () => Promise.reject(new StorageError('internal', 'bug')));
   await rejectsWithCode(f.engine.authorize(f.processor.id, f.request()), 'storage_internal');
   assert.is(f.engine.standIn?.pending(), 0);
 });
