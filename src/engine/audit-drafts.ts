@@ -19,6 +19,8 @@ export interface DraftSpec {
   actor?: Actor | undefined;
   /** Milliseconds since the epoch; default the engine clock. */
   atMs?: number;
+  /** The event's id when it is already named elsewhere (a decision's `audit_event_id`); default a fresh one. */
+  id?: string;
 }
 
 /**
@@ -30,7 +32,7 @@ export function auditDraft(ctx: EngineContext, spec: DraftSpec): AuditDraft[] | 
   const at = spec.atMs ?? ctx.clock.now();
   return [
     {
-      id: newSequentialId(ID_PREFIX.auditEvent, at),
+      id: spec.id ?? newSequentialId(ID_PREFIX.auditEvent, at),
       org_id: spec.orgId,
       at: isoTime(at),
       type: spec.type,

@@ -198,7 +198,8 @@ export function decisionDraft(
   actor: Actor | undefined,
 ): AuditDraft[] | undefined {
   if (decision.audit_event_id === null || orgId === null) return undefined;
-  const drafts = auditDraft(ctx, {
+  return auditDraft(ctx, {
+    id: decision.audit_event_id,
     orgId,
     type: decision.simulated ? 'simulation.authorization' : EVENT_BY_ACTION[decision.action],
     subject: decision.simulated
@@ -214,8 +215,6 @@ export function decisionDraft(
     actor,
     atMs: nowMs,
   });
-  if (drafts?.[0]) drafts[0].id = decision.audit_event_id;
-  return drafts;
 }
 
 /** The drafts of a decided record: its decision's, and `approval.requested` when its STEP_UP opened one. */

@@ -4,6 +4,7 @@ import { MemoryAdapter } from '../../adapters/memory/index.js';
 import { AuditChainer, type AuditEvent, auditHash, GENESIS_HASH } from '../../src/audit/index.js';
 import { verifyJws } from '../../src/crypto/index.js';
 import type { StorageAdapter } from '../../src/storage/index.js';
+import { ID_PREFIX, newSequentialId } from '../../src/util/ids.js';
 import { makeFixture } from '../support/engine-fixture.js';
 
 const audit = suite('audit trail of the engine');
@@ -224,6 +225,27 @@ audit('a decision for an unknown binding has no org trail to go to', async () =>
   const d = await f.engine.authorize(f.processor.id, f.request({ credential_reference: 'tok_unknown' }));
   assert.equal(d.reason_codes, ['binding_not_found']);
   assert.is(d.audit_event_id, null);
+});
+
+audit('a decision draws one audit event id, the one it names', async () => {
+  const f = await makeFixture({ now: '2099-01-01T00:00:00.000Z' });
+  const at = f.clock.now();
+  const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+  // The 4-character counter that orders the ids this process draws within one millisecond.
+  const counter = (id: string) =>
+    [...id.slice(ID_PREFIX.auditEvent.length + 11, ID_PREFIX.auditEvent.length + 15)].reduce(
+      (n, c) => n * 32 + ALPHABET.indexOf(c),
+      0,
+    );
+  const before = newSequentialId(ID_PREFIX.auditEvent, at);
+  const d = await f.engine.authorize(f.processor.id, f.request());
+  const after = newSequentialId(ID_PREFIX.auditEvent, at);
+  assert.is(d.action, 'ALLOW');
+  assert.is(counter(d.audit_event_id as string), counter(before) + 1);
+  assert.is(counter(after), counter(before) + 2, 'no other id drawn');
+  await f.engine.audit.chainer.drain();
+  const events = await chainOf(f.store, f.org.id);
+  assert.is(events.find((e) => e.type === 'authorization.approved')?.id, d.audit_event_id);
 });
 
 audit.run();
