@@ -177,8 +177,8 @@ export async function resolveAuthorization(
     if (!(await wave.proceed)) throw new DroppedResolution('the resolution was dropped');
   };
   // The named approval does not depend on the binding: it is read in the same round trip as the rest.
-  const approvedRead = req.approval_id !== undefined ? store.findApproval(req.approval_id) : Promise.resolve(null);
-  approvedRead.catch(() => {}); // an early answer leaves it unread; its failure is seen where it is awaited
+  const approvedRead = req.approval_id !== undefined ? store.findApproval(req.approval_id) : null;
+  approvedRead?.catch(() => {}); // an early answer leaves it unread; its failure is seen where it is awaited
   const hints = ctx.resolutionHints;
   const hint = hints?.get(processorId, req);
   const bindingKey =
@@ -265,7 +265,8 @@ export async function resolveAuthorization(
     authorityId: authority.id,
     timeZone: authority.time_zone,
   });
-  const approved = await approvedRead;
+  // Without a named approval there is nothing to wait for (no await, no extra turn of the microtask queue).
+  const approved = approvedRead === null ? null : await approvedRead;
   return { kind: 'resolved', orgId, binding, agent, authority, intent, periods, usage, approved };
 }
 
@@ -275,20 +276,15 @@ export async function resolveAuthorization(
  * own checks. When the org has a shadow candidate, the result carries the comparison for the caller to
  * queue (ShadowRecorder); a base shadow is only logged.
  */
-export async function evaluateAuthorization(
+export function evaluateAuthorization(
   ctx: EngineContext,
   processorId: string,
   req: NormalizedAuthorizeRequest,
   nowMs: number,
   policyOverride?: PolicySet,
 ): Promise<AuthorizationEvaluation> {
-  return evaluateResolved(
-    ctx,
-    processorId,
-    req,
-    nowMs,
-    await resolveAuthorization(ctx, processorId, req, nowMs),
-    policyOverride,
+  return resolveAuthorization(ctx, processorId, req, nowMs).then((resolved) =>
+    evaluateResolved(ctx, processorId, req, nowMs, resolved, policyOverride),
   );
 }
 
