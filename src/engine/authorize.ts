@@ -130,6 +130,33 @@ export function signDecision(
   };
 }
 
+/**
+ * What {@link signDecision} reads of an evaluation and its verdict, picked field by field: spreading the
+ * whole evaluation into a fresh object was a measurable part of every decision.
+ */
+function signedFields(
+  ev: AuthorizationEvaluation,
+  verdict: Pick<AuthorizationEvaluation, 'action' | 'reasons' | 'approvedAmount'>,
+  ids: { bindingId: string | null; authorityId: string | null; intentId: string | null },
+  holdMs: number,
+  approval: { id: string; expiresAt: string | null } | null,
+): Parameters<typeof signDecision>[4] {
+  return {
+    action: verdict.action,
+    reasons: verdict.reasons,
+    approvedAmount: verdict.approvedAmount,
+    orgId: ev.orgId,
+    agentId: ev.agentId,
+    policyRevision: ev.policyRevision,
+    orgPolicyRevision: ev.orgPolicyRevision,
+    bindingId: ids.bindingId,
+    authorityId: ids.authorityId,
+    intentId: ids.intentId,
+    holdPeriodMs: holdMs,
+    approval,
+  };
+}
+
 function reservationOf(ev: AuthorizationEvaluation, reservationId: string, amount: number): Reservation {
   const authority = ev.authority as NonNullable<AuthorizationEvaluation['authority']>;
   const periods = ev.periods as NonNullable<AuthorizationEvaluation['periods']>;
@@ -438,7 +465,7 @@ async function decideAndRecord(
       processorId,
       req,
       requestSha,
-      { ...ev, ...ids, approval: approval && { id: approval.id, expiresAt: approval.expires_at } },
+      signedFields(ev, ev, ids, holdMs, approval && { id: approval.id, expiresAt: approval.expires_at }),
       nowMs,
       false,
       eventId,
@@ -520,13 +547,13 @@ async function decideAndRecord(
       processorId,
       req,
       requestSha,
-      {
-        ...ev,
-        ...verdict,
-        ...ids,
-        holdPeriodMs: holdMs,
-        approval: approval ? { id: approval.id, expiresAt: approval.expires_at } : usedApproval,
-      },
+      signedFields(
+        ev,
+        verdict,
+        ids,
+        holdMs,
+        approval ? { id: approval.id, expiresAt: approval.expires_at } : usedApproval,
+      ),
       nowMs,
       false,
       decisionEventId(ctx, ev.orgId, nowMs),
