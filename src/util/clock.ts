@@ -28,29 +28,38 @@ const DAY_MS = 86_400_000;
 const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
 const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
 
-/** The UTC day {@link isoTime} wrote last: its first millisecond and its `YYYY-MM-DDT` prefix. */
-let dayStartMs = Number.NaN;
-let dayPrefix = '';
+/**
+ * The UTC days {@link isoTime} wrote last: their first millisecond and their `YYYY-MM-DDT` prefix. A few,
+ * because one decision writes instants of several days (now, a hold's end days later, an approval's end).
+ */
+const DAYS = 4;
+const dayStartMs: number[] = new Array<number>(DAYS).fill(Number.NaN);
+const dayPrefix: string[] = new Array<string>(DAYS).fill('');
+let nextDay = 0;
 
 /** RFC 3339 UTC with millisecond precision, the only time format the engine stores and hands to policies. */
 export function isoTime(ms: number): string {
-  // One decision formats several instants (now, a hold's and a lease's end), all within a day or two:
-  // the date part is kept per UTC day and the time of day is written from a table, which is several times
-  // cheaper than Date#toISOString. Anything else (another day, a fraction of a millisecond, a year that is
-  // not four digits, NaN) goes through Date#toISOString and gives exactly what it gives.
-  const intoDay = ms - dayStartMs;
-  if (intoDay >= 0 && intoDay < DAY_MS && Number.isInteger(ms)) {
-    const milli = intoDay % 1000;
-    const seconds = (intoDay - milli) / 1000;
-    const sec = seconds % 60;
-    const minutes = (seconds - sec) / 60;
-    const min = minutes % 60;
-    return `${dayPrefix}${TWO_DIGITS[(minutes - min) / 60]}:${TWO_DIGITS[min]}:${TWO_DIGITS[sec]}.${THREE_DIGITS[milli]}Z`;
+  // The date part is kept per UTC day and the time of day is written from tables, several times cheaper
+  // than Date#toISOString. Anything else (a day not kept, a fraction of a millisecond, a year that is not
+  // four digits, NaN) goes through Date#toISOString and gives exactly what it gives.
+  if (Number.isInteger(ms)) {
+    for (let i = 0; i < DAYS; i++) {
+      const intoDay = ms - (dayStartMs[i] as number);
+      if (intoDay >= 0 && intoDay < DAY_MS) {
+        const milli = intoDay % 1000;
+        const seconds = (intoDay - milli) / 1000;
+        const sec = seconds % 60;
+        const minutes = (seconds - sec) / 60;
+        const min = minutes % 60;
+        return `${dayPrefix[i]}${TWO_DIGITS[(minutes - min) / 60]}:${TWO_DIGITS[min]}:${TWO_DIGITS[sec]}.${THREE_DIGITS[milli]}Z`;
+      }
+    }
   }
   const iso = new Date(ms).toISOString();
   if (iso.length === 24 && Number.isInteger(ms)) {
-    dayStartMs = ms - (((ms % DAY_MS) + DAY_MS) % DAY_MS);
-    dayPrefix = iso.slice(0, 11);
+    dayStartMs[nextDay] = ms - (((ms % DAY_MS) + DAY_MS) % DAY_MS);
+    dayPrefix[nextDay] = iso.slice(0, 11);
+    nextDay = (nextDay + 1) % DAYS;
   }
   return iso;
 }

@@ -51,6 +51,26 @@ test('years outside 0000-9999 and fractions of a millisecond are what Date#toISO
   assert.is(isoTime(day + 1), '2026-11-30T00:00:00.001Z');
 });
 
+test('instants of a few days written in turn (now, the end of a hold, of an approval) need no Date#toISOString', () => {
+  const now = Date.parse('2026-11-30T09:30:00.000Z');
+  const instants = [now, now + 7 * DAY, now + DAY, now + 3_000];
+  const original = Date.prototype.toISOString;
+  let calls = 0;
+  Date.prototype.toISOString = function (this: Date) {
+    calls++;
+    return original.call(this);
+  };
+  const written: string[] = [];
+  try {
+    for (let i = 0; i < 100; i++) for (const ms of instants) written.push(isoTime(ms + i));
+  } finally {
+    Date.prototype.toISOString = original;
+  }
+  assert.ok(calls <= 3, `${calls} calls`);
+  let k = 0;
+  for (let i = 0; i < 100; i++) for (const ms of instants) assert.is(written[k++], new Date(ms + i).toISOString());
+});
+
 test('an instant that is no time at all throws as Date#toISOString does', () => {
   assert.throws(() => isoTime(Number.NaN), RangeError);
   assert.throws(() => isoTime(8.64e15 + 1), RangeError);
