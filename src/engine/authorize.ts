@@ -4,7 +4,7 @@ import type { Reservation, UsageReadHints } from '../storage/index.js';
 import type { Approval, AuthorizationRecord, Decision } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { sha256Hex } from '../util/hash.js';
-import { ID_PREFIX, isTestId, newId, newSequentialId } from '../util/ids.js';
+import { digestId, ID_PREFIX, isTestId, newId, newSequentialId } from '../util/ids.js';
 import { approvalDraft, openApproval, releaseApprovalUse, useApproval } from './approvals.js';
 import { type Actor, auditDraft } from './audit-drafts.js';
 import { holdPeriodMs } from './authorities.js';
@@ -25,7 +25,7 @@ const ALLOWED = new Set(['ALLOW', 'ALLOW_WITH_LIMITS']);
 
 /** The reservation id of one attempt at an authorization: the same on every server. */
 export function reservationIdFor(processorId: string, authorizationId: string, attempt: number): string {
-  return `${ID_PREFIX.reservation}_${sha256Hex(`${processorId}\u0000${authorizationId}\u0000${attempt}`).slice(0, 40)}`;
+  return digestId(ID_PREFIX.reservation, `${processorId}\u0000${authorizationId}\u0000${attempt}`, 40);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { sha256Hex } from './hash.js';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
@@ -53,26 +54,46 @@ export function isTestId(id: string): boolean {
 const pool = new Uint8Array(4096);
 let poolOffset = pool.length;
 
+const CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
+const UNDERSCORE = 95;
+
+/**
+ * The character codes of the id being built. Ids are made from codes by one String.fromCharCode: one flat
+ * string, where concatenating the parts makes a tree of strings several times larger in every record that
+ * keeps the id (and one short string per character on the way).
+ */
+const codes: number[] = [];
+let codeCount = 0;
+
+function startId(prefix: string): void {
+  codeCount = 0;
+  for (let i = 0; i < prefix.length; i++) codes[codeCount++] = prefix.charCodeAt(i);
+  codes[codeCount++] = UNDERSCORE;
+}
+
+/** `width` characters of the alphabet (5 bits each) of a non-negative integer, most significant first. */
+function pushNumber(value: number, width: number): void {
+  let v = value;
+  for (let i = codeCount + width - 1; i >= codeCount; i--) {
+    codes[i] = CODES[v % 32] as number;
+    v = Math.floor(v / 32);
+  }
+  codeCount += width;
+}
+
 /** `n` random characters of the alphabet (5 bits each), from the pool. */
-function randomChars(n: number): string {
+function pushRandom(n: number): void {
   if (poolOffset + n > pool.length) {
     randomFillSync(pool);
     poolOffset = 0;
   }
-  let out = '';
-  for (let i = 0; i < n; i++) out += ALPHABET[(pool[poolOffset + i] as number) & 31];
+  for (let i = 0; i < n; i++) codes[codeCount++] = CODES[(pool[poolOffset + i] as number) & 31] as number;
   poolOffset += n;
-  return out;
 }
 
-function encodeTime(ms: number): string {
-  let out = '';
-  let t = ms;
-  for (let i = 0; i < 10; i++) {
-    out = ALPHABET[t % 32] + out;
-    t = Math.floor(t / 32);
-  }
-  return out;
+function finishId(): string {
+  codes.length = codeCount;
+  return String.fromCharCode.apply(null, codes);
 }
 
 /**
@@ -80,7 +101,10 @@ function encodeTime(ms: number): string {
  * (cursor pagination relies on it) while the 80 random bits keep them unguessable.
  */
 export function newId(prefix: string, nowMs: number = Date.now()): string {
-  return `${prefix}_${encodeTime(nowMs)}${randomChars(16)}`;
+  startId(prefix);
+  pushNumber(nowMs, 10);
+  pushRandom(16);
+  return finishId();
 }
 
 /**
@@ -90,9 +114,19 @@ export function newId(prefix: string, nowMs: number = Date.now()): string {
  */
 export function derivedId(prefix: string, nowMs: number, key: string): string {
   const digest = createHash('sha256').update(key).digest();
-  let tail = '';
-  for (let i = 0; i < 13; i++) tail += ALPHABET[(digest[i] as number) & 31];
-  return `${prefix}_${encodeTime(nowMs)}zzzz${tail}`;
+  startId(prefix);
+  pushNumber(nowMs, 10);
+  for (let i = 0; i < 4; i++) codes[codeCount++] = CODES[31] as number;
+  for (let i = 0; i < 13; i++) codes[codeCount++] = CODES[(digest[i] as number) & 31] as number;
+  return finishId();
+}
+
+/** `prefix_` and the first `length` hex digits of the SHA-256 of `data`, as one flat string. */
+export function digestId(prefix: string, data: string, length: number): string {
+  const hex = sha256Hex(data);
+  startId(prefix);
+  for (let i = 0; i < length; i++) codes[codeCount++] = hex.charCodeAt(i);
+  return finishId();
 }
 
 let lastSequentialMs = -1;
@@ -111,13 +145,11 @@ export function newSequentialId(prefix: string, nowMs: number = Date.now()): str
     lastSequentialMs += 1;
     sequentialCounter = 0;
   }
-  let counter = '';
-  let c = sequentialCounter;
-  for (let i = 0; i < 4; i++) {
-    counter = ALPHABET[c % 32] + counter;
-    c = Math.floor(c / 32);
-  }
-  return `${prefix}_${encodeTime(lastSequentialMs)}${counter}${randomChars(13)}`;
+  startId(prefix);
+  pushNumber(lastSequentialMs, 10);
+  pushNumber(sequentialCounter, 4);
+  pushRandom(13);
+  return finishId();
 }
 
 // Request ids: a random prefix per process and a counter. Unique across processes (48 random bits each),
