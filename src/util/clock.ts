@@ -37,6 +37,23 @@ const dayStartMs: number[] = new Array<number>(DAYS).fill(Number.NaN);
 const dayCodes: number[][] = Array.from({ length: DAYS }, () => new Array<number>(24).fill(ZERO));
 let nextDay = 0;
 
+/**
+ * The instants written last and their strings: the same instant is written several times per decision
+ * (its creation, the record's times, the policy input's now, the audit event's time), between others (a
+ * hold's end, a lease's end), and every field then holds the one string instead of a copy each.
+ */
+const RECENT = 4;
+const recentMs: number[] = new Array<number>(RECENT).fill(Number.NaN);
+const recentIso: string[] = new Array<string>(RECENT).fill('');
+let nextRecent = 0;
+
+function remember(ms: number, iso: string): string {
+  recentMs[nextRecent] = ms;
+  recentIso[nextRecent] = iso;
+  nextRecent = (nextRecent + 1) % RECENT;
+  return iso;
+}
+
 /** RFC 3339 UTC with millisecond precision, the only time format the engine stores and hands to policies. */
 export function isoTime(ms: number): string {
   // The date part is kept per UTC day and the time of day is written as character codes, several times
@@ -45,6 +62,7 @@ export function isoTime(ms: number): string {
   // day not kept, a fraction of a millisecond, a year that is not four digits, NaN) goes through
   // Date#toISOString and gives exactly what it gives.
   if (Number.isInteger(ms)) {
+    for (let i = 0; i < RECENT; i++) if (recentMs[i] === ms) return recentIso[i] as string;
     for (let i = 0; i < DAYS; i++) {
       const intoDay = ms - (dayStartMs[i] as number);
       if (intoDay >= 0 && intoDay < DAY_MS) {
@@ -64,7 +82,7 @@ export function isoTime(ms: number): string {
         c[20] = ZERO + Math.floor(milli / 100);
         c[21] = ZERO + (Math.floor(milli / 10) % 10);
         c[22] = ZERO + (milli % 10);
-        return String.fromCharCode.apply(null, c);
+        return remember(ms, String.fromCharCode.apply(null, c));
       }
     }
   }
@@ -73,6 +91,7 @@ export function isoTime(ms: number): string {
     dayStartMs[nextDay] = ms - (((ms % DAY_MS) + DAY_MS) % DAY_MS);
     const c = dayCodes[nextDay] as number[];
     for (let k = 0; k < 24; k++) c[k] = iso.charCodeAt(k);
+    remember(ms, iso);
     nextDay = (nextDay + 1) % DAYS;
   }
   return iso;

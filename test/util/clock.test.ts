@@ -71,6 +71,30 @@ test('instants of a few days written in turn (now, the end of a hold, of an appr
   for (let i = 0; i < 100; i++) for (const ms of instants) assert.is(written[k++], new Date(ms + i).toISOString());
 });
 
+test('the same instant written again, between instants of other days, is not written anew', () => {
+  // The string is kept and handed out again, so the fields of a record that hold one instant share one
+  // string. String identity is not observable, so this counts the strings isoTime makes.
+  const now = Date.parse('2026-11-30T10:30:00.000Z');
+  const first = isoTime(now);
+  isoTime(now + 7 * DAY);
+  const original = String.fromCharCode;
+  let made = 0;
+  String.fromCharCode = (...codes: number[]) => {
+    made++;
+    return original(...codes);
+  };
+  let again: string;
+  try {
+    isoTime(now + 3_000);
+    isoTime(now + 7 * DAY + 1);
+    again = isoTime(now);
+  } finally {
+    String.fromCharCode = original;
+  }
+  assert.is(again, first);
+  assert.is(made, 2, 'only the two new instants');
+});
+
 test('an instant that is no time at all throws as Date#toISOString does', () => {
   assert.throws(() => isoTime(Number.NaN), RangeError);
   assert.throws(() => isoTime(8.64e15 + 1), RangeError);
