@@ -1,6 +1,6 @@
 import type { AuditDraft } from '../audit/index.js';
 import { AppError, isAppError } from '../errors/index.js';
-import type { Reservation, UsageReadHints } from '../storage/index.js';
+import { type Reservation, type UsageReadHints, vouchProof } from '../storage/index.js';
 import type { Approval, AuthorizationRecord, Decision } from '../types.js';
 import { isoTime } from '../util/clock.js';
 import { sha256Hex } from '../util/hash.js';
@@ -100,7 +100,7 @@ export function signDecision(
     stand_in: standIn,
   };
   const proof = ctx.sign(body);
-  return {
+  const decision: Decision = {
     action: body.action,
     agent_id: body.agent_id,
     allowed: body.allowed,
@@ -128,6 +128,10 @@ export function signDecision(
     simulated: body.simulated,
     stand_in: body.stand_in,
   };
+  // The engine's signer makes the proof's payload the JSON of `body`: a store keeping the proof apart from
+  // the fields may rely on it instead of decoding the payload again.
+  vouchProof(decision, body);
+  return decision;
 }
 
 /**

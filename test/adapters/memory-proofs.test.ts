@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryAdapter } from '../../adapters/memory/index.js';
 import { verifyJws } from '../../src/crypto/index.js';
-import { attachProof, DetachedProof, detachProof } from '../../src/storage/index.js';
+import { attachProof, DetachedProof, detachProof, vouchProof } from '../../src/storage/index.js';
 import type { Decision } from '../../src/types.js';
 import { makeFixture } from '../support/engine-fixture.js';
 import { authorizeBody, makeWorld, setupSpending, startTestApp } from '../support/http-app.js';
@@ -32,6 +32,31 @@ detach('a decision rebuilt from its fields, header and signature is the same byt
   assert.ok(shared);
   assert.is(bytes(attachProof(shared)), bytes(d));
 });
+
+detach(
+  'a vouched decision is detached on its signed fields; one changed after vouching is checked by its bytes',
+  async () => {
+    const d = await signedDecision();
+    const { proof, ...signed } = d;
+    // Unfrozen copies, in the decision's key order.
+    const vouched = { ...d };
+    vouchProof(vouched, { ...signed });
+    const detached = detachProof(vouched);
+    assert.ok(detached);
+    assert.is(bytes(attachProof(detached)), bytes(d));
+    // The signed object names other values: the vouch does not apply, the payload is decoded and matches.
+    const otherSigned = { ...d };
+    vouchProof(otherSigned, { ...signed, amount: d.amount + 1 });
+    const checked = detachProof(otherSigned);
+    assert.ok(checked);
+    assert.is(attachProof(checked).proof, proof);
+    // A field changed after vouching: the payload no longer matches, the decision is kept whole.
+    const changed = { ...d };
+    vouchProof(changed, { ...signed });
+    changed.amount = d.amount + 1;
+    assert.is(detachProof(changed), null);
+  },
+);
 
 detach('a decision whose proof would not be rebuilt exactly is not detached', async () => {
   const d = await signedDecision();
