@@ -6,7 +6,7 @@ import { isAppError } from '../../src/errors/index.js';
 import type { StorageAdapter } from '../../src/storage/index.js';
 import type { Decision } from '../../src/types.js';
 import { rejectsWithCode } from '../support/assert-rejects.js';
-import { defaultPolicy, type Fixture, makeFixture } from '../support/engine-fixture.js';
+import { claimedRequest, defaultPolicy, type Fixture, makeFixture } from '../support/engine-fixture.js';
 import { mongoTarget } from '../support/mongo-target.js';
 import { pausingStore } from '../support/pausing-store.js';
 
@@ -71,23 +71,6 @@ async function assertLedgerMatches(backend: Backend, f: Fixture, authorizationId
     assert.is(usage.windows.daily.count, 0);
     assert.equal(holds, []);
   }
-}
-
-/**
- * A request that decides through a pending claim: it names an intent (a plain request reserves first and
- * inserts its final record, with no claim to take over).
- */
-async function claimedRequest(f: Fixture, amount: number): Promise<Record<string, unknown>> {
-  const { intent } = await f.engine.validateIntent(f.org.id, {
-    agent_id: f.agent.id,
-    description: 'Office supplies',
-    max_amount: 100_000,
-    currency: 'USD',
-    merchant: { id: 'mer_3c7a1b9f', mcc: '5734', country: 'US' },
-    expires_at: '2026-11-24T10:00:00Z',
-    single_use: false,
-  });
-  return f.request({ amount, intent_id: intent.id });
 }
 
 /** What the stalled attempt returned: the winner's decision or an error, never its own ALLOW. */

@@ -3,27 +3,10 @@ import * as assert from 'uvu/assert';
 import { createEngine } from '../../src/engine/index.js';
 import { StorageError } from '../../src/storage/index.js';
 import { rejectsWithCode } from '../support/assert-rejects.js';
-import { defaultPolicy, type Fixture, makeFixture } from '../support/engine-fixture.js';
+import { claimedRequest, defaultPolicy, makeFixture } from '../support/engine-fixture.js';
 import { faultyStore } from '../support/faulty-store.js';
 
 const idem = suite('authorize: idempotency');
-
-/**
- * A request that decides through a pending claim: it names an intent (a plain request reserves first and
- * inserts its final record).
- */
-async function claimedRequest(f: Fixture, amount: number): Promise<Record<string, unknown>> {
-  const { intent } = await f.engine.validateIntent(f.org.id, {
-    agent_id: f.agent.id,
-    description: 'Office supplies',
-    max_amount: 100_000,
-    currency: 'USD',
-    merchant: { id: 'mer_3c7a1b9f', mcc: '5734', country: 'US' },
-    expires_at: '2026-11-24T10:00:00Z',
-    single_use: false,
-  });
-  return f.request({ amount, intent_id: intent.id });
-}
 
 idem('the same body returns the stored decision and holds once', async () => {
   const f = await makeFixture();

@@ -11,7 +11,7 @@ import type { Decision } from '../../src/types.js';
 import { isoTime } from '../../src/util/clock.js';
 import { sha256Hex } from '../../src/util/hash.js';
 import { rejectsWithCode } from '../support/assert-rejects.js';
-import { defaultPolicy, type Fixture, makeFixture } from '../support/engine-fixture.js';
+import { claimedRequest, defaultPolicy, type Fixture, makeFixture } from '../support/engine-fixture.js';
 import { faultyStore } from '../support/faulty-store.js';
 
 const standIn = suite('authorize: deadline and stand-in processing');
@@ -346,16 +346,7 @@ standIn('a cut-off claimed attempt whose writes land late is replaced once its l
   // The claim lands; the hold is stuck in flight past the deadline.
   freeze(faults, g, ['reserveUsage']);
   // Naming an intent, it decides through a pending claim (and its stand-in is a DENY).
-  const { intent } = await f.engine.validateIntent(f.org.id, {
-    agent_id: f.agent.id,
-    description: 'Office supplies',
-    max_amount: 100_000,
-    currency: 'USD',
-    merchant: { id: 'mer_3c7a1b9f', mcc: '5734', country: 'US' },
-    expires_at: '2026-11-24T10:00:00Z',
-    single_use: false,
-  });
-  const req = f.request({ amount: 3000, intent_id: intent.id });
+  const req = await claimedRequest(f, 3000);
   const d = await f.engine.authorize(f.processor.id, req);
   assert.is(d.stand_in, true);
   assert.is(d.action, 'DENY');

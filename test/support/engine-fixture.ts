@@ -81,3 +81,20 @@ export async function makeFixture(
   });
   return { engine, store, clock, org, processor, agent, authority, binding, request };
 }
+
+/**
+ * A request that decides through a pending claim: it names an intent (a plain request reserves first and
+ * inserts its final record, with no claim). `overrides` as for `request`.
+ */
+export async function claimedRequest(f: Fixture, amount: number): Promise<Record<string, unknown>> {
+  const { intent } = await f.engine.validateIntent(f.org.id, {
+    agent_id: f.agent.id,
+    description: 'Office supplies',
+    max_amount: 100_000,
+    currency: 'USD',
+    merchant: { id: 'mer_3c7a1b9f', mcc: '5734', country: 'US' },
+    expires_at: '2026-11-24T10:00:00Z',
+    single_use: false,
+  });
+  return f.request({ amount, intent_id: intent.id });
+}
