@@ -2,6 +2,7 @@ import { AppError, isAppError } from '../errors/index.js';
 import type { ClaimResult, StorageAdapter } from '../storage/index.js';
 import type { Agent, AuthorizationRecord, CredentialBinding, Decision, SpendingAuthority } from '../types.js';
 import { sha256Hex } from '../util/hash.js';
+import { tracingActive } from '../util/tracing.js';
 import type { Actor } from './audit-drafts.js';
 import { authorize } from './authorize.js';
 import { canonicalRequest, type NormalizedAuthorizeRequest, parseAuthorizeRequest } from './authorize-request.js';
@@ -145,7 +146,10 @@ function viewPrototype(store: StorageAdapter): object {
     (proto as Record<string, unknown>)[method] = function (this: BudgetedView, ...args: unknown[]) {
       const { budget, seen } = this;
       if (budget.expired) return Promise.reject(deadlineError());
-      const call = traceStoreCall(method, () => (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args));
+      // Untraced (the common case): the call itself, with no closure made for the tracer.
+      const call = tracingActive()
+        ? traceStoreCall(method, () => (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args))
+        : (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args);
       // Only the calls `note` reads get a step of their own after them.
       return noted
         ? call.then((result) => {
