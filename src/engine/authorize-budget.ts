@@ -28,6 +28,12 @@ function deadlineError(): AppError {
  */
 const BUDGET_OVER = deadlineError();
 
+// The handlers of every budget and race, made once rather than as fresh closures per authorize.
+const ignore = (): void => {};
+const asExpired = (): 'expired' => 'expired';
+const asDecision = (decision: Decision): Outcome => ({ decision });
+const asError = (error: unknown): Outcome => ({ error });
+
 /**
  * The deadlines of the authorizations in flight, on one timer rather than one per authorize: the timer is
  * armed for the earliest deadline; when it fires, every budget past its deadline ends and the timer is armed
@@ -87,7 +93,7 @@ export class Budget {
   readonly expiry: Promise<never>;
   /** When the budget runs out, in `performance.now()` milliseconds. */
   readonly deadline: number;
-  private fail: (err: AppError) => void = () => {};
+  private fail: (err: AppError) => void = ignore;
 
   constructor(
     ms: number,
@@ -96,7 +102,7 @@ export class Budget {
     this.expiry = new Promise<never>((_, reject) => {
       this.fail = reject;
     });
-    this.expiry.catch(() => {});
+    this.expiry.catch(ignore);
     // A budget that is not a finite number of milliseconds (NaN from a bad receivedAt) ends at once.
     this.deadline = performance.now() + (Number.isFinite(ms) ? ms : 0);
     timers.add(this);
@@ -225,13 +231,7 @@ export async function authorizeWithinBudget(
   const work = authorize(scoped, processorId, body, actor);
   let outcome: Outcome;
   try {
-    outcome = await Promise.race([
-      work.then(
-        (decision) => ({ decision }),
-        (error: unknown) => ({ error }),
-      ),
-      budget.expiry.catch((): 'expired' => 'expired'),
-    ]);
+    outcome = await Promise.race([work.then(asDecision, asError), budget.expiry.catch(asExpired)]);
   } finally {
     budget.end();
   }

@@ -288,6 +288,11 @@ function withUseDraft(
   return drafts && usedDraft ? [...drafts, ...usedDraft] : (drafts ?? usedDraft);
 }
 
+/** A handler for a promise whose outcome is seen elsewhere: made once, not per authorize. */
+function settledAnyway(): undefined {
+  return undefined;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -327,16 +332,16 @@ export async function authorize(
   };
   const resolution = resolveAuthorization(ctx, processorId, req, nowMs, usageHints, wave);
   // A failure of the resolution is seen only where it is used.
-  const settled = resolution.then(
-    () => undefined,
-    () => undefined,
-  );
+  const settled = resolution.then(settledAnyway, settledAnyway);
   let stored: AuthorizationRecord | null;
   try {
-    [, stored] = await Promise.all([
-      assertProcessorActive(ctx, processorId),
-      ctx.store.getAuthorization(processorId, req.authorization_id),
-    ]);
+    // Read by index: destructuring would walk an iterator (and allocate its steps) on every authorize.
+    stored = (
+      await Promise.all([
+        assertProcessorActive(ctx, processorId),
+        ctx.store.getAuthorization(processorId, req.authorization_id),
+      ])
+    )[1];
   } catch (err) {
     proceed(false);
     await settled;

@@ -192,13 +192,19 @@ export async function resolveAuthorization(
   let periods: Periods | null = null;
   if (hint) {
     periods = periodsAt(nowMs, hint.timeZone);
-    [binding, agent, authority, intent, usage] = await Promise.all([
+    const reads = await Promise.all([
       store.findBinding(processorId, bindingKey),
       store.getAgent(hint.orgId, hint.agentId),
       store.getAuthority(hint.orgId, hint.authorityId),
       req.intent_id !== null ? store.getIntent(hint.orgId, req.intent_id) : Promise.resolve(null),
       store.getUsage(hint.orgId, hint.authorityId, periods, usageHints),
     ]);
+    // Read by index: destructuring would walk an iterator (and allocate its steps) on every authorize.
+    binding = reads[0];
+    agent = reads[1];
+    authority = reads[2];
+    intent = reads[3];
+    usage = reads[4];
     if (!hintHolds(hint, binding, authority)) {
       await next();
       hints?.delete(processorId, req);
