@@ -22,6 +22,49 @@ proofs('the proof verifies with the JWKS and carries every decision field', asyn
   assert.match(d.request_sha256, /^[0-9a-f]{64}$/);
 });
 
+proofs('a plain approval signs exactly the decision fields, named from its evaluation', async () => {
+  const f = await makeFixture();
+  const req = f.request();
+  const d = await f.engine.authorize(f.processor.id, req);
+  assert.is(d.action, 'ALLOW');
+  const { proof, ...fields } = d;
+  // Every field, in the signed (ascending) order, and nothing of the evaluation beyond them.
+  assert.equal(Object.keys(d), [...Object.keys(d)].sort());
+  assert.equal(fields, {
+    action: 'ALLOW',
+    agent_id: f.agent.id,
+    allowed: true,
+    amount: req.amount,
+    approval_expires_at: null,
+    approval_id: null,
+    approved_amount: req.amount,
+    audit_event_id: d.audit_event_id,
+    authority_id: f.authority.id,
+    authorization_id: req.authorization_id,
+    binding_id: f.binding.id,
+    created_at: '2026-11-23T10:00:00.000Z',
+    currency: req.currency,
+    decision_id: d.decision_id,
+    expires_at: '2026-11-30T10:00:00.000Z',
+    intent_id: null,
+    livemode: d.livemode,
+    org_id: f.org.id,
+    org_policy_revision: null,
+    policy_revision: d.policy_revision,
+    processor_id: f.processor.id,
+    reason_codes: [],
+    request_sha256: d.request_sha256,
+    simulated: false,
+    stand_in: false,
+  });
+  assert.match(d.decision_id, /^dec_/);
+  assert.type(d.policy_revision, 'string');
+  const v = verifyJws(proof, f.engine.jwks());
+  assert.ok(v.ok && JSON.stringify(v.payload) === JSON.stringify(fields), 'the proof signs these bytes');
+  const stored = await f.store.getAuthorization(f.processor.id, req.authorization_id as string);
+  assert.equal(stored?.decision, d);
+});
+
 proofs('changing any byte of the signed decision breaks the proof', async () => {
   const f = await makeFixture();
   const d = await f.engine.authorize(f.processor.id, f.request());
