@@ -73,6 +73,8 @@ wait('a lock held past busyTimeoutMs is unavailable, nothing is written, and rea
     while (!state.settled) {
       assert.equal(await adapter.getOrg(org.id), org);
       reads++;
+      // Paces the reads while the write waits for the lock (it settles on its own, after busyTimeoutMs); the
+      // outcome is awaited above, never guessed from elapsed time.
       await new Promise<void>((ok) => setTimeout(ok, 5));
     }
     try {
