@@ -2,7 +2,8 @@
  * Fault: two engine processes on one MongoDB database (the test wire server) race on the same
  * authorization ids while the second process's clock runs 60 s ahead of the first's, in rounds on fresh
  * databases: half with the default claim lease, half with a 2 ms lease that makes the processes take
- * over each other's live (only slow) claims. Each round is sized so that the processes meet on the
+ * over each other's live (only slow) claims. Every other request names an intent and so decides through a
+ * pending claim; the others reserve first and then insert their final record. Each round is sized so that the processes meet on the
  * shared ids while both are still deciding them (the second sends them after its own); more rounds, not
  * larger ones, make the run larger. Prints one JSON line with the figures of every round and their
  * totals; exits non-zero unless every round shows zero overspend, no ALLOW without a live hold, one
@@ -46,6 +47,8 @@ const summary = {
   orphan_holds: sum('orphan_holds'),
   ledger_mismatch: sum('ledger_mismatch'),
   undecided: decisions.PENDING ?? 0,
+  claim_path: sum('claim_path'),
+  claim_path_approved: sum('claim_path_approved'),
   take_overs: sum('take_overs'),
   requests: sum('requests'),
   decisions,

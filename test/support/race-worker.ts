@@ -6,7 +6,8 @@
  * Environment: MONGODB_URI and RACE_DB, or RACE_SQLITE (a database file) instead, RACE_PROCESSOR, RACE_REFERENCE, RACE_NOW (the clock both
  * processes share), RACE_WORKER (its name), RACE_OWN (own requests), RACE_SHARED (requests both send).
  * Optional: RACE_SKEW_MS (added to this process's clock), RACE_LEASE_MS (the claim lease),
- * RACE_WAIT_MS (how long a twin waits, default 30 s), RACE_SHARED_LAST (send the shared ids after its own).
+ * RACE_WAIT_MS (how long a twin waits, default 30 s), RACE_SHARED_LAST (send the shared ids after its own),
+ * RACE_INTENT (an intent every other request names, so that it decides through a pending claim).
  */
 import { createInterface } from 'node:readline';
 import { createMongoAdapter } from '../../adapters/mongodb/index.js';
@@ -66,7 +67,7 @@ const own = Array.from({ length: Number(env('RACE_OWN')) }, (_, i) => `${worker}
 const ids = process.env.RACE_SHARED_LAST ? [...own, ...shared] : [...shared, ...own];
 
 async function authorize(key: number | string): Promise<RaceOutcome> {
-  const body = raceRequest(key, reference);
+  const body = raceRequest(key, reference, process.env.RACE_INTENT);
   try {
     const d = await engine.authorize(processorId, body);
     return {

@@ -34,6 +34,9 @@ export interface SkewedRaceFigures {
   decisions: Record<string, number>;
   /** Failed requests by error code. */
   errors: Record<string, number>;
+  /** Authorizations that named the intent (decided through a pending claim), and how many of them were approved. */
+  claim_path: number;
+  claim_path_approved: number;
   /** Records decided by a later attempt than the first (a take-over). */
   take_overs: number;
   /** Stored ALLOWs whose reservation holds nothing. */
@@ -84,7 +87,19 @@ export async function runSkewedRace(opts: SkewedRaceOptions): Promise<SkewedRace
       processor_id: processor.id,
       credential: { type: 'network_token', reference, last4: '4242' },
     });
+    // Every other request names this intent: it decides through a pending claim, which the 2 ms lease
+    // makes the processes take over; the others reserve first and then insert their final record.
+    const { intent } = await engine.validateIntent(org.id, {
+      agent_id: agent.id,
+      description: 'Race supplies',
+      max_amount: daily,
+      currency: 'USD',
+      merchant: { id: 'mer_3c7a1b9f', mcc: '5734', country: 'US' },
+      expires_at: '2026-11-24T10:00:00Z',
+      single_use: false,
+    });
     const env: Record<string, string> = {
+      RACE_INTENT: intent.id,
       MONGODB_URI: uri,
       RACE_DB: dbName,
       RACE_PROCESSOR: processor.id,
@@ -142,6 +157,8 @@ export async function runSkewedRace(opts: SkewedRaceOptions): Promise<SkewedRace
       authorizations: ids,
       decisions: tally(records.map((r) => (r.status === 'pending' ? 'PENDING' : (r.decision?.action ?? 'NONE')))),
       errors: tally(outcomes.filter((o) => o.error !== null).map((o) => o.error as string)),
+      claim_path: records.filter((r) => r.intent_id !== null).length,
+      claim_path_approved: approved.filter((r) => r.intent_id !== null).length,
       take_overs: records.filter((r) => r.attempt > 1).length,
       allow_without_hold: allowWithoutHold,
       allow_not_stored: allowNotStored,
