@@ -317,6 +317,8 @@ export interface AuthorizationRecord {
     reservation_id: string;
     /** The attempt the replaced record was at: attempts 1..n may each hold (a taker that died mid-way). */
     attempt?: number;
+    /** The approval the replaced attempt named, given back when the stand-in that replaced it declined. */
+    approval_id?: string | null;
   } | null;
   version: number;
   created_at: string;

@@ -9,6 +9,8 @@ import type {
   UsageSnapshot,
 } from '../types.js';
 import { isoTime } from '../util/clock.js';
+import { digestId, ID_PREFIX } from '../util/ids.js';
+import { releaseApprovalUse } from './approvals.js';
 import type { Actor } from './audit-drafts.js';
 import { DEFAULT_STAND_IN, holdPeriodMs } from './authorities.js';
 import {
@@ -21,7 +23,7 @@ import {
 } from './authorize.js';
 import type { NormalizedAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext } from './context.js';
-import { hardReasons } from './decide.js';
+import { hardReasons, stepUpRequired } from './decide.js';
 import type { SpooledDecision, StandInSpool } from './stand-in-spool.js';
 import { periodsAt, WINDOWS } from './windows.js';
 
@@ -58,6 +60,16 @@ function cacheKey(processorId: string, req: Lookup): string {
  * its reservation id never collides with one of theirs.
  */
 export const STAND_IN_ATTEMPT = 1_000_000;
+
+/**
+ * The reservation id of one stand-in decision's hold: the same on every drain of that decision, and its own
+ * among the stand-ins of one authorization id. Two servers (or workers) that each answered a stand-in for
+ * the id during one outage hold under different ids, so the drain that replaces the other's record gives
+ * back only the other's hold and then records its own.
+ */
+export function standInReservationIdFor(processorId: string, authorizationId: string, decisionId: string): string {
+  return digestId(ID_PREFIX.reservation, `${processorId}\u0000${authorizationId}\u0000stand_in\u0000${decisionId}`, 40);
+}
 
 /**
  * Stand-in processing: decisions without the store, from the resolution last seen, spooled durably and
@@ -190,7 +202,7 @@ export class StandIn {
       // No limits: the hold is recorded as it was answered, even past a window's limit.
       for (const w of WINDOWS) windows[w] = { period: periods[w], amount_limit: null, count_limit: null };
       reservation = {
-        reservation_id: reservationIdFor(processorId, req.authorization_id, STAND_IN_ATTEMPT),
+        reservation_id: standInReservationIdFor(processorId, req.authorization_id, decision.decision_id),
         amount: verdict.approved,
         windows,
       };
@@ -265,7 +277,9 @@ export class StandIn {
 /**
  * The stand-in rule of the cached authority: ALLOW_UP_TO approves a request of at most `max_amount`
  * (or exactly `max_amount` as a partial approval when both sides allow one), only when the engine's own
- * checks (statuses, validity, currency, per-transaction limit) pass and no intent is required.
+ * checks (statuses, validity, currency, per-transaction limit, merchant rules) pass, no intent is required
+ * and no human is: an amount above `step_up_above`, or a request naming an approval (which cannot be
+ * checked or used without the store), is a DENY.
  */
 function standInVerdict(
   nowMs: number,
@@ -280,6 +294,8 @@ function standInVerdict(
   // other rule of the authority is.
   if (hardReasons(isoTime(nowMs), req, agent, binding.status, authority, UNKNOWN_USAGE, null).length > 0) return deny;
   if (authority.require_intent || req.intent_id !== null) return deny;
+  // A human's confirmation is what the authority asks above its threshold: never replaced by a stand-in.
+  if (req.approval_id !== undefined || stepUpRequired(authority, req.amount, false)) return deny;
   if (req.amount <= rule.max_amount) return { approved: req.amount, partial: false };
   if (authority.partial_approval && req.partial_approval_supported) return { approved: rule.max_amount, partial: true };
   return deny;
@@ -293,11 +309,16 @@ const UNKNOWN_USAGE: UsageSnapshot = { daily: NO_USE, weekly: NO_USE, monthly: N
  * only the last: an attempt that took over and died before giving back its predecessor's hold left it.
  */
 async function releaseEarlier(
-  store: StorageAdapter,
+  ctx: EngineContext,
   processorId: string,
   authorizationId: string,
   rec: NonNullable<AuthorizationRecord['superseded']>,
+  standIn: Decision,
 ): Promise<void> {
+  const { store } = ctx;
+  // The approval a replaced attempt used: the stand-in that now stands did not approve with it (a stand-in
+  // denies every request naming one), so the payment it was for has not been made and it is usable again.
+  if (rec.approval_id && !standIn.allowed) await releaseApprovalUse(ctx, rec.approval_id, processorId, authorizationId);
   if (rec.org_id === null) return;
   const ids = new Set([rec.reservation_id]);
   if (rec.attempt !== undefined && rec.attempt < STAND_IN_ATTEMPT) {
@@ -307,6 +328,12 @@ async function releaseEarlier(
     if (rec.authority_id !== null) await store.releaseUsage(rec.org_id, rec.authority_id, id);
     if (rec.intent_id !== null) await store.releaseIntent(rec.org_id, rec.intent_id, id);
   }
+}
+
+/** True when stand-in decision `d` approves more than the stored stand-in record `existing`. */
+function approvesMore(d: Decision, existing: AuthorizationRecord): boolean {
+  if (!d.allowed) return false;
+  return existing.status !== 'approved' || d.approved_amount > existing.approved_amount;
 }
 
 /**
@@ -331,7 +358,10 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
   const { store } = ctx;
   const d = entry.decision;
   const nowMs = ctx.clock.now();
-  const reservationId = reservationIdFor(entry.processor_id, entry.request.authorization_id, STAND_IN_ATTEMPT);
+  // Entries spooled before stand-ins had their own reservation ids carry the attempt's id: kept as spooled.
+  const reservationId =
+    entry.reservation?.reservation_id ??
+    standInReservationIdFor(entry.processor_id, entry.request.authorization_id, d.decision_id);
   const record: AuthorizationRecord = {
     processor_id: entry.processor_id,
     authorization_id: entry.request.authorization_id,
@@ -371,7 +401,7 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
     if (existing.decision?.decision_id === d.decision_id) {
       // Written by an earlier pass, which may have stopped before giving back what it replaced.
       if (existing.superseded) {
-        await releaseEarlier(store, entry.processor_id, entry.request.authorization_id, existing.superseded);
+        await releaseEarlier(ctx, entry.processor_id, entry.request.authorization_id, existing.superseded, d);
       }
       await releasePlainHold(store, entry);
       break;
@@ -402,12 +432,24 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
       if (unchangedMs < ctx.config.claimLeaseMs) return 'later'; // a live attempt may still hold it
       ctx.claimSightings.forget(existing);
     }
+    if (existing.attempt === STAND_IN_ATTEMPT && !approvesMore(d, existing)) {
+      // Another server's stand-in for the same request, drained first: the processor may have acted on
+      // either answer, so the one approving more stands (and holds); this one is dropped.
+      ctx.logger.warn('stand_in_duplicate', {
+        processor_id: entry.processor_id,
+        authorization_id: entry.request.authorization_id,
+        decision_id: d.decision_id,
+        stored_decision_id: existing.decision?.decision_id ?? null,
+      });
+      return 'done';
+    }
     const superseded = {
       org_id: existing.org_id,
       authority_id: existing.authority_id,
       intent_id: existing.intent_id,
       reservation_id: existing.reservation_id,
       attempt: existing.attempt,
+      approval_id: existing.approval_id ?? null,
     };
     const { version: _v, created_at: _c, ...rest } = record;
     const patch = { ...rest, superseded };
@@ -424,7 +466,7 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
       if (isAppError(err, 'conflict')) continue;
       throw err;
     }
-    await releaseEarlier(store, entry.processor_id, entry.request.authorization_id, superseded);
+    await releaseEarlier(ctx, entry.processor_id, entry.request.authorization_id, superseded, d);
     await releasePlainHold(store, entry);
     break;
   }

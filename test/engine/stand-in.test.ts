@@ -424,6 +424,147 @@ standIn('twins out of budget together get one stand-in between them', async () =
   assert.is(usage.windows.daily.spent, 1850 + 1200);
 });
 
+standIn('no human step is replaced: above step_up_above, or naming an approval, a stand-in is a DENY', async () => {
+  const { f, faults } = await standInFixture({
+    stand_in: { action: 'ALLOW_UP_TO', max_amount: 5000 },
+    step_up_above: 1000,
+    partial_approval: true,
+  });
+  await f.engine.authorize(f.processor.id, f.request({ amount: 900 }));
+  const g = gate();
+  freeze(faults, g, ALL);
+  const above = await f.engine.authorize(f.processor.id, f.request({ amount: 3000, partial_approval_supported: true }));
+  assert.is(above.stand_in, true);
+  assert.is(above.action, 'DENY', 'with the store up the same request is a STEP_UP');
+  assert.is(above.approved_amount, 0);
+  const named = await f.engine.authorize(f.processor.id, f.request({ amount: 500, approval_id: 'apr_unknown' }));
+  assert.is(named.stand_in, true);
+  assert.is(named.action, 'DENY', 'an approval cannot be checked or used without the store');
+  const below = await f.engine.authorize(f.processor.id, f.request({ amount: 1000 }));
+  assert.is(below.action, 'ALLOW', 'at the threshold the rule approves');
+  g.open();
+  thaw(faults, ALL);
+});
+
+/** A second engine (another server or worker) on the fixture's store, with its own spool, that has seen the credential. */
+async function secondServer(f: Fixture, faults: Faults) {
+  const dir = await mkdtemp(join(tmpdir(), 'allowance-spool-'));
+  const engine = createEngine({
+    store: faults.store,
+    policy: await defaultPolicy(),
+    clock: f.clock,
+    elapsed: () => f.clock.now(),
+    config: { authorizeDeadlineMs: DEADLINE_MS, standInSpoolDir: dir, claimLeaseMs: 2 * DEADLINE_MS },
+  });
+  await engine.init();
+  const warm = await engine.authorize(f.processor.id, f.request());
+  assert.is(warm.stand_in, false);
+  return engine;
+}
+
+standIn('two servers answer stand-ins for one authorization id: one stands, with exactly one hold', async () => {
+  for (const order of ['first', 'second'] as const) {
+    const { f, faults } = await standInFixture();
+    await f.engine.authorize(f.processor.id, f.request());
+    const other = await secondServer(f, faults);
+    const g = gate();
+    freeze(faults, g, ALL);
+    const req = f.request({ amount: 3000 });
+    const here = await f.engine.authorize(f.processor.id, req);
+    const there = await other.authorize(f.processor.id, { ...req });
+    assert.is(here.stand_in && there.stand_in, true);
+    assert.is.not(here.decision_id, there.decision_id, 'each server answered its own');
+    g.open();
+    thaw(faults, ALL);
+    const [a, b] = order === 'first' ? [f.engine, other] : [other, f.engine];
+    assert.is(await a.standIn?.drain(), 1);
+    assert.is(await b.standIn?.drain(), 1);
+    assert.is(await b.standIn?.drain(), 0);
+    const rec = await f.store.getAuthorization(f.processor.id, req.authorization_id as string);
+    const stored = order === 'first' ? here : there;
+    assert.is(rec?.decision?.decision_id, stored.decision_id, `${order}: the stand-in drained first stands`);
+    assert.is(rec?.hold_open, true);
+    const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+    assert.is(usage.windows.daily.spent, 1850 + 1850 + 3000, `${order}: the approval is held once`);
+    assert.is(usage.windows.daily.count, 3);
+    await f.engine.capture(f.processor.id, req.authorization_id as string, { amount: 3000 });
+    const captured = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+    assert.is(captured.windows.daily.spent, 1850 + 1850 + 3000, `${order}: captured against that one hold`);
+    await other.close();
+  }
+});
+
+standIn('of two stand-ins for one authorization id, the one approving more stands, in either drain order', async () => {
+  for (const order of ['larger first', 'smaller first'] as const) {
+    const { f, faults } = await standInFixture({
+      stand_in: { action: 'ALLOW_UP_TO', max_amount: 5000 },
+      partial_approval: true,
+    });
+    await f.engine.authorize(f.processor.id, f.request());
+    const other = await secondServer(f, faults);
+    // Changed through this engine only: the other server's cache still has the old rule.
+    await f.engine.updateAuthority(f.org.id, f.authority.id, { stand_in: { action: 'ALLOW_UP_TO', max_amount: 2000 } });
+    await f.engine.authorize(f.processor.id, f.request());
+    const g = gate();
+    freeze(faults, g, ALL);
+    const req = f.request({ amount: 3000, partial_approval_supported: true });
+    const small = await f.engine.authorize(f.processor.id, req);
+    const large = await other.authorize(f.processor.id, { ...req });
+    assert.is(small.approved_amount, 2000);
+    assert.is(large.approved_amount, 3000);
+    g.open();
+    thaw(faults, ALL);
+    const [a, b] = order === 'larger first' ? [other, f.engine] : [f.engine, other];
+    assert.is(await a.standIn?.drain(), 1);
+    assert.is(await b.standIn?.drain(), 1);
+    const rec = await f.store.getAuthorization(f.processor.id, req.authorization_id as string);
+    assert.is(rec?.decision?.decision_id, large.decision_id, `${order}: the larger approval stands`);
+    assert.is(rec?.approved_amount, 3000);
+    const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+    assert.is(usage.windows.daily.spent, 3 * 1850 + 3000, `${order}: one hold, of the larger approval`);
+    assert.is(usage.windows.daily.count, 4);
+    await other.close();
+  }
+});
+
+standIn('a drain that replaces an approved attempt cut off by the deadline gives its approval back', async () => {
+  const { f, faults } = await standInFixture({
+    stand_in: { action: 'ALLOW_UP_TO', max_amount: 5000 },
+    step_up_above: 1000,
+  });
+  await f.engine.authorize(f.processor.id, f.request({ amount: 900 }));
+  const step = await f.engine.authorize(f.processor.id, f.request({ amount: 3000 }));
+  assert.is(step.action, 'STEP_UP');
+  const approvalId = step.approval_id as string;
+  await f.engine.approveApproval(f.org.id, approvalId);
+  const g = gate();
+  // The claim and the hold land; the approval's use (a write of the STEP_UP's record) is stuck in flight past
+  // the deadline, and the attempt's later writes are refused.
+  freeze(faults, g, ['updateAuthorization']);
+  const req = f.request({ amount: 3000, approval_id: approvalId });
+  const d = await f.engine.authorize(f.processor.id, req);
+  assert.is(d.stand_in, true);
+  assert.is(d.action, 'DENY');
+  g.open();
+  thaw(faults, ['updateAuthorization']);
+  await Promise.all(g.inflight); // the late use lands
+  const late = await f.store.getAuthorization(f.processor.id, req.authorization_id as string);
+  assert.is(late?.status, 'pending', 'the cut-off attempt left its claim');
+  assert.is((await f.engine.getApproval(f.org.id, approvalId)).status, 'used');
+  assert.is((await f.engine.getAuthorityUsage(f.org.id, f.authority.id)).windows.daily.spent, 900 + 3000);
+  assert.is(await f.engine.standIn?.drain(), 0, 'a live lease is not taken over');
+  f.clock.advance(2 * DEADLINE_MS);
+  assert.is(await f.engine.standIn?.drain(), 1);
+  const rec = await f.store.getAuthorization(f.processor.id, req.authorization_id as string);
+  assert.is(rec?.decision?.decision_id, d.decision_id, 'the answered stand-in stands');
+  const usage = await f.engine.getAuthorityUsage(f.org.id, f.authority.id);
+  assert.is(usage.windows.daily.spent, 900, 'the late hold was given back');
+  assert.is((await f.engine.getApproval(f.org.id, approvalId)).status, 'approved', 'usable again');
+  const retry = await f.engine.authorize(f.processor.id, f.request({ amount: 3000, approval_id: approvalId }));
+  assert.is(retry.action, 'ALLOW');
+  assert.equal(retry.reason_codes, ['human_approved']);
+});
+
 standIn('the budget counts from when the caller received the request', async () => {
   // A deadline far longer than this test may run: only the time already spent before the engine (the
   // caller's receivedAt, long past) can end the budget of an authorize whose store never answers.
