@@ -74,7 +74,7 @@ async function setup(
   const d = await probe.authorize(processor.id, request(-1));
   if (d.action !== 'ALLOW' || !captured)
     throw new Error(`bench setup: expected ALLOW, got ${d.action} ${d.reason_codes}`);
-  return { engine, orgId: org.id, processorId: processor.id, request, input: captured };
+  return { engine, orgId: org.id, processorId: processor.id, request, input: captured, decision: d };
 }
 
 async function main() {
@@ -85,7 +85,9 @@ async function main() {
   const input = mem.input;
   const key = generateSigningKey();
   const sign = createJwsSigner(key);
-  const decisionLike = { ...input.request, action: 'ALLOW', reason_codes: [], policy_revision: revision };
+  // The fields of a decision authorize signed (every field but the proof): the signature's cost grows with
+  // the payload, so the baseline signs what authorize signs, as bench:http's floor does.
+  const { proof: _proof, ...unsigned } = mem.decision as unknown as Record<string, unknown>;
 
   const rows: Record<string, string | number>[] = [];
   const results: Record<string, ReturnType<typeof summarize>> = {};
@@ -101,7 +103,7 @@ async function main() {
       .update(canonicalJson(mem.request(i)))
       .digest('hex'),
   );
-  await run('baseline_sign', 'Ed25519 compact JWS of a decision', () => sign(decisionLike));
+  await run('baseline_sign', 'Ed25519 compact JWS of an authorize decision', () => sign(unsigned));
   await run('baseline_encode', 'JSON + ArrayBuffer of the policy input', () => encodePolicyInput(input));
   await run('policy_eval', 'evaluateSpend (WASM), realistic input', () => policy.evaluateSpend(input));
   await run('authorize_memory', 'engine.authorize, memory store, 1 in flight', (i) =>
