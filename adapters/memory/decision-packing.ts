@@ -21,6 +21,9 @@ let lastPacked: StoredDecision | null = null;
 export function packDecision(decision: StoredDecision, share?: Readonly<Record<string, unknown>>): StoredDecision {
   if (decision instanceof DetachedProof) return decision;
   if (decision === lastDecision && lastPacked !== null) return lastPacked;
+  // A decision this store rebuilt (the audit chainer links the drafts it read): its own packing again.
+  const known = rebuilt.get(decision);
+  if (known !== undefined) return known;
   const packed = detachProof(decision, share) ?? decision;
   if (packed instanceof DetachedProof) {
     // The store owns what it keeps: the values the fields share with the decision (its reason codes) are
@@ -45,9 +48,19 @@ export function isPackedDecision(stored: StoredDecision): stored is DetachedProo
   return stored instanceof DetachedProof;
 }
 
+/**
+ * Decisions {@link unpackDecision} rebuilt, with the packing each was rebuilt from. A rebuilt decision is
+ * frozen, and so are the values it shares with the packing (its reason codes): it is that packing exactly, so
+ * packing it again (an audit event made from a draft that was read) needs no check of its proof.
+ */
+const rebuilt = new WeakMap<Decision, DetachedProof>();
+
 /** The decision a {@link StoredDecision} stands for (a fresh frozen object when it was packed). */
 export function unpackDecision(stored: StoredDecision): Decision {
-  return stored instanceof DetachedProof ? Object.freeze(attachProof(stored)) : stored;
+  if (!(stored instanceof DetachedProof)) return stored;
+  const decision = Object.freeze(attachProof(stored));
+  rebuilt.set(decision, stored);
+  return decision;
 }
 
 /** The last number conversion of {@link flatString}. */
