@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMemoryStores } from '../../adapters/memory/index.js';
 import { ConfigError, ensureDataDirKeys, loadConfig, mongoClientOptions, type ServerConfig } from '../config/index.js';
+import { SpoolLockedError } from '../engine/stand-in-spool.js';
 import { createJsonLogger, type Logger } from '../http/logger.js';
 import { type StoreSet, startServer } from '../http/start-server.js';
 import type { StorageSet } from '../storage/index.js';
@@ -178,6 +179,12 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv = p
       logger.error('config_invalid', { message: err.message });
       await logger.flush();
       return 2;
+    }
+    if (err instanceof SpoolLockedError) {
+      // Another server process runs on this spool directory: give each process its own.
+      logger.error('stand_in_spool_locked', { dir: err.dir, message: err.message });
+      await logger.flush();
+      return 1;
     }
     logger.error('start_failed', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     await logger.flush();

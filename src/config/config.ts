@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { parseTrustedProxies } from './trusted-proxies.js';
 import { DEFAULT_WEBHOOK_CONFIG, type WebhookConfig } from './webhook-config.js';
 
@@ -88,7 +89,10 @@ export interface ServerConfig {
    * Default 1500. The claim lease is twice this; on MongoDB the driver's timeouts are sized to it.
    */
   authorizeDeadlineMs: number;
-  /** ALLOWANCE_SPOOL_DIR: where stand-in decisions are spooled until the store takes them. Default ./data/spool. */
+  /**
+   * ALLOWANCE_SPOOL_DIR: where stand-in decisions are spooled until the store takes them; one server process
+   * per directory (locked). Default `<dataDir>/spool`.
+   */
   spoolDir: string;
   /**
    * ALLOWANCE_DNS_SERVERS: nameservers that domain verification asks for TXT records, comma-separated
@@ -309,12 +313,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   if (previousMasterKeys.length > 0 && rawMaster === null) {
     throw new ConfigError('ALLOWANCE_PREVIOUS_MASTER_KEYS needs ALLOWANCE_MASTER_KEY (the key that seals now)');
   }
+  const dataDir = optional(env, 'ALLOWANCE_DATA_DIR') ?? './data';
   return {
     port,
     host: optional(env, 'HOST') ?? '0.0.0.0',
     mongodbUri,
     store,
-    dataDir: optional(env, 'ALLOWANCE_DATA_DIR') ?? './data',
+    dataDir,
     memoryHistory: positiveInt(env, 'ALLOWANCE_MEMORY_HISTORY', 100_000, 100_000_000),
     masterKey: rawMaster === null ? randomBytes(32) : parseKey(rawMaster),
     masterKeyEphemeral: rawMaster === null,
@@ -337,7 +342,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     shutdownGraceMs: positiveInt(env, 'ALLOWANCE_SHUTDOWN_GRACE_MS', 10_000, 600_000),
     webhooks: webhookConfig(env),
     authorizeDeadlineMs,
-    spoolDir: optional(env, 'ALLOWANCE_SPOOL_DIR') ?? './data/spool',
+    spoolDir: optional(env, 'ALLOWANCE_SPOOL_DIR') ?? join(dataDir, 'spool'),
     dnsServers: parseDnsServers(optional(env, 'ALLOWANCE_DNS_SERVERS') ?? ''),
   };
 }

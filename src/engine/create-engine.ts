@@ -161,7 +161,15 @@ export function createEngine(options: EngineOptions) {
   if (!Number.isInteger(ctx.config.authorizeDeadlineMs) || ctx.config.authorizeDeadlineMs < 1) {
     throw new TypeError('createEngine: config.authorizeDeadlineMs must be a positive integer');
   }
-  const standIn = ctx.config.standInSpoolDir ? new StandIn(ctx, new StandInSpool(ctx.config.standInSpoolDir)) : null;
+  const standIn = ctx.config.standInSpoolDir
+    ? new StandIn(
+        ctx,
+        new StandInSpool(ctx.config.standInSpoolDir, {
+          onLost: (err) =>
+            ctx.logger.error('stand_in_spool_lock_lost', { dir: ctx.config.standInSpoolDir, error: String(err) }),
+        }),
+      )
+    : null;
   /**
    * A change of an agent, authority or binding made through this engine drops what the stand-in cache
    * knew of it (the next authorize that reaches the store learns it again).

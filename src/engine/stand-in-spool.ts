@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
 import type { Reservation } from '../storage/index.js';
 import type { Decision } from '../types.js';
 import type { Actor } from './audit-drafts.js';
@@ -26,6 +27,26 @@ interface DrainedMark {
 }
 
 const FILE = 'stand-in.jsonl';
+/** The lock of the spool directory (a directory, made atomically by mkdir), kept beside the file. */
+const LOCK = 'spool.lock';
+
+/** How the spool's directory lock is kept; see {@link StandInSpool.open}. */
+export interface SpoolLockOptions {
+  /** A lock not refreshed for this long was left by a process that died: taken over. Default 10,000 ms. */
+  staleMs?: number;
+  /** How long `open` waits for a lock held by a live process before it fails. Default 12,000 ms. */
+  waitMs?: number;
+  /** Called once if this process loses the lock (not refreshed in time, or taken over). */
+  onLost?: (err: Error) => void;
+}
+
+/** Another live process holds the spool directory: two spools in one directory would lose decisions. */
+export class SpoolLockedError extends Error {
+  readonly code = 'spool_locked';
+  constructor(readonly dir: string) {
+    super(`the stand-in spool ${dir} is in use by another process (each server process needs its own)`);
+  }
+}
 
 function keyOf(processorId: string, authorizationId: string): string {
   return `${processorId}\u0000${authorizationId}`;
@@ -45,15 +66,59 @@ export class StandInSpool {
   private queue: string[] = [];
   private flushing: Promise<void> | null = null;
   private writeChain: Promise<void> = Promise.resolve();
+  private release: (() => Promise<void>) | null = null;
+  private lockLost: Error | null = null;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    private readonly lock: SpoolLockOptions = {},
+  ) {
     this.path = join(dir, FILE);
   }
 
-  /** Creates the directory, reads what an earlier process left pending and opens the file for appends. */
+  /**
+   * Locks the directory, creates it, reads what an earlier process left pending and opens the file for
+   * appends. The lock keeps a second process off the directory: its compaction would rename an empty file
+   * over this one's appends, losing answered decisions. A process that dies leaves its lock; it is taken
+   * over once it has not been refreshed for `staleMs` (the holder refreshes it every fifth of that). A lock
+   * still refreshed after `waitMs` fails with {@link SpoolLockedError}.
+   */
   async open(): Promise<void> {
     if (this.file) return;
     await mkdir(this.dir, { recursive: true });
+    const staleMs = this.lock.staleMs ?? 10_000;
+    const waitMs = this.lock.waitMs ?? 12_000;
+    const stepMs = Math.min(1_000, Math.max(50, Math.floor(waitMs / 10)));
+    try {
+      this.release = await lockfile.lock(this.dir, {
+        lockfilePath: join(this.dir, LOCK),
+        realpath: false,
+        stale: staleMs,
+        update: Math.max(1_000, Math.floor(staleMs / 5)),
+        retries: { retries: Math.ceil(waitMs / stepMs), factor: 1, minTimeout: stepMs, maxTimeout: stepMs },
+        onCompromised: (err) => {
+          // Another process may now compact the file: stop answering from it (appends fail, so authorize
+          // answers 503), keep draining what is pending (idempotent), never compact.
+          this.lockLost = err;
+          this.lock.onLost?.(err);
+        },
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOCKED') throw new SpoolLockedError(this.dir);
+      throw err;
+    }
+    try {
+      await this.load();
+    } catch (err) {
+      const release = this.release;
+      this.release = null;
+      await release?.().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Reads what an earlier process left pending and opens the file for appends. */
+  private async load(): Promise<void> {
     let text = '';
     try {
       text = await readFile(this.path, 'utf8');
@@ -103,6 +168,7 @@ export class StandInSpool {
 
   /** Appends a decision durably (fsync); resolves once it is on disk. Appends of one moment share an fsync. */
   async append(entry: SpooledDecision): Promise<void> {
+    if (this.lockLost) throw new Error(`the stand-in spool lost its lock: ${this.lockLost.message}`);
     await this.write(JSON.stringify(entry));
     this.pending.set(keyOf(entry.processor_id, entry.request.authorization_id), entry);
   }
@@ -122,6 +188,10 @@ export class StandInSpool {
     const file = this.file;
     this.file = null;
     await file?.close();
+    const release = this.release;
+    this.release = null;
+    // A lock already lost is not ours to remove.
+    if (release && !this.lockLost) await release().catch(() => {});
   }
 
   private write(line: string): Promise<void> {
@@ -149,7 +219,7 @@ export class StandInSpool {
   /** Replaces the file by an empty one (atomically, by rename) when every decision in it is drained. */
   private async compact(): Promise<void> {
     const run = this.writeChain.then(async () => {
-      if (this.pending.size !== 0 || this.queue.length !== 0 || !this.file) return;
+      if (this.pending.size !== 0 || this.queue.length !== 0 || !this.file || this.lockLost) return;
       const tmp = `${this.path}.tmp`;
       const empty = await open(tmp, 'w');
       await empty.sync();

@@ -204,6 +204,18 @@ serve('serves with the generated keys, signs with that key, stops on SIGTERM wit
     );
     const docs = await fetch(`http://127.0.0.1:${port}/docs`);
     assert.is(docs.status, 200);
+    // A second server on the same data directory would share the stand-in spool: it does not start (after
+    // waiting the lock's stale time, in case the holder had died).
+    const second = await run(['serve', '--port', '0', '--host', '127.0.0.1'], env);
+    assert.is(second.code, 1, second.err);
+    const locked = second.out
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line))
+      .find((r) => Object.values(r).includes('stand_in_spool_locked'));
+    assert.ok(locked, `stand_in_spool_locked logged: ${second.out}`);
+    assert.is(locked.dir, join(dir, 'data', 'spool'));
+    assert.is((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, 'the first one serves on');
     child.kill('SIGTERM');
     assert.is(await exited, 0);
   } finally {

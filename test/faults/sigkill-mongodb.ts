@@ -67,7 +67,9 @@ try {
   b.child.kill('SIGKILL');
   const killed = await b.exited;
   await onB.stop();
-  const restarted = await startCli(env);
+  // In the killed server's place, on its spool: it takes over the lock the killed one left (once that lock
+  // has gone unrefreshed for its stale time) and drains whatever it had spooled.
+  const restarted = await startCli({ ...env, ALLOWANCE_SPOOL_DIR: b.spoolDir });
   servers.push(restarted);
   const onRestarted = loadOf(restarted.url);
   await until(() => onRestarted.results.filter((r) => r.status !== null).length >= AFTER_RESTART);

@@ -18,7 +18,8 @@ const deadline = suite('authorize deadline: configuration, server wiring, /ready
 deadline('ALLOWANCE_AUTHORIZE_DEADLINE_MS and ALLOWANCE_SPOOL_DIR: defaults and validation', () => {
   const c = loadConfig({});
   assert.is(c.authorizeDeadlineMs, 1500);
-  assert.is(c.spoolDir, './data/spool');
+  assert.is(c.spoolDir, join('.', 'data', 'spool'));
+  assert.is(loadConfig({ ALLOWANCE_DATA_DIR: '/var/lib/allowance' }).spoolDir, '/var/lib/allowance/spool');
   assert.is(loadConfig({ ALLOWANCE_AUTHORIZE_DEADLINE_MS: '800' }).authorizeDeadlineMs, 800);
   assert.is(loadConfig({ ALLOWANCE_SPOOL_DIR: '/var/spool/allowance' }).spoolDir, '/var/spool/allowance');
   for (const bad of ['0', '99', '60001', '1.5', 'abc', '-5']) {

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -26,17 +27,33 @@ export interface CliServer {
   loggedRequestIds: Set<string>;
   /** Everything the process printed so far. */
   output(): string;
+  /** Its stand-in spool directory: a server restarted in its place takes it over (and drains what it left). */
+  spoolDir: string;
 }
 
 /**
  * Runs the server CLI with `env` on top of this process's environment; resolves once it logs `listening`.
  * Without a store named in `env` it runs on the memory store (never a database in the working directory).
+ * Without a spool directory or a data directory in `env` it gets a spool directory of its own (one server
+ * process per spool directory).
  */
 export function startCli(env: Record<string, string>, timeoutMs = 60_000): Promise<CliServer> {
   const named =
     env.MONGODB_URI !== undefined || env.ALLOWANCE_STORE !== undefined || env.ALLOWANCE_DATA_DIR !== undefined;
+  const spoolDir =
+    env.ALLOWANCE_SPOOL_DIR ??
+    (env.ALLOWANCE_DATA_DIR !== undefined
+      ? join(env.ALLOWANCE_DATA_DIR, 'spool')
+      : join(mkdtempSync(join(tmpdir(), 'allowance-cli-')), 'spool'));
   const child = spawn(process.execPath, [SERVER], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...(named ? {} : { ALLOWANCE_STORE: 'memory' }), ...env },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      ...(named ? {} : { ALLOWANCE_STORE: 'memory' }),
+      ALLOWANCE_SPOOL_DIR: spoolDir,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -64,7 +81,14 @@ export function startCli(env: Record<string, string>, timeoutMs = 60_000): Promi
       if (record.event === 'request' && record.request_id) loggedRequestIds.add(record.request_id);
       if (record.event !== 'listening') return;
       clearTimeout(timer);
-      resolve({ url: `http://127.0.0.1:${record.port}`, child, exited, loggedRequestIds, output: () => output });
+      resolve({
+        url: `http://127.0.0.1:${record.port}`,
+        child,
+        exited,
+        loggedRequestIds,
+        output: () => output,
+        spoolDir,
+      });
     });
   });
 }
