@@ -161,6 +161,7 @@ function appMetrics(engine: Engine): Metrics {
   const metrics = new Metrics();
   metrics.orgPolicyErrors = () => engine.stats.orgPolicyErrors;
   metrics.quotaOverages = () => engine.stats.quotaOverages;
+  metrics.standInPending = () => engine.standIn?.pending() ?? null;
   return metrics;
 }
 

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Decision } from '../types.js';
 
 /** What the app records and serves on /metrics; {@link Metrics} is the implementation (prom-client). */
@@ -62,6 +62,8 @@ export class Metrics implements AppMetrics {
   orgPolicyErrors: () => number = () => 0;
   /** Read at scrape time: times an org's monthly decisions went past its plan (decisions still issued). */
   quotaOverages: () => number = () => 0;
+  /** Read at scrape time: stand-in decisions spooled and not yet written into the store (null: no spool). */
+  standInPending: () => number | null = () => null;
   #processMetrics = false;
 
   constructor() {
@@ -86,6 +88,17 @@ export class Metrics implements AppMetrics {
       "Times an org's decisions of a month went past its plan (counted by this server; decisions are still issued and signed).",
       () => this.quotaOverages(),
     );
+    const standInPending = () => this.standInPending();
+    new Gauge({
+      name: 'allowance_stand_in_pending',
+      help: 'Stand-in decisions answered while the store was unavailable and not yet written into it (this server).',
+      registers: [this.registry],
+      collect() {
+        const n = standInPending();
+        if (n === null) this.reset();
+        else this.set(n);
+      },
+    });
   }
 
   request(method: string, route: string, status: number): void {

@@ -173,6 +173,10 @@ deadline('POST /v1/authorize answers a frozen store with a stand-in decision of 
     assert.is(res.body.stand_in, true);
     assert.is(res.body.action, 'ALLOW');
     assert.equal(res.body.reason_codes, ['stand_in_store_unavailable']);
+    // The spool's backlog is a gauge: 1 until the drain writes the stand-in into the store.
+    assert.match((await t.call('GET', '/metrics')).text, /\nallowance_stand_in_pending 1\n/);
+    assert.is(await t.engine.standIn?.drain(), 1);
+    assert.match((await t.call('GET', '/metrics')).text, /\nallowance_stand_in_pending 0\n/);
   } finally {
     await t.close();
   }
