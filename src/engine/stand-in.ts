@@ -330,6 +330,16 @@ async function releaseEarlier(
   }
 }
 
+/** The log fields of a spooled decision dropped in favour of the stored record `existing`. */
+function dropped(entry: SpooledDecision, existing: AuthorizationRecord): Record<string, unknown> {
+  return {
+    processor_id: entry.processor_id,
+    authorization_id: entry.request.authorization_id,
+    decision_id: entry.decision.decision_id,
+    stored_decision_id: existing.decision?.decision_id ?? null,
+  };
+}
+
 /** True when stand-in decision `d` approves more than the stored stand-in record `existing`. */
 function approvesMore(d: Decision, existing: AuthorizationRecord): boolean {
   if (!d.allowed) return false;
@@ -417,12 +427,7 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
     }
     if (existing.status === 'captured' || existing.status === 'reversed') {
       // Someone acted on the stored decision: it stays, and so does its ledger.
-      ctx.logger.error('stand_in_superseded', {
-        processor_id: entry.processor_id,
-        authorization_id: entry.request.authorization_id,
-        decision_id: d.decision_id,
-        stored_decision_id: existing.decision?.decision_id ?? null,
-      });
+      ctx.logger.error('stand_in_superseded', dropped(entry, existing));
       return 'done';
     }
     if (existing.status === 'pending' && existing.lease_until !== null) {
@@ -435,12 +440,7 @@ async function drainOne(ctx: EngineContext, entry: SpooledDecision): Promise<'do
     if (existing.attempt === STAND_IN_ATTEMPT && !approvesMore(d, existing)) {
       // Another server's stand-in for the same request, drained first: the processor may have acted on
       // either answer, so the one approving more stands (and holds); this one is dropped.
-      ctx.logger.warn('stand_in_duplicate', {
-        processor_id: entry.processor_id,
-        authorization_id: entry.request.authorization_id,
-        decision_id: d.decision_id,
-        stored_decision_id: existing.decision?.decision_id ?? null,
-      });
+      ctx.logger.warn('stand_in_duplicate', dropped(entry, existing));
       return 'done';
     }
     const superseded = {
