@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMemoryStores } from '../../adapters/memory/index.js';
 import { ConfigError, ensureDataDirKeys, loadConfig, mongoClientOptions, type ServerConfig } from '../config/index.js';
-import { SpoolLockedError } from '../engine/stand-in-spool.js';
+import { SpoolLockedError } from '../engine/index.js';
 import { createJsonLogger, type Logger } from '../http/logger.js';
 import { type StoreSet, startServer } from '../http/start-server.js';
 import type { StorageSet } from '../storage/index.js';

@@ -26,4 +26,5 @@ export {
   ShadowRecorder,
   type ShadowRecorderOptions,
 } from './shadow-recorder.js';
+export { SpoolLockedError } from './stand-in-spool.js';
 export * from './windows.js';
