@@ -1,4 +1,5 @@
 import type { AuditDraft } from '../audit/index.js';
+import { lastJwsParts } from '../crypto/index.js';
 import { AppError, isAppError } from '../errors/index.js';
 import { type Reservation, type UsageReadHints, vouchProof } from '../storage/index.js';
 import type { Approval, AuthorizationRecord, Decision } from '../types.js';
@@ -130,7 +131,7 @@ export function signDecision(
   };
   // The engine's signer makes the proof's payload the JSON of `body`: a store keeping the proof apart from
   // the fields may rely on it instead of decoding the payload again.
-  vouchProof(decision, body);
+  vouchProof(decision, body, lastJwsParts(proof));
   return decision;
 }
 
