@@ -52,6 +52,15 @@ function holdPeriodsOf(state: UsageState, windows: Record<WindowName, WindowUsag
   return periods;
 }
 
+/** What a window holds for `period`: its usage when it counts that period, else an empty window. */
+function windowAt(cur: WindowUsage | undefined, period: string): WindowUsage {
+  // A literal, not a spread: it is frozen with the record it goes into, and a frozen spread object takes a
+  // hidden class of its own (see memory-authorization-storage.ts).
+  return cur && cur.period === period
+    ? { period: cur.period, spent: cur.spent, count: cur.count }
+    : emptyWindow(period);
+}
+
 /** {@link UsageLedger} in memory: each reservation or release is one synchronous step. */
 export class MemoryUsageLedger implements UsageLedger {
   private readonly usage = new Map<string, UsageState>();
@@ -81,15 +90,13 @@ export class MemoryUsageLedger implements UsageLedger {
     const state = this.usageState(orgId, authorityId, false);
     const id = hints?.reservationId;
     if (hints && id !== undefined) hints.applied = state !== undefined && (state.holds.has(id) || state.ended.has(id));
-    const read = (w: WindowName): WindowUsage => {
-      const cur = state?.windows[w];
-      // A literal, not a spread: it is frozen with the record it goes into, and a frozen spread object
-      // takes a hidden class of its own (see memory-authorization-storage.ts).
-      return cur && cur.period === periods[w]
-        ? { period: cur.period, spent: cur.spent, count: cur.count }
-        : emptyWindow(periods[w]);
+    const windows = state?.windows;
+    return {
+      daily: windowAt(windows?.daily, periods.daily),
+      weekly: windowAt(windows?.weekly, periods.weekly),
+      monthly: windowAt(windows?.monthly, periods.monthly),
+      total: windowAt(windows?.total, periods.total),
     };
-    return { daily: read('daily'), weekly: read('weekly'), monthly: read('monthly'), total: read('total') };
   }
 
   async reserveUsage(orgId: string, authorityId: string, reservation: Reservation): Promise<ReserveResult> {
