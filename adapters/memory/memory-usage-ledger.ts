@@ -63,11 +63,15 @@ function windowAt(cur: WindowUsage | undefined, period: string): WindowUsage {
 
 /** {@link UsageLedger} in memory: each reservation or release is one synchronous step. */
 export class MemoryUsageLedger implements UsageLedger {
-  private readonly usage = new Map<string, UsageState>();
+  /**
+   * Org id → authority id → state: looked up by the ids as given, with no key string made (and hashed)
+   * per call.
+   */
+  private readonly usage = new Map<string, Map<string, UsageState>>();
 
   private usageState(orgId: string, authorityId: string, create: boolean): UsageState | undefined {
-    const key = `${orgId}\u0000${authorityId}`;
-    let state = this.usage.get(key);
+    let ofOrg = this.usage.get(orgId);
+    let state = ofOrg?.get(authorityId);
     if (!state && create) {
       state = {
         windows: { daily: emptyWindow(''), weekly: emptyWindow(''), monthly: emptyWindow(''), total: emptyWindow('') },
@@ -76,7 +80,11 @@ export class MemoryUsageLedger implements UsageLedger {
         adjusted: new Set(),
         holdPeriods: null,
       };
-      this.usage.set(key, state);
+      if (!ofOrg) {
+        ofOrg = new Map();
+        this.usage.set(orgId, ofOrg);
+      }
+      ofOrg.set(authorityId, state);
     }
     return state;
   }
