@@ -52,13 +52,26 @@ function holdPeriodsOf(state: UsageState, windows: Record<WindowName, WindowUsag
   return periods;
 }
 
+/** What a window holds for `period`: its usage when it counts that period, else an empty window. */
+function windowAt(cur: WindowUsage | undefined, period: string): WindowUsage {
+  // A literal, not a spread: it is frozen with the record it goes into, and a frozen spread object takes a
+  // hidden class of its own (see memory-authorization-storage.ts).
+  return cur && cur.period === period
+    ? { period: cur.period, spent: cur.spent, count: cur.count }
+    : emptyWindow(period);
+}
+
 /** {@link UsageLedger} in memory: each reservation or release is one synchronous step. */
 export class MemoryUsageLedger implements UsageLedger {
-  private readonly usage = new Map<string, UsageState>();
+  /**
+   * Org id → authority id → state: looked up by the ids as given, with no key string made (and hashed)
+   * per call.
+   */
+  private readonly usage = new Map<string, Map<string, UsageState>>();
 
   private usageState(orgId: string, authorityId: string, create: boolean): UsageState | undefined {
-    const key = `${orgId}\u0000${authorityId}`;
-    let state = this.usage.get(key);
+    let ofOrg = this.usage.get(orgId);
+    let state = ofOrg?.get(authorityId);
     if (!state && create) {
       state = {
         windows: { daily: emptyWindow(''), weekly: emptyWindow(''), monthly: emptyWindow(''), total: emptyWindow('') },
@@ -67,7 +80,11 @@ export class MemoryUsageLedger implements UsageLedger {
         adjusted: new Set(),
         holdPeriods: null,
       };
-      this.usage.set(key, state);
+      if (!ofOrg) {
+        ofOrg = new Map();
+        this.usage.set(orgId, ofOrg);
+      }
+      ofOrg.set(authorityId, state);
     }
     return state;
   }
@@ -81,15 +98,13 @@ export class MemoryUsageLedger implements UsageLedger {
     const state = this.usageState(orgId, authorityId, false);
     const id = hints?.reservationId;
     if (hints && id !== undefined) hints.applied = state !== undefined && (state.holds.has(id) || state.ended.has(id));
-    const read = (w: WindowName): WindowUsage => {
-      const cur = state?.windows[w];
-      // A literal, not a spread: it is frozen with the record it goes into, and a frozen spread object
-      // takes a hidden class of its own (see memory-authorization-storage.ts).
-      return cur && cur.period === periods[w]
-        ? { period: cur.period, spent: cur.spent, count: cur.count }
-        : emptyWindow(periods[w]);
+    const windows = state?.windows;
+    return {
+      daily: windowAt(windows?.daily, periods.daily),
+      weekly: windowAt(windows?.weekly, periods.weekly),
+      monthly: windowAt(windows?.monthly, periods.monthly),
+      total: windowAt(windows?.total, periods.total),
     };
-    return { daily: read('daily'), weekly: read('weekly'), monthly: read('monthly'), total: read('total') };
   }
 
   async reserveUsage(orgId: string, authorityId: string, reservation: Reservation): Promise<ReserveResult> {

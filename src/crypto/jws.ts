@@ -9,8 +9,33 @@ export function createJwsSigner(key: SigningKey): (payload: object) => string {
   const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: key.kid, typ: 'JWT' })).toString('base64url');
   return (payload) => {
     const signingInput = `${header}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-    return `${signingInput}.${sign(null, Buffer.from(signingInput), key.privateKey).toString('base64url')}`;
+    const signature = sign(null, Buffer.from(signingInput), key.privateKey).toString('base64url');
+    const jws = `${signingInput}.${signature}`;
+    lastJws = jws;
+    lastHeader = header;
+    lastSignature = signature;
+    return jws;
   };
+}
+
+/** The compact JWS a signer of {@link createJwsSigner} made last, with its header and signature. */
+let lastJws: string | null = null;
+let lastHeader = '';
+let lastSignature = '';
+
+/** The header and signature (base64url) of a compact JWS. */
+export interface JwsParts {
+  header: string;
+  signature: string;
+}
+
+/**
+ * The header and signature of `jws` when it is the compact JWS a signer of {@link createJwsSigner} made
+ * last (ask right after signing), as the signer wrote them: strings of their own, where slicing them out of
+ * the JWS would read (and flatten) the whole of it. Null for any other string.
+ */
+export function lastJwsParts(jws: string): JwsParts | null {
+  return jws === lastJws ? { header: lastHeader, signature: lastSignature } : null;
 }
 
 /** Why a JWS did not verify. */

@@ -1,5 +1,5 @@
 import { AppError, isAppError } from '../errors/index.js';
-import type { ClaimResult, StorageAdapter } from '../storage/index.js';
+import { type ClaimResult, type StorageAdapter, toAppError } from '../storage/index.js';
 import type { Agent, AuthorizationRecord, CredentialBinding, Decision, SpendingAuthority } from '../types.js';
 import { sha256Hex } from '../util/hash.js';
 import { tracingActive } from '../util/tracing.js';
@@ -7,6 +7,7 @@ import type { Actor } from './audit-drafts.js';
 import { authorize } from './authorize.js';
 import { canonicalRequest, type NormalizedAuthorizeRequest, parseAuthorizeRequest } from './authorize-request.js';
 import type { EngineContext } from './context.js';
+import { rethrow, storeBehind } from './guard-store.js';
 import type { ObservedReads, StandIn } from './stand-in.js';
 import { traceStoreCall } from './tracing.js';
 
@@ -145,13 +146,33 @@ function viewPrototype(store: StorageAdapter): object {
   let proto = viewPrototypes.get(store);
   if (proto) return proto;
   proto = {};
+  // A view of guardStore: untraced, its store is called directly and guarded here, in the step that notes.
+  const inner = storeBehind(store);
   for (const method of Object.keys(store)) {
     const fn = (store as unknown as Record<string, unknown>)[method];
     if (typeof fn !== 'function') continue;
+    const innerFn = inner && (inner as unknown as Record<string, unknown>)[method];
+    const direct = typeof innerFn === 'function' ? (innerFn as (...a: unknown[]) => unknown) : null;
     const noted = NOTED.has(method);
     (proto as Record<string, unknown>)[method] = function (this: BudgetedView, ...args: unknown[]) {
       const { budget, seen } = this;
       if (budget.expired) return Promise.reject(deadlineError());
+      if (direct !== null && !tracingActive()) {
+        // What guardStore's call does (only AppError comes out), with the noting in the same step.
+        let result: unknown;
+        try {
+          result = direct.apply(inner, args);
+        } catch (err) {
+          return Promise.reject(toAppError(err));
+        }
+        const call = result instanceof Promise ? result : Promise.resolve(result);
+        return noted
+          ? call.then((value) => {
+              note(seen, method, value);
+              return value;
+            }, rethrow)
+          : call.catch(rethrow);
+      }
       // Untraced (the common case): the call itself, with no closure made for the tracer.
       const call = tracingActive()
         ? traceStoreCall(method, () => (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args))

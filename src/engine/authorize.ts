@@ -1,4 +1,5 @@
 import type { AuditDraft } from '../audit/index.js';
+import { lastJwsParts } from '../crypto/index.js';
 import { AppError, isAppError } from '../errors/index.js';
 import { type Reservation, type UsageReadHints, vouchProof } from '../storage/index.js';
 import type { Approval, AuthorizationRecord, Decision } from '../types.js';
@@ -130,7 +131,7 @@ export function signDecision(
   };
   // The engine's signer makes the proof's payload the JSON of `body`: a store keeping the proof apart from
   // the fields may rely on it instead of decoding the payload again.
-  vouchProof(decision, body);
+  vouchProof(decision, body, lastJwsParts(proof));
   return decision;
 }
 
@@ -171,6 +172,19 @@ function reservationOf(ev: AuthorizationEvaluation, reservationId: string, amoun
   return { reservation_id: reservationId, amount, windows };
 }
 
+/** What a decided record adds to a fresh one (see {@link freshRecord}). */
+interface Outcome {
+  status: AuthorizationRecord['status'];
+  approvedAmount: number;
+  holdOpen: boolean;
+  holdExpiresAt: string | null;
+  decision: Decision;
+}
+
+/**
+ * A record of this attempt, pending, or decided with `outcome`: one literal, the keys always in the same
+ * order, rather than a pending record spread into a decided one.
+ */
 function freshRecord(
   processorId: string,
   req: NormalizedAuthorizeRequest,
@@ -178,27 +192,29 @@ function freshRecord(
   ev: AuthorizationEvaluation,
   nowMs: number,
   attempt: number,
+  reservationId: string,
+  outcome: Outcome | null = null,
 ): AuthorizationRecord {
   const now = isoTime(nowMs);
   return {
     processor_id: processorId,
     authorization_id: req.authorization_id,
     org_id: ev.orgId,
-    status: 'pending',
+    status: outcome ? outcome.status : 'pending',
     request_sha256: requestSha,
-    reservation_id: reservationIdFor(processorId, req.authorization_id, attempt),
+    reservation_id: reservationId,
     attempt,
     lease_until: null,
     authority_id: ev.authority?.id ?? null,
     intent_id: ev.intent?.id ?? null,
     agent_id: ev.agentId,
     amount: req.amount,
-    approved_amount: 0,
+    approved_amount: outcome ? outcome.approvedAmount : 0,
     captured_amount: 0,
     currency: req.currency,
-    hold_open: false,
-    hold_expires_at: null,
-    decision: null,
+    hold_open: outcome ? outcome.holdOpen : false,
+    hold_expires_at: outcome ? outcome.holdExpiresAt : null,
+    decision: outcome ? outcome.decision : null,
     policy_input: ev.policyInput,
     ...(req.approval_id !== undefined ? { approval_id: req.approval_id } : {}),
     version: 0,
@@ -450,22 +466,29 @@ async function decideAndRecord(
   const ev = preRead
     ? evaluateResolved(ctx, processorId, req, nowMs, await preRead.resolution)
     : await evaluateAuthorization(ctx, processorId, req, nowMs);
-  const attempt = abandoned ? abandoned.attempt + 1 : 1;
-  const record = freshRecord(processorId, req, requestSha, ev, nowMs, attempt);
-  const ids = {
-    bindingId: ev.binding?.id ?? null,
-    authorityId: ev.authority?.id ?? null,
-    intentId: ev.intent?.id ?? null,
-  };
   const allowedByEvaluation = ALLOWED.has(ev.action);
-
   const holdMs = holdPeriodMs(ctx, ev.authority);
   if (allowedByEvaluation && !abandoned && !applied && isPlainRequest(req)) {
     // The id the first wave's usage read was told, else computed again (an attempt that read again).
     const reservationId =
       preRead?.usageHints.reservationId ?? plainReservationIdFor(processorId, req.authorization_id, requestSha);
-    return reserveThenRecord(ctx, processorId, req, requestSha, ev, record, nowMs, holdMs, reservationId, actor);
+    return reserveThenRecord(ctx, processorId, req, requestSha, ev, nowMs, holdMs, reservationId, actor);
   }
+  const attempt = abandoned ? abandoned.attempt + 1 : 1;
+  const record = freshRecord(
+    processorId,
+    req,
+    requestSha,
+    ev,
+    nowMs,
+    attempt,
+    reservationIdFor(processorId, req.authorization_id, attempt),
+  );
+  const ids = {
+    bindingId: ev.binding?.id ?? null,
+    authorityId: ev.authority?.id ?? null,
+    intentId: ev.intent?.id ?? null,
+  };
   if (!allowedByEvaluation && !abandoned) {
     const eventId = decisionEventId(ctx, ev.orgId, nowMs);
     const approval = ev.action === 'STEP_UP' && ev.orgId !== null ? openApproval(ctx, req, nowMs) : null;
@@ -648,7 +671,6 @@ async function reserveThenRecord(
   req: NormalizedAuthorizeRequest,
   requestSha: string,
   ev: AuthorizationEvaluation,
-  record: AuthorizationRecord,
   nowMs: number,
   holdMs: number,
   reservationId: string,
@@ -696,15 +718,14 @@ async function reserveThenRecord(
     decisionEventId(ctx, ev.orgId, nowMs),
   );
   const allowed = decision.allowed;
-  const final: AuthorizationRecord = {
-    ...record,
+  // The first attempt's record, decided and holding under the plain reservation id.
+  const final = freshRecord(processorId, req, requestSha, ev, nowMs, 1, reservationId, {
     status: allowed ? 'approved' : 'declined',
-    reservation_id: reservationId,
-    approved_amount: decision.approved_amount,
-    hold_open: allowed,
-    hold_expires_at: decision.expires_at,
+    approvedAmount: decision.approved_amount,
+    holdOpen: allowed,
+    holdExpiresAt: decision.expires_at,
     decision,
-  };
+  });
   const res = await store.claimAuthorization(final, decisionDrafts(ctx, final, req, nowMs, actor));
   if (res.created) {
     if (ev.shadow) ctx.shadow?.observe(ev.shadow);

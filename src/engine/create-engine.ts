@@ -5,6 +5,7 @@ import { AppError } from '../errors/index.js';
 import { type LoadedPolicy, PolicyHolder } from '../policy/index.js';
 import type { PolicyAnalysisStorage, QuotaStorage, StorageAdapter } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { tracingActive } from '../util/tracing.js';
 import * as agents from './agents.js';
 import * as approvals from './approvals.js';
 import { auditDraft, type DraftSpec } from './audit-drafts.js';
@@ -325,9 +326,12 @@ export function createEngine(options: EngineOptions) {
      * time spent before the engine (authentication, rate limits) counts against the deadline too.
      */
     authorize: (processorId: string, body: unknown, actor?: string, options?: { receivedAt?: number }) =>
-      traceAuthorize(processorId, body, () =>
-        authorizeWithinBudget(ctx, standIn, processorId, body, actor, options?.receivedAt),
-      ),
+      // Untraced (the common case): no closure made for the tracer.
+      tracingActive()
+        ? traceAuthorize(processorId, body, () =>
+            authorizeWithinBudget(ctx, standIn, processorId, body, actor, options?.receivedAt),
+          )
+        : authorizeWithinBudget(ctx, standIn, processorId, body, actor, options?.receivedAt),
     /** A simulation is an optional decision: past the org's monthly decisions it is 402 `quota_exceeded`. */
     simulate: async (...args: Parameters<Tail<typeof simulateAuthorization>>) => {
       await requireDecisionsLeft(ctx, args[0]);

@@ -145,6 +145,14 @@ const ALWAYS: ResolutionWave = { proceed: Promise.resolve(true) };
 /** Thrown (and dropped with the resolution) instead of starting a read after the wave was dropped. */
 class DroppedResolution extends Error {}
 
+/**
+ * Before every read that follows an earlier one: waits for the wave's go-ahead, and throws
+ * {@link DroppedResolution} once the wave was dropped, so that a dropped wave starts nothing more.
+ */
+async function proceedOrDrop(wave: ResolutionWave): Promise<void> {
+  if (!(await wave.proceed)) throw new DroppedResolution('the resolution was dropped');
+}
+
 /** Whether a fresh binding and authority still are what the hint named (then the reads made with it hold). */
 function hintHolds(hint: ResolutionHint, binding: CredentialBinding | null, authority: SpendingAuthority | null) {
   return (
@@ -173,10 +181,6 @@ export async function resolveAuthorization(
   wave: ResolutionWave = ALWAYS,
 ): Promise<Resolved> {
   const { store } = ctx;
-  // Before every read that follows an earlier one: a dropped wave starts nothing more.
-  const next = async () => {
-    if (!(await wave.proceed)) throw new DroppedResolution('the resolution was dropped');
-  };
   // The named approval does not depend on the binding: it is read in the same round trip as the rest.
   const approvedRead = req.approval_id !== undefined ? store.findApproval(req.approval_id) : null;
   approvedRead?.catch(() => {}); // an early answer leaves it unread; its failure is seen where it is awaited
@@ -206,7 +210,7 @@ export async function resolveAuthorization(
     intent = reads[3];
     usage = reads[4];
     if (!hintHolds(hint, binding, authority)) {
-      await next();
+      await proceedOrDrop(wave);
       hints?.delete(processorId, req);
       usage = null;
       if (binding && binding.processor_id === processorId && binding.org_id === hint.orgId) {
@@ -229,7 +233,7 @@ export async function resolveAuthorization(
   } else {
     binding = await store.findBinding(processorId, bindingKey);
     if (binding && binding.processor_id === processorId) {
-      await next();
+      await proceedOrDrop(wave);
       const orgId = binding.org_id;
       [agent, authority, intent] = await Promise.all([
         store.getAgent(orgId, binding.agent_id),
@@ -261,7 +265,7 @@ export async function resolveAuthorization(
     return { kind: 'early', evaluation: early('DENY', 'authority_not_found', ids) };
   }
   if (usage === null || periods === null) {
-    await next();
+    await proceedOrDrop(wave);
     periods = periodsAt(nowMs, authority.time_zone);
     usage = await store.getUsage(orgId, authority.id, periods, usageHints);
   }

@@ -17,10 +17,24 @@ export function guardStore(store: StorageAdapter): StorageAdapter {
   if (missing.length) throw new TypeError(`createEngine: the storage adapter lacks ${missing.join(', ')}`);
   const guarded = {} as Record<string, unknown>;
   for (const m of METHODS) guarded[m] = guardCall((store[m] as (...args: unknown[]) => unknown).bind(store));
+  guardedStores.set(guarded, store);
   return guarded as unknown as StorageAdapter;
 }
 
-const rethrow = (err: unknown): never => {
+/** The store behind each view {@link guardStore} made. */
+const guardedStores = new WeakMap<object, StorageAdapter>();
+
+/**
+ * The store a view of {@link guardStore} guards, for a caller that wraps the view's calls again and applies
+ * the same guard itself (a synchronous throw rejected with its AppError, a rejection turned into one by
+ * {@link rethrow}) in the same step as its own: one promise per call, not two.
+ */
+export function storeBehind(guarded: StorageAdapter): StorageAdapter | undefined {
+  return guardedStores.get(guarded);
+}
+
+/** Rejects with the AppError of a store's failure (see {@link guardStore}). */
+export const rethrow = (err: unknown): never => {
   throw toAppError(err);
 };
 

@@ -82,20 +82,40 @@ function payloadOf(fields: object): string {
   return Buffer.from(JSON.stringify(fields)).toString('base64url');
 }
 
+/** What a signer vouched for ({@link vouchProof}): the object it signed and, when given, its proof's parts. */
+interface Vouch {
+  signed: Readonly<Record<string, unknown>>;
+  /** The proof when vouched: one replaced since is checked by its bytes. */
+  proof: string;
+  /** The proof's header and signature as the signer wrote them; null when not given. */
+  header: string | null;
+  signature: string;
+}
+
 /**
- * Decisions whose signer vouched for their proof ({@link vouchProof}), with the object it signed.
+ * Decisions whose signer vouched for their proof ({@link vouchProof}), with what it signed.
  */
-const vouched = new WeakMap<object, Readonly<Record<string, unknown>>>();
+const vouched = new WeakMap<object, Vouch>();
 
 /**
  * Called by the signer of `decision` right after signing: its proof is the compact JWS
  * `header.base64url(JSON.stringify(signed)).signature`, and `decision` is `signed`'s fields, in the same
  * order, with `proof` added. {@link detachProof} then checks the fields against `signed` (the same values)
  * instead of decoding the payload to compare it with their JSON. A decision nobody vouched for, or whose
- * fields are no longer the signed ones, is checked by decoding as before.
+ * fields or proof are no longer the vouched ones, is checked by decoding as before.
  */
-export function vouchProof(decision: Decision, signed: Omit<Decision, 'proof'>): void {
-  vouched.set(decision, signed as unknown as Readonly<Record<string, unknown>>);
+export function vouchProof(
+  decision: Decision,
+  signed: Omit<Decision, 'proof'>,
+  /** The header and signature of the proof, as the signer wrote them: the proof is then not read at all. */
+  parts?: { header: string; signature: string } | null,
+): void {
+  vouched.set(decision, {
+    signed: signed as unknown as Readonly<Record<string, unknown>>,
+    proof: decision.proof,
+    header: parts ? parts.header : null,
+    signature: parts ? parts.signature : '',
+  });
 }
 
 /** True when `signed` has exactly the fields of `decision` but its proof, in the same order, with the same values. */
@@ -120,19 +140,25 @@ function isSignedAs(decision: Decision, signed: Readonly<Record<string, unknown>
 export function detachProof(decision: Decision, share?: Readonly<Record<string, unknown>>): DetachedProof | null {
   const proof = (decision as { proof?: unknown }).proof;
   if (typeof proof !== 'string') return null;
-  const first = proof.indexOf('.');
-  const second = proof.indexOf('.', first + 1);
-  if (first <= 0 || second < 0 || proof.indexOf('.', second + 1) >= 0) return null;
   if (Object.getPrototypeOf(decision) !== Object.prototype) return null;
   let i = 0;
   for (const key in decision) if (key !== DECISION_KEYS[i++]) return null;
   if (i !== DECISION_KEYS.length) return null;
+  const vouch = vouched.get(decision);
+  // Vouched for, with the fields and the proof it was vouched with.
+  const signedAs = vouch !== undefined && vouch.proof === proof && isSignedAs(decision, vouch.signed);
+  if (signedAs && vouch.header !== null) {
+    // The proof its signer made of these fields, its parts as the signer wrote them: the proof is not read.
+    const fields = decisionFields(decision);
+    if (share !== undefined) shareStrings(fields, share);
+    return new DetachedProof(fields, vouch.header, vouch.signature);
+  }
+  const first = proof.indexOf('.');
+  const second = proof.indexOf('.', first + 1);
+  if (first <= 0 || second < 0 || proof.indexOf('.', second + 1) >= 0) return null;
   const fields = decisionFields(decision);
   if (share !== undefined) shareStrings(fields, share);
-  const signed = vouched.get(decision);
-  if (!(signed !== undefined && isSignedAs(decision, signed)) && !signsFields(proof, first + 1, second, fields)) {
-    return null;
-  }
+  if (!signedAs && !signsFields(proof, first + 1, second, fields)) return null;
   const signature = proof.slice(second + 1);
   if (signature.length === 0) return null;
   return new DetachedProof(fields, sharedHeader(proof, first), ownCopy(signature));

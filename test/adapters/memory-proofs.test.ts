@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryAdapter } from '../../adapters/memory/index.js';
-import { verifyJws } from '../../src/crypto/index.js';
+import { lastJwsParts, verifyJws } from '../../src/crypto/index.js';
 import { attachProof, DetachedProof, detachProof, vouchProof } from '../../src/storage/index.js';
 import type { Decision } from '../../src/types.js';
 import { makeFixture } from '../support/engine-fixture.js';
@@ -57,6 +57,48 @@ detach(
     assert.is(detachProof(changed), null);
   },
 );
+
+detach(
+  "a decision vouched with its proof's parts is detached on them; a proof replaced after vouching is read",
+  async () => {
+    const d = await signedDecision();
+    const { proof, ...signed } = d;
+    const [h, p, s] = proof.split('.') as [string, string, string];
+    const parts = { header: h, signature: s };
+    const vouched = { ...d };
+    vouchProof(vouched, { ...signed }, parts);
+    const detached = detachProof(vouched);
+    assert.ok(detached);
+    assert.is(detached.header, h);
+    assert.is(detached.signature, s);
+    assert.is(bytes(attachProof(detached)), bytes(d));
+    // A proof replaced after vouching: the decision's own proof is read (one over other bytes is not detached).
+    const replaced = { ...d };
+    vouchProof(replaced, { ...signed }, parts);
+    replaced.proof = `${h}.${p}x.${s}`;
+    assert.is(detachProof(replaced), null);
+    // Vouched without parts, the same: the fields are trusted only with the proof they were vouched with.
+    const unparted = { ...d };
+    vouchProof(unparted, { ...signed });
+    unparted.proof = `${h}.${p}x.${s}`;
+    assert.is(detachProof(unparted), null);
+    // Fields changed after vouching: not detached, whatever parts were given.
+    const changed = { ...d };
+    vouchProof(changed, { ...signed }, parts);
+    changed.amount = d.amount + 1;
+    assert.is(detachProof(changed), null);
+  },
+);
+
+detach("the engine vouches with the parts its signer wrote: they are the proof's own", async () => {
+  const d = await signedDecision();
+  const parts = lastJwsParts(d.proof);
+  assert.ok(parts, 'the proof is the last JWS the signer made');
+  const [h, , s] = d.proof.split('.') as [string, string, string];
+  assert.is(parts.header, h);
+  assert.is(parts.signature, s);
+  assert.is(lastJwsParts(`${h}.x.${s}`), null, 'any other string has no parts');
+});
 
 detach('a decision whose proof would not be rebuilt exactly is not detached', async () => {
   const d = await signedDecision();

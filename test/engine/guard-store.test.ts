@@ -4,6 +4,8 @@ import { guardStore } from '../../src/engine/guard-store.js';
 import { isAppError } from '../../src/errors/index.js';
 import { STORAGE_ADAPTER_METHODS, type StorageAdapter, StorageError } from '../../src/storage/index.js';
 import { rejectsWithCode } from '../support/assert-rejects.js';
+import { makeFixture } from '../support/engine-fixture.js';
+import { faultyStore } from '../support/faulty-store.js';
 
 const test = suite('engine: the store guard');
 
@@ -54,6 +56,29 @@ test('a rejection and a synchronous throw both reject with the AppError of the f
   await rejectsWithCode(call as Promise<unknown>, 'storage_unavailable');
   const other = await (guarded.getProcessor('prc_1') as Promise<unknown>).catch((err: unknown) => err);
   assert.ok(isAppError(other), 'an unknown failure is an AppError too');
+});
+
+test('through authorize (its time budget calls the adapter itself), every failure is the AppError the guard makes', async () => {
+  const faults = faultyStore();
+  const f = await makeFixture({ store: faults.store });
+  faults.wrap('getAuthorization', () => Promise.reject(new StorageError('unavailable', 'down')));
+  await rejectsWithCode(f.engine.authorize(f.processor.id, f.request()), 'storage_unavailable');
+  faults.wrap('getAuthorization', () => {
+    throw new StorageError('unavailable', 'down at once');
+  });
+  await rejectsWithCode(f.engine.authorize(f.processor.id, f.request()), 'storage_unavailable');
+  faults.wrap('getAuthorization', null);
+  // A failure of a call whose result is noted (the claim), and an unknown failure: AppErrors too.
+  faults.wrap('claimAuthorization', () => Promise.reject(new Error('a bug')));
+  const bug = await f.engine.authorize(f.processor.id, f.request()).catch((err: unknown) => err);
+  assert.ok(isAppError(bug), 'an unknown failure is an AppError');
+  faults.wrap('claimAuthorization', () => {
+    throw new StorageError('unavailable', 'down at once');
+  });
+  await rejectsWithCode(f.engine.authorize(f.processor.id, f.request()), 'storage_unavailable');
+  faults.wrap('claimAuthorization', null);
+  const d = await f.engine.authorize(f.processor.id, f.request());
+  assert.is(d.action, 'ALLOW');
 });
 
 test.run();
