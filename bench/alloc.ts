@@ -6,6 +6,7 @@ import { MemoryAdapter } from '../adapters/memory/index.js';
 import { createEngine } from '../src/engine/index.js';
 import { loadPolicy } from '../src/policy/index.js';
 import { buildPolicyBundle } from '../src/policy-build/index.js';
+import { benchRequest, benchWorld } from './bench-world.js';
 
 /**
  * Bytes allocated by one `engine.authorize` on the memory store (audit on), and which functions allocate
@@ -30,35 +31,9 @@ async function main() {
   const policy = await loadPolicy(new Uint8Array(await readFile(outFile)));
   const engine = createEngine({ store: new MemoryAdapter(), policy, audit: { enabled: true } });
   await engine.init();
-  const org = await engine.createOrg({ name: 'Bench Org' });
-  const processor = await engine.createProcessor({ name: 'Bench Processor' });
-  const agent = await engine.createAgent(org.id, { name: 'bench-agent', model_provider: 'acme' });
-  const authority = await engine.createAuthority(org.id, {
-    agent_id: agent.id,
-    currency: 'USD',
-    time_zone: 'America/New_York',
-    limits: { per_transaction: 100_000, daily: 1e12, weekly: 1e12, monthly: 1e12, total: 1e13 },
-    velocity: { daily: 1e9 },
-    merchant_rules: { block_mcc: ['7995'], allow_countries: ['US', 'CA'] },
-    step_up_above: 90_000,
-    partial_approval: true,
-  });
-  await engine.createBinding(org.id, {
-    agent_id: agent.id,
-    authority_id: authority.id,
-    processor_id: processor.id,
-    credential: { type: 'network_token', reference: 'tok_bench', last4: '4242' },
-  });
+  const processor = { id: (await benchWorld(engine)).processorId };
   // Bodies made before the measured window, so that only authorize's own allocations are counted.
-  const bodies = Array.from({ length: WARMUP + N }, (_, i) => ({
-    authorization_id: `pa_alloc_${i}_${process.pid}`,
-    credential_reference: 'tok_bench',
-    amount: 1850 + (i % 100),
-    currency: 'USD',
-    merchant: { id: 'mer_3c7a1b9f', name: 'Example Store', mcc: '5734', country: 'US' },
-    channel: 'online',
-    partial_approval_supported: true,
-  }));
+  const bodies = Array.from({ length: WARMUP + N }, (_, i) => benchRequest('pa_alloc', i));
   for (let i = 0; i < WARMUP; i++) {
     const d = await engine.authorize(processor.id, bodies[i]);
     if (d.action !== 'ALLOW') throw new Error(`bench setup: expected ALLOW, got ${d.action}`);

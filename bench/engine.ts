@@ -15,6 +15,7 @@ import { buildPolicyBundle } from '../src/policy-build/index.js';
 import type { QuotaStorage, StorageAdapter } from '../src/storage/index.js';
 import { canonicalJson } from '../src/util/canonical-json.js';
 import { type RunningMongoServer, startMongoServer } from '../test/support/mongo-server.js';
+import { benchRequest, benchWorld } from './bench-world.js';
 import { printTable, sample, summarize } from './stats.js';
 
 const N = Number(process.env.BENCH_N ?? 20_000);
@@ -28,29 +29,7 @@ async function setup(
 ) {
   const engine = createEngine({ store, policy, audit: { enabled: auditOn }, ...(quotas ? { quotas } : {}) });
   await engine.init();
-  const org = await engine.createOrg({ name: 'Bench Org' });
-  const processor = await engine.createProcessor({ name: 'Bench Processor' });
-  const agent = await engine.createAgent(org.id, {
-    name: 'bench-agent',
-    model_provider: 'acme',
-    metadata: { team: 'ops' },
-  });
-  const authority = await engine.createAuthority(org.id, {
-    agent_id: agent.id,
-    currency: 'USD',
-    time_zone: 'America/New_York',
-    limits: { per_transaction: 100_000, daily: 1e12, weekly: 1e12, monthly: 1e12, total: 1e13 },
-    velocity: { daily: 1e9 },
-    merchant_rules: { block_mcc: ['7995'], allow_countries: ['US', 'CA'] },
-    step_up_above: 90_000,
-    partial_approval: true,
-  });
-  await engine.createBinding(org.id, {
-    agent_id: agent.id,
-    authority_id: authority.id,
-    processor_id: processor.id,
-    credential: { type: 'network_token', reference: 'tok_bench', last4: '4242' },
-  });
+  const { orgId, processorId } = await benchWorld(engine, { team: 'ops' });
   let captured: SpendPolicyInput | undefined;
   const spy = {
     revision: policy.revision,
@@ -62,19 +41,11 @@ async function setup(
     evaluateIntent: policy.evaluateIntent.bind(policy),
   };
   const probe = createEngine({ store, policy: spy, audit: { enabled: auditOn } });
-  const request = (i: number) => ({
-    authorization_id: `pa_bench_${i}_${process.pid}`,
-    credential_reference: 'tok_bench',
-    amount: 1850 + (i % 100),
-    currency: 'USD',
-    merchant: { id: 'mer_3c7a1b9f', name: 'Example Store', mcc: '5734', country: 'US' },
-    channel: 'online',
-    partial_approval_supported: true,
-  });
-  const d = await probe.authorize(processor.id, request(-1));
+  const request = (i: number) => benchRequest('pa_bench', i);
+  const d = await probe.authorize(processorId, request(-1));
   if (d.action !== 'ALLOW' || !captured)
     throw new Error(`bench setup: expected ALLOW, got ${d.action} ${d.reason_codes}`);
-  return { engine, orgId: org.id, processorId: processor.id, request, input: captured, decision: d };
+  return { engine, orgId, processorId, request, input: captured, decision: d };
 }
 
 async function main() {
