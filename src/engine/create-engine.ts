@@ -168,6 +168,7 @@ export function createEngine(options: EngineOptions) {
         new StandInSpool(ctx.config.standInSpoolDir, {
           onLost: (err) =>
             ctx.logger.error('stand_in_spool_lock_lost', { dir: ctx.config.standInSpoolDir, error: String(err) }),
+          onRegained: () => ctx.logger.warn('stand_in_spool_lock_regained', { dir: ctx.config.standInSpoolDir }),
         }),
       )
     : null;

@@ -36,8 +36,10 @@ export interface SpoolLockOptions {
   staleMs?: number;
   /** How long `open` waits for a lock held by a live process before it fails. Default 12,000 ms. */
   waitMs?: number;
-  /** Called once if this process loses the lock (not refreshed in time, or taken over). */
+  /** Called when this process loses the lock (not refreshed in time, or removed). */
   onLost?: (err: Error) => void;
+  /** Called when a lost lock is held again (see {@link StandInSpool.open}). */
+  onRegained?: () => void;
 }
 
 /** Another live process holds the spool directory: two spools in one directory would lose decisions. */
@@ -68,6 +70,8 @@ export class StandInSpool {
   private writeChain: Promise<void> = Promise.resolve();
   private release: (() => Promise<void>) | null = null;
   private lockLost: Error | null = null;
+  /** Set while a lost lock is being taken again. */
+  private regaining: Promise<void> | null = null;
 
   constructor(
     readonly dir: string,
@@ -82,27 +86,19 @@ export class StandInSpool {
    * over this one's appends, losing answered decisions. A process that dies leaves its lock; it is taken
    * over once it has not been refreshed for `staleMs` (the holder refreshes it every fifth of that). A lock
    * still refreshed after `waitMs` fails with {@link SpoolLockedError}.
+   *
+   * A holder loses its lock when a refresh comes later than `staleMs` (a stalled process, or the clock
+   * jumping ahead) or the lock is removed. It then answers no stand-in (another process may compact the
+   * file), keeps draining what is pending (idempotent) and never compacts; and it tries to take the lock
+   * again, as any process would (once stale, or at once if removed). Holding it again, it reopens the file
+   * and writes back every decision still pending, since another process may have replaced the file
+   * meanwhile, and answers stand-ins again. If another live process took the lock, it stays lost.
    */
   async open(): Promise<void> {
     if (this.file) return;
     await mkdir(this.dir, { recursive: true });
-    const staleMs = this.lock.staleMs ?? 10_000;
-    const waitMs = this.lock.waitMs ?? 12_000;
-    const stepMs = Math.min(1_000, Math.max(50, Math.floor(waitMs / 10)));
     try {
-      this.release = await lockfile.lock(this.dir, {
-        lockfilePath: join(this.dir, LOCK),
-        realpath: false,
-        stale: staleMs,
-        update: Math.max(1_000, Math.floor(staleMs / 5)),
-        retries: { retries: Math.ceil(waitMs / stepMs), factor: 1, minTimeout: stepMs, maxTimeout: stepMs },
-        onCompromised: (err) => {
-          // Another process may now compact the file: stop answering from it (appends fail, so authorize
-          // answers 503), keep draining what is pending (idempotent), never compact.
-          this.lockLost = err;
-          this.lock.onLost?.(err);
-        },
-      });
+      this.release = await this.acquire();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ELOCKED') throw new SpoolLockedError(this.dir);
       throw err;
@@ -115,6 +111,59 @@ export class StandInSpool {
       await release?.().catch(() => {});
       throw err;
     }
+  }
+
+  private acquire(): Promise<() => Promise<void>> {
+    const staleMs = this.lock.staleMs ?? 10_000;
+    const waitMs = this.lock.waitMs ?? 12_000;
+    const stepMs = Math.min(1_000, Math.max(50, Math.floor(waitMs / 10)));
+    return lockfile.lock(this.dir, {
+      lockfilePath: join(this.dir, LOCK),
+      realpath: false,
+      stale: staleMs,
+      update: Math.max(1_000, Math.floor(staleMs / 5)),
+      retries: { retries: Math.ceil(waitMs / stepMs), factor: 1, minTimeout: stepMs, maxTimeout: stepMs },
+      onCompromised: (err) => this.lost(err),
+    });
+  }
+
+  private lost(err: Error): void {
+    this.lockLost = err;
+    this.release = null;
+    this.lock.onLost?.(err);
+    this.regaining ??= this.regain().finally(() => {
+      this.regaining = null;
+    });
+  }
+
+  /** Takes a lost lock again if no other process holds it; see {@link open}. */
+  private async regain(): Promise<void> {
+    let release: () => Promise<void>;
+    try {
+      release = await this.acquire();
+    } catch {
+      return; // another process holds it (or the directory is gone): the lock stays lost
+    }
+    if (!this.file) {
+      await release().catch(() => {});
+      return;
+    }
+    this.release = release;
+    try {
+      const reopen = this.writeChain.then(async () => {
+        const old = this.file;
+        if (!old) return;
+        this.file = await open(this.path, 'a');
+        await old.close();
+      });
+      this.writeChain = reopen.catch(() => {});
+      await reopen;
+      await Promise.all(this.list().map((entry) => this.write(JSON.stringify(entry))));
+    } catch {
+      return; // the file could not be reopened or written: the lock stays lost, as it was
+    }
+    this.lockLost = null;
+    this.lock.onRegained?.();
   }
 
   /** Reads what an earlier process left pending and opens the file for appends. */
@@ -190,7 +239,7 @@ export class StandInSpool {
     await file?.close();
     const release = this.release;
     this.release = null;
-    // A lock already lost is not ours to remove.
+    // A lock already lost is not ours to remove (one being taken again is released by `regain`).
     if (release && !this.lockLost) await release().catch(() => {});
   }
 

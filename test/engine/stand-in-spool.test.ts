@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -104,37 +104,82 @@ spool('another process holding the directory keeps this one out; killed, its loc
   await next.close();
 });
 
-spool('a spool that loses its lock answers no more stand-ins and never compacts', async () => {
+/** A promise of the next call of a callback, failing the test if none comes within `ms`. */
+function nextCall<T>(ms: number): { callback: (value: T) => void; called: Promise<T> } {
+  let callback: (value: T) => void = () => {};
+  let timer: NodeJS.Timeout | undefined;
+  const called = new Promise<T>((ok, fail) => {
+    // The lock's refresh timer does not keep a process alive (a server has its listener): this one does,
+    // and fails the test when no call comes at all.
+    timer = setTimeout(() => fail(new Error(`no call within ${ms} ms`)), ms);
+    callback = ok;
+  }).finally(() => clearTimeout(timer));
+  return { callback, called };
+}
+
+spool('a spool that lost its lock takes it again when nobody holds it, and rewrites what is pending', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'allowance-spool-'));
-  let lost: (err: Error) => void = () => {};
-  const lostLock = new Promise<Error>((ok) => {
-    lost = ok;
+  const lost = nextCall<Error>(15_000);
+  const regained = nextCall<void>(15_000);
+  const s = new StandInSpool(dir, {
+    staleMs: 2_000,
+    waitMs: 5_000,
+    onLost: lost.callback,
+    onRegained: regained.callback,
   });
-  const s = new StandInSpool(dir, { staleMs: 2_000, onLost: (err) => lost(err) });
+  await s.open();
+  await s.append(entry(1));
+  // Another process, believing the lock stale, compacted the spool (an empty file renamed over it) and
+  // removed the lock: the holder's next refresh (every second here) finds the lock gone.
+  await writeFile(join(dir, 'empty.tmp'), '');
+  await rename(join(dir, 'empty.tmp'), join(dir, 'stand-in.jsonl'));
+  await rm(join(dir, 'spool.lock'), { recursive: true });
+  assert.instance(await lost.called, Error);
+  // Nobody holds it now: the holder takes it again and writes what is pending into the file now in place.
+  await regained.called;
+  assert.ok((await readFile(join(dir, 'stand-in.jsonl'), 'utf8')).includes('dec_1'), 'pending decision written back');
+  await s.append(entry(3));
+  assert.is(s.size, 2);
+  assert.ok((await readFile(join(dir, 'stand-in.jsonl'), 'utf8')).includes('dec_3'), 'appends go to that file');
+  await s.close();
+});
+
+spool('a spool whose lost lock another process took stays without it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'allowance-spool-'));
+  const lost = nextCall<Error>(15_000);
+  let regained = false;
+  const s = new StandInSpool(dir, {
+    staleMs: 2_000,
+    waitMs: 1_000,
+    onLost: lost.callback,
+    onRegained: () => {
+      regained = true;
+    },
+  });
   await s.open();
   const one = entry(1);
   await s.append(one);
-  // Another party removes the lock (as a process that judged it stale would, before taking it).
   await rm(join(dir, 'spool.lock'), { recursive: true });
-  // Reported by the holder's next refresh (every second here). The refresh timer does not keep a process
-  // alive (a server has its listener), so this one does, and fails the test if no report comes at all.
-  let alive: NodeJS.Timeout | undefined;
-  const never = new Promise<never>((_, fail) => {
-    alive = setTimeout(() => fail(new Error('the lost lock was never reported')), 15_000);
-  });
-  const err = await Promise.race([lostLock, never]).finally(() => clearTimeout(alive));
-  assert.instance(err, Error);
+  const other = new StandInSpool(dir, { staleMs: 2_000, waitMs: 200 });
+  await other.open(); // the other process: it also takes over what was pending
+  assert.equal(
+    other.list().map((e) => e.decision.decision_id),
+    ['dec_1'],
+  );
+  await lost.called;
   try {
     await s.append(entry(2));
     assert.unreachable('an append after the lock was lost');
   } catch (e) {
     assert.match(String(e), /lost its lock/);
   }
+  // Draining what was pending still works, and never compacts the other's file.
   await s.markDrained(one);
   assert.is(s.size, 0);
-  const text = await readFile(join(dir, 'stand-in.jsonl'), 'utf8');
-  assert.ok(text.includes('dec_1'), 'not compacted: the file is no longer this spool’s alone');
+  assert.ok((await readFile(join(dir, 'stand-in.jsonl'), 'utf8')).includes('dec_1'), 'not compacted');
   await s.close();
+  assert.is(regained, false);
+  await other.close();
 });
 
 spool.run();
